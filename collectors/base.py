@@ -1,0 +1,135 @@
+"""What every adapter shares: its two errors and small pure helpers over headers and JSON bodies.
+
+An adapter module exposes ``verify(headers, body, source, now)`` (raises :class:`SignatureError`),
+``dedup_key(headers, body)`` (the sender's delivery id, stable across its retries) and
+``parse(delivery, source) -> list[Event]`` (raises :class:`ParseError`). No network, no database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from hub.config import Source
+from hub.model import IDENTITY, Ref, as_utc
+
+MAX_JSON_DEPTH = 64
+
+
+class SignatureError(Exception):
+    """The delivery is not authentic: bad or missing signature, or a stale timestamp."""
+
+
+class ParseError(Exception):
+    """The delivery is authentic but cannot be turned into events (malformed JSON, unknown shape, drift)."""
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup (the inbox stores header names lowercased)."""
+    return headers.get(name.lower())
+
+
+def body_digest(body: bytes) -> str:
+    """A dedup key for senders that give no delivery id: the SHA-256 of the bytes."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def load_json(body: bytes) -> Any:
+    """Decode a JSON body or raise :class:`ParseError` saying why.
+
+    ``json.loads`` raises ``RecursionError`` (not ``ValueError``) around depth 1000, so depth is bounded
+    before decoding, and both failures become the same clear error.
+    """
+    if _nesting_depth(body) > MAX_JSON_DEPTH:
+        raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"malformed JSON: {exc}") from None
+
+
+def _nesting_depth(body: bytes) -> int:
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def dig(payload: Any, path: str) -> Any:
+    """The value at a dotted path (``data.object.metadata.order_id``), or None where any step is missing."""
+    current = payload
+    for part in path.split("."):
+        if isinstance(current, Mapping):
+            current = current.get(part)
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return None
+    return current
+
+
+def require(payload: Any, path: str) -> Any:
+    """Like :func:`dig` but a missing value is schema drift: :class:`ParseError` naming the field."""
+    value = dig(payload, path)
+    if value is None:
+        raise ParseError(f"missing field {path!r}")
+    return value
+
+
+def mapped_refs(payload: Any, mapping: Mapping[str, str]) -> list[Ref]:
+    """Extra identity refs from a source's ``refs`` config: payload path → namespace."""
+    refs = []
+    for path, namespace in mapping.items():
+        value = dig(payload, path)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            refs.append(Ref(namespace, str(value), IDENTITY))
+    return refs
+
+
+def ref(source: Source, obj: str, value: Any, role: str = IDENTITY) -> Ref | None:
+    """A ref in the source's own namespace ``<source>:<object>``, or None when the value is absent."""
+    if value is None or isinstance(value, bool) or isinstance(value, dict | list):
+        return None
+    return Ref(f"{source.name}:{obj}", str(value), role)
+
+
+def compact(refs: Iterable[Ref | None]) -> list[Ref]:
+    """Drop the Nones and repeats, keeping order."""
+    seen: dict[tuple[str, str], Ref] = {}
+    for item in refs:
+        if item is not None and (item.namespace, item.value) not in seen:
+            seen[(item.namespace, item.value)] = item
+    return list(seen.values())
+
+
+def parse_time(value: Any, field_name: str = "time") -> datetime:
+    """An ISO-8601 string or epoch seconds as naive UTC; :class:`ParseError` naming the field otherwise."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+        try:
+            return as_utc(datetime.fromisoformat(text))
+        except ValueError:
+            pass
+    raise ParseError(f"field {field_name!r} is not a timestamp: {value!r}")

@@ -1,0 +1,209 @@
+"""Configuration: ``crosstrace.toml`` read with tomllib (DESIGN §5); a missing file means defaults.
+
+Every mistake is reported as a :class:`ConfigError` naming the key and the fix, so ``crosstrace
+check-config`` and start-up fail with one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hub.errors import ConfigError
+from hub.model import DEFAULT_JUNK_VALUES, SOURCE_KINDS
+
+DEFAULT_CONFIG_PATH = "crosstrace.toml"
+DEFAULT_STORE_URL = "sqlite+aiosqlite:///crosstrace.db"
+ADAPTERS = ("shopify", "stripe", "square", "easypost", "amazon-sp", "cloudevents", "json")
+ROLES = ("viewer", "operator", "admin")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation"}
+_SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative"}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One connected system instance. ``secrets`` holds every accepted secret (rotation: old and new)."""
+
+    name: str
+    kind: str
+    adapter: str
+    secrets: tuple[str, ...] = ()
+    refs: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    name: str
+    role: str
+    key_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration, with defaults that run with no file at all."""
+
+    store_url: str = DEFAULT_STORE_URL
+    sources: dict[str, Source] = field(default_factory=dict)
+    api_keys: tuple[ApiKey, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    queue_size: int = 10_000
+    signature_tolerance_seconds: int = 300
+    junk_values: frozenset[str] = frozenset(DEFAULT_JUNK_VALUES)
+    placeholder_threshold: int = 50
+    path: str | None = None
+
+
+def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read the config named by ``path``, else ``$CROSSTRACE_CONFIG``, else ``./crosstrace.toml``.
+
+    A missing default file gives the defaults; a missing named file is an error.
+    ``$CROSSTRACE_DATABASE_URL`` overrides ``[store] url``.
+    """
+    env = os.environ if environ is None else environ
+    named = path or env.get("CROSSTRACE_CONFIG")
+    file = Path(named or DEFAULT_CONFIG_PATH)
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        config = parse(raw, env, path=str(file))
+    elif named:
+        raise ConfigError(f"config file {file} does not exist: create it or unset CROSSTRACE_CONFIG")
+    else:
+        config = Config()
+    if env.get("CROSSTRACE_DATABASE_URL"):
+        config = replace(config, store_url=env["CROSSTRACE_DATABASE_URL"])
+    return config
+
+
+def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path: str | None = None) -> Config:
+    """Validate a parsed TOML document into a :class:`Config`."""
+    unknown = set(raw) - _TOP_LEVEL
+    if unknown:
+        raise ConfigError(f"unknown top-level key {sorted(unknown)[0]!r}: expected one of {sorted(_TOP_LEVEL)}")
+    store = _table(raw, "store")
+    ingest = _table(raw, "ingest")
+    correlation = _table(raw, "correlation")
+    sources: dict[str, Source] = {}
+    for index, item in enumerate(_array(raw, "sources")):
+        source = _source(item, index, environ)
+        if source.name in sources:
+            raise ConfigError(f"sources[{index}].name {source.name!r} is used twice: source names must be unique")
+        sources[source.name] = source
+    keys = tuple(_api_key(item, index) for index, item in enumerate(_array(raw, "api_keys")))
+    junk = correlation.get("junk_values", list(DEFAULT_JUNK_VALUES))
+    if not isinstance(junk, list) or not all(isinstance(v, str) for v in junk):
+        raise ConfigError("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
+    return Config(
+        store_url=_str(store, "url", "store.url", DEFAULT_STORE_URL),
+        sources=sources,
+        api_keys=keys,
+        max_body_bytes=_positive_int(ingest, "max_body_bytes", "ingest.max_body_bytes", 1024 * 1024),
+        queue_size=_positive_int(ingest, "queue_size", "ingest.queue_size", 10_000),
+        signature_tolerance_seconds=_positive_int(ingest, "signature_tolerance_seconds",
+                                                  "ingest.signature_tolerance_seconds", 300),
+        junk_values=frozenset(v.strip().lower() for v in junk),
+        placeholder_threshold=_positive_int(correlation, "placeholder_threshold",
+                                            "correlation.placeholder_threshold", 50),
+        path=path,
+    )
+
+
+def resolve_secret(value: str, where: str, environ: dict[str, str] | os._Environ[str]) -> str:
+    """``env:NAME`` → the environment variable's value; anything else is taken literally."""
+    if value.startswith("env:"):
+        name = value[4:]
+        if not environ.get(name):
+            raise ConfigError(f"{where} = {value!r}: environment variable {name} is not set; export it")
+        return environ[name]
+    return value
+
+
+def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -> Source:
+    where = f"sources[{index}]"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where} must be a table ([[sources]])")
+    unknown = set(item) - _SOURCE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}: expected one of {sorted(_SOURCE_KEYS)}")
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"{where}.name must be lowercase letters, digits, '-' or '_' (e.g. \"shopify-eu\")")
+    where = f"sources[{index}] ({name})"
+    kind = item.get("kind", "other")
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{where}.kind = {kind!r}: expected one of {', '.join(SOURCE_KINDS)}")
+    adapter = item.get("adapter")
+    if adapter not in ADAPTERS:
+        raise ConfigError(f"{where}.adapter = {adapter!r}: expected one of {', '.join(ADAPTERS)}")
+    secret = item.get("secret", [])
+    secret_list = [secret] if isinstance(secret, str) else secret
+    if not isinstance(secret_list, list) or not all(isinstance(s, str) for s in secret_list):
+        raise ConfigError(f"{where}.secret must be a string such as \"env:NAME\" or a list of them (rotation)")
+    secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
+    refs = item.get("refs", {})
+    if not isinstance(refs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items()):
+        raise ConfigError(f"{where}.refs must map payload paths to namespaces, e.g. "
+                          "{ \"metadata.order_id\" = \"shop:order\" }")
+    for namespace in refs.values():
+        if namespace.count(":") != 1:
+            raise ConfigError(f"{where}.refs namespace {namespace!r} must look like \"<source>:<object>\"")
+    options = item.get("options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}.options must be a table")
+    if "authoritative" in item:
+        options = {**options, "authoritative": bool(item["authoritative"])}
+    return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options)
+
+
+def _api_key(item: Any, index: int) -> ApiKey:
+    where = f"api_keys[{index}]"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where} must be a table ([[api_keys]])")
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name is required: run `crosstrace keys create --name N --role R`")
+    role = item.get("role")
+    if role not in ROLES:
+        raise ConfigError(f"{where} ({name}).role = {role!r}: expected one of {', '.join(ROLES)}")
+    digest = item.get("key_sha256")
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ConfigError(f"{where} ({name}).key_sha256 must be 64 lowercase hex digits: "
+                          "paste the block `crosstrace keys create` printed")
+    return ApiKey(name=name, role=role, key_sha256=digest)
+
+
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def _array(raw: dict[str, Any], key: str) -> list[Any]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be an array of tables ([[{key}]])")
+    return value
+
+
+def _str(table: dict[str, Any], key: str, where: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} must be a non-empty string")
+    return value
+
+
+def _positive_int(table: dict[str, Any], key: str, where: str, default: int) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{where} must be a positive integer (got {value!r})")
+    return value
+
