@@ -1,0 +1,143 @@
+"""The durable inbox: raw deliveries are committed here before any sender gets its 2xx.
+
+Promise: :meth:`Inbox.submit` returns only after the delivery is committed to the store (or was already
+there); the same ``(source, dedup_key)`` always answers with the same delivery id and is stored once.
+One writer task drains a bounded queue and commits each batch in one transaction (group commit:
+DESIGN §6 measured 5k req/s for commit-per-request against 9–14k with one writer). A full queue
+raises :class:`~hub.errors.Busy` (503 + Retry-After) instead of letting requests time out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, tuple_, update
+
+from hub.errors import Busy
+from hub.ids import new_id
+from hub.store import Store
+from hub.store.tables import deliveries
+from hub.telemetry import Metrics, tracer
+
+log = logging.getLogger(__name__)
+_MAX_KEY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    delivery_id: str
+    new: bool
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: dict
+    future: asyncio.Future[Receipt]
+
+
+def dedup_key_for(key: str | None, body: bytes) -> str:
+    """The sender's delivery id when it gives one (hashed if too long), else the body's SHA-256."""
+    if key and len(key) <= _MAX_KEY:
+        return key
+    material = key.encode() if key else body
+    return "sha256:" + hashlib.sha256(material).hexdigest()
+
+
+class Inbox:
+    """Group-committing writer of raw deliveries. ``start()`` before use, ``stop()`` drains and ends."""
+
+    def __init__(self, store: Store, metrics: Metrics, *, queue_size: int = 10_000, max_batch: int = 512,
+                 on_commit: Callable[[], None] | None = None) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="crosstrace-inbox-writer")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop the writer."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    async def submit(self, *, source: str, dedup_key: str, headers: dict[str, str], body: bytes,
+                     content_type: str, received_at: datetime) -> Receipt:
+        """Store one delivery durably; returns its id and whether it is new."""
+        if self._task is None or self._task.done():
+            raise Busy("the inbox writer is not running", retry_after=5)
+        row = {"id": new_id("dlv"), "source": source, "dedup_key": dedup_key, "received_at": received_at,
+               "headers": headers, "body": body, "content_type": content_type, "state": "pending"}
+        future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Pending(row, future))
+        except asyncio.QueueFull:
+            raise Busy() from None
+        self._metrics.set("crosstrace_inbox_queue_depth", self._queue.qsize())
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # the store failed: every waiting sender gets a 503, nothing is acked
+                log.exception("inbox commit failed")
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(Busy(f"could not store the delivery: {exc.__class__.__name__}"))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+                self._metrics.set("crosstrace_inbox_queue_depth", self._queue.qsize())
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        first: dict[tuple[str, str], dict] = {}
+        for item in batch:
+            first.setdefault((item.row["source"], item.row["dedup_key"]), item.row)
+        with tracer.start_as_current_span("inbox.commit") as span:
+            span.set_attribute("crosstrace.batch_size", len(batch))
+            async with self._store.write() as conn:
+                await conn.execute(self._store.insert_ignoring_conflicts(deliveries), list(first.values()))
+                stored = await conn.execute(
+                    select(deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id)
+                    .where(tuple_(deliveries.c.source, deliveries.c.dedup_key).in_(list(first)))
+                )
+                ids = {(row.source, row.dedup_key): row.id for row in stored}
+                repeats: dict[str, int] = {}
+                for item in batch:
+                    stored_id = ids[(item.row["source"], item.row["dedup_key"])]
+                    if stored_id != item.row["id"]:
+                        repeats[stored_id] = repeats.get(stored_id, 0) + 1
+                for delivery_id, count in repeats.items():
+                    await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                                       .values(repeats=deliveries.c.repeats + count))
+        for item in batch:
+            key = (item.row["source"], item.row["dedup_key"])
+            receipt = Receipt(ids[key], ids[key] == item.row["id"])
+            self._metrics.inc("crosstrace_deliveries_duplicate_total" if not receipt.new
+                              else "crosstrace_deliveries_received_total", source=item.row["source"])
+            if not item.future.done():
+                item.future.set_result(receipt)
+        if self._on_commit is not None:
+            self._on_commit()

@@ -1,0 +1,179 @@
+"""The normalizer: turns pending inbox deliveries into recorded events, or dead letters; and replay.
+
+Promise: a delivery is marked ``done`` in the same transaction that records its events, so a crash
+at any point leaves it ``pending`` and it is simply processed again (events dedup on
+``(source, source_event_id)``). A delivery that cannot be parsed becomes ``dead`` with the reason and
+a dead-letter exception; :func:`replay` puts deliveries back to ``pending`` after a fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, select, update
+
+from hub.correlate import CorrelationSettings
+from hub.exceptions import clear_exception, raise_exception
+from hub.model import Delivery, Event, utcnow
+from hub.store import Store
+from hub.store.record import Incoming, record_events
+from hub.store.tables import deliveries
+from hub.telemetry import Metrics, tracer
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[Delivery], list[Event]]
+"""Turns one delivery into events; raises any exception to dead-letter it (the message is kept)."""
+
+
+class Normalizer:
+    """Background worker over the inbox. ``wake()`` after new deliveries; ``run_until_idle()`` for tests/CLI."""
+
+    def __init__(self, store: Store, parse: Parser, settings: CorrelationSettings, metrics: Metrics,
+                 *, batch_size: int = 256, idle_poll_seconds: float = 1.0) -> None:
+        self._store = store
+        self._parse = parse
+        self._settings = settings
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._idle_poll = idle_poll_seconds
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="crosstrace-normalizer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                processed = await self.process_batch()
+            except Exception:  # the store is unreachable: keep the worker alive and try again
+                log.exception("normalizer batch failed")
+                processed = 0
+                await asyncio.sleep(self._idle_poll)
+            if processed == 0:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
+                except TimeoutError:
+                    pass
+
+    async def run_until_idle(self) -> int:
+        """Process pending deliveries until none is left; returns how many were processed."""
+        total = 0
+        while processed := await self.process_batch():
+            total += processed
+        return total
+
+    async def process_batch(self) -> int:
+        """Normalize up to one batch of pending deliveries; returns how many were taken."""
+        async with self._store.read() as conn:
+            rows = (await conn.execute(
+                select(deliveries).where(deliveries.c.state == "pending").order_by(deliveries.c.id)
+                .limit(self._batch_size))).all()
+        if not rows:
+            self._metrics.set("crosstrace_normalize_pending", 0)
+            return 0
+        with tracer.start_as_current_span("normalize") as span:
+            span.set_attribute("crosstrace.batch_size", len(rows))
+            parsed: list[Incoming] = []
+            dead: list[tuple[str, str, str]] = []
+            done: list[str] = []
+            for row in rows:
+                delivery = Delivery(id=row.id, source=row.source, received_at=row.received_at,
+                                    headers=row.headers or {}, body=row.body, content_type=row.content_type)
+                try:
+                    events = self._parse(delivery)
+                except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes
+                    dead.append((row.id, row.source, _reason(exc)))
+                    continue
+                parsed.extend(Incoming(e, row.id, row.received_at) for e in events)
+                done.append(row.id)
+            with tracer.start_as_current_span("correlate+store"):
+                async with self._store.write() as conn:
+                    result = await record_events(self._store, conn, parsed, self._settings)
+                    await self._finish(conn, done, dead)
+        self._metrics.inc("crosstrace_events_stored_total", result.stored)
+        self._metrics.inc("crosstrace_events_duplicate_total", result.duplicates)
+        for _, source, _ in dead:
+            self._metrics.inc("crosstrace_deliveries_dead_total", source=source)
+        self._metrics.set("crosstrace_normalize_lag_seconds", _lag(rows[0].received_at))
+        return len(rows)
+
+    async def _finish(self, conn, done: list[str], dead: list[tuple[str, str, str]]) -> None:  # type: ignore[no-untyped-def]
+        now = utcnow()
+        if done:
+            await conn.execute(
+                update(deliveries).where(deliveries.c.id == bindparam("b_id"), deliveries.c.state == "pending")
+                .values(state="done", error=None, processed_at=now, attempts=deliveries.c.attempts + 1),
+                [{"b_id": delivery_id} for delivery_id in done])
+            for delivery_id in done:
+                await clear_exception(conn, rule="delivery.dead_letter", subject=delivery_id)
+        for delivery_id, source, reason in dead:
+            await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                               .values(state="dead", error=reason, processed_at=now,
+                                       attempts=deliveries.c.attempts + 1))
+            await raise_exception(conn, rule="delivery.dead_letter", type="dead_letter", severity="error",
+                                  subject=delivery_id, system=source,
+                                  message=f"delivery {delivery_id} from {source} could not be parsed: {reason}",
+                                  evidence={"delivery": delivery_id, "source": source, "error": reason})
+
+
+def _reason(exc: Exception) -> str:
+    name = exc.__class__.__name__
+    text = str(exc) or name
+    return text if name == "ParseError" else f"{name}: {text}"
+
+
+def _lag(received_at: datetime) -> float:
+    return max(0.0, (utcnow() - received_at).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayFilter:
+    """Which deliveries to re-derive: explicit ids, or by source, state, time window and error text."""
+
+    ids: tuple[str, ...] = ()
+    source: str | None = None
+    state: str | None = "dead"
+    since: datetime | None = None
+    until: datetime | None = None
+    error_contains: str | None = None
+
+
+async def replay(store: Store, selection: ReplayFilter) -> list[str]:
+    """Put the selected deliveries back to ``pending``; returns their ids. Re-derivation never duplicates."""
+    conditions = []
+    if selection.ids:
+        conditions.append(deliveries.c.id.in_(selection.ids))
+    if selection.source:
+        conditions.append(deliveries.c.source == selection.source)
+    if selection.state:
+        conditions.append(deliveries.c.state == selection.state)
+    if selection.since:
+        conditions.append(deliveries.c.received_at >= selection.since)
+    if selection.until:
+        conditions.append(deliveries.c.received_at < selection.until)
+    if selection.error_contains:
+        conditions.append(func.coalesce(deliveries.c.error, "").contains(selection.error_contains))
+    async with store.write() as conn:
+        ids = list((await conn.execute(select(deliveries.c.id).where(*conditions))).scalars())
+        if ids:
+            await conn.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(state="pending"))
+    return ids

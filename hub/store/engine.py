@@ -1,0 +1,75 @@
+"""Engines for the two supported stores and the migration step run at start.
+
+SQLite (aiosqlite) is the embedded default: WAL, ``synchronous=FULL`` (measured affordable here with
+group commit) and ``secure_delete=ON`` (an erased customer's data is really gone from the file).
+PostgreSQL (asyncpg) is the scale-out store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from hub.errors import ConfigError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA secure_delete=ON",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def open_engine(url: str, search_path: str | None = None) -> AsyncEngine:
+    """An async engine for ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``.
+
+    ``search_path`` (PostgreSQL only) puts every table in that schema: the tests give each run its own.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy raises several kinds for a bad URL
+        raise ConfigError(f"store url {url!r} is not a database URL: use sqlite+aiosqlite:///path.db "
+                          "or postgresql+asyncpg://user@host/db") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.drivername != "sqlite+aiosqlite":
+            raise ConfigError(f"store url {url!r}: use the async driver, sqlite+aiosqlite:///path.db")
+        if parsed.database:
+            Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(parsed)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername != "postgresql+asyncpg":
+            raise ConfigError(f"store url {url!r}: use the async driver, postgresql+asyncpg://…")
+        connect_args = {"server_settings": {"search_path": search_path}} if search_path else {}
+        return create_async_engine(parsed, pool_size=10, max_overflow=10, connect_args=connect_args)
+    raise ConfigError(f"store url {url!r}: only SQLite (sqlite+aiosqlite) and PostgreSQL (postgresql+asyncpg) "
+                      "are supported")
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    for pragma in _SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent; run at every start)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+def _upgrade(connection: Connection) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

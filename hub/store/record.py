@@ -1,0 +1,334 @@
+"""Recording canonical events: dedup, correlation into transactions, aliases and summaries.
+
+Promise: :func:`record_events` runs inside the caller's write transaction and is idempotent — an event
+already stored under ``(source, source_event_id)`` is counted as a duplicate, never stored twice; an
+event re-derived from the *same* delivery (``replay``) replaces its earlier version under the same id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.correlate import CorrelationSettings, Key, UnionFind, clean_refs, components, out_of_order
+from hub.exceptions import raise_exception
+from hub.ids import new_id
+from hub.model import EVENT_TYPES, IDENTITY, Event, transaction_kind, utcnow
+from hub.store import Store
+from hub.store.tables import events, exceptions, ref_keys, refs, transactions, tx_aliases
+
+_CHUNK = 400
+
+
+@dataclass(slots=True)
+class Incoming:
+    """An event as parsed from a delivery, waiting to be recorded."""
+
+    event: Event
+    delivery_id: str
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class Recorded:
+    stored: int = 0
+    duplicates: int = 0
+    transactions: set[str] = field(default_factory=set)
+    demoted: list[Key] = field(default_factory=list)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+async def _select_in(conn: AsyncConnection, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
+    values = list(values)
+    rows: list[Any] = []
+    for chunk in _chunks(values):
+        rows.extend((await conn.execute(query.where(column.in_(chunk)))).all())
+    return rows
+
+
+async def record_events(store: Store, conn: AsyncConnection, items: list[Incoming],
+                        settings: CorrelationSettings) -> Recorded:
+    """Store new events, count duplicates, and (re)compute the transactions they touch."""
+    result = Recorded()
+    fresh, batch_repeats = _first_of_each(items)
+    by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
+    known = await _select_in(conn, select(events.c.id, events.c.source, events.c.source_event_id,
+                                          events.c.delivery_id, events.c.tx_id),
+                             tuple_(events.c.source, events.c.source_event_id), by_key)
+    reuse_ids: dict[Key, str] = {}
+    recompute: set[str] = set()
+    repeats: Counter[str] = Counter()
+    for row in known:
+        key = (row.source, row.source_event_id)
+        incoming = by_key[key]
+        if row.delivery_id == incoming.delivery_id:  # re-derived by a replay: replace it, keep its id
+            reuse_ids[key] = row.id
+            recompute.add(row.tx_id)
+        else:
+            repeats[row.id] += 1 + batch_repeats.pop(key, 0)
+            del by_key[key]
+    result.duplicates = sum(repeats.values()) + sum(batch_repeats.values())
+    await _count_repeats(conn, repeats)
+    await _forget(conn, list(reuse_ids.values()))
+
+    rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, settings)
+    result.stored = len(rows)
+    if rows:
+        tx_of = await _assign(conn, rows, keys_of)
+        for row in rows:
+            row["tx_id"] = tx_of[row["id"]]
+        await conn.execute(events.insert(), rows)
+        if ref_rows:
+            await conn.execute(refs.insert(), ref_rows)
+        result.transactions.update(tx_of.values())
+        demoted = await _demote_placeholders(conn, keys_of, settings)
+        result.demoted = list(demoted)
+        recompute.update(demoted.values())
+    if recompute:
+        result.transactions.update(await _split(conn, recompute))
+    result.transactions.update(recompute)
+    await _summarise(store, conn, result.transactions)
+    return result
+
+
+def _first_of_each(items: list[Incoming]) -> tuple[list[Incoming], Counter[Key]]:
+    seen: set[Key] = set()
+    fresh: list[Incoming] = []
+    repeats: Counter[Key] = Counter()
+    for item in items:
+        key = (item.event.source, item.event.source_event_id)
+        if key in seen:
+            repeats[key] += 1
+        else:
+            seen.add(key)
+            fresh.append(item)
+    return fresh, repeats
+
+
+async def _count_repeats(conn: AsyncConnection, repeats: Counter[str]) -> None:
+    if repeats:
+        await conn.execute(
+            update(events).where(events.c.id == bindparam("b_id")).values(duplicates=events.c.duplicates
+                                                                           + bindparam("b_n")),
+            [{"b_id": event_id, "b_n": n} for event_id, n in repeats.items()])
+
+
+async def _forget(conn: AsyncConnection, event_ids: list[str]) -> None:
+    """Remove earlier versions of re-derived events (their identity refs stop counting)."""
+    if not event_ids:
+        return
+    old = await _select_in(conn, select(refs.c.namespace, refs.c.value).where(refs.c.role == IDENTITY),
+                           refs.c.event_id, event_ids)
+    await _add_key_counts(conn, Counter((r.namespace, r.value) for r in old), sign=-1)
+    for chunk in _chunks(event_ids):
+        await conn.execute(delete(refs).where(refs.c.event_id.in_(chunk)))
+        await conn.execute(delete(events).where(events.c.id.in_(chunk)))
+
+
+def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Counter[Key],
+          settings: CorrelationSettings) -> tuple[list[dict], list[dict], dict[str, set[Key]]]:
+    rows: list[dict] = []
+    ref_rows: list[dict] = []
+    keys_of: dict[str, set[Key]] = {}
+    for item in items:
+        event = item.event
+        key = (event.source, event.source_event_id)
+        event_id = reuse_ids.get(key) or new_id("evt")
+        cleaned = clean_refs(event.refs, settings)
+        keys_of[event_id] = {(r.namespace, r.value) for r in cleaned if r.role == IDENTITY}
+        ref_rows.extend({"event_id": event_id, "namespace": r.namespace, "value": r.value, "role": r.role}
+                        for r in cleaned)
+        rows.append({
+            "id": event_id, "source": event.source, "source_event_id": event.source_event_id, "type": event.type,
+            "occurred_at": event.occurred_at or item.received_at, "received_at": item.received_at,
+            "delivery_id": item.delivery_id, "status": event.status, "error": event.error,
+            "traceparent": event.traceparent,
+            "lines": [{"sku": ln.sku, "qty": str(ln.qty), "location": ln.location, "state": ln.state}
+                      for ln in event.lines] or None,
+            "amount_value": str(event.amount.value) if event.amount else None,
+            "amount_currency": event.amount.currency if event.amount else None,
+            "amount_kind": event.amount.kind if event.amount else None,
+            "unknown_type": event.type not in EVENT_TYPES, "out_of_order": False,
+            "duplicates": batch_repeats.get(key, 0),
+        })
+    return rows, ref_rows, keys_of
+
+
+async def _load_keys(conn: AsyncConnection, keys: Iterable[Key]) -> dict[Key, Any]:
+    rows = await _select_in(conn, select(ref_keys), tuple_(ref_keys.c.namespace, ref_keys.c.value), list(keys))
+    return {(r.namespace, r.value): r for r in rows}
+
+
+async def _add_key_counts(conn: AsyncConnection, counts: Counter[Key], sign: int = 1) -> None:
+    if counts:
+        await conn.execute(
+            update(ref_keys).where(and_(ref_keys.c.namespace == bindparam("b_ns"),
+                                        ref_keys.c.value == bindparam("b_value")))
+            .values(events=ref_keys.c.events + bindparam("b_n")),
+            [{"b_ns": ns, "b_value": value, "b_n": sign * n} for (ns, value), n in counts.items()])
+
+
+async def _assign(conn: AsyncConnection, rows: list[dict], keys_of: dict[str, set[Key]]) -> dict[str, str]:
+    """Union the new events with the transactions their identity refs already belong to; merge as needed."""
+    counts: Counter[Key] = Counter(key for keys in keys_of.values() for key in keys)
+    stored = await _load_keys(conn, counts)
+    sets = UnionFind()
+    for row in rows:
+        node = ("event", row["id"])
+        sets.find(node)
+        for key in keys_of[row["id"]]:
+            existing = stored.get(key)
+            if existing is not None and existing.demoted:
+                continue
+            sets.union(node, ("tx", existing.tx_id) if existing is not None and existing.tx_id else ("key", key))
+    tx_of: dict[str, str] = {}
+    merges: list[dict[str, str]] = []
+    nodes = [("event", row["id"]) for row in rows] + [("key", k) for k in counts if k not in stored]
+    nodes += [("tx", r.tx_id) for r in stored.values() if r.tx_id and not r.demoted]
+    new_keys: list[dict] = []
+    for group in sets.groups(nodes).values():
+        existing_tx = sorted({node[1] for node in group if node[0] == "tx"})  # type: ignore[index]
+        survivor = existing_tx[0] if existing_tx else new_id("tx")
+        merges.extend({"b_loser": loser, "b_survivor": survivor} for loser in existing_tx[1:])
+        for kind, value in group:  # type: ignore[misc]
+            if kind == "event":
+                tx_of[value] = survivor
+            elif kind == "key":
+                new_keys.append({"namespace": value[0], "value": value[1], "tx_id": survivor,
+                                 "events": counts[value], "demoted": False})
+    if new_keys:
+        await conn.execute(ref_keys.insert(), new_keys)
+    await _add_key_counts(conn, Counter({k: n for k, n in counts.items() if k in stored}))
+    if merges:
+        await _merge(conn, merges)
+    return tx_of
+
+
+async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
+    """Fold each loser transaction into its survivor; the loser id stays resolvable as an alias."""
+    for table, column in ((events, events.c.tx_id), (ref_keys, ref_keys.c.tx_id),
+                          (tx_aliases, tx_aliases.c.tx_id), (exceptions, exceptions.c.tx_id)):
+        await conn.execute(update(table).where(column == bindparam("b_loser")).values({column.name: bindparam(
+            "b_survivor")}), merges)
+    await conn.execute(tx_aliases.insert(), [{"alias": m["b_loser"], "tx_id": m["b_survivor"]} for m in merges])
+    await conn.execute(delete(transactions).where(transactions.c.id == bindparam("b_loser")),
+                       [{"b_loser": m["b_loser"]} for m in merges])
+
+
+async def _demote_placeholders(conn: AsyncConnection, keys_of: dict[str, set[Key]],
+                               settings: CorrelationSettings) -> dict[Key, str]:
+    """Demote identity refs that join more than the threshold of different values of another namespace."""
+    batch_keys = {key for keys in keys_of.values() for key in keys}
+    stored = await _load_keys(conn, batch_keys)
+    demoted: dict[Key, str] = {}
+    for key, row in stored.items():
+        if row.demoted or row.events <= settings.placeholder_threshold:
+            continue
+        r1, r2 = refs.alias("r1"), refs.alias("r2")
+        spread = (await conn.execute(
+            select(r2.c.namespace, func.count(func.distinct(r2.c.value)).label("values"))
+            .select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
+            .where(r1.c.namespace == key[0], r1.c.value == key[1], r2.c.role == IDENTITY, r2.c.namespace != key[0])
+            .group_by(r2.c.namespace)
+            .having(func.count(func.distinct(r2.c.value)) > settings.placeholder_threshold)
+        )).all()
+        if not spread:
+            continue
+        demoted[key] = row.tx_id
+        await conn.execute(update(ref_keys).where(ref_keys.c.namespace == key[0], ref_keys.c.value == key[1])
+                           .values(demoted=True, tx_id=None))
+        await raise_exception(
+            conn, rule="correlation.placeholder", type="correlation", severity="warning",
+            subject=f"{key[0]}:{key[1]}",
+            message=(f"{key[0]} value {key[1]!r} appears on events of {spread[0].values} different "
+                     f"{spread[0].namespace} values: treated as a placeholder, it no longer merges transactions"),
+            evidence={"namespace": key[0], "value": key[1], "events": row.events,
+                      "spread": {s.namespace: s.values for s in spread},
+                      "threshold": settings.placeholder_threshold})
+    return demoted
+
+
+async def _split(conn: AsyncConnection, tx_ids: set[str]) -> set[str]:
+    """Recompute the partition inside these transactions (after a demotion or a re-derived event)."""
+    rows = await _select_in(
+        conn, select(events.c.tx_id, events.c.id, refs.c.namespace, refs.c.value)
+        .select_from(events.outerjoin(refs, and_(refs.c.event_id == events.c.id, refs.c.role == IDENTITY))),
+        events.c.tx_id, sorted(tx_ids))
+    keys = {(r.namespace, r.value) for r in rows if r.namespace is not None}
+    demoted = {k for k, r in (await _load_keys(conn, keys)).items() if r.demoted}
+    members: dict[str, dict[str, set[Key]]] = defaultdict(lambda: defaultdict(set))
+    for r in rows:
+        bucket = members[r.tx_id][r.id]
+        if r.namespace is not None and (r.namespace, r.value) not in demoted:
+            bucket.add((r.namespace, r.value))
+    created: set[str] = set()
+    moves: list[dict[str, str]] = []
+    key_moves: list[dict[str, str]] = []
+    for tx_id, event_keys in members.items():
+        parts = sorted(components(event_keys), key=min)
+        for index, part in enumerate(parts):
+            target = tx_id if index == 0 else new_id("tx")
+            if index:
+                created.add(target)
+                moves.extend({"b_event": e, "b_tx": target} for e in part)
+            key_moves.extend({"b_ns": k[0], "b_value": k[1], "b_tx": target}
+                             for e in part for k in event_keys[e])
+    if moves:
+        await conn.execute(update(events).where(events.c.id == bindparam("b_event")).values(tx_id=bindparam("b_tx")),
+                           moves)
+    if key_moves:
+        await conn.execute(update(ref_keys).where(ref_keys.c.namespace == bindparam("b_ns"),
+                                                  ref_keys.c.value == bindparam("b_value"))
+                           .values(tx_id=bindparam("b_tx")), key_moves)
+    return created
+
+
+async def _summarise(store: Store, conn: AsyncConnection, tx_ids: set[str]) -> None:
+    """Refresh each touched transaction's summary row and its events' out-of-order flags."""
+    if not tx_ids:
+        return
+    rows = await _select_in(conn, select(events.c.tx_id, events.c.id, events.c.source, events.c.type,
+                                         events.c.occurred_at, events.c.out_of_order), events.c.tx_id, sorted(tx_ids))
+    open_counts = dict(await _select_in(
+        conn, select(exceptions.c.tx_id, func.count()).where(exceptions.c.status != "resolved")
+        .group_by(exceptions.c.tx_id), exceptions.c.tx_id, sorted(tx_ids)))
+    by_tx: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_tx[row.tx_id].append(row)
+    now = utcnow()
+    summaries = []
+    flag_changes = []
+    for tx_id, members in by_tx.items():
+        flagged = out_of_order([(m.id, m.type, m.occurred_at) for m in members])
+        flag_changes.extend({"b_id": m.id, "b_flag": m.id in flagged} for m in members
+                            if bool(m.out_of_order) != (m.id in flagged))
+        summaries.append({
+            "id": tx_id, "kind": transaction_kind({m.type for m in members}),
+            "first_at": min(m.occurred_at for m in members), "last_at": max(m.occurred_at for m in members),
+            "updated_at": now, "events": len(members), "systems": sorted({m.source for m in members}),
+            "open_exceptions": open_counts.get(tx_id, 0),
+        })
+    if flag_changes:
+        await conn.execute(update(events).where(events.c.id == bindparam("b_id"))
+                           .values(out_of_order=bindparam("b_flag")), flag_changes)
+    empty = tx_ids - set(by_tx)
+    for chunk in _chunks(sorted(empty)):
+        await conn.execute(delete(transactions).where(transactions.c.id.in_(chunk)))
+    if summaries:
+        statement = store.upsert(transactions)
+        await conn.execute(statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: getattr(statement.excluded, name) for name in
+                  ("kind", "first_at", "last_at", "updated_at", "events", "systems", "open_exceptions")}),
+            summaries)
+

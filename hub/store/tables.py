@@ -1,0 +1,135 @@
+"""The store's tables (SQLAlchemy 2 Core). Schema changes go through Alembic migrations next to this file.
+
+Times are naive UTC. Ids are time-sortable strings (``hub.ids``), so "oldest wins" is ``min(id)``.
+Indexes follow the reads users make: ref → transaction, transaction → events by time, deliveries by
+state, exceptions by status/type.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("dedup_key", String(200), nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", String(200), nullable=False, server_default=""),
+    Column("state", String(10), nullable=False, server_default="pending"),  # pending | done | dead
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("repeats", Integer, nullable=False, server_default="0"),  # same delivery sent again
+    Column("processed_at", DateTime),
+    UniqueConstraint("source", "dedup_key", name="uq_deliveries_source_dedup"),
+    Index("ix_deliveries_state", "state", "id"),
+    Index("ix_deliveries_source_received", "source", "received_at"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("source_event_id", String(200), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("tx_id", String(40), nullable=False),
+    Column("delivery_id", String(40), nullable=False),
+    Column("status", String(10), nullable=False, server_default="ok"),
+    Column("error", Text),
+    Column("traceparent", String(64)),
+    Column("lines", JSON),
+    Column("amount_value", String(40)),
+    Column("amount_currency", String(8)),
+    Column("amount_kind", String(20)),
+    Column("unknown_type", Boolean, nullable=False, server_default="0"),
+    Column("out_of_order", Boolean, nullable=False, server_default="0"),
+    Column("duplicates", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("source", "source_event_id", name="uq_events_source_event"),
+    Index("ix_events_tx_time", "tx_id", "occurred_at", "received_at"),
+    Index("ix_events_delivery", "delivery_id"),
+)
+
+# Every ref an event states, with its role as stated; whether an identity ref still merges lives in ref_keys.
+refs = Table(
+    "refs", metadata,
+    Column("event_id", String(40), primary_key=True),
+    Column("namespace", String(100), primary_key=True),
+    Column("value", String(200), primary_key=True),
+    Column("role", String(10), nullable=False),
+    Index("ix_refs_lookup", "namespace", "value", "event_id"),
+    Index("ix_refs_value", "value"),
+)
+
+# One row per distinct identity ref: which transaction it belongs to, and whether it was demoted
+# (a placeholder that would join unrelated transactions links nothing any more).
+ref_keys = Table(
+    "ref_keys", metadata,
+    Column("namespace", String(100), primary_key=True),
+    Column("value", String(200), primary_key=True),
+    Column("tx_id", String(40)),
+    Column("events", Integer, nullable=False, server_default="0"),
+    Column("demoted", Boolean, nullable=False, server_default="0"),
+    Index("ix_ref_keys_value", "value"),
+    Index("ix_ref_keys_tx", "tx_id"),
+)
+
+transactions = Table(
+    "transactions", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("first_at", DateTime, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("systems", JSON, nullable=False),
+    Column("open_exceptions", Integer, nullable=False, server_default="0"),
+    Index("ix_transactions_kind_first", "kind", "first_at", "id"),
+    Index("ix_transactions_first", "first_at", "id"),
+)
+
+# A transaction merged into an older one stays resolvable by its old id.
+tx_aliases = Table(
+    "tx_aliases", metadata,
+    Column("alias", String(40), primary_key=True),
+    Column("tx_id", String(40), nullable=False, index=True),
+)
+
+exceptions = Table(
+    "exceptions", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("rule", String(60), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("tx_id", String(40)),
+    Column("system", String(64)),
+    Column("status", String(14), nullable=False, server_default="open"),
+    Column("open_key", String(400), unique=True),  # rule|subject while not resolved: never two open
+    Column("message", Text, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("assignee", String(100)),
+    Column("opened_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("resolved_at", DateTime),
+    Index("ix_exceptions_status_type", "status", "type", "opened_at"),
+    Index("ix_exceptions_tx", "tx_id"),
+)
