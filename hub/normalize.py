@@ -42,6 +42,7 @@ class Normalizer:
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
         self._wakeup = asyncio.Event()
+        self._busy = asyncio.Lock()  # one batch at a time, whoever asks (worker, CLI, tests)
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -83,6 +84,10 @@ class Normalizer:
 
     async def process_batch(self) -> int:
         """Normalize up to one batch of pending deliveries; returns how many were taken."""
+        async with self._busy:
+            return await self._process_batch()
+
+    async def _process_batch(self) -> int:
         async with self._store.read() as conn:
             rows = (await conn.execute(
                 select(deliveries).where(deliveries.c.state == "pending").order_by(deliveries.c.id)

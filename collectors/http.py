@@ -1,0 +1,58 @@
+"""Raw-ASGI helpers for the ingest endpoints (the hottest path: no framework per request, DESIGN §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from hub.errors import HubError, PayloadTooLarge
+
+Scope = dict[str, Any]
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """Header names lowercased (ASGI already gives them so); repeated headers joined with ``, ``."""
+    result: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        result[name] = f"{result[name]}, {value}" if name in result else value
+    return result
+
+
+def media_type(headers: dict[str, str]) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
+    """The request body, refusing with 413 as soon as it exceeds ``limit`` bytes."""
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def send_json(send: Any, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    body = orjson.dumps(payload)
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Any, error: HubError) -> None:
+    await send_json(send, error.status, error.body(), error.headers)

@@ -1,0 +1,56 @@
+"""API keys (DESIGN §5): ``ct_`` + secret, stored only as a SHA-256 hex digest; roles viewer < operator < admin."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from hub.config import ApiKey, Config
+from hub.errors import Forbidden, Unauthorized
+
+ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh key and its SHA-256 hex digest (the digest goes in the config; the key is shown once)."""
+    key = "ct_" + secrets.token_urlsafe(32)
+    return key, digest(key)
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def config_block(name: str, role: str, key_sha256: str) -> str:
+    return f'[[api_keys]]\nname = "{name}"\nrole = "{role}"\nkey_sha256 = "{key_sha256}"\n'
+
+
+def authenticate(config: Config, authorization: str | None) -> ApiKey | None:
+    """The API key named by an ``Authorization: Bearer <key>`` header; None when no header was sent.
+
+    Raises :class:`Unauthorized` for a malformed header or a key that matches no configured key.
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("use the header `Authorization: Bearer <api key>`")
+    presented = digest(token.strip())
+    match = None
+    for key in config.api_keys:  # compare against every key so timing does not reveal which one matched
+        if hmac.compare_digest(presented, key.key_sha256):
+            match = key
+    if match is None:
+        raise Unauthorized("unknown API key")
+    return match
+
+
+def require_role(key: ApiKey | None, role: str) -> ApiKey:
+    """The key if it has at least ``role``; otherwise 401 (no key) or 403 (too weak)."""
+    if key is None:
+        raise Unauthorized("an API key is required: `Authorization: Bearer <key>` "
+                           "(create one with `crosstrace keys create --name N --role R`)")
+    if ROLE_RANK[key.role] < ROLE_RANK[role]:
+        raise Forbidden(f"API key {key.name!r} has role {key.role}; this needs {role} or above")
+    return key

@@ -1,0 +1,137 @@
+"""The ``crosstrace`` command: serve, check-config, keys create, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+
+from hub import auth
+from hub.config import ROLES, Config, load
+from hub.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(f"crosstrace: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crosstrace", description="Operational visibility hub for retail "
+                                     "integration.")
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    serve = commands.add_parser("serve", help="run the hub (webhooks, /ingest, GraphQL, web UI)")
+    _config_option(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check-config", help="validate crosstrace.toml and say what is wrong")
+    _config_option(check)
+    check.set_defaults(run=_check_config)
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(required=True, metavar="action")
+    create = keys.add_parser("create", help="print a new API key and the [[api_keys]] block for it")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.set_defaults(run=_keys_create)
+
+    replay = commands.add_parser("replay", help="re-derive events from stored deliveries (after a mapping fix)")
+    _config_option(replay)
+    replay.add_argument("--id", action="append", default=[], help="a delivery id (repeatable)")
+    replay.add_argument("--source", help="only this source's deliveries")
+    replay.add_argument("--state", default="dead", choices=["dead", "done", "pending", "any"],
+                        help="which deliveries (default: dead letters; ignored with --id)")
+    replay.add_argument("--since", type=datetime.fromisoformat, help="received at or after (UTC, ISO 8601)")
+    replay.add_argument("--until", type=datetime.fromisoformat, help="received before (UTC, ISO 8601)")
+    replay.add_argument("--error-contains", help="only deliveries whose error contains this text")
+    replay.set_defaults(run=_replay)
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="path of crosstrace.toml (default: $CROSSTRACE_CONFIG or ./crosstrace.toml)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.app import create_app
+
+    config = load(args.config)
+    app = create_app(config)
+    print(f"crosstrace: store {config.store_url}; {len(config.sources)} sources; http://{args.host}:{args.port}/",
+          file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from collectors import ADAPTERS
+
+    config = load(args.config)
+    for source in config.sources.values():
+        if source.adapter not in ADAPTERS:
+            raise ConfigError(f"source {source.name!r}: adapter {source.adapter!r} is not available in this build")
+        check = getattr(ADAPTERS[source.adapter], "check_options", None)
+        if check is not None:
+            check(source)
+    print(f"ok: {config.path or 'defaults (no config file)'}; store {config.store_url}; "
+          f"{len(config.sources)} sources ({', '.join(config.sources) or 'none'}); {len(config.api_keys)} API keys")
+    return 0
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    key, digest = auth.new_key()
+    print(f"API key for {args.name} ({args.role}), shown once, store it now:\n\n    {key}\n")
+    print("Add this block to crosstrace.toml (only the hash is kept):\n")
+    print(auth.config_block(args.name, args.role, digest))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    return asyncio.run(_replay_async(config, args))
+
+
+async def _replay_async(config: Config, args: argparse.Namespace) -> int:
+    from collectors import parser_for
+    from hub.correlate import CorrelationSettings
+    from hub.normalize import Normalizer, ReplayFilter, replay
+    from hub.store import Store
+    from hub.telemetry import new_metrics
+
+    store = await Store.open(config.store_url)
+    try:
+        selection = ReplayFilter(ids=tuple(args.id), source=args.source,
+                                 state=None if args.id or args.state == "any" else args.state,
+                                 since=args.since, until=args.until, error_contains=args.error_contains)
+        ids = await replay(store, selection)
+        normalizer = Normalizer(store, parser_for(config),
+                                CorrelationSettings(config.junk_values, config.placeholder_threshold), new_metrics())
+        await normalizer.run_until_idle()
+        from sqlalchemy import select
+
+        from hub.store.tables import deliveries
+
+        async with store.read() as conn:
+            states = dict((await conn.execute(select(deliveries.c.id, deliveries.c.state)
+                                              .where(deliveries.c.id.in_(ids)))).all()) if ids else {}
+    finally:
+        await store.close()
+    dead = sorted(i for i, state in states.items() if state == "dead")
+    print(f"replayed {len(ids)} deliveries: {len(ids) - len(dead)} normalized, {len(dead)} still dead")
+    for delivery_id in dead[:20]:
+        print(f"  still dead: {delivery_id}")
+    return 0 if not dead else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Read functions over the store: what GraphQL, the web UI and the CLI ask. One JOIN per trace, keyset pages."""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.model import IDENTITY, RELATED
+from hub.store.tables import deliveries, events, exceptions, ref_keys, refs, transactions, tx_aliases
+
+MAX_PAGE = 100
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """An event as read back, with its refs (one JOIN fetches both)."""
+
+    id: str
+    tx_id: str
+    source: str
+    source_event_id: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    status: str
+    error: str | None
+    delivery_id: str
+    traceparent: str | None
+    lines: list[dict[str, Any]]
+    amount_value: str | None
+    amount_currency: str | None
+    amount_kind: str | None
+    unknown_type: bool
+    out_of_order: bool
+    duplicates: int
+    refs: list[tuple[str, str, str]] = field(default_factory=list)  # (namespace, value, role)
+
+
+@dataclass(slots=True)
+class Page:
+    rows: list[Any]
+    has_next: bool
+    end_cursor: str | None
+
+
+class RefLookup:
+    """How a ref string resolved: zero, one or several transactions (several: ask with ``namespace:value``)."""
+
+    def __init__(self, tx_ids: list[str]) -> None:
+        self.tx_ids = tx_ids
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.tx_ids) > 1
+
+
+def split_ref(text: str) -> tuple[str | None, str]:
+    """``shop:order:5012`` → (``shop:order``, ``5012``); a value without two colons has no namespace."""
+    parts = text.split(":", 2)
+    if len(parts) == 3 and parts[0] and parts[1]:
+        return f"{parts[0]}:{parts[1]}", parts[2]
+    return None, text
+
+
+async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
+    """Transactions a user-given string names: a transaction id, a merged-away id, or any identity ref."""
+    text = text.strip()
+    if text.startswith("tx_"):
+        found = (await conn.execute(select(transactions.c.id).where(transactions.c.id == text))).scalar()
+        if found is None:
+            found = (await conn.execute(select(tx_aliases.c.tx_id).where(tx_aliases.c.alias == text))).scalar()
+        if found is not None:
+            return RefLookup([found])
+    namespace, value = split_ref(text)
+    query = select(ref_keys.c.tx_id).where(ref_keys.c.tx_id.is_not(None)).distinct()
+    if namespace is not None:
+        found_ids = list((await conn.execute(query.where(ref_keys.c.namespace == namespace,
+                                                         ref_keys.c.value == value))).scalars())
+        if found_ids:
+            return RefLookup(sorted(found_ids))
+    ids = list((await conn.execute(query.where(ref_keys.c.value == text))).scalars())
+    if not ids:  # a value only ever stated by one event with no identity ref of its own, or demoted
+        ids = list((await conn.execute(
+            select(events.c.tx_id).join(refs, refs.c.event_id == events.c.id)
+            .where(refs.c.value == (value if namespace else text),
+                   *([refs.c.namespace == namespace] if namespace else []))
+            .distinct().limit(MAX_PAGE))).scalars())
+    return RefLookup(sorted(ids))
+
+
+async def transactions_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
+    rows = (await conn.execute(select(transactions).where(transactions.c.id.in_(list(ids))))).all()
+    return {row.id: row for row in rows}
+
+
+async def events_by_transaction(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, list[EventRecord]]:
+    """Each transaction's events in timeline order (occurred_at, then received_at), refs included."""
+    rows = (await conn.execute(
+        select(events, refs.c.namespace, refs.c.value, refs.c.role)
+        .select_from(events.outerjoin(refs, refs.c.event_id == events.c.id))
+        .where(events.c.tx_id.in_(list(tx_ids)))
+        .order_by(events.c.tx_id, events.c.occurred_at, events.c.received_at, events.c.id, refs.c.namespace,
+                  refs.c.value))).all()
+    result: dict[str, list[EventRecord]] = defaultdict(list)
+    current: EventRecord | None = None
+    for row in rows:
+        if current is None or current.id != row.id:
+            current = EventRecord(
+                id=row.id, tx_id=row.tx_id, source=row.source, source_event_id=row.source_event_id, type=row.type,
+                occurred_at=row.occurred_at, received_at=row.received_at, status=row.status, error=row.error,
+                delivery_id=row.delivery_id, traceparent=row.traceparent, lines=row.lines or [],
+                amount_value=row.amount_value, amount_currency=row.amount_currency, amount_kind=row.amount_kind,
+                unknown_type=bool(row.unknown_type), out_of_order=bool(row.out_of_order),
+                duplicates=row.duplicates)
+            result[row.tx_id].append(current)
+        if row.namespace is not None:
+            current.refs.append((row.namespace, row.value, row.role))
+    return result
+
+
+async def demoted_keys(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these identity refs were demoted as placeholders (they show as ``related``)."""
+    if not keys:
+        return set()
+    rows = await conn.execute(select(ref_keys.c.namespace, ref_keys.c.value).where(
+        ref_keys.c.demoted.is_(True), tuple_(ref_keys.c.namespace, ref_keys.c.value).in_(list(keys))))
+    return {(r.namespace, r.value) for r in rows}
+
+
+async def related_transactions(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Transactions linked by a related ref in either direction (a payout ↔ the orders it covers)."""
+    ids = list(tx_ids)
+    outgoing = (await conn.execute(
+        select(events.c.tx_id.label("tx"), ref_keys.c.tx_id.label("other"))
+        .select_from(events.join(refs, refs.c.event_id == events.c.id)
+                     .join(ref_keys, and_(ref_keys.c.namespace == refs.c.namespace, ref_keys.c.value == refs.c.value)))
+        .where(events.c.tx_id.in_(ids), refs.c.role == RELATED, ref_keys.c.tx_id.is_not(None),
+               ref_keys.c.tx_id != events.c.tx_id).distinct())).all()
+    incoming = (await conn.execute(
+        select(ref_keys.c.tx_id.label("tx"), events.c.tx_id.label("other"))
+        .select_from(ref_keys.join(refs, and_(refs.c.namespace == ref_keys.c.namespace,
+                                              refs.c.value == ref_keys.c.value))
+                     .join(events, events.c.id == refs.c.event_id))
+        .where(ref_keys.c.tx_id.in_(ids), refs.c.role == RELATED, events.c.tx_id != ref_keys.c.tx_id).distinct())).all()
+    result: dict[str, set[str]] = defaultdict(set)
+    for row in [*outgoing, *incoming]:
+        result[row.tx].add(row.other)
+    return {tx: sorted(others) for tx, others in result.items()}
+
+
+def encode_cursor(*parts: Any) -> str:
+    text = "|".join(p.isoformat() if isinstance(p, datetime) else str(p) for p in parts)
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def decode_cursor(cursor: str, count: int) -> list[str]:
+    """The parts of a cursor; ``ValueError`` if it is not one of ours."""
+    try:
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+    except Exception:  # noqa: BLE001 - any garbage is the caller's bad cursor
+        raise ValueError("invalid cursor") from None
+    if len(parts) != count:
+        raise ValueError("invalid cursor")
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFilter:
+    kind: str | None = None
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    has_exceptions: bool | None = None
+
+
+async def list_transactions(conn: AsyncConnection, flt: TransactionFilter, first: int,
+                            after: str | None) -> Page:
+    """Newest first by (first_at, id); keyset cursor, so appends never shift a page."""
+    query = select(transactions)
+    if flt.kind:
+        query = query.where(transactions.c.kind == flt.kind)
+    if flt.source:
+        query = query.where(exists().where(events.c.tx_id == transactions.c.id, events.c.source == flt.source))
+    if flt.since:
+        query = query.where(transactions.c.last_at >= flt.since)
+    if flt.until:
+        query = query.where(transactions.c.first_at < flt.until)
+    if flt.has_exceptions is not None:
+        query = query.where(transactions.c.open_exceptions > 0 if flt.has_exceptions
+                            else transactions.c.open_exceptions == 0)
+    if after:
+        at, ident = decode_cursor(after, 2)
+        moment = datetime.fromisoformat(at)
+        query = query.where(or_(transactions.c.first_at < moment,
+                                and_(transactions.c.first_at == moment, transactions.c.id < ident)))
+    rows = (await conn.execute(query.order_by(transactions.c.first_at.desc(), transactions.c.id.desc())
+                               .limit(first + 1))).all()
+    return _page(rows, first, lambda r: encode_cursor(r.first_at, r.id))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    source: str | None = None
+    state: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def list_deliveries(conn: AsyncConnection, flt: DeliveryFilter, first: int, after: str | None) -> Page:
+    """Newest first by id (ids are time-ordered)."""
+    query = select(*[c for c in deliveries.c if c.name != "body"], func.length(deliveries.c.body).label("size"))
+    if flt.source:
+        query = query.where(deliveries.c.source == flt.source)
+    if flt.state:
+        query = query.where(deliveries.c.state == flt.state)
+    if flt.since:
+        query = query.where(deliveries.c.received_at >= flt.since)
+    if flt.until:
+        query = query.where(deliveries.c.received_at < flt.until)
+    if after:
+        (ident,) = decode_cursor(after, 1)
+        query = query.where(deliveries.c.id < ident)
+    rows = (await conn.execute(query.order_by(deliveries.c.id.desc()).limit(first + 1))).all()
+    return _page(rows, first, lambda r: encode_cursor(r.id))
+
+
+async def get_delivery(conn: AsyncConnection, delivery_id: str) -> Any:
+    return (await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
+
+
+async def events_by_delivery(conn: AsyncConnection, delivery_ids: Sequence[str]) -> dict[str, list[str]]:
+    rows = await conn.execute(select(events.c.delivery_id, events.c.id).where(
+        events.c.delivery_id.in_(list(delivery_ids))).order_by(events.c.id))
+    result: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        result[row.delivery_id].append(row.id)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionFilter:
+    status: str | None = None
+    type: str | None = None
+    tx_id: str | None = None
+
+
+async def list_exceptions(conn: AsyncConnection, flt: ExceptionFilter, first: int, after: str | None) -> Page:
+    query = select(exceptions)
+    if flt.status:
+        query = query.where(exceptions.c.status == flt.status)
+    if flt.type:
+        query = query.where(exceptions.c.type == flt.type)
+    if flt.tx_id:
+        query = query.where(exceptions.c.tx_id == flt.tx_id)
+    if after:
+        (ident,) = decode_cursor(after, 1)
+        query = query.where(exceptions.c.id < ident)
+    rows = (await conn.execute(query.order_by(exceptions.c.id.desc()).limit(first + 1))).all()
+    return _page(rows, first, lambda r: encode_cursor(r.id))
+
+
+async def exceptions_by_transaction(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, list[Any]]:
+    rows = await conn.execute(select(exceptions).where(exceptions.c.tx_id.in_(list(tx_ids)))
+                              .order_by(exceptions.c.opened_at))
+    result: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        result[row.tx_id].append(row)
+    return result
+
+
+def _page(rows: list[Any], first: int, cursor_of: Any) -> Page:
+    has_next = len(rows) > first
+    rows = rows[:first]
+    return Page(rows=rows, has_next=has_next, end_cursor=cursor_of(rows[-1]) if rows else None)
+
+
+def identity_roles(record: EventRecord, demoted: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """The event's refs with demoted placeholders shown as ``related`` (they link but no longer merge)."""
+    return [(ns, value, RELATED if role == IDENTITY and (ns, value) in demoted else role)
+            for ns, value, role in record.refs]

@@ -1,0 +1,46 @@
+"""Input types for list filters and mutations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+
+@strawberry.input(description="Which transactions to list; every field narrows.")
+class TransactionFilter:
+    kind: str | None = None
+    source: str | None = None
+    since: datetime | None = strawberry.field(default=None, description="Last event at or after (UTC).")
+    until: datetime | None = strawberry.field(default=None, description="First event before (UTC).")
+    has_exceptions: bool | None = None
+
+
+@strawberry.input(description="Which deliveries to list.")
+class DeliveryFilter:
+    source: str | None = None
+    state: str | None = strawberry.field(default=None, description="pending, done or dead")
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@strawberry.input(description="Which exceptions to list.")
+class ExceptionFilter:
+    status: str | None = None
+    type: str | None = None
+    transaction_id: str | None = None
+
+
+@strawberry.input(description="Which deliveries to re-derive: by source, state, time window and error text.")
+class ReplayFilter:
+    source: str | None = None
+    state: str | None = "dead"
+    since: datetime | None = None
+    until: datetime | None = None
+    error_contains: str | None = None
+
+
+@strawberry.type(description="What a replay put back in the queue.")
+class ReplayResult:
+    count: int
+    delivery_ids: list[strawberry.ID]
