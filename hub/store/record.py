@@ -238,7 +238,8 @@ async def _demote_placeholders(conn: AsyncConnection, keys_of: dict[str, set[Key
         spread = (await conn.execute(
             select(r2.c.namespace, func.count(func.distinct(r2.c.value)).label("values"))
             .select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
-            .where(r1.c.namespace == key[0], r1.c.value == key[1], r2.c.role == IDENTITY, r2.c.namespace != key[0])
+            .where(r1.c.namespace == key[0], r1.c.value == key[1], r1.c.role == IDENTITY, r2.c.role == IDENTITY,
+                   r2.c.namespace != key[0])
             .group_by(r2.c.namespace)
             .having(func.count(func.distinct(r2.c.value)) > settings.placeholder_threshold)
         )).all()
