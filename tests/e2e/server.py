@@ -1,0 +1,86 @@
+"""A real ``crosstrace serve`` process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support import ERP_SECRET, OPERATOR_KEY
+from hub.auth import digest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(folder: Path, store_url: str) -> Path:
+    path = folder / "crosstrace.toml"
+    path.write_text(f"""
+[store]
+url = "{store_url}"
+
+[[api_keys]]
+name = "ops"
+role = "operator"
+key_sha256 = "{digest(OPERATOR_KEY)}"
+
+[[sources]]
+name = "erp"
+kind = "erp"
+adapter = "cloudevents"
+secret = "env:CT_TEST_ERP_SECRET"
+""")
+    return path
+
+
+class Server:
+    """Start, wait for, and kill a hub process."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.config = config
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = config.with_name(f"server-{port}.log")
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = dict(os.environ, CT_TEST_ERP_SECRET=ERP_SECRET)
+        env.pop("CROSSTRACE_DATABASE_URL", None)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", "serve", "--config", str(self.config), "--port", str(self.port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, exactly like a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
