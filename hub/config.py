@@ -20,6 +20,7 @@ DEFAULT_CONFIG_PATH = "crosstrace.toml"
 DEFAULT_STORE_URL = "sqlite+aiosqlite:///crosstrace.db"
 ADAPTERS = ("shopify", "stripe", "square", "easypost", "amazon-sp", "cloudevents", "json")
 ROLES = ("viewer", "operator", "admin")
+RESERVED_SOURCE_NAMES = ("ingest",)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation"}
 _SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative"}
@@ -136,6 +137,8 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
     name = item.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{where}.name must be lowercase letters, digits, '-' or '_' (e.g. \"shopify-eu\")")
+    if name in RESERVED_SOURCE_NAMES:
+        raise ConfigError(f"{where}.name {name!r} is reserved (it names /ingest deliveries): pick another name")
     where = f"sources[{index}] ({name})"
     kind = item.get("kind", "other")
     if kind not in SOURCE_KINDS:
@@ -147,7 +150,6 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
     secret_list = [secret] if isinstance(secret, str) else secret
     if not isinstance(secret_list, list) or not all(isinstance(s, str) for s in secret_list):
         raise ConfigError(f"{where}.secret must be a string such as \"env:NAME\" or a list of them (rotation)")
-    secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
     refs = item.get("refs", {})
     if not isinstance(refs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in refs.items()):
         raise ConfigError(f"{where}.refs must map payload paths to namespaces, e.g. "
@@ -160,6 +162,7 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
         raise ConfigError(f"{where}.options must be a table")
     if "authoritative" in item:
         options = {**options, "authoritative": bool(item["authoritative"])}
+    secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
     return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options)
 
 

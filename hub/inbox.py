@@ -115,7 +115,7 @@ class Inbox:
         first: dict[tuple[str, str], dict] = {}
         for item in batch:
             first.setdefault((item.row["source"], item.row["dedup_key"]), item.row)
-        with tracer.start_as_current_span("inbox.commit") as span:
+        with tracer.start_as_current_span("inbox.store") as span:
             span.set_attribute("crosstrace.batch_size", len(batch))
             async with self._store.write() as conn:
                 await conn.execute(self._store.insert_ignoring_conflicts(deliveries), list(first.values()))

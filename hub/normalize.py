@@ -110,7 +110,7 @@ class Normalizer:
                     continue
                 parsed.extend(Incoming(e, row.id, row.received_at) for e in events)
                 done.append(row.id)
-            with tracer.start_as_current_span("correlate+store"):
+            with tracer.start_as_current_span("correlate"):
                 async with self._store.write() as conn:
                     result = await record_events(self._store, conn, parsed, self._settings)
                     await self._finish(conn, done, dead)
