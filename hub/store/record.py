@@ -227,34 +227,36 @@ async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
 
 async def _demote_placeholders(conn: AsyncConnection, keys_of: dict[str, set[Key]],
                                settings: CorrelationSettings) -> dict[Key, str]:
-    """Demote identity refs that join more than the threshold of different values of another namespace."""
-    batch_keys = {key for keys in keys_of.values() for key in keys}
-    stored = await _load_keys(conn, batch_keys)
+    """Demote identity refs whose events carry more than the threshold of values of another namespace.
+
+    One grouped query per batch (chunked): an event count alone is no shortcut, since one event may
+    carry several values of another namespace.
+    """
+    stored = await _load_keys(conn, {key for keys in keys_of.values() for key in keys})
+    candidates = [key for key, row in stored.items() if not row.demoted]
+    r1, r2 = refs.alias("r1"), refs.alias("r2")
+    spread_query = (
+        select(r1.c.namespace.label("ns"), r1.c.value.label("value"), r2.c.namespace.label("other"),
+               func.count(func.distinct(r2.c.value)).label("values"))
+        .select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
+        .where(r1.c.role == IDENTITY, r2.c.role == IDENTITY, r2.c.namespace != r1.c.namespace)
+        .group_by(r1.c.namespace, r1.c.value, r2.c.namespace)
+        .having(func.count(func.distinct(r2.c.value)) > settings.placeholder_threshold))
+    spreads: dict[Key, dict[str, int]] = defaultdict(dict)
+    for row in await _select_in(conn, spread_query, tuple_(r1.c.namespace, r1.c.value), candidates):
+        spreads[(row.ns, row.value)][row.other] = row.values
     demoted: dict[Key, str] = {}
-    for key, row in stored.items():
-        if row.demoted or row.events <= settings.placeholder_threshold:
-            continue
-        r1, r2 = refs.alias("r1"), refs.alias("r2")
-        spread = (await conn.execute(
-            select(r2.c.namespace, func.count(func.distinct(r2.c.value)).label("values"))
-            .select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
-            .where(r1.c.namespace == key[0], r1.c.value == key[1], r1.c.role == IDENTITY, r2.c.role == IDENTITY,
-                   r2.c.namespace != key[0])
-            .group_by(r2.c.namespace)
-            .having(func.count(func.distinct(r2.c.value)) > settings.placeholder_threshold)
-        )).all()
-        if not spread:
-            continue
-        demoted[key] = row.tx_id
+    for key, spread in sorted(spreads.items()):
+        demoted[key] = stored[key].tx_id
+        widest = max(spread, key=lambda ns: spread[ns])
         await conn.execute(update(ref_keys).where(ref_keys.c.namespace == key[0], ref_keys.c.value == key[1])
                            .values(demoted=True, tx_id=None))
         await raise_exception(
             conn, rule="correlation.placeholder", type="correlation", severity="warning",
             subject=f"{key[0]}:{key[1]}",
-            message=(f"{key[0]} value {key[1]!r} appears on events of {spread[0].values} different "
-                     f"{spread[0].namespace} values: treated as a placeholder, it no longer merges transactions"),
-            evidence={"namespace": key[0], "value": key[1], "events": row.events,
-                      "spread": {s.namespace: s.values for s in spread},
+            message=(f"{key[0]} value {key[1]!r} appears on events of {spread[widest]} different {widest} "
+                     "values: treated as a placeholder, it no longer merges transactions"),
+            evidence={"namespace": key[0], "value": key[1], "events": stored[key].events, "spread": spread,
                       "threshold": settings.placeholder_threshold})
     return demoted
 
