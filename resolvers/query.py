@@ -65,7 +65,7 @@ class Query:
                     has_exceptions=flt.has_exceptions), page_size(first), after)
         except ValueError as exc:
             raise _cursor_error(exc) from None
-        return _connection(page, Transaction.from_row, lambda r: q.encode_cursor(r.first_at, r.id))
+        return _connection(page, Transaction.from_row, lambda r: q.encode_cursor(r.id))
 
     @strawberry.field(description="Raw deliveries, newest first; `filter: {state: \"dead\"}` lists dead letters.")
     async def deliveries(self, info: strawberry.Info, filter: DeliveryFilter | None = None, first: int = 20,

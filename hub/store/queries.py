@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, tuple_
+from sqlalchemy import and_, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
@@ -182,7 +182,8 @@ class TransactionFilter:
 
 async def list_transactions(conn: AsyncConnection, flt: TransactionFilter, first: int,
                             after: str | None) -> Page:
-    """Newest first by (first_at, id); keyset cursor, so appends never shift a page."""
+    """Newest first by id (time-sortable and immutable, unlike first_at, which a late early event moves):
+    a keyset cursor on it never repeats or skips a row while events keep arriving."""
     query = select(transactions)
     if flt.kind:
         query = query.where(transactions.c.kind == flt.kind)
@@ -196,13 +197,10 @@ async def list_transactions(conn: AsyncConnection, flt: TransactionFilter, first
         query = query.where(transactions.c.open_exceptions > 0 if flt.has_exceptions
                             else transactions.c.open_exceptions == 0)
     if after:
-        at, ident = decode_cursor(after, 2)
-        moment = datetime.fromisoformat(at)
-        query = query.where(or_(transactions.c.first_at < moment,
-                                and_(transactions.c.first_at == moment, transactions.c.id < ident)))
-    rows = (await conn.execute(query.order_by(transactions.c.first_at.desc(), transactions.c.id.desc())
-                               .limit(first + 1))).all()
-    return _page(rows, first, lambda r: encode_cursor(r.first_at, r.id))
+        (ident,) = decode_cursor(after, 1)
+        query = query.where(transactions.c.id < ident)
+    rows = (await conn.execute(query.order_by(transactions.c.id.desc()).limit(first + 1))).all()
+    return _page(rows, first, lambda r: encode_cursor(r.id))
 
 
 @dataclass(frozen=True, slots=True)

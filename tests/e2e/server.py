@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import ERP_SECRET, OPERATOR_KEY
 from hub.auth import digest
+from tests.support import ERP_SECRET, OPERATOR_KEY
 
 
 def free_port() -> int:
