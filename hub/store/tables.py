@@ -133,3 +133,19 @@ exceptions = Table(
     Index("ix_exceptions_status_type", "status", "type", "opened_at"),
     Index("ix_exceptions_tx", "tx_id"),
 )
+
+# One row per polled source: the committed cursor (written in the same transaction as the deliveries
+# it produced) and the poller's health, shown in GraphQL `sources` and /metrics.
+poll_state = Table(
+    "poll_state", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("cursor", Text),
+    Column("cursor_updated_at", DateTime),
+    Column("last_poll_at", DateTime),
+    Column("last_success_at", DateTime),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("circuit", String(10), nullable=False, server_default="closed"),  # closed | open | half_open
+    Column("next_poll_at", DateTime),
+    Column("items_total", Integer, nullable=False, server_default="0"),
+)
