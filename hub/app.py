@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from types import ModuleType
 
 from sqlalchemy import func, select, text
@@ -19,6 +20,7 @@ from collectors.ingest import IngestEndpoint
 from collectors.receiver import WebhookReceiver
 from hub.config import Config
 from hub.errors import ConfigError, HubError
+from hub.evaluate import Evaluator
 from hub.inbox import Inbox
 from hub.normalize import Normalizer
 from hub.runtime import Hub
@@ -30,7 +32,7 @@ from web import routes as web_routes
 
 
 def create_app(config: Config, *, clock: Callable[[], float] = time.time,
-               adapters: dict[str, ModuleType] | None = None) -> Starlette:
+               adapters: dict[str, ModuleType] | None = None, evaluate_every: float = 5.0) -> Starlette:
     """The hub as an ASGI app; the store opens (and migrates) in the lifespan."""
     adapters = ADAPTERS if adapters is None else adapters
     for source in config.sources.values():
@@ -44,18 +46,21 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await Store.open(config.store_url)
-        normalizer = Normalizer(store, parser_for(config, adapters), hub.correlation, hub.metrics)
+        evaluator = Evaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
+        normalizer = Normalizer(store, parser_for(config, adapters), config, hub.metrics, evaluator=evaluator)
         inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
-        hub.store, hub.inbox, hub.normalizer = store, inbox, normalizer
+        hub.store, hub.inbox, hub.normalizer, hub.evaluator = store, inbox, normalizer, evaluator
         inbox.start()
         normalizer.start()
+        evaluator.start(evaluate_every)
         try:
             yield
         finally:
             await inbox.stop()
             await normalizer.stop()
+            await evaluator.stop()
             await store.close()
-            hub.store = hub.inbox = hub.normalizer = None
+            hub.store = hub.inbox = hub.normalizer = hub.evaluator = None
 
     graphql = GraphQLApp(hub)
 
@@ -107,3 +112,7 @@ async def _hub_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": {"code": "internal", "message": "internal error; see the server log"}},
                         status_code=500)
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)

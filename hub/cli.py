@@ -103,7 +103,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 async def _replay_async(config: Config, args: argparse.Namespace) -> int:
     from collectors import parser_for
-    from hub.correlate import CorrelationSettings
+    from hub.evaluate import Evaluator
+    from hub.model import utcnow
     from hub.normalize import Normalizer, ReplayFilter, replay
     from hub.store import Store
     from hub.telemetry import new_metrics
@@ -114,8 +115,8 @@ async def _replay_async(config: Config, args: argparse.Namespace) -> int:
                                  state=None if args.id or args.state == "any" else args.state,
                                  since=args.since, until=args.until, error_contains=args.error_contains)
         ids = await replay(store, selection)
-        normalizer = Normalizer(store, parser_for(config),
-                                CorrelationSettings(config.junk_values, config.placeholder_threshold), new_metrics())
+        normalizer = Normalizer(store, parser_for(config), config, new_metrics(),
+                                evaluator=Evaluator(store, config, utcnow))
         await normalizer.run_until_idle()
         from sqlalchemy import select
 

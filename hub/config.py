@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ ADAPTERS = ("shopify", "stripe", "square", "easypost", "amazon-sp", "cloudevents
 ROLES = ("viewer", "operator", "admin")
 RESERVED_SOURCE_NAMES = ("ingest",)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation"}
+_TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", "exceptions", "routing"}
 _SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative"}
 
 
@@ -36,6 +37,17 @@ class Source:
     secrets: tuple[str, ...] = ()
     refs: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRule:
+    """Sends exceptions matching every non-empty criterion to a team queue."""
+
+    queue: str
+    types: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +69,17 @@ class Config:
     signature_tolerance_seconds: int = 300
     junk_values: frozenset[str] = frozenset(DEFAULT_JUNK_VALUES)
     placeholder_threshold: int = 50
+    flows: dict[str, Any] = field(default_factory=dict)  # kind → Flow (hub.flows), defaults applied
+    duplicate_threshold: int = 3
+    amount_tolerance: Decimal = Decimal("0.01")
+    routing: tuple[RoutingRule, ...] = ()
     path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.flows:
+            from hub.flows import DEFAULT_FLOWS
+
+            object.__setattr__(self, "flows", dict(DEFAULT_FLOWS))
 
 
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -99,6 +121,15 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
             raise ConfigError(f"sources[{index}].name {source.name!r} is used twice: source names must be unique")
         sources[source.name] = source
     keys = tuple(_api_key(item, index) for index, item in enumerate(_array(raw, "api_keys")))
+    from hub.flows import flows_from_config
+
+    exceptions_table = _table(raw, "exceptions")
+    tolerance = exceptions_table.get("amount_tolerance", "0.01")
+    try:
+        amount_tolerance = Decimal(str(tolerance))
+    except InvalidOperation:
+        raise ConfigError(f"exceptions.amount_tolerance = {tolerance!r}: must be a number such as \"0.01\"") from None
+    routing = tuple(_routing(item, index) for index, item in enumerate(_array(raw, "routing")))
     junk = correlation.get("junk_values", list(DEFAULT_JUNK_VALUES))
     if not isinstance(junk, list) or not all(isinstance(v, str) for v in junk):
         raise ConfigError("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
@@ -113,6 +144,10 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
         junk_values=frozenset(v.strip().lower() for v in junk),
         placeholder_threshold=_positive_int(correlation, "placeholder_threshold",
                                             "correlation.placeholder_threshold", 50),
+        flows=flows_from_config(_table(raw, "flows")),
+        duplicate_threshold=_positive_int(exceptions_table, "duplicate_threshold", "exceptions.duplicate_threshold", 3),
+        amount_tolerance=amount_tolerance,
+        routing=routing,
         path=path,
     )
 
@@ -164,6 +199,22 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
         options = {**options, "authoritative": bool(item["authoritative"])}
     secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
     return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options)
+
+
+def _routing(item: Any, index: int) -> RoutingRule:
+    where = f"routing[{index}]"
+    if not isinstance(item, dict) or not isinstance(item.get("queue"), str) or not item["queue"]:
+        raise ConfigError(f"{where}.queue is required, e.g. queue = \"warehouse\"")
+    lists = {}
+    for key in ("types", "sources", "kinds", "severities"):
+        value = item.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}.{key} must be a list of strings")
+        lists[key] = tuple(value)
+    unknown = set(item) - {"queue", *lists}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    return RoutingRule(queue=item["queue"], **lists)
 
 
 def _api_key(item: Any, index: int) -> ApiKey:

@@ -1,42 +1,179 @@
-"""Exceptions (DESIGN §4): raised by rules, never two open for the same rule and subject."""
+"""Exceptions (DESIGN §4): what rules find, kept with evidence and a history; never two open per rule+subject.
+
+Lifecycle: open → acknowledged → resolved. Rules re-evaluate as events arrive and time passes: an
+exception whose evidence clears resolves itself (history says so); one that recurs after that reopens.
+A person's resolution stands until the evidence changes.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.config import RoutingRule
 from hub.ids import new_id
 from hub.model import utcnow
-from hub.store.tables import exceptions
+from hub.store.tables import exception_history, exceptions
+
+SYSTEM = "system"
+SEVERITIES = ("info", "warning", "error", "critical")
 
 
-async def raise_exception(conn: AsyncConnection, *, rule: str, type: str, severity: str, subject: str,
-                          message: str, evidence: dict[str, Any], tx_id: str | None = None,
-                          system: str | None = None) -> str:
-    """Open an exception, or refresh the evidence of the one already open for ``rule`` + ``subject``."""
-    open_key = f"{rule}|{subject}"
-    now = utcnow()
-    existing = (await conn.execute(select(exceptions.c.id).where(exceptions.c.open_key == open_key))).first()
-    if existing is not None:
-        await conn.execute(update(exceptions).where(exceptions.c.id == existing.id)
-                           .values(evidence=evidence, message=message, updated_at=now, tx_id=tx_id))
-        return existing.id
-    exception_id = new_id("exc")
-    await conn.execute(exceptions.insert().values(
-        id=exception_id, type=type, severity=severity, rule=rule, subject=subject, tx_id=tx_id, system=system,
-        status="open", open_key=open_key, message=message, evidence=evidence, opened_at=now, updated_at=now))
-    return exception_id
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a rule found: an exception that should be open."""
+
+    rule: str
+    type: str
+    severity: str
+    subject: str
+    message: str
+    evidence: dict[str, Any]
+    tx_id: str | None = None
+    tx_kind: str | None = None
+    system: str | None = None
+    system_kind: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}|{self.subject}"
 
 
-async def clear_exception(conn: AsyncConnection, *, rule: str, subject: str) -> str | None:
-    """Resolve the open exception for ``rule`` + ``subject`` because its evidence cleared."""
-    open_key = f"{rule}|{subject}"
-    now = utcnow()
-    existing = (await conn.execute(select(exceptions.c.id).where(exceptions.c.open_key == open_key))).first()
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One thing that happened to an exception (published to ``exceptionEvents`` after commit)."""
+
+    exception_id: str
+    action: str  # opened | changed | resolved | reopened | acknowledged | assigned
+    status: str
+    type: str
+    severity: str
+    tx_id: str | None
+    at: datetime
+
+
+@dataclass(slots=True)
+class Changes:
+    """Collects changes inside a write transaction; the caller publishes them once it has committed."""
+
+    items: list[Change] = field(default_factory=list)
+
+    def add(self, row: Any, action: str, status: str, at: datetime) -> None:
+        self.items.append(Change(row.id if hasattr(row, "id") else row["id"], action, status, _get(row, "type"),
+                                 _get(row, "severity"), _get(row, "tx_id"), at))
+
+
+def _get(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
+def evidence_hash(evidence: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(evidence, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def route(finding: Finding, rules: Sequence[RoutingRule]) -> str:
+    """The team queue of the first routing rule that matches (type, source, transaction kind, severity)."""
+    for rule in rules:
+        if ((not rule.types or finding.type in rule.types) and (not rule.sources or finding.system in rule.sources)
+                and (not rule.kinds or finding.tx_kind in rule.kinds)
+                and (not rule.severities or finding.severity in rule.severities)):
+            return rule.queue
+    return "ops"
+
+
+async def _history(conn: AsyncConnection, exception_id: str, actor: str, action: str, note: str | None,
+                   at: datetime) -> None:
+    await conn.execute(exception_history.insert().values(exception_id=exception_id, at=at, actor=actor,
+                                                         action=action, note=note))
+
+
+async def raise_exception(conn: AsyncConnection, finding: Finding, *, routing: Sequence[RoutingRule] = (),
+                          changes: Changes | None = None, existing: Any = None, now: datetime | None = None) -> str:
+    """Open the finding's exception, refresh the open one, or reopen a resolved one whose evidence recurred.
+
+    ``existing`` is the latest row for ``finding.key`` when the caller already loaded it.
+    """
+    now = now or utcnow()
+    changes = changes if changes is not None else Changes()
+    digest = evidence_hash(finding.evidence)
     if existing is None:
+        existing = (await conn.execute(select(exceptions).where(exceptions.c.key == finding.key)
+                                       .order_by(exceptions.c.opened_at.desc()).limit(1))).first()
+    values = {"evidence": finding.evidence, "evidence_hash": digest, "message": finding.message,
+              "severity": finding.severity, "tx_id": finding.tx_id, "tx_kind": finding.tx_kind, "updated_at": now}
+    if existing is not None and existing.status != "resolved":
+        if existing.evidence_hash != digest or existing.severity != finding.severity:
+            await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(**values))
+            changes.add(existing, "changed", existing.status, now)
+        return existing.id
+    if existing is not None and (existing.resolved_by == SYSTEM or existing.evidence_hash != digest):
+        await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(
+            status="open", open_key=finding.key, resolved_at=None, resolved_by=None, **values))
+        await _history(conn, existing.id, SYSTEM, "reopened", "the evidence is back", now)
+        changes.add(existing, "reopened", "open", now)
+        return existing.id
+    if existing is not None:  # resolved by a person and nothing changed since: their decision stands
+        return existing.id
+    row = {"id": new_id("exc"), "type": finding.type, "rule": finding.rule, "subject": finding.subject,
+           "key": finding.key, "system": finding.system, "system_kind": finding.system_kind,
+           "queue": route(finding, routing), "status": "open", "open_key": finding.key, "opened_at": now, **values}
+    await conn.execute(exceptions.insert().values(**row))
+    await _history(conn, row["id"], SYSTEM, "opened", finding.message, now)
+    changes.add(row, "opened", "open", now)
+    return row["id"]
+
+
+async def auto_resolve(conn: AsyncConnection, row: Any, note: str, *, changes: Changes | None = None,
+                       now: datetime | None = None) -> None:
+    """Resolve an exception because its evidence cleared."""
+    now = now or utcnow()
+    await conn.execute(update(exceptions).where(exceptions.c.id == row.id).values(
+        status="resolved", open_key=None, resolved_at=now, resolved_by=SYSTEM, updated_at=now))
+    await _history(conn, row.id, SYSTEM, "resolved", note, now)
+    if changes is not None:
+        changes.add(row, "resolved", "resolved", now)
+
+
+async def clear_exception(conn: AsyncConnection, *, rule: str, subject: str, note: str = "the evidence cleared",
+                          changes: Changes | None = None) -> str | None:
+    """Resolve the open exception for ``rule`` + ``subject``, if any."""
+    row = (await conn.execute(select(exceptions).where(exceptions.c.open_key == f"{rule}|{subject}"))).first()
+    if row is None:
         return None
-    await conn.execute(update(exceptions).where(exceptions.c.id == existing.id)
-                       .values(status="resolved", open_key=None, resolved_at=now, updated_at=now))
-    return existing.id
+    await auto_resolve(conn, row, note, changes=changes)
+    return row.id
+
+
+async def act(conn: AsyncConnection, ids: Sequence[str], *, actor: str, action: str, assignee: str | None = None,
+              note: str | None = None, changes: Changes | None = None) -> list[str]:
+    """A person acknowledges, assigns or resolves exceptions (bulk); returns the ids that changed."""
+    now = utcnow()
+    rows = (await conn.execute(select(exceptions).where(exceptions.c.id.in_(list(ids))))).all()
+    done = []
+    for row in rows:
+        if action == "acknowledged":
+            if row.status != "open":
+                continue
+            values: dict[str, Any] = {"status": "acknowledged"}
+        elif action == "assigned":
+            values = {"assignee": assignee}
+        elif action == "resolved":
+            if row.status == "resolved":
+                continue
+            values = {"status": "resolved", "open_key": None, "resolved_at": now, "resolved_by": actor}
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        await conn.execute(update(exceptions).where(exceptions.c.id == row.id).values(updated_at=now, **values))
+        await _history(conn, row.id, actor, action, note if action != "assigned" else f"to {assignee}"
+                       + (f": {note}" if note else ""), now)
+        if changes is not None:
+            changes.add(row, action, values.get("status", row.status), now)
+        done.append(row.id)
+    return done

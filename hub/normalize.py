@@ -16,8 +16,10 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
 
+from hub.config import Config
 from hub.correlate import CorrelationSettings
-from hub.exceptions import clear_exception, raise_exception
+from hub.evaluate import Evaluator
+from hub.exceptions import Changes, Finding, clear_exception, raise_exception
 from hub.model import Delivery, Event, utcnow
 from hub.store import Store
 from hub.store.record import Incoming, record_events
@@ -33,11 +35,14 @@ Parser = Callable[[Delivery], list[Event]]
 class Normalizer:
     """Background worker over the inbox. ``wake()`` after new deliveries; ``run_until_idle()`` for tests/CLI."""
 
-    def __init__(self, store: Store, parse: Parser, settings: CorrelationSettings, metrics: Metrics,
-                 *, batch_size: int = 256, idle_poll_seconds: float = 1.0) -> None:
+    def __init__(self, store: Store, parse: Parser, config: Config, metrics: Metrics, *,
+                 evaluator: Evaluator | None = None, batch_size: int = 256, idle_poll_seconds: float = 1.0) -> None:
         self._store = store
         self._parse = parse
-        self._settings = settings
+        self._settings = CorrelationSettings(config.junk_values, config.placeholder_threshold)
+        self._source_kinds = {name: source.kind for name, source in config.sources.items()}
+        self._routing = config.routing
+        self._evaluator = evaluator
         self._metrics = metrics
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
@@ -113,7 +118,13 @@ class Normalizer:
             with tracer.start_as_current_span("correlate"):
                 async with self._store.write() as conn:
                     result = await record_events(self._store, conn, parsed, self._settings)
-                    await self._finish(conn, done, dead)
+                    await self._finish(conn, done, dead, result.changes)
+                    if self._evaluator is not None and result.transactions:
+                        with tracer.start_as_current_span("evaluate"):
+                            await self._evaluator.evaluate(conn, sorted(result.transactions), self._evaluator.now(),
+                                                           result.changes)
+            if self._evaluator is not None:
+                self._evaluator.publish(result.changes)
         self._metrics.inc("crosstrace_events_stored_total", result.stored)
         self._metrics.inc("crosstrace_events_duplicate_total", result.duplicates)
         for _, source, _ in dead:
@@ -121,7 +132,8 @@ class Normalizer:
         self._metrics.set("crosstrace_normalize_lag_seconds", _lag(rows[0].received_at))
         return len(rows)
 
-    async def _finish(self, conn, done: list[str], dead: list[tuple[str, str, str]]) -> None:  # type: ignore[no-untyped-def]
+    async def _finish(self, conn, done: list[str], dead: list[tuple[str, str, str]],  # type: ignore[no-untyped-def]
+                      changes: Changes) -> None:
         now = utcnow()
         if done:
             await conn.execute(
@@ -129,15 +141,18 @@ class Normalizer:
                 .values(state="done", error=None, processed_at=now, attempts=deliveries.c.attempts + 1),
                 [{"b_id": delivery_id} for delivery_id in done])
             for delivery_id in done:
-                await clear_exception(conn, rule="delivery.dead_letter", subject=delivery_id)
+                await clear_exception(conn, rule="delivery.dead_letter", subject=delivery_id,
+                                      note="replayed and normalized", changes=changes)
         for delivery_id, source, reason in dead:
             await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                                .values(state="dead", error=reason, processed_at=now,
                                        attempts=deliveries.c.attempts + 1))
-            await raise_exception(conn, rule="delivery.dead_letter", type="dead_letter", severity="error",
-                                  subject=delivery_id, system=source,
-                                  message=f"delivery {delivery_id} from {source} could not be parsed: {reason}",
-                                  evidence={"delivery": delivery_id, "source": source, "error": reason})
+            await raise_exception(conn, Finding(
+                rule="delivery.dead_letter", type="dead_letter", severity="error", subject=delivery_id, system=source,
+                system_kind=self._source_kinds.get(source),
+                message=f"delivery {delivery_id} from {source} could not be parsed: {reason}",
+                evidence={"delivery": delivery_id, "source": source, "error": reason}), routing=self._routing,
+                changes=changes)
 
 
 def _reason(exc: Exception) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from hub.broadcast import Broadcaster
 from hub.config import Config
-from hub.correlate import CorrelationSettings
 from hub.errors import Busy
+from hub.evaluate import Evaluator
 from hub.inbox import Inbox
 from hub.normalize import Normalizer
 from hub.store import Store
@@ -20,10 +21,8 @@ class Hub:
     store: Store | None = None
     inbox: Inbox | None = None
     normalizer: Normalizer | None = None
-
-    @property
-    def correlation(self) -> CorrelationSettings:
-        return CorrelationSettings(self.config.junk_values, self.config.placeholder_threshold)
+    evaluator: Evaluator | None = None
+    broadcaster: Broadcaster = field(default_factory=Broadcaster)
 
     def require_store(self) -> Store:
         if self.store is None:

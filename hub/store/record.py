@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.correlate import CorrelationSettings, Key, UnionFind, clean_refs, components, out_of_order
-from hub.exceptions import raise_exception
+from hub.exceptions import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, transaction_kind, utcnow
 from hub.store import Store
@@ -41,6 +41,7 @@ class Recorded:
     duplicates: int = 0
     transactions: set[str] = field(default_factory=set)
     demoted: list[Key] = field(default_factory=list)
+    changes: Changes = field(default_factory=Changes)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -76,6 +77,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
             recompute.add(row.tx_id)
         else:
             repeats[row.id] += 1 + batch_repeats.pop(key, 0)
+            result.transactions.add(row.tx_id)  # its duplicate count changed: rules look again
             del by_key[key]
     result.duplicates = sum(repeats.values()) + sum(batch_repeats.values())
     await _count_repeats(conn, repeats)
@@ -91,7 +93,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
         if ref_rows:
             await conn.execute(refs.insert(), ref_rows)
         result.transactions.update(tx_of.values())
-        demoted = await _demote_placeholders(conn, keys_of, settings)
+        demoted = await _demote_placeholders(conn, keys_of, settings, result.changes)
         result.demoted = list(demoted)
         recompute.update(demoted.values())
     if recompute:
@@ -226,7 +228,7 @@ async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
 
 
 async def _demote_placeholders(conn: AsyncConnection, keys_of: dict[str, set[Key]],
-                               settings: CorrelationSettings) -> dict[Key, str]:
+                               settings: CorrelationSettings, changes: Changes) -> dict[Key, str]:
     """Demote identity refs whose events carry more than the threshold of values of another namespace.
 
     One grouped query per batch (chunked): an event count alone is no shortcut, since one event may
@@ -251,13 +253,12 @@ async def _demote_placeholders(conn: AsyncConnection, keys_of: dict[str, set[Key
         widest = max(spread, key=lambda ns: spread[ns])
         await conn.execute(update(ref_keys).where(ref_keys.c.namespace == key[0], ref_keys.c.value == key[1])
                            .values(demoted=True, tx_id=None))
-        await raise_exception(
-            conn, rule="correlation.placeholder", type="correlation", severity="warning",
-            subject=f"{key[0]}:{key[1]}",
+        await raise_exception(conn, Finding(
+            rule="correlation.placeholder", type="correlation", severity="warning", subject=f"{key[0]}:{key[1]}",
             message=(f"{key[0]} value {key[1]!r} appears on events of {spread[widest]} different {widest} "
                      "values: treated as a placeholder, it no longer merges transactions"),
             evidence={"namespace": key[0], "value": key[1], "events": stored[key].events, "spread": spread,
-                      "threshold": settings.placeholder_threshold})
+                      "threshold": settings.placeholder_threshold}), changes=changes)
     return demoted
 
 

@@ -120,18 +120,45 @@ exceptions = Table(
     Column("severity", String(10), nullable=False),
     Column("rule", String(60), nullable=False),
     Column("subject", String(300), nullable=False),
+    Column("key", String(400), nullable=False, server_default=""),  # rule|subject, open or not
     Column("tx_id", String(40)),
+    Column("tx_kind", String(20)),
     Column("system", String(64)),
-    Column("status", String(14), nullable=False, server_default="open"),
+    Column("system_kind", String(20)),
+    Column("queue", String(40), nullable=False, server_default="ops"),
+    Column("status", String(14), nullable=False, server_default="open"),  # open | acknowledged | resolved
     Column("open_key", String(400), unique=True),  # rule|subject while not resolved: never two open
     Column("message", Text, nullable=False),
     Column("evidence", JSON, nullable=False),
+    Column("evidence_hash", String(64), nullable=False, server_default=""),
     Column("assignee", String(100)),
+    Column("resolved_by", String(100)),  # "system" when the evidence cleared
     Column("opened_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("resolved_at", DateTime),
     Index("ix_exceptions_status_type", "status", "type", "opened_at"),
     Index("ix_exceptions_tx", "tx_id"),
+    Index("ix_exceptions_key", "key"),
+    Index("ix_exceptions_counts", "status", "type", "system", "severity"),
+)
+
+# Who did what to an exception, and when (the system included: opened, auto-resolved, reopened).
+exception_history = Table(
+    "exception_history", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("exception_id", String(40), nullable=False, index=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(20), nullable=False),  # opened | acknowledged | assigned | resolved | reopened | note
+    Column("note", Text),
+)
+
+# The due-time index: each transaction's next moment at which a step becomes overdue. The evaluator's
+# tick reads only rows that fell due, never every transaction.
+tx_due = Table(
+    "tx_due", metadata,
+    Column("tx_id", String(40), primary_key=True),
+    Column("due_at", DateTime, nullable=False, index=True),
 )
 
 # One row per polled source: the committed cursor (written in the same transaction as the deliveries

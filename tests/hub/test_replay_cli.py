@@ -12,7 +12,6 @@ from sqlalchemy import select
 from collectors import parser_for
 from hub.cli import main
 from hub.config import parse
-from hub.correlate import CorrelationSettings
 from hub.inbox import Inbox
 from hub.model import utcnow
 from hub.normalize import Normalizer
@@ -42,7 +41,7 @@ async def test_replay_command_rederives_dead_letters_after_a_fix(store_url: str,
         receipt = await inbox.submit(source="legacy", dedup_key="d-1", headers={}, body=body,
                                      content_type="application/json", received_at=utcnow())
         await inbox.stop()
-        normalizer = Normalizer(store, parser_for(broken), CorrelationSettings(broken.junk_values), new_metrics())
+        normalizer = Normalizer(store, parser_for(broken), broken, new_metrics())
         await normalizer.run_until_idle()
         async with store.read() as conn:
             row = (await conn.execute(select(deliveries).where(deliveries.c.id == receipt.delivery_id))).one()

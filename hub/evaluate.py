@@ -1,0 +1,147 @@
+"""The evaluator: applies flows and rules to transactions as events arrive and as time passes.
+
+Promise: :meth:`Evaluator.evaluate` runs inside the caller's write transaction and leaves, for each
+transaction it is given, exactly the exceptions its rules find open (opening, refreshing, reopening,
+auto-resolving) and its next due time in the ``tx_due`` index. :meth:`Evaluator.tick` reads only the
+index rows that fell due, so a tick over 100,000 transactions due tomorrow touches nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.broadcast import Broadcaster
+from hub.config import Config
+from hub.exceptions import Changes, auto_resolve, raise_exception
+from hub.flows import FlowEvent, next_due, step_states
+from hub.rules import RuleSettings, TxEvent, findings
+from hub.store import Store
+from hub.store.tables import events, exceptions, transactions, tx_due
+
+log = logging.getLogger(__name__)
+OWNED_RULES = ("flow.overdue", "event.failed", "event.duplicates", "event.out_of_order", "quantity.mismatch",
+               "amount.mismatch")
+_CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    due: int
+    evaluated: int
+
+
+class Evaluator:
+    def __init__(self, store: Store, config: Config, clock: Callable[[], datetime],
+                 broadcaster: Broadcaster | None = None) -> None:
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._broadcaster = broadcaster
+        self._kinds = {name: source.kind for name, source in config.sources.items()}
+        self._settings = RuleSettings(config.duplicate_threshold, config.amount_tolerance)
+        self._task: asyncio.Task[None] | None = None
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def publish(self, changes: Changes) -> None:
+        if self._broadcaster is not None and changes.items:
+            self._broadcaster.publish(changes.items)
+
+    async def evaluate(self, conn: AsyncConnection, tx_ids: Sequence[str], now: datetime, changes: Changes) -> int:
+        """Re-evaluate these transactions; returns how many exist."""
+        ids = sorted(set(tx_ids))
+        evaluated = 0
+        for start in range(0, len(ids), _CHUNK):
+            evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes)
+        return evaluated
+
+    async def _evaluate_chunk(self, conn: AsyncConnection, ids: list[str], now: datetime, changes: Changes) -> int:
+        kinds = dict((await conn.execute(select(transactions.c.id, transactions.c.kind)
+                                         .where(transactions.c.id.in_(ids)))).all())
+        by_tx: dict[str, list[TxEvent]] = defaultdict(list)
+        for row in await conn.execute(select(events).where(events.c.tx_id.in_(ids))):
+            by_tx[row.tx_id].append(_tx_event(row, self._kinds.get(row.source)))
+        latest: dict[str, Any] = {}
+        for row in await conn.execute(select(exceptions).where(exceptions.c.tx_id.in_(ids),
+                                                               exceptions.c.rule.in_(OWNED_RULES))
+                                      .order_by(exceptions.c.opened_at)):
+            latest[row.key] = row
+        await conn.execute(delete(tx_due).where(tx_due.c.tx_id.in_(ids)))
+        due_rows = []
+        wanted: set[str] = set()
+        for tx_id, kind in kinds.items():
+            tx_events = by_tx.get(tx_id, [])
+            states = step_states(self._config.flows[kind], [
+                FlowEvent(e.id, e.type, e.source, e.occurred_at, e.system_kind) for e in tx_events], now)
+            for finding in findings(tx_id, kind, tx_events, states, self._settings):
+                wanted.add(finding.key)
+                await raise_exception(conn, finding, routing=self._config.routing, changes=changes,
+                                      existing=latest.get(finding.key), now=now)
+            due = next_due(states)
+            if due is not None:
+                due_rows.append({"tx_id": tx_id, "due_at": due})
+        for key, row in latest.items():
+            if key not in wanted and row.status != "resolved":
+                await auto_resolve(conn, row, "the evidence cleared", changes=changes, now=now)
+        if due_rows:
+            await conn.execute(tx_due.insert(), due_rows)
+        counts = dict((await conn.execute(
+            select(exceptions.c.tx_id, func.count()).where(exceptions.c.tx_id.in_(ids),
+                                                           exceptions.c.status != "resolved")
+            .group_by(exceptions.c.tx_id))).all())
+        await conn.execute(update(transactions).where(transactions.c.id.in_(ids)).values(open_exceptions=0))
+        for tx_id, count in counts.items():
+            await conn.execute(update(transactions).where(transactions.c.id == tx_id).values(open_exceptions=count))
+        return len(kinds)
+
+    async def tick(self, now: datetime | None = None, limit: int = 2000) -> TickResult:
+        """Evaluate what fell due by ``now`` (default: the clock), at most ``limit`` transactions."""
+        now = now or self._clock()
+        changes = Changes()
+        async with self._store.write() as conn:
+            due = list((await conn.execute(select(tx_due.c.tx_id).where(tx_due.c.due_at <= now)
+                                           .order_by(tx_due.c.due_at).limit(limit))).scalars())
+            evaluated = await self.evaluate(conn, due, now, changes) if due else 0
+        self.publish(changes)
+        return TickResult(due=len(due), evaluated=evaluated)
+
+    def start(self, interval_seconds: float = 5.0) -> None:
+        self._task = asyncio.create_task(self._run(interval_seconds), name="crosstrace-evaluator")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self, interval: float) -> None:
+        while True:
+            try:
+                result = await self.tick()
+                if result.due:
+                    continue  # more may be due: keep going before sleeping
+            except Exception:  # keep ticking through a store hiccup
+                log.exception("evaluator tick failed")
+            await asyncio.sleep(interval)
+
+
+def _tx_event(row: Any, system_kind: str | None) -> TxEvent:
+    amount = (Decimal(row.amount_value), row.amount_currency or "", row.amount_kind or "total") \
+        if row.amount_value is not None else None
+    return TxEvent(id=row.id, type=row.type, source=row.source, system_kind=system_kind,
+                   occurred_at=row.occurred_at, status=row.status, error=row.error, duplicates=row.duplicates,
+                   out_of_order=bool(row.out_of_order), lines=row.lines or [], amount=amount)

@@ -1,0 +1,188 @@
+"""Flows (DESIGN §4): what each kind of transaction should go through, and how soon.
+
+A flow is an ordered list of steps. A step is done by any of its event types (alternatives: shipped
+*or* picked up in store), optionally only when reported by a given system kind; its SLA runs from the
+completion of the step before. Optional steps never go overdue; a step is skipped when an event that
+stops it (an order cancellation) arrives first. Retail defaults are built in; ``[flows.<kind>]`` in the
+config replaces a kind's steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hub.errors import ConfigError
+from hub.model import EVENT_TYPES, SOURCE_KINDS, TRANSACTION_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    types: tuple[str, ...]
+    sla: timedelta | None = None
+    system_kind: str | None = None
+    optional: bool = False
+    stopped_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    kind: str
+    steps: tuple[Step, ...]
+
+
+def _h(hours: float) -> timedelta:
+    return timedelta(hours=hours)
+
+
+_CANCEL = ("order.cancelled",)
+DEFAULT_FLOWS: dict[str, Flow] = {
+    "order": Flow("order", (
+        Step("placed", ("order.placed",)),
+        Step("accepted", ("order.accepted", "erp.posted"), _h(0.5), stopped_by=_CANCEL),
+        Step("paid", ("payment.captured", "payment.authorized"), _h(24), stopped_by=_CANCEL),
+        Step("allocated", ("fulfillment.allocated", "fulfillment.picked", "fulfillment.packed"), _h(24),
+             optional=True, stopped_by=_CANCEL),
+        Step("shipped", ("shipment.shipped", "shipment.delivered"), _h(48), stopped_by=_CANCEL),
+        Step("delivered", ("shipment.delivered",), _h(24 * 7), optional=True, stopped_by=_CANCEL),
+    )),
+    "transfer": Flow("transfer", (
+        Step("created", ("transfer.created",)),
+        Step("shipped", ("transfer.shipped",), _h(48)),
+        Step("received", ("transfer.received",), _h(24 * 5)),
+        Step("posted", ("erp.posted",), _h(2), optional=True),
+    )),
+    "return": Flow("return", (
+        Step("requested", ("return.requested",)),
+        Step("received", ("return.received",), _h(24 * 21)),
+        Step("inspected", ("return.inspected",), _h(48)),
+        Step("refunded", ("refund.issued", "return.restocked"), _h(48)),
+    )),
+    "receipt": Flow("receipt", (
+        Step("received", ("receipt.received",)),
+        Step("posted", ("erp.posted",), _h(2)),
+    )),
+    "adjustment": Flow("adjustment", (
+        Step("adjusted", ("inventory.adjusted",)),
+        Step("posted", ("erp.posted",), _h(2)),
+    )),
+    "settlement": Flow("settlement", (
+        Step("paid", ("settlement.paid",)),
+    )),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StepState:
+    """Where one transaction stands on one step."""
+
+    name: str
+    status: str  # done | pending | overdue | skipped | waiting
+    done_at: datetime | None = None
+    done_by: str | None = None
+    event_id: str | None = None
+    due_at: datetime | None = None
+    lag_seconds: float | None = None
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FlowEvent:
+    """What step evaluation needs of an event."""
+
+    id: str
+    type: str
+    source: str
+    occurred_at: datetime
+    system_kind: str | None
+
+
+def step_states(flow: Flow, events: list[FlowEvent], now: datetime) -> list[StepState]:
+    """Each step's state at ``now``. ``waiting``: the step before it is not done yet, so no clock runs."""
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    states: list[StepState] = []
+    previous_done: datetime | None = None
+    started = bool(ordered)
+    for index, step in enumerate(flow.steps):
+        done = next((e for e in ordered if e.type in step.types
+                     and (step.system_kind is None or e.system_kind == step.system_kind)), None)
+        stop = next((e for e in ordered if e.type in step.stopped_by), None)
+        if done is not None:
+            anchor = previous_done
+            states.append(StepState(step.name, "done", done.occurred_at, done.source, done.id,
+                                    lag_seconds=(done.occurred_at - anchor).total_seconds() if anchor else None,
+                                    optional=step.optional))
+            previous_done = done.occurred_at
+            continue
+        if stop is not None:
+            states.append(StepState(step.name, "skipped", optional=step.optional))
+            continue
+        if index == 0:
+            anchor_time = ordered[0].occurred_at if started else None
+            states.append(StepState(step.name, "pending" if started else "waiting", optional=True))
+            previous_done = previous_done or anchor_time
+            continue
+        if previous_done is None or step.sla is None:
+            states.append(StepState(step.name, "waiting", optional=step.optional))
+            continue
+        due = previous_done + step.sla
+        status = "overdue" if now > due and not step.optional else "pending"
+        states.append(StepState(step.name, status, due_at=due, optional=step.optional))
+        if not step.optional:
+            previous_done = None  # later steps wait for this one
+    return states
+
+
+def next_due(states: list[StepState]) -> datetime | None:
+    """The earliest time at which a pending, non-optional step becomes overdue (the due-time index)."""
+    dues = [s.due_at for s in states if s.status == "pending" and not s.optional and s.due_at is not None]
+    return min(dues) if dues else None
+
+
+def flows_from_config(raw: dict[str, Any] | None) -> dict[str, Flow]:
+    """The built-in flows with ``[flows.<kind>]`` replacements applied.
+
+    ```toml
+    [flows.order]
+    steps = [
+      { name = "placed", types = ["order.placed"] },
+      { name = "posted", types = ["erp.posted"], sla_minutes = 20, system_kind = "erp" },
+      { name = "shipped", types = ["shipment.shipped", "order.picked_up"], sla_minutes = 2880,
+        stopped_by = ["order.cancelled"] },
+    ]
+    ```
+    """
+    flows = dict(DEFAULT_FLOWS)
+    for kind, table in (raw or {}).items():
+        where = f"flows.{kind}"
+        if kind not in TRANSACTION_KINDS:
+            raise ConfigError(f"{where}: unknown transaction kind; expected one of {', '.join(TRANSACTION_KINDS)}")
+        steps = table.get("steps") if isinstance(table, dict) else None
+        if not isinstance(steps, list) or not steps:
+            raise ConfigError(f"{where}.steps must be a non-empty array of step tables")
+        flows[kind] = Flow(kind, tuple(_step(item, f"{where}.steps[{i}]") for i, item in enumerate(steps)))
+    return flows
+
+
+def _step(item: Any, where: str) -> Step:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise ConfigError(f"{where}.name is required")
+    types = item.get("types")
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        raise ConfigError(f"{where}.types must be a non-empty list of event types, e.g. [\"erp.posted\"]")
+    unknown = [t for t in types if t not in EVENT_TYPES and "." not in t]
+    if unknown:
+        raise ConfigError(f"{where}.types: {unknown[0]!r} is not an event type (object.verb)")
+    sla = item.get("sla_minutes")
+    if sla is not None and (not isinstance(sla, int | float) or isinstance(sla, bool) or sla <= 0):
+        raise ConfigError(f"{where}.sla_minutes must be a positive number")
+    kind = item.get("system_kind")
+    if kind is not None and kind not in SOURCE_KINDS:
+        raise ConfigError(f"{where}.system_kind must be one of {', '.join(SOURCE_KINDS)}")
+    stopped_by = item.get("stopped_by", [])
+    if not isinstance(stopped_by, list) or not all(isinstance(t, str) for t in stopped_by):
+        raise ConfigError(f"{where}.stopped_by must be a list of event types")
+    return Step(name=item["name"], types=tuple(types), sla=timedelta(minutes=sla) if sla else None,
+                system_kind=kind, optional=bool(item.get("optional", False)), stopped_by=tuple(stopped_by))
