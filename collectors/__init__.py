@@ -2,13 +2,21 @@
 
 from types import ModuleType
 
-from collectors import cloudevents, ingest
+from collectors import amazon_sp, cloudevents, easypost, ingest, json_mapping, shopify, square, stripe
 from collectors.base import ParseError, SignatureError
 from hub.config import Config
 from hub.model import Delivery, Event
 
+# Adapter name (``[[sources]] adapter``) → module with ``verify``, ``dedup_key``, ``parse`` and, where the
+# adapter reads ``options``, ``check_options`` (called at start so a bad option fails with its key named).
 ADAPTERS: dict[str, ModuleType] = {
+    "shopify": shopify,
+    "stripe": stripe,
+    "square": square,
+    "easypost": easypost,
+    "amazon-sp": amazon_sp,
     "cloudevents": cloudevents,
+    "json": json_mapping,
 }
 
 

@@ -23,7 +23,7 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
     standard_webhooks.verify(headers, body, source.secrets, now, tolerance)
 
 
-def dedup_key(headers: Mapping[str, str], body: bytes) -> str | None:
+def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
     return header(headers, "webhook-id")
 
 

@@ -69,6 +69,6 @@ class WebhookReceiver:
                 raise Unauthorized(f"signature verification failed: {exc}") from None
             kept = {k: v for k, v in headers.items() if k not in _DROPPED_HEADERS}
             receipt = await self._hub.require_inbox().submit(
-                source=name, dedup_key=dedup_key_for(adapter.dedup_key(headers, body), body), headers=kept,
+                source=name, dedup_key=dedup_key_for(adapter.dedup_key(headers, body, source), body), headers=kept,
                 body=body, content_type=media_type(headers), received_at=utcnow())
         await send_json(send, 202 if receipt.new else 200, {"delivery": receipt.delivery_id})

@@ -8,26 +8,38 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import ModuleType
 
+import httpx
 from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from collectors import ADAPTERS, parser_for
 from collectors.ingest import IngestEndpoint
+from collectors.poller import Poller, plan_polls
 from collectors.receiver import WebhookReceiver
+from collectors.standard_webhooks import sign
+from hub.alerts import AlertEvaluator
+from hub.auth import attach_ring, detach_ring
 from hub.config import Config
 from hub.errors import ConfigError, HubError
 from hub.evaluate import Evaluator
 from hub.inbox import Inbox
+from hub.keys import KeyRing
 from hub.normalize import Normalizer
+from hub.notify import Notifier
+from hub.polling import publish_health, source_health
+from hub.retention import Housekeeper, Retention
 from hub.runtime import Hub
 from hub.store import Store
 from hub.store.tables import deliveries
 from hub.telemetry import new_metrics
 from resolvers import GraphQLApp
+from web import export as web_export
+from web import login as web_login
 from web import routes as web_routes
 
 
@@ -41,11 +53,18 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         check = getattr(adapters[source.adapter], "check_options", None)
         if check is not None:
             check(source)
+    polls = plan_polls(config)  # [sources.options.poll] validated at start: ConfigError names source and key
     hub = Hub(config=config, metrics=new_metrics())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await Store.open(config.store_url)
+        keyring = KeyRing(store)  # stored API keys (hub/keys.py), consulted by hub.auth.authenticate
+        await keyring.reload()
+        attach_ring(config, keyring)
+        keyring.start()
+        housekeeper = Housekeeper(store, config.retention or Retention(), lambda: _utc(clock()))
+        housekeeper.start(3600)  # [retention] purge, hourly; off unless configured
         evaluator = Evaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
         normalizer = Normalizer(store, parser_for(config, adapters), config, hub.metrics, evaluator=evaluator)
         inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
@@ -53,16 +72,31 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         inbox.start()
         normalizer.start()
         evaluator.start(evaluate_every)
+        client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # the pollers' one client
+        poller = Poller(store, polls, client, clock=clock, metrics=hub.metrics, on_commit=normalizer.wake)
+        poller.start()
+        hub.alerts = AlertEvaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
+        hub.alerts.start(evaluate_every)
+        hub.notifier = Notifier(store, config.notifications, client, sign, clock=lambda: _utc(clock()))
+        await hub.notifier.prepare()
+        hub.notifier.start(evaluate_every, hub.broadcaster)  # signs with collectors' Standard Webhooks helper
         try:
             yield
         finally:
+            await hub.notifier.stop()
+            await hub.alerts.stop()
+            await poller.stop()
+            await client.aclose()
             await inbox.stop()
             await normalizer.stop()
             await evaluator.stop()
+            await housekeeper.stop()
+            await keyring.stop()
+            detach_ring(config)
             await store.close()
-            hub.store = hub.inbox = hub.normalizer = hub.evaluator = None
+            hub.store = hub.inbox = hub.normalizer = hub.evaluator = hub.alerts = hub.notifier = None
 
-    graphql = GraphQLApp(hub)
+    graphql = GraphQLApp(hub, clock=clock)  # the cost budget refills on the app's clock
 
     async def healthz(request: Request) -> Response:
         try:
@@ -78,6 +112,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
             pending = (await conn.execute(select(func.count()).select_from(deliveries)
                                           .where(deliveries.c.state == "pending"))).scalar_one()
         hub.metrics.set("crosstrace_normalize_pending", pending)
+        now = _utc(clock())  # per-source health, the same figures as GraphQL `sources`
+        publish_health(hub.metrics, await source_health(hub.require_store(), config, now), now)
+        hub.metrics.set("crosstrace_live_subscribers", hub.broadcaster.subscribers)
         return PlainTextResponse(hub.metrics.render(), media_type="text/plain; version=0.0.4")
 
     app = Starlette(
@@ -88,8 +125,11 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
             WebSocketRoute("/graphql", endpoint=graphql),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
+            *web_login.routes(hub),
             *web_routes.routes(hub),
+            *web_export.routes(hub),
         ],
+        middleware=[Middleware(web_login.LoginMiddleware, hub=hub)],  # [web] require_login (web/login.py)
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, HubError: _hub_error, Exception: _unexpected},
     )

@@ -1,20 +1,44 @@
-"""API keys (DESIGN §5): ``ct_`` + secret, stored only as a SHA-256 hex digest; roles viewer < operator < admin."""
+"""API keys (DESIGN §5): ``ct_`` + secret, stored only as a SHA-256 hex digest; roles viewer < operator < admin.
+
+Keys come from two places: the config file's ``[[api_keys]]`` (the bootstrap) and the store's
+``api_keys`` table (``crosstrace keys create``), whose in-memory :class:`hub.keys.KeyRing` the app
+attaches to its config with :func:`attach_ring` so every caller of :func:`authenticate` sees it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from typing import TYPE_CHECKING
 
 from hub.config import ApiKey, Config
 from hub.errors import Forbidden, Unauthorized
 
+if TYPE_CHECKING:
+    from hub.keys import KeyRing
+
 ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+# The running app's key ring per config object (a frozen Config cannot carry it; /ingest holds the config).
+_RINGS: dict[int, KeyRing] = {}
+
+
+def attach_ring(config: Config, ring: KeyRing) -> None:
+    """Make :func:`authenticate` consult ``ring`` for this config (done in the app's lifespan)."""
+    _RINGS[id(config)] = ring
+
+
+def detach_ring(config: Config) -> None:
+    _RINGS.pop(id(config), None)
+
+
+def ring_for(config: Config) -> KeyRing | None:
+    return _RINGS.get(id(config))
 
 
 def new_key() -> tuple[str, str]:
     """A fresh key and its SHA-256 hex digest (the digest goes in the config; the key is shown once)."""
-    key = "ct_" + secrets.token_urlsafe(32)
+    key = f"ct_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"  # same shape as store keys (hub.keys)
     return key, digest(key)
 
 
@@ -36,13 +60,21 @@ def authenticate(config: Config, authorization: str | None) -> ApiKey | None:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("use the header `Authorization: Bearer <api key>`")
-    presented = digest(token.strip())
+    return key_for(config, token.strip())
+
+
+def key_for(config: Config, token: str) -> ApiKey:
+    """The config or store key equal to ``token``; :class:`Unauthorized` when none (revoked keys included)."""
+    presented = digest(token)
     match = None
     for key in config.api_keys:  # compare against every key so timing does not reveal which one matched
         if hmac.compare_digest(presented, key.key_sha256):
             match = key
+    ring = _RINGS.get(id(config))
+    if match is None and ring is not None:
+        match = ring.find(token)
     if match is None:
-        raise Unauthorized("unknown API key")
+        raise Unauthorized("unknown or revoked API key")
     return match
 
 

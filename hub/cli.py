@@ -7,8 +7,8 @@ import asyncio
 import sys
 from datetime import datetime
 
-from hub import auth
-from hub.config import ROLES, Config, load
+from hub import admin_cli
+from hub.config import Config, load
 from hub.errors import ConfigError
 
 
@@ -37,11 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     _config_option(check)
     check.set_defaults(run=_check_config)
 
-    keys = commands.add_parser("keys", help="API keys").add_subparsers(required=True, metavar="action")
-    create = keys.add_parser("create", help="print a new API key and the [[api_keys]] block for it")
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=ROLES)
-    create.set_defaults(run=_keys_create)
+    admin_cli.add_commands(commands, _config_option)  # keys create|list|revoke, purge (hub/admin_cli.py)
 
     replay = commands.add_parser("replay", help="re-derive events from stored deliveries (after a mapping fix)")
     _config_option(replay)
@@ -53,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--until", type=datetime.fromisoformat, help="received before (UTC, ISO 8601)")
     replay.add_argument("--error-contains", help="only deliveries whose error contains this text")
     replay.set_defaults(run=_replay)
+
+    demo = commands.add_parser("demo", help="the hub driven by a simulated retailer (SQLite in a temp dir)")
+    demo.add_argument("--seed", type=int, default=7, help="same seed, same transactions and exceptions")
+    demo.add_argument("--speed", type=float, default=10.0, help="simulated minutes per real second (default 10)")
+    demo.add_argument("--orders-per-minute", type=float, default=0.5, help="orders per simulated minute")
+    demo.add_argument("--duration", type=float, default=60.0, help="real seconds of simulation (default 60)")
+    demo.add_argument("--db", help="SQLite file or directory for it (default: a new temp dir)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--exit", action="store_true", help="exit when the simulation is over (default: keep "
+                      "serving the UI until Ctrl-C)")
+    demo.set_defaults(run=_demo)
     return parser
 
 
@@ -73,6 +81,16 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from hub.app import create_app
+    from hub.demo import DemoOptions, run_demo
+
+    options = DemoOptions(seed=args.seed, speed=args.speed, orders_per_minute=args.orders_per_minute,
+                          duration=args.duration, db=args.db, host=args.host, port=args.port, exit=args.exit)
+    return asyncio.run(run_demo(options, lambda config, clock, every: create_app(config, clock=clock,
+                                                                                 evaluate_every=every)))
+
+
 def _check_config(args: argparse.Namespace) -> int:
     from collectors import ADAPTERS
 
@@ -85,14 +103,6 @@ def _check_config(args: argparse.Namespace) -> int:
             check(source)
     print(f"ok: {config.path or 'defaults (no config file)'}; store {config.store_url}; "
           f"{len(config.sources)} sources ({', '.join(config.sources) or 'none'}); {len(config.api_keys)} API keys")
-    return 0
-
-
-def _keys_create(args: argparse.Namespace) -> int:
-    key, digest = auth.new_key()
-    print(f"API key for {args.name} ({args.role}), shown once, store it now:\n\n    {key}\n")
-    print("Add this block to crosstrace.toml (only the hash is kept):\n")
-    print(auth.config_block(args.name, args.role, digest))
     return 0
 
 

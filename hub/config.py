@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.errors import ConfigError
 from hub.model import DEFAULT_JUNK_VALUES, SOURCE_KINDS
+from hub.stock_config import StockSettings, parse_stock
 
 DEFAULT_CONFIG_PATH = "crosstrace.toml"
 DEFAULT_STORE_URL = "sqlite+aiosqlite:///crosstrace.db"
@@ -23,7 +24,10 @@ ADAPTERS = ("shopify", "stripe", "square", "easypost", "amazon-sp", "cloudevents
 ROLES = ("viewer", "operator", "admin")
 RESERVED_SOURCE_NAMES = ("ingest",)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", "exceptions", "routing"}
+_TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", "exceptions", "routing", "stock",
+              "retention", "web"}
+_TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.alerts; [[notifications]]: hub.notify
+_TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
 _SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative"}
 
 
@@ -73,6 +77,12 @@ class Config:
     duplicate_threshold: int = 3
     amount_tolerance: Decimal = Decimal("0.01")
     routing: tuple[RoutingRule, ...] = ()
+    alerts: tuple[Any, ...] = ()  # hub.alerts.AlertRule, from [[alerts]]
+    notifications: tuple[Any, ...] = ()  # hub.notify.Target, from [[notifications]]
+    stock: StockSettings = field(default_factory=StockSettings)  # [stock]: hub.stock_config
+    retention: Any = None  # [retention]: hub.retention.Retention; None = keep forever
+    require_login: bool = False  # [web] require_login: the UI asks for an API key (web/login.py)
+    graphql: dict[str, Any] = field(default_factory=dict)  # [graphql], checked by resolvers.limits.limits_from
     path: str | None = None
 
     def __post_init__(self) -> None:
@@ -133,7 +143,14 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
     junk = correlation.get("junk_values", list(DEFAULT_JUNK_VALUES))
     if not isinstance(junk, list) or not all(isinstance(v, str) for v in junk):
         raise ConfigError("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
+    from hub.retention import parse_retention
+
+    web = _table(raw, "web")
+    if set(web) - {"require_login"} or not isinstance(web.get("require_login", False), bool):
+        raise ConfigError("[web] takes one key, require_login = true | false")
     return Config(
+        retention=parse_retention(_table(raw, "retention")),
+        require_login=web.get("require_login", False),
         store_url=_str(store, "url", "store.url", DEFAULT_STORE_URL),
         sources=sources,
         api_keys=keys,
@@ -148,8 +165,24 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
         duplicate_threshold=_positive_int(exceptions_table, "duplicate_threshold", "exceptions.duplicate_threshold", 3),
         amount_tolerance=amount_tolerance,
         routing=routing,
+        alerts=_alerts(raw, sources),
+        notifications=_notifications(raw, environ),
+        stock=parse_stock(raw.get("stock"), sources),
+        graphql=_table(raw, "graphql"),
         path=path,
     )
+
+
+def _alerts(raw: dict[str, Any], sources: dict[str, Source]) -> tuple[Any, ...]:
+    from hub.alerts import alerts_from_config
+
+    return alerts_from_config(_array(raw, "alerts"), list(sources))
+
+
+def _notifications(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> tuple[Any, ...]:
+    from hub.notify import notifications_from_config
+
+    return notifications_from_config(_array(raw, "notifications"), environ)
 
 
 def resolve_secret(value: str, where: str, environ: dict[str, str] | os._Environ[str]) -> str:

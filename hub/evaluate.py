@@ -25,6 +25,7 @@ from hub.config import Config
 from hub.exceptions import Changes, auto_resolve, raise_exception
 from hub.flows import FlowEvent, next_due, step_states
 from hub.rules import RuleSettings, TxEvent, findings
+from hub.stock_divergence import tick_divergences
 from hub.store import Store
 from hub.store.tables import events, exceptions, transactions, tx_due
 
@@ -113,8 +114,9 @@ class Evaluator:
             due = list((await conn.execute(select(tx_due.c.tx_id).where(tx_due.c.due_at <= now)
                                            .order_by(tx_due.c.due_at).limit(limit))).scalars())
             evaluated = await self.evaluate(conn, due, now, changes) if due else 0
+            stock_due = await tick_divergences(conn, self._config, now, changes, limit)  # settle windows ended
         self.publish(changes)
-        return TickResult(due=len(due), evaluated=evaluated)
+        return TickResult(due=len(due) + stock_due, evaluated=evaluated)
 
     def start(self, interval_seconds: float = 5.0) -> None:
         self._task = asyncio.create_task(self._run(interval_seconds), name="crosstrace-evaluator")

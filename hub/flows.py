@@ -104,7 +104,9 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime) -> list[Step
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
     states: list[StepState] = []
     previous_done: datetime | None = None
-    started = bool(ordered)
+    # The flow has started once any of its steps happened: a transaction holding none of them (a
+    # stock snapshot filed under the default kind) runs no clock, so it cannot go overdue.
+    started = any(e.type in step.types for step in flow.steps for e in ordered)
     for index, step in enumerate(flow.steps):
         done = next((e for e in ordered if e.type in step.types
                      and (step.system_kind is None or e.system_kind == step.system_kind)), None)

@@ -16,16 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import Busy
 from hub.ids import new_id
-from hub.store import Store
-from hub.store.tables import deliveries
+from hub.store import Store, pairs_in
+from hub.store.tables import deliveries, events, tx_due
 from hub.telemetry import Metrics, tracer
 
 log = logging.getLogger(__name__)
 _MAX_KEY = 200
+EVALUATE_NOW = datetime(1970, 1, 1)  # a tx_due time every tick has passed: "look at this transaction again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +119,11 @@ class Inbox:
             first.setdefault((item.row["source"], item.row["dedup_key"]), item.row)
         with tracer.start_as_current_span("inbox.store") as span:
             span.set_attribute("crosstrace.batch_size", len(batch))
-            async with self._store.write() as conn:
+            async with self._store.write(urgent=True) as conn:
                 await conn.execute(self._store.insert_ignoring_conflicts(deliveries), list(first.values()))
                 stored = await conn.execute(
                     select(deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id)
-                    .where(tuple_(deliveries.c.source, deliveries.c.dedup_key).in_(list(first)))
+                    .where(pairs_in(deliveries.c.source, deliveries.c.dedup_key, list(first)))
                 )
                 ids = {(row.source, row.dedup_key): row.id for row in stored}
                 repeats: dict[str, int] = {}
@@ -130,8 +132,7 @@ class Inbox:
                     if stored_id != item.row["id"]:
                         repeats[stored_id] = repeats.get(stored_id, 0) + 1
                 for delivery_id, count in repeats.items():
-                    await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                                       .values(repeats=deliveries.c.repeats + count))
+                    await _count_repeat(conn, delivery_id, count)
         for item in batch:
             key = (item.row["source"], item.row["dedup_key"])
             receipt = Receipt(ids[key], ids[key] == item.row["id"])
@@ -141,3 +142,19 @@ class Inbox:
                 item.future.set_result(receipt)
         if self._on_commit is not None:
             self._on_commit()
+
+
+async def _count_repeat(conn: AsyncConnection, delivery_id: str, count: int) -> None:
+    """A delivery came again: count it on the delivery and on its events, and have the evaluator look again.
+
+    Repeats are rare, so this costs the hot path nothing; the duplicate-storm rule reads ``events.duplicates``.
+    """
+    await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                       .values(repeats=deliveries.c.repeats + count))
+    await conn.execute(update(events).where(events.c.delivery_id == delivery_id)
+                       .values(duplicates=events.c.duplicates + count))
+    tx_ids = list((await conn.execute(select(events.c.tx_id).where(events.c.delivery_id == delivery_id)
+                                      .distinct())).scalars())
+    if tx_ids:
+        await conn.execute(delete(tx_due).where(tx_due.c.tx_id.in_(tx_ids)))
+        await conn.execute(tx_due.insert(), [{"tx_id": tx_id, "due_at": EVALUATE_NOW} for tx_id in tx_ids])

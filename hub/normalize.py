@@ -21,6 +21,7 @@ from hub.correlate import CorrelationSettings
 from hub.evaluate import Evaluator
 from hub.exceptions import Changes, Finding, clear_exception, raise_exception
 from hub.model import Delivery, Event, utcnow
+from hub.stock_ledger import StockLedger
 from hub.store import Store
 from hub.store.record import Incoming, record_events
 from hub.store.tables import deliveries
@@ -36,16 +37,19 @@ class Normalizer:
     """Background worker over the inbox. ``wake()`` after new deliveries; ``run_until_idle()`` for tests/CLI."""
 
     def __init__(self, store: Store, parse: Parser, config: Config, metrics: Metrics, *,
-                 evaluator: Evaluator | None = None, batch_size: int = 256, idle_poll_seconds: float = 1.0) -> None:
+                 evaluator: Evaluator | None = None, batch_size: int = 256, idle_poll_seconds: float = 1.0,
+                 gather_seconds: float = 0.02) -> None:
         self._store = store
         self._parse = parse
         self._settings = CorrelationSettings(config.junk_values, config.placeholder_threshold)
         self._source_kinds = {name: source.kind for name, source in config.sources.items()}
         self._routing = config.routing
+        self._stock = StockLedger(config)
         self._evaluator = evaluator
         self._metrics = metrics
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
+        self._gather = gather_seconds
         self._wakeup = asyncio.Event()
         self._busy = asyncio.Lock()  # one batch at a time, whoever asks (worker, CLI, tests)
         self._task: asyncio.Task[None] | None = None
@@ -75,10 +79,17 @@ class Normalizer:
                 await asyncio.sleep(self._idle_poll)
             if processed == 0:
                 self._wakeup.clear()
+                # asyncio.timeout, not wait_for: on 3.11 a cancel racing wait_for's own timeout can be lost,
+                # and stop() would then wait for ever.
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
+                    async with asyncio.timeout(self._idle_poll):
+                        await self._wakeup.wait()
                 except TimeoutError:
-                    pass
+                    continue
+                # Woken by a commit: let the deliveries arriving right behind it gather into the same batch.
+                # One batch of 200 costs little more than a batch of 1 (the queries are per batch), and the
+                # senders are not waiting: they had their 2xx when the inbox committed.
+                await asyncio.sleep(self._gather)
 
     async def run_until_idle(self) -> int:
         """Process pending deliveries until none is left; returns how many were processed."""
@@ -105,6 +116,7 @@ class Normalizer:
             parsed: list[Incoming] = []
             dead: list[tuple[str, str, str]] = []
             done: list[str] = []
+            retried: list[str] = []  # normalized before (a replayed dead letter): its exception may clear
             for row in rows:
                 delivery = Delivery(id=row.id, source=row.source, received_at=row.received_at,
                                     headers=row.headers or {}, body=row.body, content_type=row.content_type)
@@ -115,10 +127,14 @@ class Normalizer:
                     continue
                 parsed.extend(Incoming(e, row.id, row.received_at) for e in events)
                 done.append(row.id)
+                if row.attempts:
+                    retried.append(row.id)
             with tracer.start_as_current_span("correlate"):
                 async with self._store.write() as conn:
                     result = await record_events(self._store, conn, parsed, self._settings)
-                    await self._finish(conn, done, dead, result.changes)
+                    await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
+                                            result.changes)
+                    await self._finish(conn, done, retried, dead, result.changes)
                     if self._evaluator is not None and result.transactions:
                         with tracer.start_as_current_span("evaluate"):
                             await self._evaluator.evaluate(conn, sorted(result.transactions), self._evaluator.now(),
@@ -132,15 +148,15 @@ class Normalizer:
         self._metrics.set("crosstrace_normalize_lag_seconds", _lag(rows[0].received_at))
         return len(rows)
 
-    async def _finish(self, conn, done: list[str], dead: list[tuple[str, str, str]],  # type: ignore[no-untyped-def]
-                      changes: Changes) -> None:
+    async def _finish(self, conn, done: list[str], retried: list[str],  # type: ignore[no-untyped-def]
+                      dead: list[tuple[str, str, str]], changes: Changes) -> None:
         now = utcnow()
         if done:
             await conn.execute(
                 update(deliveries).where(deliveries.c.id == bindparam("b_id"), deliveries.c.state == "pending")
                 .values(state="done", error=None, processed_at=now, attempts=deliveries.c.attempts + 1),
                 [{"b_id": delivery_id} for delivery_id in done])
-            for delivery_id in done:
+            for delivery_id in retried:
                 await clear_exception(conn, rule="delivery.dead_letter", subject=delivery_id,
                                       note="replayed and normalized", changes=changes)
         for delivery_id, source, reason in dead:

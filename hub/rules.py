@@ -120,13 +120,17 @@ def _quantities(tx_id: str, kind: str, events: list[TxEvent], base: dict) -> lis
     totals: dict[str, dict[str, Decimal]] = defaultdict(dict)
     involved: dict[str, list[str]] = defaultdict(list)
     for name, event_type in stages:
+        # several systems report the same step (the WMS ships, the ERP books the shipment): a stage's
+        # quantity is what the system reporting the most says, never the sum across systems
+        per_source: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         for event in events:
             if event.type != event_type:
                 continue
             for line in event.lines:
-                sku = line["sku"]
-                totals[sku][name] = totals[sku].get(name, Decimal(0)) + Decimal(str(line["qty"]))
-                involved[sku].append(event.id)
+                per_source[(line["sku"], event.source)] += Decimal(str(line["qty"]))
+                involved[line["sku"]].append(event.id)
+        for (sku, _), qty in per_source.items():
+            totals[sku][name] = max(totals[sku].get(name, qty), qty)
     result = []
     for sku, by_stage in sorted(totals.items()):
         reported = [name for name, _ in stages if name in by_stage]

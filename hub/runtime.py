@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hub.alerts import AlertEvaluator
 from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.errors import Busy
 from hub.evaluate import Evaluator
 from hub.inbox import Inbox
 from hub.normalize import Normalizer
+from hub.notify import Notifier
 from hub.store import Store
 from hub.telemetry import Metrics
 
@@ -22,6 +24,8 @@ class Hub:
     inbox: Inbox | None = None
     normalizer: Normalizer | None = None
     evaluator: Evaluator | None = None
+    alerts: AlertEvaluator | None = None
+    notifier: Notifier | None = None
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
 
     def require_store(self) -> Store:

@@ -2,51 +2,84 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from starlette.requests import Request
 from strawberry.asgi import GraphQL
-from strawberry.extensions import (
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter
+from strawberry.tools import merge_types
 
 from hub.auth import authenticate
 from hub.errors import HubError
 from hub.runtime import Hub
+from resolvers.admin import AdminMutation, AdminQuery
+from resolvers.exceptions import ExceptionMutation, ExceptionQuery, Subscription
+from resolvers.http import GraphQLHTTP
+from resolvers.limits import Guard, LeakyBuckets, Limits, MaskUnexpected, is_expected, limits_from
 from resolvers.loaders import Loaders
-from resolvers.mutation import Mutation
-from resolvers.query import Query
+from resolvers.metrics import MetricsQuery
+from resolvers.mutation import DeliveryMutation
+from resolvers.node import NodeQuery
+from resolvers.permissions import AccessControl, guard_schema
+from resolvers.persisted import PersistedDocuments, load_allow_list
+from resolvers.query import TransactionQuery
+from resolvers.sources import SourceQuery
+from resolvers.stock import StockQuery
+
+Query = merge_types("Query", (TransactionQuery, ExceptionQuery, StockQuery, MetricsQuery, AdminQuery,
+                                SourceQuery, NodeQuery))
+Mutation = merge_types("Mutation", (DeliveryMutation, ExceptionMutation, AdminMutation))
 
 
 def _expected(error: GraphQLError) -> bool:
-    """Errors we raise on purpose carry a code; anything else is unexpected and masked."""
-    original = error.original_error
-    return original is None or (isinstance(original, GraphQLError) and bool(original.extensions))
+    return is_expected(error)
 
 
-def build_schema() -> strawberry.Schema:
-    """The schema with parse/validation caches (they halve execution time) and abuse limits."""
-    # Factories, not instances: strawberry builds fresh extensions per request; the caches are shared.
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[
-        lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=12), lambda: MaxAliasesLimiter(max_alias_count=30),
-        lambda: MaxTokensLimiter(max_token_count=2000),
-        lambda: MaskErrors(should_mask_error=lambda error: not _expected(error)),
+def build_schema(limits: Limits | None = None, buckets: LeakyBuckets | None = None) -> strawberry.Schema:
+    """The schema with a parse cache, abuse limits (depth, aliases through fragments, tokens, cost) and masking.
+
+    Factories, not instances: strawberry builds fresh extensions per request; caches and buckets are shared.
+    """
+    limits = limits or Limits()
+    buckets = buckets or LeakyBuckets(limits.cost_bucket, limits.cost_restore_rate, time.monotonic)
+    schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[
+        lambda: ParserCache(maxsize=1024), lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: Guard(limits, buckets),  # cached validation (role-aware introspection), then the cost budget
+        AccessControl,  # roles' personal-data masking and the audit log (resolvers/permissions.py)
+        MaskUnexpected,
     ])
+    guard_schema(schema._schema)  # every root field checks the caller's role (resolvers/permissions.RULES)
+    return schema
 
 
 class GraphQLApp(GraphQL):
-    """Strawberry's ASGI app with the hub, the caller's API key and fresh DataLoaders in every context."""
+    """``/graphql``: GET/POST by the GraphQL-over-HTTP spec (:mod:`resolvers.http`); GraphiQL for browsers and
+    the graphql-transport-ws WebSocket through strawberry. Every context has the hub, the caller's API key, a
+    caller id for the cost budget, and fresh DataLoaders."""
 
-    def __init__(self, hub: Hub, **kwargs: Any) -> None:
-        super().__init__(build_schema(), **kwargs)
+    def __init__(self, hub: Hub, *, clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> None:
+        limits = limits_from(getattr(hub.config, "graphql", None) or {})
+        buckets = LeakyBuckets(limits.cost_bucket, limits.cost_restore_rate, clock)
+        super().__init__(build_schema(limits, buckets), **kwargs)
         self.hub = hub
+        documents = PersistedDocuments(load_allow_list(limits.persisted_documents), limits.persisted_only)
+        self.http = GraphQLHTTP(self.schema, documents, lambda request: self.get_context(request, None))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            wants_ide = "text/html" in request.headers.get("accept", "") and "query" not in request.query_params
+            if not (request.method == "GET" and wants_ide):
+                response = await self.http.handle(request)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
         context: dict[str, Any] = {"hub": self.hub, "request": request, "response": response,
@@ -55,6 +88,9 @@ class GraphQLApp(GraphQL):
             context["api_key"] = authenticate(self.hub.config, request.headers.get("authorization"))
         except HubError as exc:
             context["auth_error"] = exc
+        key = context["api_key"]
+        client = getattr(request, "client", None)
+        context["caller"] = f"key:{key.name}" if key is not None else f"ip:{client.host if client else '?'}"
         return context
 
 

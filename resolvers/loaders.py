@@ -8,6 +8,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from hub.store import Store
+from hub.store import exception_queries as xq
 from hub.store import queries as q
 
 
@@ -28,6 +29,7 @@ class Loaders:
         self.exceptions_by_tx = DataLoader(self._exceptions)
         self.delivery = DataLoader(self._deliveries)
         self.events_by_delivery = DataLoader(self._events_by_delivery)
+        self.exception_history = DataLoader(self._history)
 
     async def _traces(self, tx_ids: list[str]) -> list[Trace]:
         async with self._store.read() as conn:
@@ -48,7 +50,12 @@ class Loaders:
 
     async def _exceptions(self, ids: list[str]) -> list[list[Any]]:
         async with self._store.read() as conn:
-            rows = await q.exceptions_by_transaction(conn, ids)
+            rows = await xq.exceptions_by_transaction(conn, ids)
+        return [rows.get(i, []) for i in ids]
+
+    async def _history(self, ids: list[str]) -> list[list[Any]]:
+        async with self._store.read() as conn:
+            rows = await xq.history_of(conn, ids)
         return [rows.get(i, []) for i in ids]
 
     async def _deliveries(self, ids: list[str]) -> list[Any]:

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
 
-from hub.auth import require_role
-from hub.errors import HubError
 from hub.normalize import ReplayFilter as StoreReplayFilter
 from hub.normalize import replay
+from resolvers.permissions import require_operator
 from schema.filters import ReplayFilter, ReplayResult
-
-
-def _require_operator(info: strawberry.Info) -> None:
-    try:
-        if info.context.get("auth_error"):
-            raise info.context["auth_error"]
-        require_role(info.context.get("api_key"), "operator")
-    except HubError as exc:
-        raise GraphQLError(exc.message, extensions={"code": exc.code.upper()}) from None
 
 
 async def _replay(info: strawberry.Info, selection: StoreReplayFilter) -> ReplayResult:
@@ -30,16 +19,16 @@ async def _replay(info: strawberry.Info, selection: StoreReplayFilter) -> Replay
 
 
 @strawberry.type
-class Mutation:
+class DeliveryMutation:
     @strawberry.mutation(description="Re-derive events from one stored delivery (after a mapping fix). "
                                      "Never duplicates events; they keep the link to the delivery.")
     async def replay_delivery(self, info: strawberry.Info, id: strawberry.ID) -> ReplayResult:
-        _require_operator(info)
+        require_operator(info)
         return await _replay(info, StoreReplayFilter(ids=(str(id),), state=None))
 
     @strawberry.mutation(description="Re-derive events from many deliveries: by source, state (default dead), "
                                      "time window and error text.")
     async def replay_deliveries(self, info: strawberry.Info, filter: ReplayFilter) -> ReplayResult:
-        _require_operator(info)
+        require_operator(info)
         return await _replay(info, StoreReplayFilter(source=filter.source, state=filter.state, since=filter.since,
                                                      until=filter.until, error_contains=filter.error_contains))

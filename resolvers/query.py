@@ -6,9 +6,19 @@ import strawberry
 from graphql import GraphQLError
 
 from hub.store import queries as q
+from hub.store.paging import (
+    DEFAULT_PAGE,
+    DELIVERY_ORDER,
+    TRANSACTION_ORDER,
+    Key,
+    KeysetPage,
+    PageRequest,
+    capped_count,
+    cursor_for,
+    keyset_page,
+)
 from schema.delivery import Delivery
-from schema.exception import ExceptionItem
-from schema.filters import DeliveryFilter, ExceptionFilter, TransactionFilter
+from schema.filters import DeliveryFilter, TransactionFilter
 from schema.pagination import Connection, Edge, PageInfo
 from schema.transaction import Transaction
 
@@ -20,19 +30,46 @@ def page_size(first: int) -> int:
     return first
 
 
-def _connection(page: q.Page, convert, cursor_of) -> Connection:  # type: ignore[no-untyped-def]
+def connection(page: q.Page | KeysetPage, convert, cursor_of, total: int | None = None) -> Connection:  # type: ignore[no-untyped-def]
     nodes = [convert(row) for row in page.rows]
     return Connection(edges=[Edge(cursor=cursor_of(row), node=node) for row, node in zip(page.rows, nodes,
                                                                                         strict=True)],
-                      nodes=nodes, page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor))
+                      nodes=nodes, page_info=PageInfo(
+                          has_next_page=page.has_next, end_cursor=page.end_cursor,
+                          has_previous_page=getattr(page, "has_previous", False),
+                          start_cursor=getattr(page, "start_cursor", None) or (cursor_of(page.rows[0]) if page.rows
+                                                                               else None)),
+                      total_count=total)
 
 
-def _cursor_error(exc: ValueError) -> GraphQLError:
+def page_request(first: int | None, after: str | None, last: int | None, before: str | None) -> PageRequest:
+    """``first`` (+``after``) or ``last`` (+``before``), each 1..100; neither means the first 20."""
+    request = PageRequest(DEFAULT_PAGE if first is None and last is None else first, after, last, before)
+    try:
+        request.check()
+    except ValueError as exc:
+        raise GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"}) from None
+    return request
+
+
+async def keyset_connection(info: strawberry.Info, query, keys: list[Key], request: PageRequest,  # type: ignore[no-untyped-def]
+                            convert) -> Connection:
+    """A connection over a filtered select: one keyset page plus the capped total count."""
+    try:
+        async with info.context["hub"].require_store().read() as conn:
+            page = await keyset_page(conn, query, keys, request)
+            total = await capped_count(conn, query)
+    except ValueError as exc:
+        raise cursor_error(exc) from None
+    return connection(page, convert, lambda row: cursor_for(row, keys), total)
+
+
+def cursor_error(exc: ValueError) -> GraphQLError:
     return GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"})
 
 
 @strawberry.type
-class Query:
+class TransactionQuery:
     @strawberry.field(description="The transaction a ref names: any system's id, `namespace:value`, or a "
                                   "transaction id (merged-away ids still resolve). Null when nothing matches.")
     async def transaction(self, info: strawberry.Info, ref: str) -> Transaction | None:
@@ -54,44 +91,28 @@ class Query:
         rows = await info.context["loaders"].transaction.load_many(lookup.tx_ids[: q.MAX_PAGE])
         return [Transaction.from_row(row) for row in rows if row is not None]
 
-    @strawberry.field(description="Transactions, newest first (keyset pagination).")
-    async def transactions(self, info: strawberry.Info, filter: TransactionFilter | None = None, first: int = 20,
-                           after: str | None = None) -> Connection[Transaction]:
+    @strawberry.field(description="Transactions, newest first (keyset pagination: `first`/`after` or "
+                                  "`last`/`before`, at most 100).")
+    async def transactions(self, info: strawberry.Info, filter: TransactionFilter | None = None,
+                           first: int | None = None, after: str | None = None, last: int | None = None,
+                           before: str | None = None) -> Connection[Transaction]:
         flt = filter or TransactionFilter()
-        try:
-            async with info.context["hub"].require_store().read() as conn:
-                page = await q.list_transactions(conn, q.TransactionFilter(
-                    kind=flt.kind, source=flt.source, since=flt.since, until=flt.until,
-                    has_exceptions=flt.has_exceptions), page_size(first), after)
-        except ValueError as exc:
-            raise _cursor_error(exc) from None
-        return _connection(page, Transaction.from_row, lambda r: q.encode_cursor(r.id))
+        query = q.transaction_query(q.TransactionFilter(kind=flt.kind, source=flt.source, since=flt.since,
+                                                        until=flt.until, has_exceptions=flt.has_exceptions))
+        return await keyset_connection(info, query, TRANSACTION_ORDER,
+                                       page_request(first, after, last, before), Transaction.from_row)
 
     @strawberry.field(description="Raw deliveries, newest first; `filter: {state: \"dead\"}` lists dead letters.")
-    async def deliveries(self, info: strawberry.Info, filter: DeliveryFilter | None = None, first: int = 20,
-                         after: str | None = None) -> Connection[Delivery]:
+    async def deliveries(self, info: strawberry.Info, filter: DeliveryFilter | None = None, first: int | None = None,
+                         after: str | None = None, last: int | None = None,
+                         before: str | None = None) -> Connection[Delivery]:
         flt = filter or DeliveryFilter()
-        try:
-            async with info.context["hub"].require_store().read() as conn:
-                page = await q.list_deliveries(conn, q.DeliveryFilter(
-                    source=flt.source, state=flt.state, since=flt.since, until=flt.until), page_size(first), after)
-        except ValueError as exc:
-            raise _cursor_error(exc) from None
-        return _connection(page, Delivery.from_row, lambda r: q.encode_cursor(r.id))
+        query = q.delivery_query(q.DeliveryFilter(source=flt.source, state=flt.state, since=flt.since,
+                                                  until=flt.until))
+        return await keyset_connection(info, query, DELIVERY_ORDER,
+                                       page_request(first, after, last, before), Delivery.from_row)
 
     @strawberry.field(description="One delivery by id.")
     async def delivery(self, info: strawberry.Info, id: strawberry.ID) -> Delivery | None:
         row = await info.context["loaders"].delivery.load(str(id))
         return Delivery.from_row(row) if row is not None else None
-
-    @strawberry.field(description="Exceptions, newest first.")
-    async def exceptions(self, info: strawberry.Info, filter: ExceptionFilter | None = None, first: int = 20,
-                         after: str | None = None) -> Connection[ExceptionItem]:
-        flt = filter or ExceptionFilter()
-        try:
-            async with info.context["hub"].require_store().read() as conn:
-                page = await q.list_exceptions(conn, q.ExceptionFilter(
-                    status=flt.status, type=flt.type, tx_id=flt.transaction_id), page_size(first), after)
-        except ValueError as exc:
-            raise _cursor_error(exc) from None
-        return _connection(page, ExceptionItem.from_row, lambda r: q.encode_cursor(r.id))

@@ -8,9 +8,11 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from schema.node import Node
+
 
 @strawberry.type(description="A raw delivery as received: its state, error and (on request) its body.")
-class Delivery:
+class Delivery(Node):
     id: strawberry.ID
     source: str
     received_at: datetime

@@ -8,6 +8,7 @@ from decimal import Decimal
 import strawberry
 
 from hub.store.queries import EventRecord
+from schema.node import Node
 from schema.ref import Ref
 
 
@@ -27,7 +28,7 @@ class Amount:
 
 
 @strawberry.type(description="A canonical event derived from one delivery.")
-class Event:
+class Event(Node):
     id: strawberry.ID
     source: str
     source_event_id: str

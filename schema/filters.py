@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 
@@ -24,11 +25,37 @@ class DeliveryFilter:
     until: datetime | None = None
 
 
-@strawberry.input(description="Which exceptions to list.")
+@strawberry.input(description="Which exceptions to list; every field narrows, lists mean any of.")
 class ExceptionFilter:
-    status: str | None = None
-    type: str | None = None
+    status: list[str] | None = None
+    type: list[str] | None = None
+    severity: list[str] | None = None
+    source: str | None = None
+    system_kind: str | None = None
+    transaction_kind: str | None = None
+    assignee: str | None = None
+    queue: str | None = None
     transaction_id: str | None = None
+    older_than_minutes: int | None = strawberry.field(default=None, description="Opened at least this long ago.")
+    since: datetime | None = strawberry.field(default=None, description="Opened at or after (UTC).")
+    until: datetime | None = strawberry.field(default=None, description="Opened before (UTC).")
+
+
+@strawberry.enum(description="How the exception queue is sorted.")
+class ExceptionOrder(Enum):
+    AGE = "age"
+    SEVERITY = "severity"
+
+
+@strawberry.enum(description="A dimension to count exceptions by.")
+class ExceptionDimension(Enum):
+    TYPE = "type"
+    SOURCE = "source"
+    STATUS = "status"
+    SEVERITY = "severity"
+    QUEUE = "queue"
+    SYSTEM_KIND = "system_kind"
+    TX_KIND = "tx_kind"
 
 
 @strawberry.input(description="Which deliveries to re-derive: by source, state, time window and error text.")

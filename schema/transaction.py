@@ -7,14 +7,18 @@ from typing import Any
 
 import strawberry
 
+from hub.flows import FlowEvent, step_states
+from hub.model import utcnow
 from hub.store.queries import identity_roles
 from schema.event import Event
 from schema.exception import ExceptionItem
+from schema.flow import FlowStep
+from schema.node import Node
 from schema.ref import Ref
 
 
 @strawberry.type(description="One order or stock movement across every system that reported on it.")
-class Transaction:
+class Transaction(Node):
     id: strawberry.ID
     kind: str
     first_at: datetime
@@ -32,6 +36,15 @@ class Transaction:
             result.append(Event.from_record(record, identity_roles(record, trace.demoted), previous))
             previous = record.occurred_at
         return result
+
+    @strawberry.field(description="Each step of its kind's flow: done, pending (due when), overdue, skipped.")
+    async def steps(self, info: strawberry.Info) -> list[FlowStep]:
+        hub = info.context["hub"]
+        trace = await info.context["loaders"].trace.load(str(self.id))
+        kinds = {name: source.kind for name, source in hub.config.sources.items()}
+        flow_events = [FlowEvent(e.id, e.type, e.source, e.occurred_at, kinds.get(e.source)) for e in trace.events]
+        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
+        return [FlowStep.from_state(s) for s in step_states(hub.config.flows[self.kind], flow_events, now)]
 
     @strawberry.field(description="Every ref any of its events stated, each once.")
     async def refs(self, info: strawberry.Info) -> list[Ref]:

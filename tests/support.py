@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,9 +21,11 @@ ERP_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 WMS_SECRET = "whsec_" + "d21zLXNlY3JldC1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
 OPERATOR_KEY = "ct_operator-key-for-tests"
 VIEWER_KEY = "ct_viewer-key-for-tests"
+ADMIN_KEY = "ct_admin-key-for-tests"
+ANONYMOUS = None  # gql(..., key=ANONYMOUS): no Authorization header
 
 
-def config_for(store_url: str, **correlation: Any):  # type: ignore[no-untyped-def]
+def config_for(store_url: str, extra: dict | None = None, **correlation: Any):  # type: ignore[no-untyped-def]
     raw = {
         "store": {"url": store_url},
         "sources": [
@@ -34,9 +36,11 @@ def config_for(store_url: str, **correlation: Any):  # type: ignore[no-untyped-d
         "api_keys": [
             {"name": "ops", "role": "operator", "key_sha256": digest(OPERATOR_KEY)},
             {"name": "bi", "role": "viewer", "key_sha256": digest(VIEWER_KEY)},
+            {"name": "root", "role": "admin", "key_sha256": digest(ADMIN_KEY)},
         ],
         "ingest": {"max_body_bytes": 64 * 1024},
         "correlation": correlation,
+        **(extra or {}),
     }
     return parse(raw, {})
 
@@ -62,16 +66,22 @@ def dumps(value: Any) -> bytes:
 
 
 @asynccontextmanager
-async def running_app(store_url: str, **correlation: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
-    """The app with its lifespan running, and an httpx client over ASGITransport."""
-    app = create_app(config_for(store_url, **correlation))
+async def running_app(store_url: str, *, clock: Callable[[], float] = time.time, extra: dict | None = None,
+                      **correlation: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
+    """The app with its lifespan running, and an httpx client over ASGITransport.
+
+    The background evaluator ticks only once an hour: tests call ``hub.evaluator.tick(now)`` themselves.
+    """
+    app = create_app(config_for(store_url, extra=extra, **correlation), clock=clock, evaluate_every=3600)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
             yield client, app.state.hub
 
 
-async def gql(client: httpx.AsyncClient, query: str, key: str | None = None, **variables: Any) -> dict[str, Any]:
+async def gql(client: httpx.AsyncClient, query: str, key: str | None = ADMIN_KEY,
+              **variables: Any) -> dict[str, Any]:
+    """POST a GraphQL request as the admin, or as ``key`` (``None``: anonymous, which may read nothing)."""
     headers = {"authorization": f"Bearer {key}"} if key else {}
     response = await client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
     assert response.status_code == 200, response.text

@@ -3,21 +3,69 @@
 Promise: every write the hub makes goes through :meth:`Store.write`, which serialises writers (never
 two writers on one SQLite file — DESIGN §6) and returns only after the transaction is committed, i.e.
 durable (``synchronous=FULL`` on SQLite, fsync'd WAL on PostgreSQL). Reads run concurrently.
+Urgent writers (the inbox, whose senders wait for their 2xx) go before background ones (normalizer,
+evaluator), which are still served at least once every few urgent turns so they never starve.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, and_, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.store.engine import migrate, open_engine
 
-__all__ = ["Store"]
+__all__ = ["Store", "pairs_in"]
+
+_URGENT, _BACKGROUND = 0, 1
+
+
+class _WriterLock:
+    """A mutex whose urgent waiters are served before background ones (at most ``fairness`` in a row)."""
+
+    def __init__(self, fairness: int = 4) -> None:
+        self._held = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._sequence = 0
+        self._urgent_in_row = 0
+        self._fairness = fairness
+
+    async def acquire(self, urgent: bool) -> None:
+        if not self._held and not self._waiters:
+            self._held = True
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sequence += 1
+        heapq.heappush(self._waiters, (_URGENT if urgent else _BACKGROUND, self._sequence, granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():  # granted, then cancelled before running: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        live = [w for w in self._waiters if not w[2].done()]
+        if len(live) != len(self._waiters):
+            heapq.heapify(live)
+            self._waiters = live
+        if not self._waiters:
+            self._held = False
+            self._urgent_in_row = 0
+            return
+        if self._urgent_in_row >= self._fairness and any(w[0] == _BACKGROUND for w in self._waiters):
+            chosen = min((w for w in self._waiters if w[0] == _BACKGROUND), key=lambda w: w[1])
+            self._waiters.remove(chosen)
+            heapq.heapify(self._waiters)
+        else:
+            chosen = heapq.heappop(self._waiters)
+        self._urgent_in_row = self._urgent_in_row + 1 if chosen[0] == _URGENT else 0
+        chosen[2].set_result(None)  # the lock stays held: ownership passes to the chosen waiter
 
 
 class Store:
@@ -26,7 +74,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._write_lock = asyncio.Lock()
+        self._write_lock = _WriterLock()
 
     @classmethod
     async def open(cls, url: str, search_path: str | None = None) -> Store:
@@ -38,10 +86,17 @@ class Store:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction, committed (durably) when the block exits, rolled back on error."""
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+    async def write(self, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One write transaction, committed (durably) when the block exits, rolled back on error.
+
+        ``urgent``: someone is waiting for this commit (a webhook sender); it goes before background writers.
+        """
+        await self._write_lock.acquire(urgent)
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        finally:
+            self._write_lock.release()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -55,3 +110,13 @@ class Store:
     def insert_ignoring_conflicts(self, table: Table):  # type: ignore[no-untyped-def]
         """``INSERT … ON CONFLICT DO NOTHING`` in the engine's dialect."""
         return self.upsert(table).on_conflict_do_nothing()
+
+
+def pairs_in(first: ColumnElement, second: ColumnElement, pairs: list[tuple[str, str]]) -> ColumnElement[bool]:
+    """``(first, second) IN pairs`` in a form SQLite answers from a two-column index.
+
+    SQLite scans the whole table for a bare row-value ``IN`` (seen in EXPLAIN QUERY PLAN: ``SCAN ref_keys``);
+    a plain ``IN`` on each column first lets it search the index, and the row-value test keeps it exact.
+    """
+    return and_(first.in_(sorted({a for a, _ in pairs})), second.in_(sorted({b for _, b in pairs})),
+                tuple_(first, second).in_(pairs))

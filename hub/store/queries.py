@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, tuple_
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
-from hub.store.tables import deliveries, events, exceptions, ref_keys, refs, transactions, tx_aliases
+from hub.store import pairs_in
+from hub.store.tables import deliveries, events, ref_keys, refs, transactions, tx_aliases
 
 MAX_PAGE = 100
 
@@ -130,7 +131,7 @@ async def demoted_keys(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -
     if not keys:
         return set()
     rows = await conn.execute(select(ref_keys.c.namespace, ref_keys.c.value).where(
-        ref_keys.c.demoted.is_(True), tuple_(ref_keys.c.namespace, ref_keys.c.value).in_(list(keys))))
+        ref_keys.c.demoted.is_(True), pairs_in(ref_keys.c.namespace, ref_keys.c.value, list(keys))))
     return {(r.namespace, r.value) for r in rows}
 
 
@@ -184,6 +185,16 @@ async def list_transactions(conn: AsyncConnection, flt: TransactionFilter, first
                             after: str | None) -> Page:
     """Newest first by id (time-sortable and immutable, unlike first_at, which a late early event moves):
     a keyset cursor on it never repeats or skips a row while events keep arriving."""
+    query = transaction_query(flt)
+    if after:
+        (ident,) = decode_cursor(after, 1)
+        query = query.where(transactions.c.id < ident)
+    rows = (await conn.execute(query.order_by(transactions.c.id.desc()).limit(first + 1))).all()
+    return page_of(rows, first, lambda r: encode_cursor(r.id))
+
+
+def transaction_query(flt: TransactionFilter) -> Any:
+    """The filtered ``select`` of transactions (no order, no limit) that lists and counts share."""
     query = select(transactions)
     if flt.kind:
         query = query.where(transactions.c.kind == flt.kind)
@@ -196,11 +207,7 @@ async def list_transactions(conn: AsyncConnection, flt: TransactionFilter, first
     if flt.has_exceptions is not None:
         query = query.where(transactions.c.open_exceptions > 0 if flt.has_exceptions
                             else transactions.c.open_exceptions == 0)
-    if after:
-        (ident,) = decode_cursor(after, 1)
-        query = query.where(transactions.c.id < ident)
-    rows = (await conn.execute(query.order_by(transactions.c.id.desc()).limit(first + 1))).all()
-    return _page(rows, first, lambda r: encode_cursor(r.id))
+    return query
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +220,16 @@ class DeliveryFilter:
 
 async def list_deliveries(conn: AsyncConnection, flt: DeliveryFilter, first: int, after: str | None) -> Page:
     """Newest first by id (ids are time-ordered)."""
+    query = delivery_query(flt)
+    if after:
+        (ident,) = decode_cursor(after, 1)
+        query = query.where(deliveries.c.id < ident)
+    rows = (await conn.execute(query.order_by(deliveries.c.id.desc()).limit(first + 1))).all()
+    return page_of(rows, first, lambda r: encode_cursor(r.id))
+
+
+def delivery_query(flt: DeliveryFilter) -> Any:
+    """The filtered ``select`` of deliveries (body left out, its size in ``size``) that lists and counts share."""
     query = select(*[c for c in deliveries.c if c.name != "body"], func.length(deliveries.c.body).label("size"))
     if flt.source:
         query = query.where(deliveries.c.source == flt.source)
@@ -222,11 +239,7 @@ async def list_deliveries(conn: AsyncConnection, flt: DeliveryFilter, first: int
         query = query.where(deliveries.c.received_at >= flt.since)
     if flt.until:
         query = query.where(deliveries.c.received_at < flt.until)
-    if after:
-        (ident,) = decode_cursor(after, 1)
-        query = query.where(deliveries.c.id < ident)
-    rows = (await conn.execute(query.order_by(deliveries.c.id.desc()).limit(first + 1))).all()
-    return _page(rows, first, lambda r: encode_cursor(r.id))
+    return query
 
 
 async def get_delivery(conn: AsyncConnection, delivery_id: str) -> Any:
@@ -242,38 +255,7 @@ async def events_by_delivery(conn: AsyncConnection, delivery_ids: Sequence[str])
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class ExceptionFilter:
-    status: str | None = None
-    type: str | None = None
-    tx_id: str | None = None
-
-
-async def list_exceptions(conn: AsyncConnection, flt: ExceptionFilter, first: int, after: str | None) -> Page:
-    query = select(exceptions)
-    if flt.status:
-        query = query.where(exceptions.c.status == flt.status)
-    if flt.type:
-        query = query.where(exceptions.c.type == flt.type)
-    if flt.tx_id:
-        query = query.where(exceptions.c.tx_id == flt.tx_id)
-    if after:
-        (ident,) = decode_cursor(after, 1)
-        query = query.where(exceptions.c.id < ident)
-    rows = (await conn.execute(query.order_by(exceptions.c.id.desc()).limit(first + 1))).all()
-    return _page(rows, first, lambda r: encode_cursor(r.id))
-
-
-async def exceptions_by_transaction(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, list[Any]]:
-    rows = await conn.execute(select(exceptions).where(exceptions.c.tx_id.in_(list(tx_ids)))
-                              .order_by(exceptions.c.opened_at))
-    result: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
-        result[row.tx_id].append(row)
-    return result
-
-
-def _page(rows: list[Any], first: int, cursor_of: Any) -> Page:
+def page_of(rows: list[Any], first: int, cursor_of: Any) -> Page:
     has_next = len(rows) > first
     rows = rows[:first]
     return Page(rows=rows, has_next=has_next, end_cursor=cursor_of(rows[-1]) if rows else None)

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.correlate import CorrelationSettings, Key, UnionFind, clean_refs, components, out_of_order
 from hub.exceptions import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, transaction_kind, utcnow
-from hub.store import Store
+from hub.store import Store, pairs_in
 from hub.store.tables import events, exceptions, ref_keys, refs, transactions, tx_aliases
 
 _CHUNK = 400
@@ -50,10 +50,12 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 async def _select_in(conn: AsyncConnection, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
+    """Rows whose ``column`` (or pair of columns, for pairs of values) is one of ``values``, asked in chunks."""
     values = list(values)
     rows: list[Any] = []
     for chunk in _chunks(values):
-        rows.extend((await conn.execute(query.where(column.in_(chunk)))).all())
+        condition = pairs_in(*column, list(chunk)) if isinstance(column, tuple) else column.in_(chunk)
+        rows.extend((await conn.execute(query.where(condition))).all())
     return rows
 
 
@@ -65,7 +67,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
     known = await _select_in(conn, select(events.c.id, events.c.source, events.c.source_event_id,
                                           events.c.delivery_id, events.c.tx_id),
-                             tuple_(events.c.source, events.c.source_event_id), by_key)
+                             (events.c.source, events.c.source_event_id), by_key)
     reuse_ids: dict[Key, str] = {}
     recompute: set[str] = set()
     repeats: Counter[str] = Counter()
@@ -167,7 +169,7 @@ def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Count
 
 
 async def _load_keys(conn: AsyncConnection, keys: Iterable[Key]) -> dict[Key, Any]:
-    rows = await _select_in(conn, select(ref_keys), tuple_(ref_keys.c.namespace, ref_keys.c.value), list(keys))
+    rows = await _select_in(conn, select(ref_keys), (ref_keys.c.namespace, ref_keys.c.value), list(keys))
     return {(r.namespace, r.value): r for r in rows}
 
 
@@ -245,7 +247,7 @@ async def _demote_placeholders(conn: AsyncConnection, keys_of: dict[str, set[Key
         .group_by(r1.c.namespace, r1.c.value, r2.c.namespace)
         .having(func.count(func.distinct(r2.c.value)) > settings.placeholder_threshold))
     spreads: dict[Key, dict[str, int]] = defaultdict(dict)
-    for row in await _select_in(conn, spread_query, tuple_(r1.c.namespace, r1.c.value), candidates):
+    for row in await _select_in(conn, spread_query, (r1.c.namespace, r1.c.value), candidates):
         spreads[(row.ns, row.value)][row.other] = row.values
     demoted: dict[Key, str] = {}
     for key, spread in sorted(spreads.items()):

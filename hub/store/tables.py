@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -175,4 +177,117 @@ poll_state = Table(
     Column("circuit", String(10), nullable=False, server_default="closed"),  # closed | open | half_open
     Column("next_poll_at", DateTime),
     Column("items_total", Integer, nullable=False, server_default="0"),
+)
+
+# API keys created with `crosstrace keys create` (the config's [[api_keys]] are the bootstrap): only the
+# SHA-256 of the key is kept; `prefix` (the `ct_<prefix>_…` part) finds the row without scanning.
+api_keys = Table(
+    "api_keys", metadata,
+    Column("prefix", String(16), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(10), nullable=False),  # viewer | operator | admin
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+)
+
+# Every operator and admin action: who, what, when, which object, result. Never a secret or a note's text.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("object", String(400), nullable=False, server_default=""),
+    Column("result", String(20), nullable=False),  # ok | denied | error
+    Column("detail", Text),
+    Index("ix_audit_log_at", "at"),
+)
+
+# Stock (hub.stock_ledger): the current position per (sku, location, source, state), with the time of the
+# latest event applied (as_of), of the snapshot it rests on (base_at; null while only movements were seen)
+# and the event that last set it. Quantities are floats: exact for whole units, fine for weights.
+stock_positions = Table(
+    "stock_positions", metadata,
+    Column("sku", String(100), primary_key=True),
+    Column("location", String(100), primary_key=True),
+    Column("source", String(64), primary_key=True),
+    Column("state", String(12), primary_key=True),
+    Column("qty", Float, nullable=False),
+    Column("as_of", DateTime, nullable=False),
+    Column("base_at", DateTime),
+    Column("event_id", String(40), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Every stock effect of every event (append-only): the history behind "as of" and the movements list.
+stock_history = Table(
+    "stock_history", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sku", String(100), nullable=False),
+    Column("location", String(100), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("at", DateTime, nullable=False),  # the event's occurred_at
+    Column("event_id", String(40), nullable=False, index=True),
+    Column("event_type", String(64), nullable=False),
+    Column("delta", Float),  # null: a snapshot set the quantity
+    Column("qty", Float, nullable=False),  # the quantity it reported (snapshot) or moved (movement)
+    Column("applied", Boolean, nullable=False),  # false: already covered by a later snapshot
+    Index("ix_stock_history_key", "sku", "location", "source", "state", "at"),
+    Index("ix_stock_history_loc_time", "sku", "location", "at"),
+)
+
+# Current divergences per (sku, location, source) against the authoritative source. While pending, due_at
+# is when the settle window ends (the tick reads only rows that fell due); once raised it is null.
+stock_divergences = Table(
+    "stock_divergences", metadata,
+    Column("sku", String(100), primary_key=True),
+    Column("location", String(100), primary_key=True),
+    Column("source", String(64), primary_key=True),
+    Column("authoritative", String(64), nullable=False),
+    Column("units", Float, nullable=False),
+    Column("states", JSON, nullable=False),
+    Column("since", DateTime, nullable=False),
+    Column("due_at", DateTime, index=True),
+    Column("status", String(10), nullable=False),  # pending | open
+    Column("exception_id", String(40)),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_stock_divergences_units", "units", "sku", "location", "source"),
+    Index("ix_stock_divergences_loc_source", "location", "source", "status"),
+)
+
+# Alert windows (hub.alerts) count events by type or source over an occurred_at range: a range read each.
+Index("ix_events_type_occurred", events.c.type, events.c.occurred_at)
+Index("ix_events_source_occurred", events.c.source, events.c.occurred_at)
+# Dead letters per source over a received_at range; partial, so the hot ingest path never maintains it.
+Index("ix_deliveries_dead", deliveries.c.source, deliveries.c.received_at,
+      sqlite_where=text("state = 'dead'"), postgresql_where=text("state = 'dead'"))
+
+# Outbound exception notifications (hub.notify): one row per matching (target, history entry), written
+# before any attempt; the sender retries with backoff until delivered or out of attempts (state failed).
+notification_outbox = Table(
+    "notification_outbox", metadata,
+    Column("id", String(40), primary_key=True),  # also the Standard Webhooks `webhook-id`: stable across retries
+    Column("target", String(64), nullable=False),
+    Column("exception_id", String(40), nullable=False),
+    Column("history_id", Integer, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(10), nullable=False, server_default="pending"),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime, nullable=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime),
+    Column("last_error", Text),
+    UniqueConstraint("target", "history_id", name="uq_notification_outbox_target_history"),
+    Index("ix_notification_outbox_due", "state", "next_attempt_at"),
+)
+
+# How far the notifier has read exception_history (the durable log of every exception change).
+notification_cursor = Table(
+    "notification_cursor", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("history_id", Integer, nullable=False, server_default="0"),
 )

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import Server, free_port, write_config
-from tests.support import cloudevent, signed_headers
+from tests.support import OPERATOR_KEY, cloudevent, signed_headers
 
 QUERY = """query($after: String) { deliveries(first: 100, after: $after) {
   nodes { id state eventIds } pageInfo { hasNextPage endCursor } } }"""
@@ -63,7 +63,8 @@ def all_deliveries(server: Server) -> list[dict]:
     rows: list[dict] = []
     after = None
     while True:
-        data = httpx.post(f"{server.url}/graphql", json={"query": QUERY, "variables": {"after": after}}).json()
+        data = httpx.post(f"{server.url}/graphql", json={"query": QUERY, "variables": {"after": after}},
+                          headers={"authorization": f"Bearer {OPERATOR_KEY}"}).json()  # anonymous reads nothing
         page = data["data"]["deliveries"]
         rows += page["nodes"]
         if not page["pageInfo"]["hasNextPage"]:

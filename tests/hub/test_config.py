@@ -71,7 +71,7 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_keys_create_prints_a_block_that_loads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["keys", "create", "--name", "bi", "--role", "viewer"]) == 0
+    assert main(["keys", "create", "--name", "bi", "--role", "viewer", "--print-config"]) == 0  # bootstrap key
     out = capsys.readouterr().out
     block = out[out.index("[[api_keys]]"):]
     config = load(write(tmp_path, block), environ={})

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from hub.store.paging import TOTAL_COUNT_CAP
+from hub.store.tables import deliveries
+from tests.resolvers.seed import T0, delivery
 from tests.support import OPERATOR_KEY, cloudevent, dumps, gql, running_app
 
 PAGE = """query($after: String, $filter: TransactionFilter) { transactions(first: 7, after: $after, filter: $filter) {
@@ -46,3 +49,89 @@ async def test_paging_while_appending_never_skips_or_repeats(store_url: str) -> 
         assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
         bad = await gql(client, '{ transactions(after: "garbage!") { nodes { id } } }')
         assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+BACK = """query($before: String) { transactions(last: 6, before: $before) {
+  nodes { id } totalCount totalCountCapped pageInfo { hasPreviousPage hasNextPage startCursor endCursor } } }"""
+
+
+@pytest.mark.asyncio
+async def test_paging_backwards_while_appending_never_skips_or_repeats(store_url: str) -> None:
+    async with running_app(store_url) as (client, hub):
+        async def ingest(*events: dict) -> None:
+            response = await client.post("/ingest", content=dumps(list(events)), headers={
+                "authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"})
+            assert response.status_code == 202, response.text
+            await hub.normalizer.run_until_idle()
+
+        await ingest(*[cloudevent("erp", "order.placed", [("erp:so", f"SO-{n}")]) for n in range(20)])
+        before_ids = [n["id"] for n in (await gql(client, '{ transactions(first: 100) { nodes { id } } }'))[
+            "data"]["transactions"]["nodes"]]
+        seen: list[str] = []
+        cursor = None
+        round_ = 0
+        while True:
+            page = (await gql(client, BACK, before=cursor))["data"]["transactions"]
+            assert page["totalCount"] == 20 + round_ and page["totalCountCapped"] is False
+            seen = [n["id"] for n in page["nodes"]] + seen  # each page comes in list order (newest first)
+            round_ += 1
+            await ingest(cloudevent("erp", "order.placed", [("erp:so", f"LATE-{round_}")]))
+            if not page["pageInfo"]["hasPreviousPage"]:
+                break
+            cursor = page["pageInfo"]["startCursor"]
+        # Walking back from the oldest end toward the newest meets the rows that arrived meanwhile too: every row
+        # once, in list order; only the one inserted after the last page is missing.
+        after_ids = [n["id"] for n in (await gql(client, '{ transactions(first: 100) { nodes { id } } }'))[
+            "data"]["transactions"]["nodes"]]
+        assert seen == after_ids[1:] and set(before_ids) <= set(seen) and len(seen) > len(before_ids)
+
+        forward = (await gql(client, '{ transactions(first: 5) { nodes { id } pageInfo { endCursor } } }'))[
+            "data"]["transactions"]
+        back = await gql(client, 'query($c: String) { transactions(last: 5, before: $c) { nodes { id } '
+                                 'pageInfo { hasNextPage hasPreviousPage } } }', c=forward["pageInfo"]["endCursor"])
+        assert [n["id"] for n in back["data"]["transactions"]["nodes"]] == [n["id"] for n in forward["nodes"]][:4]
+        assert back["data"]["transactions"]["pageInfo"] == {"hasNextPage": True, "hasPreviousPage": False}
+        for bad in ('{ transactions(first: 2, last: 2) { nodes { id } } }',
+                    '{ transactions(last: 101) { nodes { id } } }',
+                    '{ transactions(first: 2, before: "x") { nodes { id } } }',
+                    '{ exceptions(last: 2, before: "garbage!") { nodes { id } } }'):
+            assert (await gql(client, bad))["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", bad
+
+
+@pytest.mark.asyncio
+async def test_total_count_is_capped_and_flagged(store_url: str) -> None:
+    async with running_app(store_url) as (client, hub):
+        async with hub.require_store().write() as conn:
+            await conn.execute(deliveries.insert(),
+                               [delivery(n, "erp", "done", T0) for n in range(TOTAL_COUNT_CAP + 5)])
+        result = await gql(client, '{ deliveries(first: 1) { totalCount totalCountCapped } erp: deliveries(first: 1, '
+                                   'filter: {state: "dead"}) { totalCount totalCountCapped } }')
+        assert result["data"]["deliveries"] == {"totalCount": TOTAL_COUNT_CAP, "totalCountCapped": True}
+        assert result["data"]["erp"] == {"totalCount": 0, "totalCountCapped": False}
+
+
+NODE = """query($id: ID!) { node(id: $id) { __typename id ... on Transaction { kind }
+  ... on Event { type source } ... on Delivery { state } ... on Exception { type } } }"""
+
+
+@pytest.mark.asyncio
+async def test_every_object_refetches_by_global_id(store_url: str) -> None:
+    async with running_app(store_url) as (client, hub):
+        response = await client.post("/ingest", content=dumps([cloudevent("erp", "sync.failed", [("erp:so", "SO-1")],
+                                                                          status="failed", error="timeout")]),
+                                     headers={"authorization": f"Bearer {OPERATOR_KEY}",
+                                              "content-type": "application/cloudevents-batch+json"})
+        assert response.status_code == 202
+        await hub.normalizer.run_until_idle()
+        await hub.evaluator.tick()
+        tx = (await gql(client, '{ transaction(ref: "SO-1") { id events { id deliveryId } exceptions { id } } }'))[
+            "data"]["transaction"]
+        expected = {tx["id"]: "Transaction", tx["events"][0]["id"]: "Event", tx["events"][0]["deliveryId"]: "Delivery",
+                    tx["exceptions"][0]["id"]: "Exception"}
+        for node_id, typename in expected.items():
+            node = (await gql(client, NODE, id=node_id))["data"]["node"]
+            assert node["__typename"] == typename and node["id"] == node_id
+        assert (await gql(client, NODE, id="tx_NOPE"))["data"]["node"] is None
+        assert (await gql(client, NODE, id="garbage"))["data"]["node"] is None
+        many = await gql(client, 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', ids=[*expected, "evt_x"])
+        assert [n and n["id"] for n in many["data"]["nodes"]] == [*expected, None]

@@ -1,0 +1,1 @@
+"""crosstrace benchmarks: figures to compare with DESIGN §6 (printed, never asserted). Run ``python -m bench.run``."""

@@ -1,0 +1,142 @@
+"""Figure 2: CloudEvents batch events/s, stored, normalized and correlated, beside raw ``executemany`` rows/s.
+
+The real app (``create_app``: inbox, normalizer, evaluator) runs in-process; batches of CloudEvents are
+POSTed to ``/ingest`` through ``httpx.ASGITransport`` with the operator key (a few requests in flight), and
+the clock stops when no delivery is pending and every event is stored. Each order is three events (shop
+``order.placed``, erp ``erp.posted``, wms ``shipment.shipped``) linked by ``shop:order`` and
+``erp:sales_order``; the later stages arrive a few batches later, so correlation joins across batches.
+
+The baseline inserts the same number of rows with the same columns into the ``events`` table (schema by
+the Alembic migration, same pragmas as the hub: WAL, ``synchronous=FULL``) with ``sqlite3.executemany``,
+10,000 rows per transaction, on a fresh file in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from bench.common import OPERATOR_KEY, Ids, bench_config, dumps, iso_now, order_event, order_stream, ratio, sqlite_url
+from hub.store import Store
+from hub.store.tables import deliveries, events, transactions
+
+
+def batches(total: int, size: int, lag: int, run: str) -> list[bytes]:
+    when = iso_now()
+    stream = order_stream(total // 3, lag)
+    bodies: list[bytes] = []
+    batch: list[dict[str, Any]] = []
+    for order, stage in stream:
+        event = order_event(order, stage, when)
+        event["id"] = f"{run}-{event['id']}"
+        batch.append(event)
+        if len(batch) == size:
+            bodies.append(dumps(batch))
+            batch = []
+    if batch:
+        bodies.append(dumps(batch))
+    return bodies
+
+
+async def hub_events_per_second(db: Path, total: int, batch_size: int, inflight: int) -> dict[str, Any]:
+    from hub.app import create_app
+
+    bodies = batches(total, batch_size, lag=max(1, 2 * batch_size // 3 + 50), run="ing")
+    sent = sum(len(b) for b in bodies)
+    app = create_app(bench_config(sqlite_url(str(db))))
+    headers = {"authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"}
+    async with app.router.lifespan_context(app):
+        hub = app.state.hub
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+            queue: asyncio.Queue[bytes] = asyncio.Queue()
+            for body in bodies:
+                queue.put_nowait(body)
+            statuses: dict[int, int] = {}
+
+            async def post() -> None:
+                while not queue.empty():
+                    response = await client.post("/ingest", content=queue.get_nowait(), headers=headers)
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post() for _ in range(inflight)))
+            accepted = time.perf_counter() - started
+            while True:
+                async with hub.store.read() as conn:
+                    pending = (await conn.execute(select(func.count()).select_from(deliveries)
+                                                  .where(deliveries.c.state == "pending"))).scalar_one()
+                if not pending:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            async with hub.store.read() as conn:
+                stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+                txs = (await conn.execute(select(func.count()).select_from(transactions))).scalar_one()
+                dead = (await conn.execute(select(func.count()).select_from(deliveries)
+                                           .where(deliveries.c.state == "dead"))).scalar_one()
+    return {"events": total, "batches": len(bodies), "batch_size": batch_size, "bytes": sent, "statuses": statuses,
+            "accept_seconds": accepted, "seconds": elapsed, "events_per_s": stored / elapsed, "stored": stored,
+            "transactions": txs, "dead": dead}
+
+
+def event_rows(count: int) -> list[tuple]:
+    """Rows shaped like the hub's ``events`` inserts (time-ordered ids, orders of three events)."""
+    ids, tx_ids, dlv = Ids("evt"), Ids("tx"), Ids("dlv")
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    rows = []
+    tx = tx_ids()
+    for n in range(count):
+        if n % 3 == 0:
+            tx = tx_ids()
+        rows.append((ids(), ("shop", "erp", "wms")[n % 3], f"raw-{n}", "order.placed", now, now, tx, dlv(), "ok",
+                     None, None, '[{"sku": "SKU-0001", "qty": "1", "location": null, "state": null}]', "49.90",
+                     "EUR", "total", 0, 0, 0))
+    return rows
+
+
+EVENT_COLUMNS = ("id, source, source_event_id, type, occurred_at, received_at, tx_id, delivery_id, status, error, "
+                 "traceparent, lines, amount_value, amount_currency, amount_kind, unknown_type, out_of_order, "
+                 "duplicates")
+
+
+async def _migrate(db: Path) -> None:
+    store = await Store.open(sqlite_url(str(db)))
+    await store.close()
+
+
+def executemany_rows_per_second(db: Path, count: int, per_transaction: int = 10_000) -> dict[str, Any]:
+    asyncio.run(_migrate(db))
+    rows = event_rows(count)
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"):
+        conn.execute(pragma)
+    statement = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+    started = time.perf_counter()
+    for start in range(0, count, per_transaction):
+        conn.execute("BEGIN")
+        conn.executemany(statement, rows[start:start + per_transaction])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return {"rows": count, "per_transaction": per_transaction, "seconds": elapsed, "rows_per_s": count / elapsed}
+
+
+def run(tmp: Path, *, events: int, batch_size: int = 500, inflight: int = 4) -> dict[str, Any]:
+    hub = asyncio.run(hub_events_per_second(tmp / "ingest.db", events, batch_size, inflight))
+    print(f"  hub:         {hub['events_per_s']:,.0f} events/s normalized+correlated ({hub['stored']} events, "
+          f"{hub['transactions']} transactions, {hub['batches']} batches of {batch_size}, {hub['dead']} dead) in "
+          f"{hub['seconds']:.1f} s; all batches accepted after {hub['accept_seconds']:.1f} s; "
+          f"statuses {hub['statuses']}", flush=True)
+    raw = executemany_rows_per_second(tmp / "raw.db", events)
+    print(f"  executemany: {raw['rows_per_s']:,.0f} rows/s ({raw['rows']} rows, {raw['per_transaction']} per "
+          f"transaction) in {raw['seconds']:.2f} s", flush=True)
+    result = {"hub": hub, "executemany": raw, "ratio": ratio(hub["events_per_s"], raw["rows_per_s"])}
+    print(f"  hub/executemany = {result['ratio']:.3f}", flush=True)
+    return result

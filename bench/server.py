@@ -1,0 +1,39 @@
+"""ASGI apps uvicorn serves in the webhook bench: the real hub and a bare raw-ASGI hello.
+
+``python -m uvicorn --factory bench.server:hub_app`` reads the store URL from ``BENCH_STORE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bench.common import bench_config
+
+_HELLO_BODY = b'{"delivery":"dlv_hello"}'
+_HELLO_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_HELLO_BODY)).encode())]
+
+
+def hub_app() -> Any:
+    """The real hub (create_app), exactly as ``crosstrace serve`` builds it, on the bench config."""
+    from hub.app import create_app
+
+    return create_app(bench_config(os.environ["BENCH_STORE_URL"]))
+
+
+async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The floor: reads the request body like the receiver does and answers 202 with a small JSON body."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 202, "headers": _HELLO_HEADERS})
+    await send({"type": "http.response.body", "body": _HELLO_BODY})

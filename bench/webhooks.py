@@ -1,0 +1,118 @@
+"""Figure 1: signed webhooks/s through real HTTP, beside a bare raw-ASGI hello under the same uvicorn settings.
+
+The server is ``python -m uvicorn`` in a subprocess (one worker, httptools + uvloop, no access log) on a
+free 127.0.0.1 port; the loader (``bench.loader``) is another process. After the hub run it waits for the
+normalizer to drain the inbox and reports how far behind it was when the load stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import cpu_seconds, free_port, ratio, sqlite_url
+
+REPO = Path(__file__).resolve().parent.parent
+UVICORN = ["-m", "uvicorn", "--host", "127.0.0.1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+           "--log-level", "warning", "--timeout-keep-alive", "30"]
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, path: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n".encode())
+                if sock.recv(64).startswith(b"HTTP/1.1 2"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} not ready after {timeout} s")
+
+
+def _serve(app: list[str], env: dict[str, str], ready_path: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, *UVICORN, "--port", str(port), *app], cwd=REPO,
+                            env={**os.environ, **env})
+    try:
+        _wait_ready(port, proc, ready_path)
+    except Exception:
+        proc.kill()
+        raise
+    return proc, port
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(2)  # SIGINT: uvicorn runs the lifespan shutdown (the inbox drains)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _load(port: int, concurrency: int, duration: float, limit: int, run_id: str, server_pid: int) -> dict[str, Any]:
+    cpu = cpu_seconds(server_pid)
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "bench.loader", "--port", str(port), "--concurrency", str(concurrency),
+                          "--duration", str(duration), "--max-requests", str(limit), "--run-id", run_id],
+                         cwd=REPO, capture_output=True, text=True, check=True, timeout=duration + 120)
+    result = json.loads(out.stdout)
+    result["server_cpu"] = (cpu_seconds(server_pid) - cpu) / (time.perf_counter() - started)
+    return result
+
+
+def _counts(db: str) -> dict[str, int]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        states = dict(conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall())
+        return {"pending": states.get("pending", 0), "done": states.get("done", 0), "dead": states.get("dead", 0),
+                "events": conn.execute("SELECT count(*) FROM events").fetchone()[0],
+                "transactions": conn.execute("SELECT count(*) FROM transactions").fetchone()[0]}
+
+
+def run(tmp: Path, *, duration: float, concurrency: int, limit: int, drain_timeout: float) -> dict[str, Any]:
+    result: dict[str, Any] = {"concurrency": concurrency, "duration": duration}
+    proc, port = _serve(["bench.server:hello"], {}, "/")
+    try:
+        result["hello"] = _load(port, concurrency, duration, limit, "hello", proc.pid)
+    finally:
+        _stop(proc)
+    print(f"  hello:    {_line(result['hello'])}", flush=True)
+
+    db = str(tmp / "webhooks.db")
+    proc, port = _serve(["--factory", "bench.server:hub_app"], {"BENCH_STORE_URL": sqlite_url(db)}, "/healthz")
+    try:
+        result["hub"] = hub = _load(port, concurrency, duration, limit, f"wh{int(time.time())}", proc.pid)
+        print(f"  webhooks: {_line(hub)}", flush=True)
+        at_stop = _counts(db)
+        started = time.perf_counter()
+        counts = at_stop
+        while counts["pending"] and time.perf_counter() - started < drain_timeout:
+            time.sleep(0.2)
+            counts = _counts(db)
+        result["backlog_at_stop"] = at_stop["pending"]
+        result["drain_seconds"] = time.perf_counter() - started if not counts["pending"] else float("nan")
+        result["stored"] = counts
+    finally:
+        _stop(proc)
+    result["ratio"] = ratio(result["hub"]["rps"], result["hello"]["rps"])
+    print(f"  webhooks/hello = {result['ratio']:.2f}; normalizer backlog when load stopped: "
+          f"{result['backlog_at_stop']} deliveries, drained in {result['drain_seconds']:.1f} s; "
+          f"stored {counts['events']} events in {counts['transactions']} transactions", flush=True)
+    return result
+
+
+def _line(r: dict[str, Any]) -> str:
+    return (f"{r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['requests']} requests "
+            f"in {r['seconds']:.1f} s, statuses {r['statuses']}, errors {r['errors']}, "
+            f"CPU server {r['server_cpu']:.0%} loader {r['loader_cpu']:.0%}")

@@ -1,0 +1,288 @@
+"""Shopify (storefront): ``X-Shopify-Hmac-Sha256`` verification and webhook topics → canonical events.
+
+A webhook body is the REST resource itself (an order, a fulfillment, …); ``X-Shopify-Topic`` names it
+(https://shopify.dev/docs/apps/build/webhooks). Dedup key: ``X-Shopify-Event-Id`` (the same on every
+delivery of one event, https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates), else
+``X-Shopify-Webhook-Id``.
+
+Mapping (topic → canonical type):
+
+- ``orders/create`` → ``order.placed``; ``orders/updated`` → ``order.updated``;
+  ``orders/cancelled`` → ``order.cancelled`` (lines and ``total`` amount on all three)
+- ``orders/paid`` → ``payment.captured`` (amount kind ``capture`` = ``total_price``)
+- ``fulfillments/create`` → ``shipment.shipped`` (lines)
+- ``fulfillments/update`` → by ``shipment_status``/``status``: ``delivered`` → ``shipment.delivered``
+  (lines); ``in_transit``/``out_for_delivery``/``attempted_delivery``/``ready_for_pickup`` →
+  ``shipment.in_transit``; ``failure`` or a ``cancelled``/``error``/``failure`` fulfillment →
+  ``shipment.exception`` (status ``failed``); otherwise ``shipment.shipped`` without lines (a restated
+  shipment, e.g. a tracking number added, must not count the shipped quantity twice)
+- ``refunds/create`` → ``refund.issued`` (amount kind ``refund`` = successful refund transactions)
+- ``inventory_levels/update`` → ``inventory.snapshot`` (sku = inventory item id, state ``available``)
+- any other topic → ``unknown`` (refs still taken when the resource is an order/fulfillment/refund)
+
+Refs: ``<source>:order`` (id), ``:order_name`` (``#1001``), ``:fulfillment``, ``:refund`` (identity);
+tracking numbers as identity refs ``<carrier source>:tracking``; inventory item and location related.
+
+``source.options``:
+
+- ``carrier_source`` (str): the source whose namespace tracking numbers go in (``"easypost"`` →
+  ``easypost:tracking``); default: this source's own ``<source>:tracking``.
+- ``carrier_sources`` (table, tracking company → source): per-carrier override, e.g.
+  ``{ UPS = "ups", FedEx = "fedex" }``; matched case-insensitively on ``tracking_company``.
+- ``count_payments`` (bool, default true): false when a payment source (Stripe, …) reports the same
+  money, so ``orders/paid`` carries no amount and the hub does not count the capture twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from collectors.base import (
+    ParseError,
+    SignatureError,
+    body_digest,
+    compact,
+    header,
+    load_json,
+    mapped_refs,
+    parse_time,
+    ref,
+    require,
+)
+from hub.config import Source
+from hub.model import RELATED, UNKNOWN_TYPE, Amount, Delivery, Event, Line, Ref
+
+_ORDER_TYPES = {
+    "orders/create": "order.placed",
+    "orders/updated": "order.updated",
+    "orders/cancelled": "order.cancelled",
+    "orders/paid": "payment.captured",
+}
+_IN_TRANSIT = frozenset({"in_transit", "out_for_delivery", "attempted_delivery", "ready_for_pickup"})
+_FAILED_FULFILLMENT = frozenset({"cancelled", "error", "failure"})
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Shopify-Hmac-Sha256`` header value Shopify would send for ``body``."""
+    # https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-2-validate-the-origin-of-your-webhook:
+    # base64 of the HMAC-SHA256 of the raw body, keyed by the app's client secret.
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, tolerance: int = 300) -> None:
+    """Accept when the HMAC matches any configured secret.
+
+    Shopify signs no timestamp, so ``now``/``tolerance`` cannot apply: replays are absorbed by dedup.
+    """
+    offered = header(headers, "x-shopify-hmac-sha256")
+    if not offered:
+        raise SignatureError("missing X-Shopify-Hmac-Sha256 header")
+    if not source.secrets:
+        raise SignatureError("no secret configured for this source")
+    for secret in source.secrets:
+        if hmac.compare_digest(sign(secret, body).encode(), offered.strip().encode()):
+            return
+    raise SignatureError("X-Shopify-Hmac-Sha256 does not match")
+
+
+def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
+    """``X-Shopify-Event-Id`` (stable across retries), else ``X-Shopify-Webhook-Id``."""
+    return header(headers, "x-shopify-event-id") or header(headers, "x-shopify-webhook-id") or None
+
+
+def parse(delivery: Delivery, source: Source) -> list[Event]:
+    """One canonical event for one Shopify webhook (the topic comes from ``X-Shopify-Topic``)."""
+    topic = header(delivery.headers, "x-shopify-topic")
+    if not topic:
+        raise ParseError("missing header 'X-Shopify-Topic'")
+    payload = load_json(delivery.body)
+    if not isinstance(payload, dict):
+        raise ParseError(f"{topic}: the body must be a JSON object")
+    event_id = dedup_key(delivery.headers, delivery.body) or body_digest(delivery.body)
+    event = Event(source=source.name, source_event_id=event_id, type=UNKNOWN_TYPE,
+                  occurred_at=_occurred(topic, payload, delivery.headers),
+                  traceparent=header(delivery.headers, "traceparent"))
+    resource = topic.split("/", 1)[0]
+    if topic in _ORDER_TYPES:
+        _order(event, topic, payload, source)
+    elif topic in ("fulfillments/create", "fulfillments/update"):
+        _fulfillment(event, topic, payload, source)
+    elif topic == "refunds/create":
+        _refund(event, payload, source)
+    elif topic == "inventory_levels/update":
+        _inventory_level(event, payload, source)
+    elif resource == "orders":
+        event.refs = _order_refs(payload, source, required=False)
+    elif resource == "fulfillments":
+        event.refs = _fulfillment_refs(payload, source, required=False)
+    elif resource == "refunds":
+        event.refs = compact([ref(source, "refund", payload.get("id")), ref(source, "order", payload.get("order_id"))])
+    event.refs = compact([*event.refs, *mapped_refs(payload, source.refs)])
+    return [event]
+
+
+def _order(event: Event, topic: str, payload: dict[str, Any], source: Source) -> None:
+    event.type = _ORDER_TYPES[topic]
+    event.refs = _order_refs(payload, source, required=True)
+    total = _decimal(require(payload, "total_price"), "total_price")
+    currency = str(require(payload, "currency")).upper()
+    if topic == "orders/paid":
+        if source.options.get("count_payments", True):
+            event.amount = Amount(total, currency, "capture")
+        return
+    event.amount = Amount(total, currency, "total")
+    location = payload.get("location_id")
+    event.lines = _lines(payload.get("line_items"), "line_items", None if location is None else str(location))
+
+
+def _order_refs(payload: dict[str, Any], source: Source, required: bool) -> list[Ref]:
+    order_id = require(payload, "id") if required else payload.get("id")
+    return compact([ref(source, "order", order_id), ref(source, "order_name", payload.get("name"))])
+
+
+def _fulfillment(event: Event, topic: str, payload: dict[str, Any], source: Source) -> None:
+    event.refs = _fulfillment_refs(payload, source, required=True)
+    location = payload.get("location_id")
+    lines = _lines(payload.get("line_items"), "line_items", None if location is None else str(location))
+    if topic == "fulfillments/create":
+        event.type, event.lines = "shipment.shipped", lines
+        return
+    shipment_status = payload.get("shipment_status")
+    status = payload.get("status")
+    if status in _FAILED_FULFILLMENT or shipment_status == "failure":
+        event.type, event.status = "shipment.exception", "failed"
+        event.error = f"fulfillment {status}" if status in _FAILED_FULFILLMENT else "shipment failure"
+    elif shipment_status == "delivered":
+        event.type, event.lines = "shipment.delivered", lines
+    elif shipment_status in _IN_TRANSIT:
+        event.type = "shipment.in_transit"
+    else:
+        event.type = "shipment.shipped"
+
+
+def _fulfillment_refs(payload: dict[str, Any], source: Source, required: bool) -> list[Ref]:
+    fulfillment_id = require(payload, "id") if required else payload.get("id")
+    order_id = require(payload, "order_id") if required else payload.get("order_id")
+    numbers = payload.get("tracking_numbers")
+    if not isinstance(numbers, list) or not numbers:
+        numbers = [payload.get("tracking_number")]
+    namespace = _carrier_namespace(payload.get("tracking_company"), source)
+    tracking = [Ref(namespace, str(n).strip()) for n in numbers if isinstance(n, str | int) and str(n).strip()]
+    return compact([ref(source, "fulfillment", fulfillment_id), ref(source, "order", order_id), *tracking])
+
+
+def _carrier_namespace(company: Any, source: Source) -> str:
+    """``<carrier source>:tracking`` for the fulfillment's carrier (see the module's options)."""
+    per_company = source.options.get("carrier_sources")
+    if isinstance(per_company, Mapping) and isinstance(company, str):
+        for name, carrier in per_company.items():
+            if str(name).lower() == company.strip().lower():
+                return f"{carrier}:tracking"
+    carrier = source.options.get("carrier_source")
+    return f"{carrier if isinstance(carrier, str) and carrier else source.name}:tracking"
+
+
+def _refund(event: Event, payload: dict[str, Any], source: Source) -> None:
+    event.type = "refund.issued"
+    event.refs = compact([ref(source, "refund", require(payload, "id")),
+                          ref(source, "order", require(payload, "order_id"))])
+    items = payload.get("refund_line_items") or []
+    lines = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        line_item = item.get("line_item") if isinstance(item, dict) else None
+        sku = _sku(line_item) if isinstance(line_item, dict) else None
+        if sku is not None:
+            where = f"refund_line_items.{index}.quantity"
+            location = item.get("location_id")
+            lines.append(Line(sku=sku, qty=_decimal(require(payload, where), where),
+                              location=None if location is None else str(location)))
+    event.lines = lines
+    event.amount = _refund_amount(payload.get("transactions"))
+
+
+def _refund_amount(transactions: Any) -> Amount | None:
+    """The sum of the refund's successful ``refund`` transactions (the money that went back)."""
+    if not isinstance(transactions, list):
+        return None
+    total, currency = Decimal(0), None
+    for index, txn in enumerate(transactions):
+        if not isinstance(txn, dict) or txn.get("kind") != "refund" or txn.get("status", "success") != "success":
+            continue
+        txn_currency = str(txn["currency"]).upper() if txn.get("currency") else currency
+        if currency is not None and txn_currency != currency:
+            raise ParseError(f"transactions.{index}.currency: refund transactions in several currencies")
+        currency = txn_currency
+        total += _decimal(_present(txn.get("amount"), f"transactions.{index}.amount"), f"transactions.{index}.amount")
+    return Amount(total, currency, "refund") if currency else None
+
+
+def _inventory_level(event: Event, payload: dict[str, Any], source: Source) -> None:
+    event.type = "inventory.snapshot"
+    item = str(require(payload, "inventory_item_id"))
+    location = str(require(payload, "location_id"))
+    available = payload.get("available")
+    # ``available`` is null when the item stops being tracked at the location: no quantity to report.
+    if available is not None:
+        event.lines = [Line(sku=item, qty=_decimal(available, "available"), location=location, state="available")]
+    event.refs = compact([ref(source, "inventory_item", item, RELATED), ref(source, "location", location, RELATED)])
+
+
+def _lines(items: Any, where: str, location: str | None) -> list[Line]:
+    """Lines of ``line_items``: sku (else the variant id), quantity, the given location."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ParseError(f"field {where!r} must be an array")
+    lines = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ParseError(f"field '{where}.{index}' must be an object")
+        sku = _sku(item)
+        if sku is not None:
+            qty = _decimal(_present(item.get("quantity"), f"{where}.{index}.quantity"), f"{where}.{index}.quantity")
+            lines.append(Line(sku=sku, qty=qty, location=location))
+    return lines
+
+
+def _sku(item: dict[str, Any]) -> str | None:
+    sku = item.get("sku")
+    if isinstance(sku, str) and sku.strip():
+        return sku.strip()
+    variant = item.get("variant_id")
+    return None if variant is None else str(variant)
+
+
+def _occurred(topic: str, payload: dict[str, Any], headers: Mapping[str, str]) -> datetime | None:
+    """The payload's own time (cancelled_at for a cancellation), else ``X-Shopify-Triggered-At``."""
+    names = ("updated_at", "created_at")
+    if topic == "orders/cancelled":
+        names = ("cancelled_at", *names)
+    for name in names:
+        if payload.get(name):
+            return parse_time(payload[name], name)
+    triggered = header(headers, "x-shopify-triggered-at")
+    return parse_time(triggered, "X-Shopify-Triggered-At") if triggered else None
+
+
+def _present(value: Any, where: str) -> Any:
+    if value is None:
+        raise ParseError(f"missing field {where!r}")
+    return value
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ParseError(f"field {where!r} is not a number: {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ParseError(f"field {where!r} is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ParseError(f"field {where!r} is not a number: {value!r}")
+    return number

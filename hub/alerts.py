@@ -1,0 +1,277 @@
+"""Alert rules over time windows (config ``[[alerts]]``): each breach opens an exception of its own.
+
+Three metrics, each measured over the last ``window_minutes`` by the hub's clock:
+
+- ``events``: events of ``type`` (optionally from ``source``) that occurred in the window, ``above`` a count;
+- ``lag_p<N>`` (``lag_p90``): the N-th percentile of the lag from ``from_source``'s first event of a
+  transaction to ``to_source``'s event, over ``to_source`` events that occurred in the window, ``above_minutes``;
+- ``dead_letters``: deliveries (optionally from ``source``) received in the window and dead-lettered.
+
+Events are windowed by when they occurred (the source's clock), so a replay or a poller catching up on
+old events does not fire an alert; dead letters by when we received them (a delivery has no other time).
+
+Promise: every measure is one range read on an index bounded by the window (never a scan of the whole
+table). A breach opens (or reopens) the exception ``alert.<name>`` with the window, the threshold and the
+measured value as evidence; it is refreshed only when the value changes, and resolves itself when the
+window clears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.broadcast import Broadcaster
+from hub.config import Config
+from hub.errors import ConfigError
+from hub.exceptions import SEVERITIES, Changes, Finding, auto_resolve, raise_exception
+from hub.store import Store
+from hub.store.tables import deliveries, events, exceptions
+
+log = logging.getLogger(__name__)
+_LAG = re.compile(r"^lag_p([1-9][0-9]?)$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,50}$")
+_KEYS = {"name", "metric", "type", "source", "from_source", "to_source", "from_type", "to_type", "window_minutes",
+         "above", "above_minutes", "severity"}
+_CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """One ``[[alerts]]`` entry; ``above`` is a count, or minutes for a lag metric."""
+
+    name: str
+    metric: str
+    window_minutes: int
+    above: float
+    type: str | None = None
+    source: str | None = None
+    from_source: str | None = None
+    to_source: str | None = None
+    from_type: str | None = None
+    to_type: str | None = None
+    severity: str = "warning"
+
+    @property
+    def rule(self) -> str:
+        return f"alert.{self.name}"
+
+    @property
+    def percentile(self) -> int | None:
+        match = _LAG.match(self.metric)
+        return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    value: float | None  # None: nothing to measure in the window (a lag with no samples)
+    samples: int
+
+
+def alerts_from_config(items: list[Any], sources: Sequence[str] = ()) -> tuple[AlertRule, ...]:
+    """Validate ``[[alerts]]``; every mistake is a :class:`ConfigError` naming the entry and key."""
+    rules: dict[str, AlertRule] = {}
+    for index, item in enumerate(items):
+        rule = _alert(item, index, sources)
+        if rule.name in rules:
+            raise ConfigError(f"alerts[{index}].name {rule.name!r} is used twice: give each alert its own name")
+        rules[rule.name] = rule
+    return tuple(rules.values())
+
+
+def _alert(item: Any, index: int, sources: Sequence[str]) -> AlertRule:
+    where = f"alerts[{index}]"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where} must be a table ([[alerts]])")
+    unknown = set(item) - _KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}: expected one of {sorted(_KEYS)}")
+    metric = item.get("metric")
+    if metric not in ("events", "dead_letters") and not (isinstance(metric, str) and _LAG.match(metric)):
+        raise ConfigError(f"{where}.metric = {metric!r}: expected \"events\", \"dead_letters\" or \"lag_p90\" "
+                          "(any percentile lag_p1 … lag_p99)")
+    strings = {}
+    for key in ("type", "source", "from_source", "to_source", "from_type", "to_type"):
+        value = item.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{where}.{key} must be a non-empty string")
+        if key.endswith("source") and value is not None and sources and value not in sources:
+            raise ConfigError(f"{where}.{key} = {value!r} is not a configured source (one of {sorted(sources)})")
+        strings[key] = value
+    window = item.get("window_minutes")
+    if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+        raise ConfigError(f"{where}.window_minutes must be a positive integer (got {window!r})")
+    lag = metric.startswith("lag_")
+    threshold_key = "above_minutes" if lag else "above"
+    other = "above" if lag else "above_minutes"
+    if other in item:
+        raise ConfigError(f"{where}: {metric} takes {threshold_key}, not {other}")
+    above = item.get(threshold_key)
+    if not isinstance(above, int | float) or isinstance(above, bool) or above < 0:
+        raise ConfigError(f"{where}.{threshold_key} must be a non-negative number (got {above!r})")
+    if metric == "events" and not strings["type"]:
+        raise ConfigError(f"{where}: metric \"events\" needs type, e.g. type = \"sync.failed\"")
+    if lag and not (strings["from_source"] and strings["to_source"]):
+        raise ConfigError(f"{where}: metric {metric!r} needs from_source and to_source")
+    severity = item.get("severity", "warning")
+    if severity not in SEVERITIES:
+        raise ConfigError(f"{where}.severity = {severity!r}: expected one of {', '.join(SEVERITIES)}")
+    name = item.get("name") or _default_name(metric, strings)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"{where}.name = {name!r}: use lowercase letters, digits, '.', '-' or '_'")
+    return AlertRule(name=name, metric=metric, window_minutes=window, above=float(above), severity=severity,
+                     **strings)
+
+
+def _default_name(metric: str, s: dict[str, str | None]) -> str:
+    if metric == "events":
+        parts = [s["source"] or "any", s["type"] or ""]
+    elif metric == "dead_letters":
+        parts = ["dead-letters", s["source"] or "any"]
+    else:
+        parts = [metric.replace("_", "-"), s["from_source"] or "", s["to_source"] or ""]
+    return re.sub(r"[^a-z0-9_.-]+", "-", "-".join(parts).lower()).strip("-")[:50]
+
+
+def window_query(rule: AlertRule, now: datetime, all_sources: Sequence[str] = ()) -> Select[Any]:
+    """The rule's first read over ``(now - window, now]``: a range on an index led by type or source."""
+    start = now - timedelta(minutes=rule.window_minutes)
+    if rule.metric == "events":
+        query = select(func.count()).select_from(events).where(
+            events.c.type == rule.type, events.c.occurred_at > start, events.c.occurred_at <= now)
+        return query.where(events.c.source == rule.source) if rule.source else query
+    if rule.metric == "dead_letters":
+        # per-source range reads on the partial index ix_deliveries_dead (its predicate must be a literal)
+        names = [rule.source] if rule.source else list(all_sources)
+        return select(func.count()).select_from(deliveries).where(
+            deliveries.c.source.in_(names), deliveries.c.received_at > start, deliveries.c.received_at <= now,
+            text("deliveries.state = 'dead'"))
+    query = select(events.c.tx_id, func.min(events.c.occurred_at)).where(
+        events.c.source == rule.to_source, events.c.occurred_at > start, events.c.occurred_at <= now)
+    if rule.to_type:
+        query = query.where(events.c.type == rule.to_type)
+    return query.group_by(events.c.tx_id)
+
+
+async def measure(conn: AsyncConnection, rule: AlertRule, now: datetime, all_sources: Sequence[str] = ()) -> Measure:
+    """The rule's value over ``(now - window, now]``: bounded range reads on indexes only."""
+    query = window_query(rule, now, all_sources)
+    if rule.percentile is None:
+        count = (await conn.execute(query)).scalar_one()
+        return Measure(float(count), count)
+    return await _lag(conn, rule, dict((await conn.execute(query)).all()))
+
+
+async def _lag(conn: AsyncConnection, rule: AlertRule, reached: dict[str, datetime]) -> Measure:
+    lags: list[float] = []
+    ids = sorted(reached)
+    for begin in range(0, len(ids), _CHUNK):  # ix_events_tx_time: only these transactions' events
+        chunk = ids[begin:begin + _CHUNK]
+        first = select(events.c.tx_id, func.min(events.c.occurred_at)).where(
+            events.c.tx_id.in_(chunk), events.c.source == rule.from_source)
+        if rule.from_type:
+            first = first.where(events.c.type == rule.from_type)
+        for tx_id, started in await conn.execute(first.group_by(events.c.tx_id)):
+            lags.append(max(0.0, (reached[tx_id] - started).total_seconds() / 60))
+    if not lags:
+        return Measure(None, 0)
+    lags.sort()
+    rank = max(1, math.ceil((rule.percentile or 90) / 100 * len(lags)))  # nearest-rank percentile
+    return Measure(round(lags[rank - 1], 2), len(lags))
+
+
+def _finding(rule: AlertRule, value: Measure, now: datetime, kinds: dict[str, str]) -> Finding:
+    start = now - timedelta(minutes=rule.window_minutes)
+    unit = "minutes" if rule.percentile else rule.metric.replace("_", " ")
+    system = rule.source or rule.to_source
+    scope = {k: v for k, v in (("type", rule.type), ("source", rule.source), ("from_source", rule.from_source),
+                               ("to_source", rule.to_source), ("from_type", rule.from_type),
+                               ("to_type", rule.to_type)) if v}
+    return Finding(
+        rule=rule.rule, type="alert", severity=rule.severity, subject=rule.name, system=system,
+        system_kind=kinds.get(system or ""),
+        message=f"{rule.name}: {rule.metric} {value.value:g} {unit} in the last {rule.window_minutes} min "
+                f"(threshold {rule.above:g})",
+        evidence={"metric": rule.metric, **scope, "window_minutes": rule.window_minutes,
+                  "window": {"from": start.isoformat(), "to": now.isoformat()}, "threshold": rule.above,
+                  "value": value.value, "samples": value.samples, "unit": unit,
+                  "expected": f"<= {rule.above:g}", "actual": value.value})
+
+
+class AlertEvaluator:
+    """Measures every alert rule on a timer (clock injected) and keeps its exception in step."""
+
+    def __init__(self, store: Store, config: Config, clock: Callable[[], datetime],
+                 broadcaster: Broadcaster | None = None) -> None:
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._broadcaster = broadcaster
+        self._kinds = {name: source.kind for name, source in config.sources.items()}
+        self._sources = [*config.sources, "ingest"]
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def rules(self) -> tuple[AlertRule, ...]:
+        return tuple(getattr(self._config, "alerts", ()))
+
+    async def tick(self, now: datetime | None = None) -> dict[str, Measure]:
+        """Measure every rule at ``now`` (default: the clock); open, refresh or resolve their exceptions."""
+        now = now or self._clock()
+        if not self.rules:
+            return {}
+        async with self._store.read() as conn:
+            values = {rule.name: await measure(conn, rule, now, self._sources) for rule in self.rules}
+        changes = Changes()
+        async with self._store.write() as conn:
+            for rule in self.rules:
+                await self._apply(conn, rule, values[rule.name], now, changes)
+        if self._broadcaster is not None and changes.items:
+            self._broadcaster.publish(changes.items)
+        return values
+
+    async def _apply(self, conn: AsyncConnection, rule: AlertRule, value: Measure, now: datetime,
+                     changes: Changes) -> None:
+        key = f"{rule.rule}|{rule.name}"
+        latest = (await conn.execute(select(exceptions).where(exceptions.c.key == key)
+                                     .order_by(exceptions.c.opened_at.desc()).limit(1))).first()
+        is_open = latest is not None and latest.status != "resolved"
+        if value.value is not None and value.value > rule.above:
+            if is_open and latest.evidence.get("value") == value.value:
+                return  # same value: the moving window alone is no change worth a notification
+            await raise_exception(conn, _finding(rule, value, now, self._kinds), routing=self._config.routing,
+                                  changes=changes, existing=latest, now=now)
+        elif is_open:
+            shown = "nothing" if value.value is None else f"{value.value:g}"
+            await auto_resolve(conn, latest, f"back within the threshold: {shown} <= {rule.above:g} over the last "
+                                             f"{rule.window_minutes} min", changes=changes, now=now)
+
+    def start(self, interval_seconds: float = 30.0) -> None:
+        if self.rules:
+            self._task = asyncio.create_task(self._run(interval_seconds), name="crosstrace-alerts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # keep measuring through a store hiccup
+                log.exception("alert tick failed")
+            await asyncio.sleep(interval)

@@ -1,0 +1,245 @@
+"""``crosstrace demo``: the hub and the simulated retailer in one process, over real HTTP.
+
+The hub (built by the composition root's ``app_factory`` from the demo's config, with the simulated
+clock) and the ERP's REST API are two uvicorn servers on loopback; the simulated vendors post their
+webhooks to the hub and the hub polls the ERP. After ``duration`` real seconds the simulation stops,
+the runner waits until the hub has caught up (ERP polled to the end, inbox drained, evaluator ticked)
+and prints what to look at; then it keeps serving until Ctrl-C, or exits with ``exit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import uvicorn
+
+from hub import auth
+from hub.config import Config, parse
+from hub.demo.clock import SimClock
+from hub.demo.erp import ErpApi
+from hub.demo.scenario import Scenario, Send, build
+from hub.demo.sender import Sender
+from hub.demo.sources import demo_config, new_secrets
+from hub.errors import ConfigError
+
+AppFactory = Callable[[Config, Callable[[], float], float], Any]  # (config, clock, evaluate_every) → ASGI app
+_CONCURRENCY = 16
+_SETTLE_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    seed: int = 7
+    speed: float = 10.0  # simulated minutes per real second
+    orders_per_minute: float = 0.5  # per simulated minute
+    duration: float = 60.0  # real seconds of simulation
+    db: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    exit: bool = False
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to the demo (two servers share one process and one Ctrl-C)."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+        return contextlib.nullcontext()
+
+
+def store_path(db: str | None) -> Path:
+    """The SQLite file: a new temp dir by default, ``<dir>/crosstrace-demo.db`` for a directory."""
+    if db is None:
+        return Path(tempfile.mkdtemp(prefix="crosstrace-demo-")) / "crosstrace-demo.db"
+    path = Path(db)
+    if path.is_dir() or db.endswith(("/", "\\")):
+        path.mkdir(parents=True, exist_ok=True)
+        path = path / "crosstrace-demo.db"
+    if path.exists() and path.stat().st_size > 0:
+        raise ConfigError(f"--db {path} already holds a database: pass a new file or directory, or remove it "
+                          "(the same seed would only repeat deliveries the hub has already seen)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_demo(options: DemoOptions, app_factory: AppFactory, out: TextIO = sys.stdout) -> int:
+    """Run the demo until Ctrl-C (or, with ``options.exit``, until it has caught up); returns an exit code."""
+    if options.speed <= 0 or options.duration <= 0 or options.orders_per_minute <= 0:
+        raise ConfigError("--speed, --duration and --orders-per-minute must be positive")
+    db = store_path(options.db)
+    horizon = options.duration * options.speed * 60.0
+    start = math.floor((time.time() - horizon) / 60.0) * 60.0  # the simulation ends about now
+    scenario = build(options.seed, start, horizon, options.orders_per_minute)
+    clock = SimClock(start, options.speed, horizon)
+    hub_url = f"http://{options.host}:{options.port}"
+    erp_port = _free_port(options.host)
+    secrets = new_secrets()
+    poll_interval = min(2.0, max(0.05, 300.0 / clock.factor))  # every 5 simulated minutes
+    raw = demo_config(f"sqlite+aiosqlite:///{db}", hub_url, f"http://{options.host}:{erp_port}", poll_interval,
+                      tolerance_seconds=int(max(300.0, 30 * clock.factor)))  # 30 real seconds of latency
+    key, key_sha256 = auth.new_key()
+    raw["api_keys"] = [{"name": "demo", "role": "operator", "key_sha256": key_sha256}]
+    config = parse(raw, secrets)
+    app = app_factory(config, clock, min(1.0, poll_interval * 2))
+    erp = ErpApi(scenario.erp_records, scenario.outages, clock)
+    servers = [_Server(uvicorn.Config(erp, host=options.host, port=erp_port, log_level="warning",
+                                      access_log=False, lifespan="off")),
+               _Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="warning",
+                                      access_log=False))]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(_serve(server)) for server in servers]
+    try:
+        if not await _started(servers, tasks, stop):
+            if stop.is_set():
+                return 130
+            print(f"crosstrace demo: could not start the servers (is port {options.port} free?)", file=out)
+            return 1
+        clock.begin()
+        print(f"crosstrace demo: hub on {hub_url}/  (store {db})", file=out)
+        print(f"  API key (operator) for GraphQL and the UI's login: {key}", file=out)
+        print(f"  simulating {horizon / 3600:.1f} hours of retail in {options.duration:g} s "
+              f"(seed {options.seed}, {options.speed:g} simulated minutes per second, "
+              f"{options.orders_per_minute:g} orders per simulated minute); Ctrl-C stops", file=out, flush=True)
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=_CONCURRENCY)) as client:
+            sender = Sender(client, hub_url, secrets, clock)
+            began = time.monotonic()
+            finished = await _drive(scenario.sends, sender, clock, stop)
+            simulated = time.monotonic() - began
+            if not finished:
+                return 130
+            settled = await _settle(client, hub_url, erp, clock, stop, poll_interval)
+        _report(out, scenario, sender, erp, settled, hub_url, simulated, clock.held_seconds)
+        if not options.exit:
+            print(f"  serving the UI on {hub_url}/ until Ctrl-C", file=out, flush=True)
+            await stop.wait()
+        return 0 if settled or not options.exit else 1
+    finally:
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+async def _serve(server: _Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn exits when it cannot bind; _started reports it
+        pass
+
+
+async def _started(servers: list[_Server], tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> bool:
+    while not all(server.started for server in servers):
+        if stop.is_set() or any(task.done() for task in tasks):
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def _drive(sends: list[Send], sender: Sender, clock: SimClock, stop: asyncio.Event) -> bool:
+    """Deliver every send when the clock reaches it, at most ``_CONCURRENCY`` at once; while all slots are
+    busy the clock is held (the hub sees no time pass that the vendors could not deliver). False if stopped."""
+    slots = asyncio.Semaphore(_CONCURRENCY)
+    running: set[asyncio.Task[None]] = set()
+
+    async def deliver(send: Send) -> None:
+        try:
+            await sender.deliver(send)
+        finally:
+            slots.release()
+
+    for send in sends:
+        while clock() < send.at:
+            if await _stopped(stop, min(0.5, max(0.001, clock.real_seconds_until(send.at)))):
+                break
+        if stop.is_set():
+            break
+        if slots.locked():
+            clock.hold(True)
+            await slots.acquire()
+            clock.hold(False)
+        else:
+            await slots.acquire()
+        task = asyncio.create_task(deliver(send))
+        running.add(task)
+        task.add_done_callback(running.discard)
+    else:
+        while not stop.is_set() and clock() < clock.end:
+            await _stopped(stop, min(0.5, max(0.001, clock.real_seconds_until(clock.end))))
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
+    return not stop.is_set()
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()
+
+
+async def _settle(client: httpx.AsyncClient, hub_url: str, erp: ErpApi, clock: SimClock, stop: asyncio.Event,
+                  poll_interval: float) -> bool:
+    """Wait until the ERP was polled up to the end, the hub's inbox is drained and the evaluator has ticked."""
+    deadline = time.monotonic() + _SETTLE_TIMEOUT
+    quiet = 0
+    while time.monotonic() < deadline and not stop.is_set():
+        caught_up = erp.last_caught_up is not None and erp.last_caught_up >= clock.end
+        pending = await _pending(client, hub_url) if caught_up else None
+        quiet = quiet + 1 if pending == 0 else 0
+        if quiet >= 3:  # three readings in a row, a poll interval apart: the evaluator has ticked since
+            return True
+        if await _stopped(stop, max(0.3, poll_interval * 2)):
+            return False
+    return False
+
+
+async def _pending(client: httpx.AsyncClient, hub_url: str) -> float | None:
+    try:
+        text = (await client.get(f"{hub_url}/metrics", timeout=10)).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(("crosstrace_normalize_pending ", "crosstrace_inbox_queue_depth ")):
+            if float(line.split()[-1]) > 0:
+                return float(line.split()[-1])
+    return 0.0
+
+
+def _report(out: TextIO, scenario: Scenario, sender: Sender, erp: ErpApi, settled: bool, hub_url: str,
+            elapsed: float, held: float) -> None:
+    delivered = sum(n for status, n in sender.stats.items() if status in ("200", "202"))
+    print(f"  simulated {scenario.horizon / 3600:.1f} hours in {elapsed:.0f} s (the clock waited {held:.0f} s "
+          "for the senders)", file=out)
+    print(f"  simulation over: {delivered} webhook deliveries accepted"
+          f" ({', '.join(f'{k}: {v}' for k, v in sorted(sender.stats.items()))}); "
+          f"ERP API answered {erp.requests} polls, {erp.failed} of them 503 during "
+          f"{len(scenario.outages)} outage(s); hub {'caught up' if settled else 'still catching up'}", file=out)
+    for failure in sender.failures[:5]:
+        print(f"  delivery failed: {failure}", file=out)
+    print(f"  paste any of these into the search box at {hub_url}/ :", file=out)
+    for label, refs in sorted(scenario.notable.items()):
+        print(f"    {label}: {'  '.join(refs[:3])}", file=out)
+    print("demo refs: " + "; ".join(f"{label}={','.join(refs)}" for label, refs in sorted(scenario.notable.items())),
+          file=out, flush=True)

@@ -1,0 +1,301 @@
+"""Outbound exception notifications (config ``[[notifications]]``), signed per Standard Webhooks.
+
+Why the outbox is fed from ``exception_history`` rather than from the in-process broadcaster: every
+exception change already writes a history row in the same transaction as the change itself, so the
+history is a durable, ordered log of changes. The notifier reads it past a stored cursor and, in ONE
+transaction, writes the matching outbox rows and advances the cursor. A crash anywhere loses nothing
+and enqueues nothing twice, and ingest pays nothing extra (no write on its path). The broadcaster is
+only a wake-up call for low latency; a timer covers the rest.
+
+Delivery is at least once: a background sender POSTs due rows with the app's httpx client, each with
+a stable ``webhook-id`` (receivers deduplicate on it), retrying with exponential backoff and jitter
+(``Retry-After`` honoured) until delivered or out of attempts (``state = failed``, kept for inspection).
+No lock is held while a request is in flight, so a slow receiver never holds up ingest.
+
+Limit: the cursor relies on history ids committing in id order, which the store's single writer
+guarantees within one hub process; several hub processes on one PostgreSQL would need a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select, update
+
+from hub.broadcast import Broadcaster
+from hub.config import resolve_secret
+from hub.errors import ConfigError
+from hub.exceptions import SEVERITIES
+from hub.ids import new_id
+from hub.store import Store
+from hub.store.tables import exception_history, exceptions, notification_cursor, notification_outbox
+
+log = logging.getLogger(__name__)
+ACTIONS = ("opened", "resolved", "acknowledged", "assigned")  # a reopened exception notifies as opened
+Signer = Callable[[str, str, int, bytes], str]  # (secret, msg_id, timestamp, body) -> webhook-signature value
+_KEYS = {"name", "url", "secret", "types", "severities", "queues", "actions"}
+_CURSOR = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One ``[[notifications]]`` endpoint and what it wants; an empty criterion matches anything."""
+
+    name: str
+    url: str
+    secret: str
+    types: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ("opened", "resolved")
+
+    def matches(self, action: str, row: Any) -> bool:
+        return (action in self.actions and (not self.types or row.type in self.types)
+                and (not self.severities or row.severity in self.severities)
+                and (not self.queues or row.queue in self.queues))
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    attempted: int = 0
+    delivered: int = 0
+    failed: int = 0  # out of attempts (or the target left the config)
+
+
+def notifications_from_config(items: list[Any], environ: dict[str, str] | os._Environ[str]) -> tuple[Target, ...]:
+    """Validate ``[[notifications]]``; every mistake is a :class:`ConfigError` naming the entry and key."""
+    targets: dict[str, Target] = {}
+    for index, item in enumerate(items):
+        where = f"notifications[{index}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where} must be a table ([[notifications]])")
+        unknown = set(item) - _KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}: expected one of {sorted(_KEYS)}")
+        url = item.get("url")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise ConfigError(f"{where}.url must be an http(s) URL, e.g. \"https://ops.example.com/hooks/crosstrace\"")
+        secret = item.get("secret")
+        if not isinstance(secret, str):
+            raise ConfigError(f"{where}.secret is required: secret = \"env:NAME\" holding a whsec_… secret")
+        secret = resolve_secret(secret, f"{where}.secret", environ)
+        if not secret.startswith("whsec_"):
+            raise ConfigError(f"{where}.secret must be a Standard Webhooks secret starting with whsec_")
+        lists = {key: _strings(item, key, where) for key in ("types", "severities", "queues", "actions")}
+        bad = [s for s in lists["severities"] if s not in SEVERITIES]
+        if bad:
+            raise ConfigError(f"{where}.severities: {bad[0]!r} is not one of {', '.join(SEVERITIES)}")
+        bad = [a for a in lists["actions"] if a not in ACTIONS]
+        if bad:
+            raise ConfigError(f"{where}.actions: {bad[0]!r} is not one of {', '.join(ACTIONS)}")
+        name = item.get("name", f"notification-{index}")
+        if not isinstance(name, str) or not name or len(name) > 64:
+            raise ConfigError(f"{where}.name must be a short non-empty string")
+        if name in targets:
+            raise ConfigError(f"{where}.name {name!r} is used twice: give each notification its own name")
+        targets[name] = Target(name=name, url=url, secret=secret, types=lists["types"],
+                               severities=lists["severities"], queues=lists["queues"],
+                               actions=lists["actions"] or ("opened", "resolved"))
+    return tuple(targets.values())
+
+
+def _strings(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = item.get(key, [])
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}.{key} must be a list of strings")
+    return tuple(value)
+
+
+def backoff(attempt: int, rng: random.Random, base: float = 5.0, cap: float = 3600.0) -> float:
+    """Seconds before retry ``attempt + 1``: exponential from ``base``, capped, with equal jitter."""
+    delay = min(cap, base * 2 ** (attempt - 1))
+    return delay / 2 + rng.uniform(0, delay / 2)
+
+
+def _payload(action: str, row: Any) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() + "Z" if value is not None else None
+
+    return {"type": f"exception.{action}", "timestamp": iso(row.at), "data": {
+        "id": row.id, "type": row.type, "rule": row.rule, "severity": row.severity, "status": row.status,
+        "queue": row.queue, "subject": row.subject, "message": row.message, "transaction_id": row.tx_id,
+        "transaction_kind": row.tx_kind, "system": row.system, "system_kind": row.system_kind,
+        "assignee": row.assignee, "evidence": row.evidence, "opened_at": iso(row.opened_at),
+        "resolved_at": iso(row.resolved_at), "resolved_by": row.resolved_by,
+        "change": {"action": row.history_action, "actor": row.actor, "note": row.note, "at": iso(row.at)}}}
+
+
+class Notifier:
+    """Fills the outbox from exception history and sends what is due; clocks and randomness are injected."""
+
+    def __init__(self, store: Store, targets: Sequence[Target], client: httpx.AsyncClient, signer: Signer, *,
+                 clock: Callable[[], datetime], wall: Callable[[], float] = time.time,
+                 rng: random.Random | None = None, base_delay: float = 5.0, max_delay: float = 3600.0,
+                 max_attempts: int = 10, batch: int = 50) -> None:
+        self._store = store
+        self._targets = {target.name: target for target in targets}
+        self._client = client
+        self._sign = signer
+        self._clock = clock
+        self._wall = wall
+        self._rng = rng or random.Random()
+        self._base, self._cap, self._max_attempts, self._batch = base_delay, max_delay, max_attempts, batch
+        self._lock = asyncio.Lock()  # one collector/sender at a time: the timer and a caller never double-send
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def prepare(self) -> None:
+        """Place the cursor before serving: at the end of history on the first start, or whenever no target is
+        configured (targets added later are told about changes from then on, not about the whole past)."""
+        async with self._store.write() as conn:
+            cursor = (await conn.execute(select(notification_cursor.c.history_id)
+                                         .where(notification_cursor.c.name == _CURSOR))).scalar_one_or_none()
+            if cursor is not None and self._targets:
+                return
+            top = (await conn.execute(select(func.max(exception_history.c.id)))).scalar_one() or 0
+            if cursor is None:
+                await conn.execute(notification_cursor.insert().values(name=_CURSOR, history_id=top))
+            else:
+                await conn.execute(update(notification_cursor).where(notification_cursor.c.name == _CURSOR)
+                                   .values(history_id=top))
+
+    async def collect(self, limit: int = 500) -> int:
+        """Move new history entries that match a target into the outbox; returns how many rows it wrote."""
+        async with self._store.write() as conn:
+            cursor = (await conn.execute(select(notification_cursor.c.history_id)
+                                         .where(notification_cursor.c.name == _CURSOR))).scalar_one_or_none()
+            if cursor is None:
+                raise RuntimeError("Notifier.prepare() must run before collect()")
+            h = exception_history.c
+            rows = (await conn.execute(
+                select(exceptions, h.id.label("history_id"), h.action.label("history_action"), h.actor, h.note, h.at)
+                .join(exceptions, exceptions.c.id == h.exception_id).where(h.id > cursor)
+                .order_by(h.id).limit(limit))).all()
+            if not rows:
+                return 0
+            now = self._clock()
+            outbox = []
+            for row in rows:
+                action = "opened" if row.history_action == "reopened" else row.history_action
+                for target in self._targets.values():
+                    if target.matches(action, row):
+                        outbox.append({"id": new_id("msg"), "target": target.name, "exception_id": row.id,
+                                       "history_id": row.history_id, "action": action,
+                                       "payload": _payload(action, row), "created_at": now, "next_attempt_at": now})
+            if outbox:
+                await conn.execute(notification_outbox.insert(), outbox)
+            await conn.execute(update(notification_cursor).where(notification_cursor.c.name == _CURSOR)
+                               .values(history_id=rows[-1].history_id))
+        return len(outbox)
+
+    async def send_due(self, now: datetime | None = None) -> SendResult:
+        """POST every pending row due by ``now`` (default: the clock) once; record success or the next try."""
+        async with self._lock:
+            return await self._send_due(now or self._clock())
+
+    async def run_once(self, now: datetime | None = None) -> SendResult:
+        """Collect, then send what is due: what the background task does on every wake-up."""
+        async with self._lock:
+            await self.collect()
+            return await self._send_due(now or self._clock())
+
+    async def _send_due(self, now: datetime) -> SendResult:
+        async with self._store.read() as conn:
+            rows = (await conn.execute(select(notification_outbox).where(
+                notification_outbox.c.state == "pending", notification_outbox.c.next_attempt_at <= now)
+                .order_by(notification_outbox.c.next_attempt_at, notification_outbox.c.id)
+                .limit(self._batch))).all()
+        if not rows:
+            return SendResult()
+        outcomes = await asyncio.gather(*(self._post(row) for row in rows))
+        delivered = failed = 0
+        async with self._store.write() as conn:
+            for row, (error, permanent, retry_after) in zip(rows, outcomes, strict=True):
+                attempts = row.attempts + 1
+                values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+                if error is None:
+                    values.update(state="delivered", delivered_at=now)
+                    delivered += 1
+                elif permanent or attempts >= self._max_attempts:
+                    values.update(state="failed")
+                    failed += 1
+                else:
+                    delay = max(backoff(attempts, self._rng, self._base, self._cap), retry_after)
+                    values.update(next_attempt_at=now + timedelta(seconds=delay))
+                await conn.execute(update(notification_outbox).where(notification_outbox.c.id == row.id)
+                                   .values(**values))
+        return SendResult(attempted=len(rows), delivered=delivered, failed=failed)
+
+    async def _post(self, row: Any) -> tuple[str | None, bool, float]:
+        """(error or None, permanent, Retry-After seconds) for one attempt; never raises."""
+        target = self._targets.get(row.target)
+        if target is None:
+            return f"notification target {row.target!r} is no longer configured", True, 0.0
+        body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
+        stamp = int(self._wall())
+        headers = {"webhook-id": row.id, "webhook-timestamp": str(stamp),
+                   "webhook-signature": self._sign(target.secret, row.id, stamp, body),
+                   "content-type": "application/json", "user-agent": "crosstrace-notify"}
+        try:
+            response = await self._client.post(target.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return f"{exc.__class__.__name__}: {exc}"[:500], False, 0.0
+        if 200 <= response.status_code < 300:
+            return None, False, 0.0
+        return f"HTTP {response.status_code}", False, _retry_after(response.headers.get("retry-after"))
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self, interval_seconds: float, broadcaster: Broadcaster | None = None) -> None:
+        if not self._targets:
+            return
+        self._tasks.append(asyncio.create_task(self._run(interval_seconds), name="crosstrace-notifier"))
+        if broadcaster is not None:
+            self._tasks.append(asyncio.create_task(self._listen(broadcaster), name="crosstrace-notifier-wake"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+
+    async def _listen(self, broadcaster: Broadcaster) -> None:
+        async for _ in broadcaster.subscribe():
+            self._wake.set()
+
+    async def _run(self, interval: float) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except Exception:  # keep going through a store hiccup; rows stay pending
+                log.exception("notification round failed")
+            try:
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+
+def _retry_after(value: str | None) -> float:
+    """RFC 9110 §10.2.3 ``Retry-After`` in seconds (the HTTP-date form is ignored: backoff applies)."""
+    try:
+        return max(0.0, min(float(value), 86_400.0)) if value else 0.0
+    except ValueError:
+        return 0.0

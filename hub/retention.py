@@ -1,0 +1,123 @@
+"""Retention: raw deliveries and events older than ``[retention]`` days (per source) are purged.
+
+Transactions keep their summary (kind, first/last time, event count, systems) and their identity refs
+(``ref_keys``), so a bookmarked order still resolves; only the raw bodies, the events and the refs
+those events stated go. Pending deliveries (not yet normalized) are never purged. Off by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, union
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import audit
+from hub.errors import ConfigError
+from hub.store import Store
+from hub.store.tables import deliveries, events, refs
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """Days to keep per source; ``default_days`` for sources not listed; None everywhere means keep forever."""
+
+    default_days: int | None = None
+    sources: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        return self.default_days is not None or bool(self.sources)
+
+    def days_for(self, source: str) -> int | None:
+        return self.sources.get(source, self.default_days)
+
+
+def parse_retention(table: dict[str, Any]) -> Retention:
+    """``[retention] default_days = 90`` and ``sources = { shop = 30 }``; ConfigError names a wrong key."""
+    unknown = set(table) - {"default_days", "sources"}
+    if unknown:
+        raise ConfigError(f"retention: unknown key {sorted(unknown)[0]!r}: expected default_days or sources")
+    default = table.get("default_days")
+    if default is not None and (not isinstance(default, int) or isinstance(default, bool) or default <= 0):
+        raise ConfigError(f"retention.default_days must be a positive number of days (got {default!r})")
+    sources = table.get("sources", {})
+    if not isinstance(sources, dict):
+        raise ConfigError("retention.sources must map source names to days, e.g. { shop = 30 }")
+    for name, days in sources.items():
+        if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+            raise ConfigError(f"retention.sources.{name} must be a positive number of days (got {days!r})")
+    return Retention(default_days=default, sources=dict(sources))
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    deliveries: int
+    events: int
+
+
+async def purge(store: Store, retention: Retention, now: datetime, *, actor: str = "system") -> PurgeReport:
+    """Delete what is older than each source's retention; one write transaction, recorded in the audit log."""
+    if not retention.enabled:
+        return PurgeReport(0, 0)
+    gone_deliveries = gone_events = 0
+    async with store.write() as conn:
+        for source in await _sources(conn):
+            days = retention.days_for(source)
+            if days is None:
+                continue
+            cutoff = now - timedelta(days=days)
+            old_events = select(events.c.id).where(events.c.source == source, events.c.received_at < cutoff)
+            await conn.execute(delete(refs).where(refs.c.event_id.in_(old_events)))
+            gone_events += (await conn.execute(delete(events).where(events.c.source == source,
+                                                                     events.c.received_at < cutoff))).rowcount
+            gone_deliveries += (await conn.execute(delete(deliveries).where(
+                deliveries.c.source == source, deliveries.c.received_at < cutoff,
+                deliveries.c.state != "pending"))).rowcount
+        if gone_deliveries or gone_events:
+            await audit.record(conn, actor=actor, role="admin", action="purge", at=now,
+                               detail={"deliveries": gone_deliveries, "events": gone_events})
+    return PurgeReport(gone_deliveries, gone_events)
+
+
+async def _sources(conn: AsyncConnection) -> list[str]:
+    query = union(select(deliveries.c.source).distinct(), select(events.c.source).distinct())
+    return sorted((await conn.execute(query)).scalars())
+
+
+class Housekeeper:
+    """Runs :func:`purge` every ``interval`` seconds with the app's clock (tests call :meth:`run_once`)."""
+
+    def __init__(self, store: Store, retention: Retention, now: Callable[[], datetime],
+                 on_error: Callable[[Exception], None] | None = None) -> None:
+        self._store, self._retention, self._now, self._on_error = store, retention, now, on_error
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> PurgeReport:
+        return await purge(self._store, self._retention, self._now())
+
+    def start(self, interval: float) -> None:
+        if self._retention.enabled:
+            self._task = asyncio.create_task(self._loop(interval), name="crosstrace-retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.run_once()
+            except Exception as exc:  # noqa: BLE001 - try again next round; the store may be restarting
+                if self._on_error is not None:
+                    self._on_error(exc)

@@ -1,0 +1,255 @@
+"""Stock divergence: each source's position against the authoritative one, per SKU and location.
+
+For every state both sides know (a state counts once a snapshot set it; ``available`` is derived as
+on_hand − reserved for a source that does not report it), the difference is the source's quantity minus
+the authoritative one, less the units **in flight**: stock movements of transfers, receipts and returns
+(``IN_FLIGHT``) that one side has booked and the other has not yet (same transaction, same event type,
+and newer than the other side's snapshot). A sale the POS saw and the ERP has not is *not* in flight:
+the settle window covers that.
+
+A pair whose largest difference exceeds the tolerance becomes a ``stock_divergences`` row, pending until
+its settle window ends (``due_at``); :func:`tick_divergences` reads only rows that fell due and raises
+the ``stock.divergence`` exception if the difference is still there. When the positions agree again the
+row goes and the exception resolves itself.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.config import Config
+from hub.exceptions import Changes, Finding, auto_resolve, raise_exception
+from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
+
+RULE = "stock.divergence"
+IN_FLIGHT = ("transfer.shipped", "transfer.received", "receipt.received", "return.received", "return.restocked")
+_CHUNK = 300
+Pair = tuple[str, str]  # sku, location
+
+
+def in_pairs(first: Any, second: Any, pairs: Iterable[tuple[str, str]]) -> Any:
+    """``first IN (…) AND second IN (…)`` over the pairs' values: an index search on both engines, where a
+    row-value ``(a, b) IN (…)`` makes SQLite scan the table. Callers drop the cross-product extras."""
+    pairs = list(pairs)
+    return and_(first.in_(sorted({a for a, _ in pairs})), second.in_(sorted({b for _, b in pairs})))
+
+
+def subject(sku: str, location: str, source: str) -> str:
+    """The exception subject for one source's divergence at one SKU and location."""
+    return f"{sku}@{location}/{source}"
+
+
+def source_view(rows: Iterable[Any], authoritative: bool = False) -> dict[str, tuple[float, bool]]:
+    """One source's comparable quantities by state → (qty, derived) from its position rows at one key.
+
+    ``available`` is derived (on_hand − reserved) only for a source that knows reservations: one that
+    reported any, or the authoritative source (none reported means none). A POS that counts shelves
+    has no view of what the web shop reserved, so its on_hand is compared, not an availability.
+    """
+    rows = list(rows)
+    based = {r.state: float(r.qty) for r in rows if r.base_at is not None}
+    all_rows = {r.state: float(r.qty) for r in rows}
+    view = {state: (qty, False) for state, qty in based.items()}
+    if "available" not in view and "on_hand" in based and ("reserved" in all_rows or authoritative):
+        view["available"] = (round(based["on_hand"] - all_rows.get("reserved", 0.0), 6), True)
+    return view
+
+
+async def evaluate_keys(conn: AsyncConnection, keys: Iterable[Pair], config: Config, now: datetime,
+                        changes: Changes) -> int:
+    """Re-evaluate these SKU × location pairs; returns how many sources diverge among them."""
+    ordered = sorted(set(keys))
+    divergent = 0
+    for start in range(0, len(ordered), _CHUNK):
+        divergent += await _evaluate_chunk(conn, ordered[start:start + _CHUNK], config, now, changes)
+    return divergent
+
+
+async def tick_divergences(conn: AsyncConnection, config: Config, now: datetime, changes: Changes,
+                           limit: int = 2000) -> int:
+    """Evaluate the pairs whose settle window ended by ``now``; returns how many rows fell due."""
+    d = stock_divergences.c
+    due = (await conn.execute(select(d.sku, d.location).where(d.due_at <= now).order_by(d.due_at)
+                              .limit(limit))).all()
+    if due:
+        await evaluate_keys(conn, [(r.sku, r.location) for r in due], config, now, changes)
+    return len(due)
+
+
+async def evaluate_all(conn: AsyncConnection, config: Config, now: datetime, changes: Changes,
+                       batch: int = 3000) -> tuple[int, int]:
+    """Sweep every SKU × location with a position (keyset over the positions); returns (pairs, divergent)."""
+    p = stock_positions.c
+    last: Pair | None = None
+    pairs = divergent = 0
+    while True:
+        query = select(p.sku, p.location).distinct().order_by(p.sku, p.location).limit(batch)
+        if last is not None:
+            query = query.where(tuple_(p.sku, p.location) > tuple_(*last))
+        keys = [(r.sku, r.location) for r in await conn.execute(query)]
+        if not keys:
+            return pairs, divergent
+        pairs += len(keys)
+        divergent += await evaluate_keys(conn, keys, config, now, changes)
+        last = keys[-1]
+
+
+async def _evaluate_chunk(conn: AsyncConnection, keys: list[Pair], config: Config, now: datetime,
+                          changes: Changes) -> int:
+    p, d = stock_positions.c, stock_divergences.c
+    by_key: dict[Pair, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    wanted = set(keys)
+    for row in await conn.execute(select(stock_positions).where(in_pairs(p.sku, p.location, keys))):
+        if (row.sku, row.location) in wanted:
+            by_key[(row.sku, row.location)][row.source].append(row)
+    existing = {(r.sku, r.location, r.source): r for r in await conn.execute(
+        select(stock_divergences).where(in_pairs(d.sku, d.location, keys))) if (r.sku, r.location) in wanted}
+    flights = await _movements_in_flight(conn, keys)
+    settings = config.stock
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for key in keys:
+        sources = by_key.get(key)
+        if not sources:
+            continue
+        sku, location = key
+        authority = settings.authoritative_for(location, sku)
+        if authority is None or authority not in sources:
+            continue
+        reference = source_view(sources[authority], authoritative=True)
+        tolerance = settings.tolerance_for(sku, location)
+        for source, rows in sources.items():
+            if source == authority:
+                continue
+            result = _compare(source_view(rows), reference, flights.get(key, {}), source, authority,
+                              _bases(rows), _bases(sources[authority]))
+            if result is not None and result["units"] > tolerance:
+                found[(sku, location, source)] = {**result, "authoritative": authority}
+    await _reconcile(conn, keys, found, existing, config, now, changes)
+    return len(found)
+
+
+def _bases(rows: list[Any]) -> dict[str, datetime]:
+    return {r.state: r.base_at for r in rows if r.base_at is not None}
+
+
+def _compare(view: dict[str, tuple[float, bool]], reference: dict[str, tuple[float, bool]],
+             flights: dict[str, list[Any]], source: str, authority: str, own_bases: dict[str, datetime],
+             ref_bases: dict[str, datetime]) -> dict[str, Any] | None:
+    # both availabilities derived: on_hand and reserved are compared on their own, nothing to add
+    common = sorted(s for s in set(view) & set(reference) if not (view[s][1] and reference[s][1]))
+    if not common:
+        return None
+    explained = _in_flight(flights.get(source, []), flights.get(authority, []), own_bases, ref_bases)
+    states: dict[str, dict[str, float]] = {}
+    for state in common:
+        flight = explained.get("on_hand" if state == "available" else state, 0.0)
+        difference = round(view[state][0] - reference[state][0] - flight, 6)
+        states[state] = {"source": view[state][0], "authoritative": reference[state][0], "in_flight": flight,
+                         "difference": difference}
+    units = max(abs(s["difference"]) for s in states.values())
+    return {"units": units, "states": states}
+
+
+def _in_flight(own: list[Any], other: list[Any], own_bases: dict[str, datetime],
+               other_bases: dict[str, datetime]) -> dict[str, float]:
+    """Units the source has moved that the authority has not booked yet, minus the reverse, by state."""
+    result: dict[str, float] = defaultdict(float)
+    for rows, others, sign, bases in ((own, other, 1.0, other_bases), (other, own, -1.0, own_bases)):
+        booked = {(r.tx_id, r.event_type, r.state) for r in others}
+        for r in rows:
+            base = bases.get(r.state)
+            if (r.tx_id, r.event_type, r.state) not in booked and (base is None or r.at > base):
+                result[r.state] += sign * float(r.delta)
+    return result
+
+
+async def _movements_in_flight(conn: AsyncConnection, keys: list[Pair]) -> dict[Pair, dict[str, list[Any]]]:
+    h = stock_history.c
+    rows = await conn.execute(
+        select(h.sku, h.location, h.source, h.state, h.at, h.delta, h.event_type, events.c.tx_id)
+        .select_from(stock_history.join(events, events.c.id == h.event_id))
+        .where(in_pairs(h.sku, h.location, keys), h.event_type.in_(IN_FLIGHT), h.delta.is_not(None)))
+    wanted = set(keys)
+    result: dict[Pair, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if (row.sku, row.location) not in wanted:
+            continue
+        result[(row.sku, row.location)][row.source].append(row)
+    return result
+
+
+async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[str, str, str], dict[str, Any]],
+                     existing: dict[tuple[str, str, str], Any], config: Config, now: datetime,
+                     changes: Changes) -> None:
+    d = stock_divergences.c
+    gone = [k for k in existing if k not in found]
+    if gone:
+        open_keys = [f"{RULE}|{subject(*k)}" for k in gone if existing[k].status == "open"]
+        if open_keys:
+            for row in await conn.execute(select(exceptions).where(exceptions.c.open_key.in_(open_keys))):
+                await auto_resolve(conn, row, "the positions agree again", changes=changes, now=now)
+        await conn.execute(delete(stock_divergences).where(
+            d.sku == bindparam("b_sku"), d.location == bindparam("b_location"), d.source == bindparam("b_source")),
+            [{"b_sku": k[0], "b_location": k[1], "b_source": k[2]} for k in gone])
+    inserts = []
+    for key, result in found.items():
+        sku, location, source = key
+        row = existing.get(key)
+        since = row.since if row is not None else now
+        values = {"authoritative": result["authoritative"], "units": result["units"], "states": result["states"],
+                  "updated_at": now}
+        status, due_at, exception_id = ((row.status, row.due_at, row.exception_id) if row is not None
+                                        else ("pending", now + config.stock.settle_for(sku, location), None))
+        unchanged = row is not None and (row.units, row.states) == (result["units"], result["states"])
+        if (due_at is not None and due_at <= now) or (status == "open" and not unchanged):
+            exception_id = await _raise(conn, key, result, since, config, now, changes)
+            status, due_at = "open", None
+        if row is None:
+            inserts.append({"sku": sku, "location": location, "source": source, "since": since, "status": status,
+                            "due_at": due_at, "exception_id": exception_id, **values})
+        elif (row.units, row.states, row.status, row.due_at) != (result["units"], result["states"], status, due_at):
+            await conn.execute(update(stock_divergences).where(d.sku == sku, d.location == location,
+                                                               d.source == source)
+                               .values(status=status, due_at=due_at, exception_id=exception_id, **values))
+    if inserts:
+        await conn.execute(stock_divergences.insert(), inserts)
+
+
+async def _raise(conn: AsyncConnection, key: tuple[str, str, str], result: dict[str, Any], since: datetime,
+                 config: Config, now: datetime, changes: Changes) -> str:
+    sku, location, source = key
+    authority = result["authoritative"]
+    worst = max(result["states"], key=lambda s: abs(result["states"][s]["difference"]))
+    numbers = result["states"][worst]
+    last = await _last_movements(conn, sku, location, (source, authority))
+    kinds = {name: s.kind for name, s in config.sources.items()}
+    finding = Finding(
+        rule=RULE, type="stock_divergence", severity="warning", subject=subject(sku, location, source),
+        system=source, system_kind=kinds.get(source),
+        message=(f"{sku} at {location}: {source} says {worst} {numbers['source']:g}, {authority} (authoritative) "
+                 f"says {numbers['authoritative']:g}: {result['units']:g} units apart since "
+                 f"{since.isoformat(timespec='seconds')}"),
+        evidence={"sku": sku, "location": location, "source": source, "authoritative": authority,
+                  "units": result["units"], "states": result["states"], "since": since.isoformat(),
+                  "tolerance": config.stock.tolerance_for(sku, location),
+                  "last_movements": last})
+    return await raise_exception(conn, finding, routing=config.routing, changes=changes, now=now)
+
+
+async def _last_movements(conn: AsyncConnection, sku: str, location: str, sources: tuple[str, str],
+                          per_side: int = 3) -> dict[str, list[dict[str, Any]]]:
+    h = stock_history.c
+    result: dict[str, list[dict[str, Any]]] = {}
+    for source in sources:
+        rows = await conn.execute(select(h.at, h.event_type, h.state, h.delta, h.qty, h.event_id)
+                                  .where(h.sku == sku, h.location == location, h.source == source)
+                                  .order_by(h.at.desc(), h.id.desc()).limit(per_side))
+        result[source] = [{"at": r.at.isoformat(), "type": r.event_type, "state": r.state, "delta": r.delta,
+                           "qty": r.qty, "event": r.event_id} for r in rows]
+    return result

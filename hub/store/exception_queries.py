@@ -1,0 +1,125 @@
+"""Reads over exceptions: the filtered, sorted queue (keyset pages, capped total), counts, history."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select
+
+from hub.store.queries import Page, decode_cursor, encode_cursor, page_of
+from hub.store.tables import exception_history, exceptions
+
+TOTAL_COUNT_CAP = 10_000
+SEVERITY_RANK = case({"critical": 4, "error": 3, "warning": 2, "info": 1}, value=exceptions.c.severity, else_=0)
+GROUPABLE = {"type": exceptions.c.type, "source": exceptions.c.system, "status": exceptions.c.status,
+             "severity": exceptions.c.severity, "queue": exceptions.c.queue, "system_kind": exceptions.c.system_kind,
+             "tx_kind": exceptions.c.tx_kind}
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionFilter:
+    status: Sequence[str] = ()
+    type: Sequence[str] = ()
+    severity: Sequence[str] = ()
+    source: str | None = None
+    system_kind: str | None = None
+    tx_kind: str | None = None
+    assignee: str | None = None
+    queue: str | None = None
+    tx_id: str | None = None
+    older_than: timedelta | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _conditions(flt: ExceptionFilter, now: datetime) -> list[Any]:
+    c = exceptions.c
+    conditions: list[Any] = []
+    for column, values in ((c.status, flt.status), (c.type, flt.type), (c.severity, flt.severity)):
+        if values:
+            conditions.append(column.in_(list(values)))
+    for column, value in ((c.system, flt.source), (c.system_kind, flt.system_kind), (c.tx_kind, flt.tx_kind),
+                          (c.assignee, flt.assignee), (c.queue, flt.queue), (c.tx_id, flt.tx_id)):
+        if value is not None:
+            conditions.append(column == value)
+    if flt.older_than is not None:
+        conditions.append(c.opened_at <= now - flt.older_than)
+    if flt.since is not None:
+        conditions.append(c.opened_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(c.opened_at < flt.until)
+    return conditions
+
+
+async def list_exceptions(conn: Any, flt: ExceptionFilter, first: int, after: str | None, now: datetime,
+                          order: str = "age") -> Page:
+    """The queue: ``age`` = oldest first; ``severity`` = most severe first, then oldest; keyset cursors."""
+    query = select(exceptions, SEVERITY_RANK.label("rank")).where(*_conditions(flt, now))
+    c = exceptions.c
+    if order == "severity":
+        if after:
+            rank, opened, ident = decode_cursor(after, 3)
+            at = datetime.fromisoformat(opened)
+            query = query.where(or_(SEVERITY_RANK < int(rank), and_(SEVERITY_RANK == int(rank), or_(
+                c.opened_at > at, and_(c.opened_at == at, c.id > ident)))))
+        query = query.order_by(SEVERITY_RANK.desc(), c.opened_at, c.id)
+    else:
+        if after:
+            opened, ident = decode_cursor(after, 2)
+            at = datetime.fromisoformat(opened)
+            query = query.where(or_(c.opened_at > at, and_(c.opened_at == at, c.id > ident)))
+        query = query.order_by(c.opened_at, c.id)
+    rows = (await conn.execute(query.limit(first + 1))).all()
+    return page_of(rows, first, lambda row: cursor_of(row, order))
+
+
+def exception_query(flt: ExceptionFilter, now: datetime) -> Any:
+    """The filtered ``select`` (with the severity ``rank``) that lists and counts share."""
+    return select(exceptions, SEVERITY_RANK.label("rank")).where(*_conditions(flt, now))
+
+
+def cursor_of(row: Any, order: str) -> str:
+    if order == "severity":
+        return encode_cursor(row.rank, row.opened_at, row.id)
+    return encode_cursor(row.opened_at, row.id)
+
+
+async def count_exceptions(conn: Any, flt: ExceptionFilter, now: datetime) -> int:
+    """How many match, counted up to :data:`TOTAL_COUNT_CAP` (GitHub and Shopify cap theirs too)."""
+    inner = select(exceptions.c.id).where(*_conditions(flt, now)).limit(TOTAL_COUNT_CAP).subquery()
+    return (await conn.execute(select(func.count()).select_from(inner))).scalar_one()
+
+
+async def group_counts(conn: Any, flt: ExceptionFilter, now: datetime, by: Sequence[str]) -> list[dict[str, Any]]:
+    """Flat rows ``{<dimension>: value, …, "count": n}`` for dashboards and BI."""
+    columns = [GROUPABLE[name].label(name) for name in by]
+    rows = await conn.execute(select(*columns, func.count().label("count")).where(*_conditions(flt, now))
+                              .group_by(*columns).order_by(func.count().desc()))
+    return [dict(row._mapping) for row in rows]
+
+
+async def history_of(conn: Any, exception_ids: Sequence[str]) -> dict[str, list[Any]]:
+    rows = await conn.execute(select(exception_history).where(exception_history.c.exception_id.in_(
+        list(exception_ids))).order_by(exception_history.c.id))
+    result: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        result[row.exception_id].append(row)
+    return result
+
+
+async def exceptions_by_id(conn: Any, ids: Sequence[str]) -> dict[str, Any]:
+    rows = await conn.execute(select(exceptions).where(exceptions.c.id.in_(list(ids))))
+    return {row.id: row for row in rows}
+
+
+async def exceptions_by_transaction(conn: Any, tx_ids: Sequence[str]) -> dict[str, list[Any]]:
+    rows = await conn.execute(select(exceptions).where(exceptions.c.tx_id.in_(list(tx_ids)))
+                              .order_by(exceptions.c.opened_at))
+    result: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        result[row.tx_id].append(row)
+    return result

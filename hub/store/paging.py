@@ -1,0 +1,132 @@
+"""Keyset pagination for every list: ``first``/``after`` forward, ``last``/``before`` backward, a capped count.
+
+A page is ordered by a list of keys (columns with a direction) whose last key is unique (an id), so a cursor is the
+tuple of the row's key values and the next page starts strictly after it: rows inserted meanwhile land before or
+after the cursor, never shift it, so paging never skips or repeats a row (unlike OFFSET).
+
+Counts stop at :data:`TOTAL_COUNT_CAP` (GitHub's search and Shopify's count do the same): a count at the cap
+means "at least that many".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from hub.store.exception_queries import SEVERITY_RANK
+from hub.store.queries import decode_cursor, encode_cursor
+from hub.store.tables import deliveries, exceptions, transactions
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20  # when a caller gives neither first nor last
+TOTAL_COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One ordering key: a column (or expression), its direction, and how a cursor part turns back into a value."""
+
+    column: Any
+    descending: bool = False
+    parse: Callable[[str], Any] = str
+    name: str | None = None  # the row attribute holding the value (default: the column's name)
+
+
+def as_datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Exactly one of ``first`` (with an optional ``after``) or ``last`` (with an optional ``before``)."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    def check(self) -> None:
+        """``ValueError`` unless exactly one of first/last is given, within 1..:data:`MAX_PAGE`."""
+        if (self.first is None) == (self.last is None):
+            raise ValueError("give `first` (with `after`) or `last` (with `before`), not both and not neither")
+        size = self.first if self.first is not None else self.last
+        if size is None or not 1 <= size <= MAX_PAGE:
+            raise ValueError(f"`first`/`last` must be between 1 and {MAX_PAGE}")
+        if self.first is not None and self.before is not None:
+            raise ValueError("`before` goes with `last`")
+        if self.last is not None and self.after is not None:
+            raise ValueError("`after` goes with `first`")
+
+
+@dataclass(slots=True)
+class KeysetPage:
+    rows: list[Any]
+    has_next: bool
+    has_previous: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+def cursor_for(row: Any, keys: Sequence[Key]) -> str:
+    return encode_cursor(*(getattr(row, k.name or k.column.name) for k in keys))
+
+
+def _beyond(keys: Sequence[Key], values: list[Any], forward: bool) -> Any:
+    """Rows strictly past ``values`` in the walking direction: (k1 > v1) or (k1 = v1 and k2 > v2) or …"""
+    clauses = []
+    for i, key in enumerate(keys):
+        ascending = key.descending != forward  # walking forward on a descending key means going down
+        step = key.column > values[i] if ascending else key.column < values[i]
+        clauses.append(and_(*(keys[j].column == values[j] for j in range(i)), step))
+    return or_(*clauses)
+
+
+def _values(cursor: str, keys: Sequence[Key]) -> list[Any]:
+    parts = decode_cursor(cursor, len(keys))
+    try:
+        return [key.parse(part) for key, part in zip(keys, parts, strict=True)]
+    except ValueError:
+        raise ValueError("invalid cursor") from None
+
+
+async def keyset_page(conn: Any, query: Any, keys: Sequence[Key], request: PageRequest) -> KeysetPage:
+    """One page of ``query`` (a filtered ``select`` without ORDER BY/LIMIT) in ``keys`` order, always returned in
+    that order; ``ValueError`` for a bad request or a cursor that is not ours."""
+    request.check()
+    forward = request.first is not None
+    size = request.first if forward else request.last
+    assert size is not None
+    cursor = request.after if forward else request.before
+    if cursor is not None:
+        query = query.where(_beyond(keys, _values(cursor, keys), forward))
+    order = [(k.column.desc() if k.descending == forward else k.column.asc()) for k in keys]
+    rows = list((await conn.execute(query.order_by(*order).limit(size + 1))).all())
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        rows.reverse()
+    start = cursor_for(rows[0], keys) if rows else None
+    end = cursor_for(rows[-1], keys) if rows else None
+    if forward:
+        return KeysetPage(rows, has_next=more, has_previous=cursor is not None, start_cursor=start, end_cursor=end)
+    return KeysetPage(rows, has_next=cursor is not None, has_previous=more, start_cursor=start, end_cursor=end)
+
+
+async def capped_count(conn: Any, query: Any) -> int:
+    """How many rows ``query`` matches, counted up to :data:`TOTAL_COUNT_CAP`."""
+    inner = query.with_only_columns(query.selected_columns[0]).limit(TOTAL_COUNT_CAP).subquery()
+    return (await conn.execute(select(func.count()).select_from(inner))).scalar_one()
+
+
+# The orders lists are paged in (each ends in the unique id; cursors match the older first/after-only ones).
+TRANSACTION_ORDER = [Key(transactions.c.id, descending=True)]  # newest first; ids are time-ordered and immutable
+DELIVERY_ORDER = [Key(deliveries.c.id, descending=True)]
+EXCEPTION_ORDER = {
+    "age": [Key(exceptions.c.opened_at, parse=as_datetime), Key(exceptions.c.id)],
+    "severity": [Key(SEVERITY_RANK, descending=True, parse=int, name="rank"),
+                 Key(exceptions.c.opened_at, parse=as_datetime), Key(exceptions.c.id)],
+}

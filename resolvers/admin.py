@@ -1,0 +1,106 @@
+"""Admin root fields: the audit log, API keys, customer erasure and retention purges (admin role)."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+
+from hub import audit, keys
+from hub.auth import ring_for
+from hub.erasure import erase_customer
+from hub.errors import HubError
+from hub.model import utcnow
+from hub.retention import Retention, purge
+from hub.runtime import Hub
+from resolvers.permissions import caller
+from schema.audit import ApiKeyInfo, AuditEntry, CreatedApiKey, ErasureResult, PurgeResult
+from schema.pagination import Connection, Edge, PageInfo
+
+
+def _info(row: keys.StoredKey) -> ApiKeyInfo:
+    return ApiKeyInfo(prefix=row.prefix, name=row.name, role=row.role, created_at=row.created_at,
+                      revoked_at=row.revoked_at)
+
+
+def _error(exc: HubError) -> GraphQLError:
+    return GraphQLError(exc.message, extensions={"code": "BAD_USER_INPUT" if exc.status == 400 else exc.code.upper()})
+
+
+@strawberry.type
+class AdminQuery:
+    @strawberry.field(description="Operator and admin actions, newest first (admin).")
+    async def audit_log(self, info: strawberry.Info, first: int = 50,
+                        after: str | None = None) -> Connection[AuditEntry]:
+        caller(info, "admin")
+        if not 1 <= first <= 100:
+            raise GraphQLError("`first` must be between 1 and 100", extensions={"code": "BAD_USER_INPUT"})
+        try:
+            async with info.context["hub"].require_store().read() as conn:
+                rows, more = await audit.entries(conn, first, after)
+        except ValueError as exc:
+            raise GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"}) from None
+        nodes = [AuditEntry(id=strawberry.ID(str(r.id)), at=r.at, actor=r.actor, role=r.role, action=r.action,
+                            object=r.object, result=r.result, detail=r.detail) for r in rows]
+        cursors = [audit.cursor_of(r) for r in rows]
+        return Connection(edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)], nodes=nodes,
+                          page_info=PageInfo(has_next_page=more, end_cursor=cursors[-1] if cursors else None))
+
+    @strawberry.field(description="API keys kept in the store, revoked ones included (admin). Config-file keys "
+                                  "are not listed.")
+    async def api_keys(self, info: strawberry.Info) -> list[ApiKeyInfo]:
+        caller(info, "admin")
+        return [_info(row) for row in await keys.list_keys(info.context["hub"].require_store())]
+
+
+@strawberry.type
+class AdminMutation:
+    @strawberry.mutation(description="Create an API key (admin). The key is in the answer once and never again.")
+    async def create_api_key(self, info: strawberry.Info, name: str, role: str) -> CreatedApiKey:
+        caller(info, "admin")
+        hub = info.context["hub"]
+        try:
+            key, row = await keys.create_key(hub.require_store(), name, role)
+        except HubError as exc:
+            raise _error(exc) from None
+        await _reload(hub)
+        return CreatedApiKey(key=key, info=_info(row))
+
+    @strawberry.mutation(description="Revoke stored API keys by prefix (or name), effective at once (admin).")
+    async def revoke_api_key(self, info: strawberry.Info, prefix: str) -> list[ApiKeyInfo]:
+        caller(info, "admin")
+        hub = info.context["hub"]
+        try:
+            rows = await keys.revoke_key(hub.require_store(), prefix)
+        except HubError as exc:
+            raise _error(exc) from None
+        await _reload(hub)
+        return [_info(row) for row in rows]
+
+    @strawberry.mutation(description="Erase a customer's personal data (by email and/or any ref of their order) from "
+                                     "stored deliveries, events and exceptions; ids, amounts and times stay (admin).")
+    async def erase_customer(self, info: strawberry.Info, email: str | None = None,
+                             ref: str | None = None) -> ErasureResult:
+        key = caller(info, "admin")
+        try:
+            report = await erase_customer(info.context["hub"].require_store(), email=email, ref=ref,
+                                          actor=key.name, role=key.role)
+        except HubError as exc:
+            raise _error(exc) from None
+        return ErasureResult(deliveries=report.deliveries, events=report.events, refs=report.refs,
+                             exceptions=report.exceptions,
+                             transaction_ids=[strawberry.ID(t) for t in report.transactions])
+
+    @strawberry.mutation(description="Purge deliveries and events older than the [retention] config now (admin).")
+    async def purge_expired(self, info: strawberry.Info) -> PurgeResult:
+        key = caller(info, "admin")
+        hub = info.context["hub"]
+        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
+        report = await purge(hub.require_store(), hub.config.retention or Retention(), now, actor=key.name)
+        return PurgeResult(deliveries=report.deliveries, events=report.events)
+
+
+async def _reload(hub: Hub) -> None:
+    """Make a key change effective in this process at once (other processes: within the ring's refresh)."""
+    ring = ring_for(hub.config)
+    if ring is not None:
+        await ring.reload()

@@ -1,0 +1,300 @@
+"""Abuse limits for ``/graphql``: settings, static query cost, per-caller leaky buckets, and the extensions that
+enforce them (role-aware validation, cost budget, error masking with a logged id).
+
+Cost model (after Shopify's, https://shopify.dev/docs/api/usage/rate-limits#graphql-admin-api-rate-limits): a
+field returning an object costs 1, scalars and enums cost 0, each root mutation field costs 10, and a field that
+takes ``first``/``last`` multiplies the cost of what it selects by that page size (its default when omitted).
+Plain lists nested in an object (a transaction's events) are bounded by the data, not the caller, and count once.
+The cost is reported as requested; there is no refund of the difference to the actual cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Undefined,
+    VariableNode,
+    get_named_type,
+    is_composite_type,
+    validate,
+    value_from_ast_untyped,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from hub.errors import ConfigError
+from hub.store.paging import DEFAULT_PAGE
+
+log = logging.getLogger("crosstrace.graphql")
+MUTATION_COST = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """``[graphql]`` settings; every one has a default that is safe on the open internet."""
+
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_cost: int = 1000  # one query may not cost more than this (MAX_COST_EXCEEDED, 400)
+    cost_bucket: int = 1000  # each caller's budget, refilled at cost_restore_rate points per second
+    cost_restore_rate: float = 50.0
+    introspection_roles: frozenset[str] = frozenset({"viewer", "operator", "admin"})  # anonymous: never by default
+    persisted_only: bool = False  # allow-list mode: only documents from persisted_documents run
+    persisted_documents: str | None = None  # a JSON file: a list of documents, or {"sha256:<hex>": document}
+
+
+_INTS = ("max_depth", "max_aliases", "max_tokens", "max_cost", "cost_bucket")
+
+
+def limits_from(raw: dict[str, Any]) -> Limits:
+    """Validate the ``[graphql]`` table; :class:`ConfigError` names a wrong key and the fix."""
+    known = set(Limits.__slots__)  # type: ignore[attr-defined]
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"unknown key graphql.{key}: expected one of {sorted(known)}")
+    values: dict[str, Any] = {}
+    for key in _INTS:
+        if key in raw:
+            if not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < 1:
+                raise ConfigError(f"graphql.{key} = {raw[key]!r}: must be a positive integer")
+            values[key] = raw[key]
+    if "cost_restore_rate" in raw:
+        rate = raw["cost_restore_rate"]
+        if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+            raise ConfigError(f"graphql.cost_restore_rate = {rate!r}: must be a positive number (points/second)")
+        values["cost_restore_rate"] = float(rate)
+    if "introspection_roles" in raw:
+        roles = raw["introspection_roles"]
+        if not isinstance(roles, list) or not set(roles) <= {"anonymous", "viewer", "operator", "admin"}:
+            raise ConfigError("graphql.introspection_roles must list roles from anonymous, viewer, operator, admin")
+        values["introspection_roles"] = frozenset(roles)
+    if "persisted_only" in raw:
+        if not isinstance(raw["persisted_only"], bool):
+            raise ConfigError("graphql.persisted_only must be true or false")
+        values["persisted_only"] = raw["persisted_only"]
+    if "persisted_documents" in raw:
+        if not isinstance(raw["persisted_documents"], str):
+            raise ConfigError("graphql.persisted_documents must be the path of a JSON file")
+        values["persisted_documents"] = raw["persisted_documents"]
+    limits = Limits(**values)
+    if limits.max_cost > limits.cost_bucket:
+        raise ConfigError("graphql.max_cost must not exceed graphql.cost_bucket (a query could never run)")
+    return limits
+
+
+def query_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
+               variables: dict[str, Any] | None) -> int:
+    """The static cost of the operation that will run (see the module docstring)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)]
+    if not chosen:
+        return 0
+    operation = chosen[0]
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0
+    walker = _CostWalker(schema, fragments, variables or {})
+    cost = walker.selection_cost(operation.selection_set, root)
+    if operation.operation == OperationType.MUTATION:
+        cost += MUTATION_COST * len(operation.selection_set.selections)
+    return cost
+
+
+@dataclass
+class _CostWalker:
+    schema: GraphQLSchema
+    fragments: dict[str, FragmentDefinitionNode]
+    variables: dict[str, Any]
+    _active: set[str] = field(default_factory=set)
+
+    def selection_cost(self, selection_set: SelectionSetNode | None, parent: Any) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field_cost(selection, parent)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total += self.selection_cost(selection.selection_set, target or parent)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in self._active:  # unknown or cyclic: validation reports it
+                    continue
+                self._active.add(name)
+                target = self.schema.get_type(fragment.type_condition.name.value) or parent
+                total += self.selection_cost(fragment.selection_set, target)
+                self._active.discard(name)
+        return total
+
+    def _field_cost(self, node: FieldNode, parent: Any) -> int:
+        fields = getattr(parent, "fields", None)
+        definition = fields.get(node.name.value) if fields else None
+        if definition is None:
+            return 0
+        named = get_named_type(definition.type)
+        if not is_composite_type(named):
+            return 0
+        return 1 + self._page_size(node, definition) * self.selection_cost(node.selection_set, named)
+
+    def _page_size(self, node: FieldNode, definition: Any) -> int:
+        """The page a paginated field asks for: its first/last, else its default, else the default page (20)."""
+        if "first" not in definition.args and "last" not in definition.args:
+            return 1
+        sizes = []
+        for name in ("first", "last"):
+            if name not in definition.args:
+                continue
+            value: Any = definition.args[name].default_value
+            for argument in node.arguments or ():
+                if argument.name.value == name:
+                    if isinstance(argument.value, VariableNode):
+                        value = self.variables.get(argument.value.name.value, value)
+                    else:
+                        value = value_from_ast_untyped(argument.value, self.variables)
+            if isinstance(value, int) and not isinstance(value, bool) and value is not Undefined:
+                sizes.append(value)
+        return max([s for s in sizes if s > 0], default=DEFAULT_PAGE)
+
+
+class LeakyBuckets:
+    """One leaky bucket per caller: ``size`` points, refilled at ``rate`` points per second by ``clock``.
+
+    At most ``max_callers`` buckets are kept; the least recently used is forgotten (it would be nearly full).
+    """
+
+    def __init__(self, size: int, rate: float, clock: Callable[[], float], max_callers: int = 10_000) -> None:
+        self.size, self.rate, self._clock, self._max = size, rate, clock, max_callers
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def available(self, caller: str) -> float:
+        now = self._clock()
+        level, at = self._buckets.get(caller, (float(self.size), now))
+        return min(float(self.size), level + max(0.0, now - at) * self.rate)
+
+    def take(self, caller: str, cost: int) -> tuple[bool, float, int]:
+        """Take ``cost`` points: (taken, points left, seconds until it would fit)."""
+        now = self._clock()
+        level = self.available(caller)
+        if cost > level:
+            self._remember(caller, level, now)
+            return False, level, max(1, math.ceil((cost - level) / self.rate))
+        self._remember(caller, level - cost, now)
+        return True, level - cost, 0
+
+    def _remember(self, caller: str, level: float, now: float) -> None:
+        self._buckets[caller] = (level, now)
+        self._buckets.move_to_end(caller)
+        while len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+
+
+@lru_cache(maxsize=1024)
+def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...], hide: bool) -> list[GraphQLError]:
+    return validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                    hide_suggestions=hide)
+
+
+def caller_role(context: dict[str, Any]) -> str:
+    key = context.get("api_key")
+    return getattr(key, "role", None) or "anonymous"
+
+
+class Guard(SchemaExtension):
+    """Validation (cached) with introspection and suggestions off for roles not allowed them, then the cost budget.
+
+    Puts the cost report in the request context (``cost``) and in ``extensions.cost``; a throttled request gets a
+    THROTTLED error and ``retry_after`` in the context (the HTTP layer answers 429 with ``Retry-After``).
+    """
+
+    def __init__(self, limits: Limits, buckets: LeakyBuckets) -> None:
+        self.limits, self.buckets = limits, buckets
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        context = ctx.context if isinstance(ctx.context, dict) else {}
+        role = caller_role(context)
+        closed = role not in self.limits.introspection_roles
+        rules = tuple(ctx.validation_rules) + ((NoSchemaIntrospectionCustomRule,) if closed else ())
+        assert ctx.graphql_document is not None
+        errors = _validate(ctx.schema._schema, ctx.graphql_document, rules, closed)
+        if not errors:
+            errors = self._charge(context, ctx.schema._schema, ctx.graphql_document, ctx.operation_name,
+                                  ctx.variables)
+        ctx.pre_execution_errors = list(errors)
+        yield
+
+    def _charge(self, context: dict[str, Any], schema: GraphQLSchema, document: DocumentNode,
+                operation_name: str | None, variables: dict[str, Any] | None) -> list[GraphQLError]:
+        cost = query_cost(schema, document, operation_name, variables)
+        caller = context.get("caller", "anonymous")
+        if cost > self.limits.max_cost:
+            context["cost"] = self._report(cost, 0, self.buckets.available(caller))
+            return [GraphQLError(f"query cost {cost} exceeds the maximum of {self.limits.max_cost}: ask for "
+                                 "smaller pages or fewer nested objects",
+                                 extensions={"code": "MAX_COST_EXCEEDED", "cost": cost,
+                                             "maxCost": self.limits.max_cost})]
+        taken, left, wait = self.buckets.take(caller, cost)
+        context["cost"] = self._report(cost, cost if taken else 0, left)
+        if taken:
+            return []
+        context["retry_after"] = wait
+        return [GraphQLError(f"Throttled: this query costs {cost} and {int(left)} points are available; retry in "
+                             f"{wait} s", extensions={"code": "THROTTLED", "retryAfter": wait})]
+
+    def _report(self, requested: int, actual: int, left: float) -> dict[str, Any]:
+        return {"requestedQueryCost": requested, "actualQueryCost": actual,
+                "throttleStatus": {"maximumAvailable": float(self.buckets.size), "currentlyAvailable": int(left),
+                                   "restoreRate": self.buckets.rate}}
+
+    def get_results(self) -> dict[str, Any]:
+        context = self.execution_context.context
+        if isinstance(context, dict) and "cost" in context:
+            return {"cost": context["cost"]}
+        return {}
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Errors we raise on purpose carry a code; anything else is unexpected and masked."""
+    original = error.original_error
+    return original is None or (isinstance(original, GraphQLError) and bool(original.extensions))
+
+
+class MaskUnexpected(MaskErrors):
+    """Unexpected errors become "internal error (id …)"; the id and the traceback go to the log, never the client."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda error: not is_expected(error))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        error_id = "err_" + secrets.token_hex(8)
+        original = error.original_error
+        log.error("unexpected GraphQL error %s at %s: %r", error_id, error.path, original,
+                  exc_info=(type(original), original, original.__traceback__) if original else None)
+        return GraphQLError(f"internal error (id {error_id}); the server log has the details", nodes=error.nodes,
+                            source=error.source, positions=error.positions, path=error.path,
+                            extensions={"code": "INTERNAL", "id": error_id})

@@ -1,0 +1,108 @@
+"""``metrics``: BI aggregates as flat rows; thin resolvers over :mod:`hub.store.metrics_queries`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+
+from hub.model import utcnow
+from hub.store import metrics_queries as mq
+from schema.metrics import (
+    BacklogRow,
+    CountRow,
+    DivergenceCountRow,
+    LagRow,
+    MetricDimension,
+    MetricSubject,
+    StepLagRow,
+    TimeBucket,
+)
+
+try:  # stock divergence lives in hub/stock.py (stock positions); absent in builds without it
+    from hub.stock import divergence_counts as _divergence_counts
+except ImportError:  # pragma: no cover - depends on the build
+    _divergence_counts = None
+
+
+def _bad_input(exc: ValueError) -> GraphQLError:
+    return GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"})
+
+
+@dataclass
+class _Scope:
+    window: mq.Window
+    timezone: str
+
+
+@strawberry.type(description="BI aggregates over one window (UTC bounds) in one timezone; each list is flat rows.")
+class Metrics:
+    scope: strawberry.Private[_Scope]
+
+    @strawberry.field(description="Counts grouped by any of source, type, kind, status and a time bucket.")
+    async def counts(self, info: strawberry.Info, subject: MetricSubject, group_by: list[MetricDimension],
+                     bucket: TimeBucket | None = None) -> list[CountRow]:
+        try:
+            async with info.context["hub"].require_store().read() as conn:
+                rows = await mq.counts(conn, subject.value, [d.value for d in group_by], self.scope.window,
+                                       bucket.value if bucket else None, self.scope.timezone)
+        except ValueError as exc:
+            raise _bad_input(exc) from None
+        return [CountRow(**row) for row in rows]
+
+    @strawberry.field(description="Seconds from occurred (source clock) to received (hub clock), per source.")
+    async def receive_lag(self, info: strawberry.Info) -> list[LagRow]:
+        return [LagRow(**row) for row in await _read(info, mq.receive_lag, self.scope.window)]
+
+    @strawberry.field(description="Seconds between consecutive flow steps per path; or between two given steps.")
+    async def step_lag(self, info: strawberry.Info, from_type: str | None = None,
+                       to_type: str | None = None) -> list[StepLagRow]:
+        if (from_type is None) != (to_type is None):
+            raise GraphQLError("give both `fromType` and `toType`, or neither", extensions={"code": "BAD_USER_INPUT"})
+        rows = await _read(info, mq.step_lag, self.scope.window, from_type, to_type)
+        return [StepLagRow(**row) for row in rows]
+
+    @strawberry.field(description="Unmatched amounts from open amount mismatches, by currency and age.")
+    async def reconciliation_backlog(self, info: strawberry.Info) -> list[BacklogRow]:
+        hub = info.context["hub"]
+        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
+        rows = await _read(info, mq.reconciliation_backlog, now)
+        return [BacklogRow(currency=r["currency"], age=r["age"], exceptions=r["exceptions"],
+                           unmatched=Decimal(r["unmatched"])) for r in rows]
+
+    @strawberry.field(description="Divergent SKUs per location and source (stock positions).")
+    async def divergences(self, info: strawberry.Info) -> list[DivergenceCountRow]:
+        if _divergence_counts is None:
+            raise GraphQLError("stock divergence is not available in this build",
+                               extensions={"code": "NOT_AVAILABLE"})
+        rows = await _read(info, _divergence_counts)
+        return [DivergenceCountRow(**row) for row in rows]
+
+
+async def _read(info: strawberry.Info, function: Any, *args: Any) -> list[dict[str, Any]]:
+    async with info.context["hub"].require_store().read() as conn:
+        return await function(conn, *args)
+
+
+@strawberry.type
+class MetricsQuery:
+    @strawberry.field(description="BI aggregates. `since`/`until` bound the window (UTC), `timezone` (IANA) sets "
+                                  "where hour and day buckets start, `source` narrows to one system.")
+    def metrics(self, since: datetime | None = None, until: datetime | None = None, source: str | None = None,
+                timezone: str = "UTC") -> Metrics:
+        try:
+            mq.timezone(timezone)
+        except ValueError as exc:
+            raise _bad_input(exc) from None
+        return Metrics(scope=_Scope(mq.Window(_naive_utc(since), _naive_utc(until), source), timezone))
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    """The store keeps naive UTC; an aware bound is converted, a naive one is taken as UTC."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(mq.UTC).replace(tzinfo=None)

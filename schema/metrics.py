@@ -1,0 +1,81 @@
+"""BI aggregate rows (flat: one row per group; dimensions not grouped by are null) and their enums."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+
+
+@strawberry.enum(description="What to count.")
+class MetricSubject(Enum):
+    DELIVERIES = "deliveries"
+    EVENTS = "events"
+    TRANSACTIONS = "transactions"
+    EXCEPTIONS = "exceptions"
+
+
+@strawberry.enum(description="A dimension to group counts by (status of a delivery is its state).")
+class MetricDimension(Enum):
+    SOURCE = "source"
+    TYPE = "type"
+    KIND = "kind"
+    STATUS = "status"
+
+
+@strawberry.enum(description="A time bucket in the caller's timezone.")
+class TimeBucket(Enum):
+    HOUR = "hour"
+    DAY = "day"
+
+
+@strawberry.type(description="A count for one group.")
+class CountRow:
+    source: str | None = None
+    type: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    bucket: str | None = strawberry.field(default=None, description="Bucket start, ISO 8601 with the local offset.")
+    count: int = 0
+
+
+@strawberry.type(description="Lag percentiles in seconds (nearest rank).")
+class LagRow:
+    source: str
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+    sampled: bool = strawberry.field(description="True when the newest rows of the window were a capped sample.")
+
+
+@strawberry.type(description="Seconds between two flow steps on one integration path (step A → step B).")
+class StepLagRow:
+    from_type: str
+    from_source: str
+    to_type: str
+    to_source: str
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+    sampled: bool
+
+
+@strawberry.type(description="Unmatched amounts of open amount mismatches, per currency and age.")
+class BacklogRow:
+    currency: str
+    age: str = strawberry.field(description="<1h, 1h-24h, 1d-7d or >7d since the mismatch opened")
+    exceptions: int
+    unmatched: Decimal = strawberry.field(description="Sum of absolute differences.")
+
+
+@strawberry.type(description="Divergent SKUs at a location as a source reports them.")
+class DivergenceCountRow:
+    location: str | None
+    source: str | None
+    divergent: int
+    raised: int = strawberry.field(description="Of those, raised as open exceptions.")

@@ -1,0 +1,121 @@
+"""The demo's scenario, signers and ERP API without a hub: same seed same schedule, every fault scheduled, and
+every simulated delivery accepted by the real adapter (signature and parse) — the demo's signers are
+written independently of ``collectors``, so this checks both sides against each other."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from collectors import ADAPTERS, ParseError, SignatureError
+from collectors.json_mapping import POLLED_HEADER
+from hub.config import parse
+from hub.demo.clock import SimClock
+from hub.demo.erp import ErpApi
+from hub.demo.payloads import iso
+from hub.demo.scenario import build
+from hub.demo.sender import vendor_headers
+from hub.demo.sources import demo_config, new_secrets
+from hub.model import EVENT_TYPES, Delivery
+
+START = 1_793_000_000.0  # 2026-10-26, on the minute
+HORIZON = 20 * 3600.0
+HUB = "http://127.0.0.1:8000"
+LABELS = ("damaged return", "duplicate deliveries", "out-of-order carrier scan", "schema drift", "settlement mismatch",
+          "short transfer", "stale availability", "store sale sent late", "stuck order")
+
+
+@pytest.fixture(scope="module")
+def scenario():  # type: ignore[no-untyped-def]
+    return build(5, START, HORIZON, 0.3)
+
+
+def test_the_same_seed_gives_the_same_schedule_and_another_seed_another(scenario) -> None:  # type: ignore[no-untyped-def]
+    again = build(5, START, HORIZON, 0.3)
+    assert again.sends == scenario.sends and again.erp_records == scenario.erp_records
+    assert again.notable == scenario.notable and again.outages == scenario.outages
+    assert build(6, START, HORIZON, 0.3).sends != scenario.sends
+
+
+def test_every_fault_class_is_scheduled_within_the_horizon(scenario) -> None:  # type: ignore[no-untyped-def]
+    for label in LABELS:
+        assert any(key.startswith(label) and refs for key, refs in scenario.notable.items()), label
+    assert scenario.outages and all(START < begin < end <= START + HORIZON for begin, end in scenario.outages)
+    assert all(START <= send.at < START + HORIZON for send in scenario.sends)
+    assert [s.at for s in scenario.sends] == sorted(s.at for s in scenario.sends)
+
+
+def test_every_delivery_passes_the_real_adapter(scenario) -> None:  # type: ignore[no-untyped-def]
+    secrets = new_secrets()
+    config = parse(demo_config("sqlite+aiosqlite:///unused.db", HUB, "http://127.0.0.1:9", 1.0), secrets)
+    drifted = parsed = 0
+    for send in scenario.sends:
+        source = config.sources[send.source]
+        adapter = ADAPTERS[source.adapter]
+        body = json.dumps(send.body, separators=(",", ":")).encode()
+        headers = {k.lower(): v for k, v in vendor_headers(send, body, secrets, HUB, int(send.at)).items()}
+        adapter.verify(headers, body, source, send.at, 300)
+        with pytest.raises(SignatureError):
+            adapter.verify(headers, body + b" ", source, send.at, 300) if send.source != "amazon" else \
+                adapter.verify({**headers, "x-crosstrace-secret": "wrong"}, body, source, send.at, 300)
+        delivery = Delivery(id="dlv_test", source=send.source, received_at=datetime.now(UTC).replace(tzinfo=None),
+                            headers=headers, body=body, content_type="application/json")
+        try:
+            events = adapter.parse(delivery, source)
+        except ParseError as exc:
+            assert "schemaVersion" in send.body, (send.source, exc)  # only the drifted WMS payloads fail
+            drifted += 1
+            continue
+        assert events and all(e.type in EVENT_TYPES for e in events), (send.source, send.body, events)
+        parsed += 1
+    assert drifted == len(next(v for k, v in scenario.notable.items() if k.startswith("schema drift")))
+    assert parsed > 500
+
+
+def test_every_erp_record_maps_to_a_canonical_event(scenario) -> None:  # type: ignore[no-untyped-def]
+    config = parse(demo_config("sqlite+aiosqlite:///unused.db", HUB, "http://127.0.0.1:9", 1.0), new_secrets())
+    erp = config.sources["erp"]
+    for record in scenario.erp_records:
+        delivery = Delivery(id="dlv_test", source="erp", received_at=datetime(2026, 11, 1),
+                            headers={POLLED_HEADER: "rest", "content-type": "application/json"},
+                            body=json.dumps(record).encode(), content_type="application/json")
+        events = ADAPTERS["json"].parse(delivery, erp)
+        assert [e.type in EVENT_TYPES for e in events] == [True], record
+
+
+def test_the_clock_runs_fast_until_the_horizon_then_at_real_speed() -> None:
+    now = [100.0]
+    clock = SimClock(START, speed=60, horizon=7200, real=lambda: now[0])
+    assert clock() == START
+    clock.begin()
+    now[0] += 1
+    assert clock() == START + 3600
+    assert clock.real_seconds_until(START + 5400) == 0.5
+    now[0] += 3
+    assert clock() == START + 7200 + 2  # two fast real seconds covered the horizon, then two at real speed
+    assert clock.real_seconds_until(START + 7210) == 8
+
+
+@pytest.mark.asyncio
+async def test_the_erp_api_filters_pages_and_fails_during_an_outage() -> None:
+    records = [{"id": f"R{i}", "updated_at": iso(START + i * 60)} for i in range(10)]
+    now = [START + 5 * 60]
+    api = ErpApi(records, [(START + 6 * 60, START + 8 * 60)], lambda: now[0])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://erp.test") as client:
+        page = (await client.get("/api/records", params={"updated_since": iso(START + 60), "limit": 3})).json()
+        assert [r["id"] for r in page["items"]] == ["R1", "R2", "R3"]
+        page = (await client.get("/api/records", params={"updated_since": iso(START + 60), "limit": 3,
+                                                          "page": 2})).json()
+        assert [r["id"] for r in page["items"]] == ["R4", "R5"]  # R6… are in the (simulated) future
+        assert api.last_caught_up == now[0]
+        now[0] = START + 7 * 60
+        failed = await client.get("/api/records", params={"updated_since": iso(START)})
+        assert failed.status_code == 503 and failed.json()["error"]["code"] == "unavailable"
+        assert (await client.get("/api/records", params={"limit": "x"})).status_code == 503
+        now[0] = START + 9 * 60
+        assert (await client.get("/api/records", params={"limit": "x"})).status_code == 400
+        assert (await client.get("/elsewhere")).status_code == 404
+        assert api.requests == 6 and api.failed == 2

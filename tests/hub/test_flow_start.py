@@ -1,0 +1,27 @@
+"""A flow's clocks start only once one of its steps happened (found by the demo: stock snapshots went late)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hub.flows import DEFAULT_FLOWS, FlowEvent, step_states
+
+T0 = datetime(2026, 11, 2, 9, 0)
+
+
+def event(type_: str, minutes: float, ident: str) -> FlowEvent:
+    return FlowEvent(id=ident, type=type_, source="erp", occurred_at=T0 + timedelta(minutes=minutes),
+                     system_kind="erp")
+
+
+def test_a_transaction_with_none_of_the_flows_steps_runs_no_clock() -> None:
+    states = step_states(DEFAULT_FLOWS["order"], [event("inventory.snapshot", 0, "e1")], T0 + timedelta(days=30))
+    assert {s.status for s in states} == {"waiting"}
+
+
+def test_a_flow_missing_its_first_step_still_runs_from_its_first_event() -> None:
+    # the placed event never came, but the payment did: the shipment's clock runs from the payment's step
+    states = step_states(DEFAULT_FLOWS["order"], [event("payment.captured", 0, "e1")], T0 + timedelta(days=30))
+    by_name = {s.name: s.status for s in states}
+    assert by_name["placed"] == "pending"
+    assert by_name["accepted"] == "overdue"

@@ -1,0 +1,181 @@
+"""Personal data: masked for viewers and operators in every field, erased for good by ``eraseCustomer``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from hub.privacy import MASK, mask_json, mask_text
+from hub.runtime import Hub
+from tests.paths import FIXTURES
+from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers
+
+EMAIL = "Ana.Lima@Example.org"
+CUSTOMER = {"email": EMAIL, "first_name": "Ana", "last_name": "Lima", "phone": "+351 912 345 678",
+            "default_address": {"name": "Ana Lima", "address1": "Rua das Flores 12", "city": "Porto",
+                                "zip": "4050-262", "country_code": "PT"}}
+DELIVERIES = """{ deliveries(first: 10) { nodes { id body headers error eventIds } } }"""
+TRACE = """query($ref: String!) { transaction(ref: $ref) { id refs { namespace value } events { id type
+  refs { namespace value } lines { sku qty } amount { value currency } occurredAt } } }"""
+
+
+def order_event(n: int, email: str = EMAIL) -> dict[str, Any]:
+    event = cloudevent("shop", "order.placed", [("shop:order", f"100{n}"), ("shop:customer_email", email, "related")],
+                       id=f"order-{n}", lines=[{"sku": "SKU-1", "qty": 2, "location": "WH-1"}],
+                       amount={"value": "49.90", "currency": "EUR", "kind": "total"})
+    street = "Rua das Flores 12" if email == EMAIL else "Avenida Central 9"
+    event["data"]["customer"] = CUSTOMER | {"email": email, "default_address": {
+        **CUSTOMER["default_address"], "address1": street}}  # type: ignore[dict-item]
+    event["data"]["shipping_address"] = {"first_name": "Ana", "address1": street, "phone": "912345678",
+                                         "city": "Porto", "country": "Portugal"}
+    event["data"]["note"] = f"gift wrap, confirm with {email}"
+    return event
+
+
+async def deliver(client: httpx.AsyncClient, hub: Hub, *events: dict[str, Any]) -> None:
+    for event in events:
+        body = dumps(event)
+        response = await client.post("/hooks/shop", content=body, headers=signed_headers(body))
+        assert response.status_code == 202, response.text
+    await hub.normalizer.run_until_idle()
+
+
+def test_masking_keeps_ids_amounts_and_places_and_hides_people() -> None:
+    masked = mask_json(order_event(1))
+    data = masked["data"]
+    assert data["customer"]["email"] == MASK and data["customer"]["first_name"] == MASK
+    assert data["customer"]["phone"] == MASK and data["customer"]["default_address"]["name"] == MASK
+    assert data["customer"]["default_address"]["address1"] == MASK
+    assert data["shipping_address"]["phone"] == MASK and data["shipping_address"]["address1"] == MASK
+    assert data["customer"]["default_address"]["city"] == "Porto" and data["shipping_address"]["country"] == "Portugal"
+    assert data["refs"][1]["value"] == MASK and data["refs"][0]["value"] == "1001"
+    assert data["amount"] == {"value": "49.90", "currency": "EUR", "kind": "total"}
+    assert data["lines"] == [{"sku": "SKU-1", "qty": 2, "location": "WH-1"}]
+    assert masked["time"] == "2026-11-01T12:00:00Z" and data["note"] == f"gift wrap, confirm with {MASK}"
+    assert mask_text("call +44 20 7946 0958 or (555) 555-0100") == f"call {MASK} or (555) 555-0100"
+    assert mask_text("(555) 555-0100") == MASK and mask_text("12345678.90") == "12345678.90"
+    assert mask_text("2026-11-01") == "2026-11-01" and mask_text("SO-1042") == "SO-1042"
+
+
+def test_a_real_shopify_order_keeps_its_name_and_loses_its_customer() -> None:
+    order = json.loads((FIXTURES / "shopify" / "order.json").read_text())["order"]
+    masked = json.dumps(mask_json(order))
+    emails = {order.get("email"), (order.get("customer") or {}).get("email")} - {None, ""}
+    assert emails and not any(e in masked for e in emails)
+    assert mask_json(order)["name"] == order["name"] and mask_json(order)["id"] == order["id"]
+    for address in ("shipping_address", "billing_address"):
+        if order.get(address) and order[address].get("address1"):
+            assert order[address]["address1"] not in masked
+
+
+@pytest.mark.asyncio
+async def test_viewers_and_operators_see_personal_data_masked_everywhere_admins_see_it(store_url: str) -> None:
+    async with running_app(store_url) as (client, hub):
+        await deliver(client, hub, order_event(1))
+        seen = {}
+        for role, key in (("viewer", VIEWER_KEY), ("operator", OPERATOR_KEY), ("admin", ADMIN_KEY)):
+            result = await gql(client, DELIVERIES, key=key)
+            trace = await gql(client, TRACE, key=key, ref="1001")
+            assert "errors" not in result and "errors" not in trace, (result, trace)
+            seen[role] = json.dumps([result, trace])
+            if role != "admin":
+                body = json.loads(result["data"]["deliveries"]["nodes"][0]["body"])
+                assert body["data"]["amount"]["value"] == "49.90" and body["data"]["customer"]["email"] == MASK
+                refs = {r["namespace"]: r["value"] for r in trace["data"]["transaction"]["refs"]}
+                assert refs["shop:order"] == "1001" and refs["shop:customer_email"] == MASK
+    for role in ("viewer", "operator"):
+        for secret in (EMAIL, EMAIL.lower(), "Rua das Flores", "912 345 678", '"Lima"'):
+            assert secret not in seen[role], (role, secret)
+    assert EMAIL in seen["admin"] and "Rua das Flores" in seen["admin"]
+
+
+async def _bytes_on_disk(store_url: str) -> bytes:
+    path = Path(store_url.split("///", 1)[1])
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+async def _rows_mentioning(hub: Hub, needle: str) -> list[str]:
+    """Every stored row, in every table, whose text mentions ``needle`` (case-insensitively)."""
+    from hub.store.tables import metadata
+
+    found = []
+    async with hub.require_store().read() as conn:
+        for table in metadata.sorted_tables:
+            for row in (await conn.execute(table.select())).all():
+                text_ = " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row)
+                if needle.lower() in text_.lower():
+                    found.append(f"{table.name}: {text_[:120]}")
+    return found
+
+
+@pytest.mark.asyncio
+async def test_erasure_leaves_no_trace_of_the_email_on_disk_and_keeps_the_facts(store_url: str) -> None:
+    other = "someone.else@example.com"
+    async with running_app(store_url) as (client, hub):
+        await deliver(client, hub, order_event(1), order_event(2), order_event(3, email=other))
+        erp = cloudevent("erp", "erp.posted", [("erp:so", "SO-1"), ("shop:order", "1001")], id="erp-1",
+                         amount={"value": "49.90", "currency": "EUR", "kind": "total"})
+        erp["data"]["ship_to"] = {"name": "Ana Lima", "street": "Rua das Flores 12", "city": "Porto"}
+        await deliver(client, hub, erp)  # no email in it: erased because it is the same transaction
+        before = await gql(client, TRACE, ref="1001")
+        assert await _rows_mentioning(hub, EMAIL)
+        if store_url.startswith("sqlite"):
+            assert EMAIL.lower().encode() in (await _bytes_on_disk(store_url)).lower()  # the grep can fail
+
+        denied = await gql(client, f'mutation {{ eraseCustomer(email: "{EMAIL}") {{ deliveries }} }}', key=OPERATOR_KEY)
+        assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        erased = await gql(client, 'mutation($e: String) { eraseCustomer(email: $e) { deliveries events refs '
+                                   'transactionIds } }', e=EMAIL)
+        assert "errors" not in erased, erased
+        report = erased["data"]["eraseCustomer"]
+        assert report["deliveries"] == 3 and report["refs"] == 2 and len(report["transactionIds"]) == 2
+
+        assert await _rows_mentioning(hub, EMAIL) == []
+        assert await _rows_mentioning(hub, "Rua das Flores") == []
+        assert await _rows_mentioning(hub, other)  # the other customer is untouched
+        after = await gql(client, TRACE, ref="1001")
+        facts = [(e["id"], e["type"], e["lines"], e["amount"], e["occurredAt"])
+                 for e in before["data"]["transaction"]["events"]]
+        assert facts == [(e["id"], e["type"], e["lines"], e["amount"], e["occurredAt"])
+                         for e in after["data"]["transaction"]["events"]]
+        assert after["data"]["transaction"]["id"] == before["data"]["transaction"]["id"]
+        assert (await gql(client, TRACE, ref="SO-1"))["data"]["transaction"]["id"] == after["data"]["transaction"]["id"]
+        bodies = [json.loads(n["body"]) for n in (await gql(client, DELIVERIES))["data"]["deliveries"]["nodes"]]
+        first = next(b for b in bodies if b["id"] == "order-1")
+        assert first["data"]["customer"]["default_address"]["city"] == "Porto"
+        assert first["data"]["customer"]["email"] == "[erased]" and first["data"]["amount"]["value"] == "49.90"
+
+        log = await gql(client, "{ auditLog(first: 5) { nodes { actor action object result detail } } }")
+        entry = log["data"]["auditLog"]["nodes"][0]
+        assert (entry["actor"], entry["action"], entry["result"]) == ("root", "eraseCustomer", "ok")
+        assert entry["object"].startswith("sha256:") and entry["detail"]["deliveries"] == 3
+        assert EMAIL.lower() not in json.dumps(log).lower()
+        if store_url.startswith("postgresql"):
+            async with hub.require_store().read() as conn:
+                hits = (await conn.execute(text("SELECT count(*) FROM deliveries WHERE position(:n in "
+                                                "lower(convert_from(body, 'UTF8'))) > 0"),
+                                           {"n": EMAIL.lower()})).scalar_one()
+            assert hits == 0
+    if store_url.startswith("sqlite"):
+        on_disk = (await _bytes_on_disk(store_url)).lower()
+        assert EMAIL.lower().encode() not in on_disk and b"rua das flores" not in on_disk
+        assert other.encode() in on_disk
+
+
+@pytest.mark.asyncio
+async def test_erasure_by_ref_and_bad_input(store_url: str) -> None:
+    async with running_app(store_url) as (client, hub):
+        await deliver(client, hub, order_event(1), order_event(2, email="b@example.com"))
+        bad = await gql(client, "mutation { eraseCustomer { deliveries } }")
+        assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        bad = await gql(client, 'mutation { eraseCustomer(email: "not-an-email") { deliveries } }')
+        assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        erased = await gql(client, 'mutation { eraseCustomer(ref: "1001") { deliveries refs } }')
+        assert erased["data"]["eraseCustomer"] == {"deliveries": 1, "refs": 1}
+        assert await _rows_mentioning(hub, EMAIL) == []
+        assert await _rows_mentioning(hub, "b@example.com")

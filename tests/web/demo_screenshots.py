@@ -1,0 +1,75 @@
+"""Screenshots of every page against the demo's data: ``python -m tests.web.demo_screenshots docs``.
+
+Runs ``crosstrace demo`` (seeded, so the same transactions and exceptions every time) on a free port until its
+simulation is over, then drives Debian's chromium through the pages at 1440×900 and writes PNGs into the
+folder given (the README shows the ones in ``docs/``).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from tests.e2e.server import free_port
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS
+
+STUCK = re.compile(r"stuck order[^:]*: (\S+)")
+
+
+def _wait_for(log: Path, marker: str, process: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if marker in text:
+            return text
+        if process.poll() is not None:
+            raise RuntimeError(f"demo exited:\n{text[-2000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"demo never printed {marker!r}")
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        port, log = free_port(), Path(folder) / "demo.log"
+        with open(log, "wb") as sink:
+            demo = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--duration", "20", "--port", str(port),
+                                     "--db", str(Path(folder) / "demo.db")], stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            text = _wait_for(log, "serving the UI", demo, 120)
+            stuck = STUCK.search(text)
+            base = f"http://127.0.0.1:{port}"
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                page.goto(base + "/")
+                page.screenshot(path=str(out / "transactions.png"))
+                page.goto(base + "/search?ref=" + (stuck.group(1).replace("#", "%23") if stuck else "1008"))
+                page.screenshot(path=str(out / "trace.png"))
+                page.locator("a.marker circle").nth(1).click()
+                page.wait_for_selector("#raw-body")
+                page.screenshot(path=str(out / "trace-event.png"), full_page=True)
+                page.goto(base + "/exceptions")
+                page.screenshot(path=str(out / "exceptions.png"))
+                page.goto(base + "/stock")
+                link = page.locator("#divergences a[href*='sku=']").first
+                if link.count():
+                    link.click()
+                    page.wait_for_load_state()
+                page.screenshot(path=str(out / "stock.png"))
+                page.goto(base + "/dashboard?window=6h")
+                page.screenshot(path=str(out / "dashboard.png"), full_page=True)
+                browser.close()
+        finally:
+            demo.terminate()
+            demo.wait(15)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs"))

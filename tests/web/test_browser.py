@@ -1,0 +1,146 @@
+"""The web UI in a real browser: Playwright driving Debian's chromium against a real ``crosstrace serve``.
+
+The seed is delivered over HTTP as signed webhooks. Each test saves a 1440×900 screenshot of its page
+into ``$CROSSTRACE_SCREENSHOTS`` (the README's images come from ``CROSSTRACE_SCREENSHOTS=docs``), else
+into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support import cloudevent
+from tests.web import seed
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, deliver, seeded_server
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install "
+                                                                    "chromium; .ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with seeded_server(tmp_path_factory.mktemp("web")) as running:
+        yield running.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("CROSSTRACE_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="America/New_York")
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def test_search_by_every_ref_lands_on_the_same_trace(server: str, page: Page, shots: Path) -> None:
+    page.goto(server + "/")
+    assert page.evaluate("document.activeElement.id") == "search"  # autofocus: paste and press Enter
+    landed = set()
+    for ref in [*seed.ORDER_REFS.values(), "erp:sales_order:SO-1042"]:
+        page.goto(server + "/exceptions")
+        page.locator("h1").click()  # focus elsewhere: the shortcut brings it back to search
+        page.keyboard.press("/")
+        page.keyboard.type(ref)
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/t/tx_\w+$"))
+        landed.add(page.url)
+    assert len(landed) == 1
+    page.screenshot(path=str(shots / "trace.png"))
+    page.goto(server + "/")
+    page.screenshot(path=str(shots / "transactions.png"))
+
+
+def test_timeline_has_one_lane_per_system_and_times_are_local(server: str, page: Page, shots: Path) -> None:
+    page.goto(server + "/search?ref=SO-1042")
+    lanes = page.locator("svg g.lane").evaluate_all("els => els.map(e => e.dataset.lane)")
+    assert lanes == ["shop", "pay", "erp", "wms", "carrier"]
+    for lane in lanes:  # every lane holds at least one marker of its system
+        assert page.locator(f'a.marker[data-lane="{lane}"]').count() >= 1
+    first = page.locator("#events time").first
+    utc = first.get_attribute("title")
+    assert utc is not None and utc.endswith("UTC")
+    assert first.inner_text() != utc.removesuffix(" UTC")  # shown in New York time, UTC on hover
+
+    page.locator('a.marker[data-type="sync.failed"] circle').click()
+    page.wait_for_selector("#raw-body")
+    assert '"specversion": "1.0"' in page.inner_text("#raw-body")
+    assert "ERP timeout posting SO-1042" in page.inner_text("#event")
+    page.screenshot(path=str(shots / "trace-event.png"), full_page=True)
+
+
+def test_acknowledging_removes_from_open_and_shows_in_history(server: str, page: Page, shots: Path) -> None:
+    page.goto(server + "/exceptions")
+    page.screenshot(path=str(shots / "exceptions.png"))
+    row = page.locator("#queue tbody tr", has=page.locator("td", has_text=re.compile(r"^failed$")))
+    assert row.count() == 1
+    exc_id = row.get_attribute("data-id")
+    row.locator("input[name=ids]").check()
+    page.select_option("select[name=action]", "acknowledge")
+    page.fill("input[name=note]", "calling the ERP team")
+    page.click("form#act button[type=submit]")
+    page.wait_for_url(re.compile(r"msg="))
+    assert "Acknowledged 1 exception" in page.inner_text("[role=status]")
+    assert page.locator(f'tr[data-id="{exc_id}"]').count() == 0  # gone from the open filter
+
+    page.goto(server + "/exceptions?status=acknowledged")
+    mine = page.locator(f'tr[data-id="{exc_id}"]')
+    mine.locator("summary").click()
+    assert "web acknowledged: calling the ERP team" in mine.locator("ul.history").inner_text()
+
+
+def test_new_exceptions_appear_without_reloading(server: str, page: Page) -> None:
+    page.goto(server + "/exceptions?every=300")
+    page.evaluate("window.__same_document = true")
+    event = cloudevent("pay", "payment.failed", [("shop:order", "W1002")], id="p-live", status="failed",
+                       error="card declined live")
+    deliver(server, [seed.signed("pay", event)])
+    page.wait_for_selector('#queue tr:has-text("card declined live")')
+    assert page.evaluate("window.__same_document") is True  # swapped in, not reloaded
+
+
+def test_stock_page_highlights_the_seeded_divergence(server: str, page: Page, shots: Path) -> None:
+    page.goto(server + "/")
+    page.fill("#search", "SKU-GRN-L")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/stock\?sku=SKU-GRN-L"))
+    cell = page.locator('tr[data-source="wms"] td[data-diverging="on_hand"]')
+    assert cell.inner_text().strip() == "37"
+    assert cell.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(248, 222, 219)"
+    assert page.locator('tr[data-source="erp"] td[data-diverging]').count() == 0  # the authority is the reference
+    assert "STORE-12" in page.inner_text("#divergences")
+    page.screenshot(path=str(shots / "stock.png"))
+
+
+def test_dashboard_renders_its_charts_with_data(server: str, page: Page, shots: Path) -> None:
+    page.goto(server + "/dashboard?window=7d")  # the seed's orders started 30 hours ago
+    lines = page.locator("svg.chart polyline")
+    assert lines.count() >= 2
+    points = lines.first.get_attribute("points") or ""
+    assert len(points.split()) > 10
+    box = page.locator("svg.chart").first.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 100  # drawn, not collapsed
+    assert page.locator("svg.process-map g.node").count() >= 5
+    assert page.locator("svg.process-map g.edge").count() >= 4
+    assert page.locator("#lag-by-source tr").count() == 6  # header + 5 sources
+    assert page.locator("#divergence-heat td").count() > 1
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)

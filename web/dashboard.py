@@ -1,0 +1,99 @@
+"""The dashboard ``/dashboard``: deliveries and events per source over time, lag percentiles per source and
+per flow step, failures and dead letters, open exceptions by type and age, the divergence heat map, source
+health, and the process map for a chosen transaction kind and window.
+
+Every number comes from a ``hub`` function (``hub.store.dashboard_queries``, ``hub.process_map``,
+``hub.stock``) that GraphQL can expose unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from hub.model import TRANSACTION_KINDS
+from hub.polling import source_health
+from hub.process_map import process_map
+from hub.runtime import Hub
+from hub.store import dashboard_queries as dq
+from hub.store import metrics_queries as mq
+from web import charts
+from web.common import now_of, render
+from web.stock import divergence_heat
+
+# window → (span, metrics bucket); buckets are UTC hours or days, as GraphQL ``metrics`` counts them.
+WINDOWS = {"6h": (timedelta(hours=6), "hour"), "24h": (timedelta(days=1), "hour"),
+           "7d": (timedelta(days=7), "hour"), "30d": (timedelta(days=30), "day")}
+DEFAULT_WINDOW = "24h"
+STEP_ROWS = 10
+
+
+def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, float]]]:
+    series: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+    for row in rows:
+        at = datetime.fromisoformat(row["bucket"]).astimezone(UTC).replace(tzinfo=None)
+        series[row["source"]].append((at, float(row["count"])))
+    return dict(series)
+
+
+def _failures(deliveries: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per source: deliveries, dead letters (deliveries in state dead) and failed events."""
+    result: dict[str, dict[str, int]] = defaultdict(lambda: {"deliveries": 0, "dead_letters": 0, "failed_events": 0})
+    for row in deliveries:
+        result[row["source"]]["deliveries"] += row["count"]
+        if row["status"] == "dead":
+            result[row["source"]]["dead_letters"] += row["count"]
+    for row in events:
+        if row["status"] == "failed":
+            result[row["source"]]["failed_events"] += row["count"]
+    return [{"source": source, **values} for source, values in sorted(result.items())]
+
+
+def routes(hub: Hub) -> list[BaseRoute]:
+    async def dashboard(request: Request) -> Response:
+        window = request.query_params.get("window", DEFAULT_WINDOW)
+        if window not in WINDOWS:
+            window = DEFAULT_WINDOW
+        kind = request.query_params.get("kind", "order")
+        if kind not in TRANSACTION_KINDS:
+            kind = "order"
+        span, bucket = WINDOWS[window]
+        now = now_of(hub)
+        step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+        until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        if bucket == "day":
+            until = until.replace(hour=0) + timedelta(days=1)
+        since = until - span
+        scope = mq.Window(since, until)
+        async with hub.require_store().read() as conn:
+            deliveries = await mq.counts(conn, "deliveries", ["source"], scope, bucket=bucket)
+            events = await mq.counts(conn, "events", ["source"], scope, bucket=bucket)
+            lag = await mq.receive_lag(conn, scope)
+            step_lag = await mq.step_lag(conn, scope)
+            failures = _failures(await mq.counts(conn, "deliveries", ["source", "status"], scope),
+                                 await mq.counts(conn, "events", ["source", "status"], scope))
+            by_age = await dq.open_exceptions_by_age(conn, now)
+            pm = await process_map(conn, kind, since, until)
+            heat = await divergence_heat(conn)
+        health = await source_health(hub.require_store(), hub.config, now)
+        ages = [label for label, _ in mq.AGE_BUCKETS]
+        age_table: dict[str, dict[str, int]] = defaultdict(dict)
+        for row in by_age:
+            age_table[row["type"]][row["age"]] = row["count"]
+        return render(request, "dashboard.html", {
+            "window": window, "windows": list(WINDOWS), "kind": kind, "kinds": TRANSACTION_KINDS,
+            "since": since, "until": until, "now": now,
+            "deliveries_chart": charts.time_chart(_series(deliveries), since, until, step, "deliveries per source"),
+            "events_chart": charts.time_chart(_series(events), since, until, step, "events per source"),
+            "has_deliveries": bool(deliveries), "has_events": bool(events), "lag": lag,
+            "steps": sorted(step_lag, key=lambda r: -r["count"])[:STEP_ROWS], "step_rows": len(step_lag),
+            "failures": failures, "ages": ages, "age_table": dict(sorted(age_table.items())),
+            "age_peak": max([r["count"] for r in by_age] + [0]), "heat": heat, "health": health, "pm": pm,
+            "pm_svg": charts.process_map_svg(pm), "color": charts.heat})
+
+    return [Route("/dashboard", dashboard)]

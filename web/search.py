@@ -1,0 +1,46 @@
+"""Search (on every page) and the start page: any ref → its transaction, a choice list, or a SKU's stock page.
+
+Resolution is ``hub.store.queries.resolve_ref`` — the same function GraphQL ``transaction(ref:)`` uses.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from hub.runtime import Hub
+from hub.store import exception_queries as xq
+from hub.store import queries as q
+from web import stock
+from web.common import now_of, render
+
+
+def routes(hub: Hub) -> list[BaseRoute]:
+    async def index(request: Request) -> Response:
+        async with hub.require_store().read() as conn:
+            page = await q.list_transactions(conn, q.TransactionFilter(), 25, None)
+            open_count = await xq.count_exceptions(conn, xq.ExceptionFilter(status=("open",)), now_of(hub))
+        return render(request, "index.html", {"transactions": page.rows, "open_count": open_count})
+
+    async def search(request: Request) -> Response:
+        ref = request.query_params.get("ref", "").strip()
+        if not ref:
+            return RedirectResponse("/", status_code=303)
+        if len(ref) > 400:
+            return render(request, "choose.html", {"ref": ref[:40] + "…", "transactions": [], "too_long": True},
+                          status_code=400)
+        async with hub.require_store().read() as conn:
+            lookup = await q.resolve_ref(conn, ref)
+            found = await q.transactions_by_id(conn, lookup.tx_ids[: q.MAX_PAGE])
+            is_sku = not lookup.tx_ids and await stock.sku_known(conn, ref)
+        if len(lookup.tx_ids) == 1:
+            return RedirectResponse(f"/t/{lookup.tx_ids[0]}", status_code=303)
+        if is_sku:
+            return RedirectResponse(f"/stock?sku={quote(ref)}", status_code=303)
+        rows = sorted(found.values(), key=lambda r: r.id, reverse=True)
+        return render(request, "choose.html", {"ref": ref, "transactions": rows}, status_code=200 if rows else 404)
+
+    return [Route("/", index), Route("/search", search)]
