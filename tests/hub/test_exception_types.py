@@ -1,0 +1,202 @@
+"""The exception types the lifecycle tests do not reach, from real event sequences over HTTP (/ingest).
+
+On SQLite and PostgreSQL, with a fake clock: a configured flow (system kind, alternative and stopping
+events, skipped steps); sync and shipment failures that clear and recur; an out-of-order step; a quantity
+short along an order's chain; amounts per currency with a tolerance and settlement fees; a refused merge;
+and an overdue step found by an evaluator that starts after the event arrived (the due index survives a
+restart).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.hub.test_exception_rules import T0, FakeClock, at, ingest, listed
+from tests.support import cloudevent, gql, running_app
+
+ORDER_FLOW = {"flows": {"order": {"steps": [
+    {"name": "placed", "types": ["order.placed"]},
+    {"name": "posted", "types": ["erp.posted"], "sla_minutes": 20, "system_kind": "erp",
+     "stopped_by": ["order.cancelled"]},
+    {"name": "shipped", "types": ["shipment.shipped", "order.picked_up"], "sla_minutes": 2880,
+     "stopped_by": ["order.cancelled"]},
+    {"name": "delivered", "types": ["shipment.delivered"], "sla_minutes": 10080, "optional": True,
+     "stopped_by": ["order.cancelled"]},
+]}}}
+STEPS = ('query($ref: String!) { transaction(ref: $ref) { openExceptions '
+         'steps { name status doneBy lagSeconds dueAt } } }')
+
+
+async def steps_of(client: Any, ref: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    result = await gql(client, STEPS, ref=ref)
+    assert "errors" not in result, result
+    tx = result["data"]["transaction"]
+    return tx["openExceptions"], {s["name"]: s for s in tx["steps"]}
+
+
+@pytest.mark.asyncio
+async def test_a_configured_flow_needs_its_system_kind_takes_alternatives_and_skips_on_cancel(store_url: str) -> None:
+    clock = FakeClock()
+    async with running_app(store_url, clock=clock, extra=ORDER_FLOW) as (client, hub):
+        await ingest(client, hub, cloudevent("shop", "order.placed", [("shop:order", "A-1")], time_=at(0)),
+                     # the storefront says "posted": not the ERP, so the step stays pending
+                     cloudevent("shop", "erp.posted", [("shop:order", "A-1")], time_=at(5)),
+                     cloudevent("shop", "order.placed", [("shop:order", "C-1")], time_=at(0)),
+                     cloudevent("shop", "order.cancelled", [("shop:order", "C-1")], time_=at(3)))
+        _, steps = await steps_of(client, "A-1")
+        assert steps["posted"] == {"name": "posted", "status": "pending", "doneBy": None, "lagSeconds": None,
+                                   "dueAt": "2026-11-02T09:20:00"}
+        assert steps["shipped"]["status"] == "waiting" and steps["delivered"]["status"] == "waiting"
+
+        clock.now = T0 + timedelta(minutes=21)
+        assert (await hub.evaluator.tick(clock.naive())).evaluated == 1  # A-1 only: the cancelled one is not due
+        [late] = await listed(client, status=["open"])
+        assert (late["rule"], late["evidence"]["step"], late["evidence"]["due_at"]) == (
+            "flow.overdue", "posted", "2026-11-02T09:20:00")
+        _, cancelled = await steps_of(client, "C-1")
+        assert [s["status"] for s in cancelled.values()] == ["done", "skipped", "skipped", "skipped"]
+
+        await ingest(client, hub, cloudevent("erp", "erp.posted", [("shop:order", "A-1")], time_=at(30)),
+                     cloudevent("shop", "order.picked_up", [("shop:order", "A-1")], time_=at(90)))
+        open_count, steps = await steps_of(client, "A-1")
+        assert open_count == 0
+        assert (steps["posted"]["status"], steps["posted"]["doneBy"], steps["posted"]["lagSeconds"]) == (
+            "done", "erp", 1800.0)
+        assert (steps["shipped"]["status"], steps["shipped"]["lagSeconds"]) == ("done", 3600.0)
+        assert steps["delivered"]["status"] == "pending"  # optional: due, but never overdue
+        clock.now = T0 + timedelta(days=30)
+        await hub.evaluator.tick(clock.naive())
+        assert [x["status"] for x in await listed(client)] == ["resolved"]
+        assert (await steps_of(client, "A-1"))[1]["delivered"]["status"] == "pending"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("failure", "recovery", "source"), [
+    ("sync.failed", "sync.succeeded", "erp"),
+    ("shipment.exception", "shipment.delivered", "wms"),
+])
+async def test_a_reported_failure_opens_once_clears_on_recovery_and_reopens(store_url: str, failure: str,
+                                                                           recovery: str, source: str) -> None:
+    async with running_app(store_url, clock=FakeClock()) as (client, hub):
+        ref = [("shop:order", "F-1")]
+        await ingest(client, hub, cloudevent("shop", "order.placed", ref, time_=at(0)),
+                     cloudevent(source, failure, ref, time_=at(1), status="failed", error="HTTP 503 from upstream"))
+        await ingest(client, hub, cloudevent(source, failure, ref, time_=at(2), status="failed", error="again"))
+        [opened] = await listed(client, type=["failed"])  # two failures from one system: one exception
+        assert (opened["status"], opened["system"], opened["rule"]) == ("open", source, "event.failed")
+        assert opened["evidence"]["type"] == failure and opened["evidence"]["actual"] == "failed"
+        assert recovery in opened["evidence"]["expected"]
+
+        await ingest(client, hub, cloudevent(source, recovery, ref, time_=at(10)))
+        [cleared] = await listed(client, type=["failed"])
+        assert (cleared["id"], cleared["status"], cleared["resolvedBy"]) == (opened["id"], "resolved", "system")
+
+        await ingest(client, hub, cloudevent(source, failure, ref, time_=at(20), status="failed", error="503"))
+        [again] = await listed(client, type=["failed"])
+        assert (again["id"], again["status"]) == (opened["id"], "open")
+        assert again["evidence"]["error"] == "503"
+        assert [h["action"] for h in again["history"]] == ["opened", "resolved", "reopened"]
+
+
+@pytest.mark.asyncio
+async def test_an_out_of_order_step_is_flagged_once_with_the_event(store_url: str) -> None:
+    async with running_app(store_url, clock=FakeClock()) as (client, hub):
+        ref = [("shop:order", "O-1")]
+        # the WMS clock says it shipped five minutes before the order was placed
+        await ingest(client, hub, cloudevent("shop", "order.placed", ref, time_=at(10)),
+                     cloudevent("wms", "shipment.shipped", ref, id="ship-early", time_=at(5)))
+        await ingest(client, hub, cloudevent("erp", "erp.posted", ref, time_=at(12)))
+        [flagged] = await listed(client, type=["out_of_order"])
+        assert (flagged["rule"], flagged["status"], flagged["system"]) == ("event.out_of_order", "open", "wms")
+        assert flagged["evidence"]["types"] == ["shipment.shipped"]
+        tx = await gql(client, '{ transaction(ref: "O-1") { events { id type outOfOrder } } }')
+        [early] = [e for e in tx["data"]["transaction"]["events"] if e["outOfOrder"]]
+        assert early["type"] == "shipment.shipped" and flagged["evidence"]["events"] == [early["id"]]
+
+
+@pytest.mark.asyncio
+async def test_an_order_delivered_short_opens_and_resolves_when_the_rest_arrives(store_url: str) -> None:
+    async with running_app(store_url, clock=FakeClock()) as (client, hub):
+        ref = [("shop:order", "Q-1")]
+        line = {"sku": "SKU-3", "location": "WH-1"}
+        await ingest(client, hub,
+                     cloudevent("shop", "order.placed", ref, time_=at(0), lines=[dict(line, qty=3)]),
+                     cloudevent("wms", "shipment.shipped", ref, time_=at(60), lines=[dict(line, qty=3)]),
+                     cloudevent("wms", "shipment.delivered", ref, time_=at(600), lines=[dict(line, qty=2)]))
+        [short] = await listed(client, type=["quantity_mismatch"])
+        assert short["subject"].endswith(":SKU-3") and short["transactionKind"] == "order"
+        assert (short["evidence"]["expected"], short["evidence"]["actual"]) == ({"shipped": "3"}, {"delivered": "2"})
+        assert short["evidence"]["stages"] == {"ordered": "3", "shipped": "3", "delivered": "2"}
+        assert len(short["evidence"]["events"]) == 3
+
+        await ingest(client, hub, cloudevent("wms", "shipment.delivered", ref, time_=at(700),
+                                             lines=[dict(line, qty=1)]))
+        [resolved] = await listed(client, type=["quantity_mismatch"])
+        assert (resolved["id"], resolved["status"]) == (short["id"], "resolved")
+
+
+@pytest.mark.asyncio
+async def test_amounts_per_currency_with_tolerance_and_settlement_fees(store_url: str) -> None:
+    extra = {"exceptions": {"amount_tolerance": "0.05"}}
+    async with running_app(store_url, clock=FakeClock(), extra=extra) as (client, hub):
+        def amount(value: str, currency: str, kind: str) -> dict[str, str]:
+            return {"value": value, "currency": currency, "kind": kind}
+
+        await ingest(client, hub,  # four cents short: within the tolerance
+                     cloudevent("shop", "order.placed", [("shop:order", "M-1")], time_=at(0),
+                                amount=amount("100.00", "EUR", "total")),
+                     cloudevent("shop", "payment.captured", [("shop:order", "M-1")], time_=at(1),
+                                amount=amount("99.96", "EUR", "capture")))
+        assert await listed(client, type=["amount_mismatch"]) == []
+
+        payout = [("shop:payout", "po_1")]
+        settled = [cloudevent("shop", "settlement.paid", payout, time_=at(5), amount=amount(v, c, k))
+                   for v, c, k in (("100.00", "EUR", "gross"), ("2.90", "EUR", "fee"), ("97.10", "EUR", "net"),
+                                   ("50.00", "USD", "gross"), ("1.75", "USD", "fee"), ("47.00", "USD", "net"))]
+        await ingest(client, hub, *settled)
+        [usd] = await listed(client, type=["amount_mismatch"])  # EUR nets out; USD is 1.25 short
+        assert usd["subject"].endswith(":USD:settled") and usd["transactionKind"] == "settlement"
+        assert usd["evidence"] == {"currency": "USD", "expected": {"gross less fees": "48.25"},
+                                   "actual": {"settled": "47.00"}, "difference": "-1.25"}
+
+        await ingest(client, hub, cloudevent("shop", "settlement.paid", payout, time_=at(6),
+                                             amount=amount("1.25", "USD", "net")))
+        [resolved] = await listed(client, type=["amount_mismatch"])
+        assert (resolved["id"], resolved["status"]) == (usd["id"], "resolved")
+
+
+@pytest.mark.asyncio
+async def test_a_refused_merge_opens_a_correlation_exception_and_keeps_orders_apart(store_url: str) -> None:
+    async with running_app(store_url, clock=FakeClock(), placeholder_threshold=2) as (client, hub):
+        await ingest(client, hub, *[
+            cloudevent("erp", "erp.posted", [("erp:so", f"SO-{n}"), ("shop:order", "PENDING")], time_=at(n))
+            for n in range(3)])
+        [refused] = await listed(client, type=["correlation"])
+        assert (refused["rule"], refused["subject"], refused["status"]) == (
+            "correlation.placeholder", "shop:order:PENDING", "open")
+        assert refused["evidence"]["value"] == "PENDING" and refused["evidence"]["threshold"] == 2
+        assert refused["evidence"]["spread"] == {"erp:so": 3}
+        ids = set()
+        for n in range(3):
+            result = await gql(client, 'query($ref: String!) { transaction(ref: $ref) { id } }', ref=f"SO-{n}")
+            ids.add(result["data"]["transaction"]["id"])
+        assert len(ids) == 3  # the placeholder joined them; the refusal split them again
+
+        await ingest(client, hub, cloudevent("erp", "erp.posted", [("erp:so", "SO-9"), ("shop:order", "PENDING")],
+                                             time_=at(9)))
+        assert len(await listed(client, type=["correlation"])) == 1  # never two for one placeholder
+
+
+@pytest.mark.asyncio
+async def test_the_due_index_outlives_a_restart(store_url: str) -> None:
+    clock = FakeClock()
+    async with running_app(store_url, clock=clock) as (client, hub):
+        await ingest(client, hub, cloudevent("shop", "order.placed", [("shop:order", "R-1")], time_=at(0)))
+    clock.now = T0 + timedelta(minutes=45)
+    async with running_app(store_url, clock=clock) as (client, hub):  # a new process on the same store
+        await hub.evaluator.tick(clock.naive())  # (the evaluator's first tick at start-up may have run it already)
+        [late] = await listed(client, status=["open"])
+        assert (late["rule"], late["evidence"]["step"]) == ("flow.overdue", "accepted")
