@@ -3,8 +3,8 @@
 On SQLite and PostgreSQL, with a fake clock: a configured flow (system kind, alternative and stopping
 events, skipped steps); sync and shipment failures that clear and recur; an out-of-order step; a quantity
 short along an order's chain; amounts per currency with a tolerance and settlement fees; a refused merge;
-and an overdue step found by an evaluator that starts after the event arrived (the due index survives a
-restart).
+a dead letter resolved by a replay once the configuration is fixed; and an overdue step found by an
+evaluator that starts after the event arrived (the due index survives a restart).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from hub.model import utcnow
 from tests.hub.test_exception_rules import T0, FakeClock, at, ingest, listed
-from tests.support import cloudevent, gql, running_app
+from tests.support import ERP_SECRET, OPERATOR_KEY, WMS_SECRET, cloudevent, dumps, gql, running_app
 
 ORDER_FLOW = {"flows": {"order": {"steps": [
     {"name": "placed", "types": ["order.placed"]},
@@ -200,3 +201,27 @@ async def test_the_due_index_outlives_a_restart(store_url: str) -> None:
         await hub.evaluator.tick(clock.naive())  # (the evaluator's first tick at start-up may have run it already)
         [late] = await listed(client, status=["open"])
         assert (late["rule"], late["evidence"]["step"]) == ("flow.overdue", "accepted")
+
+
+@pytest.mark.asyncio
+async def test_a_dead_letter_opens_with_its_reason_and_resolves_when_a_replay_normalizes_it(store_url: str) -> None:
+    body = dumps(cloudevent("legacy", "shipment.shipped", [("legacy:shipment", "SH-1")], id="x-1"))
+    async with running_app(store_url, clock=FakeClock()) as (client, hub):  # "legacy" is not configured yet
+        receipt = await hub.require_inbox().submit(source="legacy", dedup_key="d-1", headers={}, body=body,
+                                                   content_type="application/json", received_at=utcnow())
+        await hub.normalizer.run_until_idle()
+        [dead] = await listed(client, type=["dead_letter"])
+        assert (dead["rule"], dead["subject"], dead["status"]) == (
+            "delivery.dead_letter", receipt.delivery_id, "open")
+        assert "no longer configured" in dead["evidence"]["error"]
+
+    legacy = {"name": "legacy", "kind": "wms", "adapter": "cloudevents", "secret": WMS_SECRET}
+    fixed = {"sources": [{"name": "erp", "kind": "erp", "adapter": "cloudevents", "secret": ERP_SECRET}, legacy]}
+    async with running_app(store_url, clock=FakeClock(), extra=fixed) as (client, hub):
+        replayed = await gql(client, 'mutation($id: ID!) { replayDelivery(id: $id) { count } }', key=OPERATOR_KEY,
+                             id=receipt.delivery_id)
+        assert replayed["data"]["replayDelivery"]["count"] == 1
+        await hub.normalizer.run_until_idle()
+        [resolved] = await listed(client, type=["dead_letter"])
+        assert (resolved["id"], resolved["status"], resolved["resolvedBy"]) == (dead["id"], "resolved", "system")
+        assert resolved["history"][-1]["note"] == "replayed and normalized"
