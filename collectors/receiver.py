@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -18,7 +19,6 @@ from collectors.base import SignatureError
 from collectors.http import media_type, read_body, request_headers, send_error, send_json
 from hub.errors import HubError, MethodNotAllowed, NotFound, Unauthorized, UnsupportedMediaType
 from hub.inbox import dedup_key_for
-from hub.model import utcnow
 from hub.runtime import Hub
 from hub.telemetry import tracer
 
@@ -68,7 +68,8 @@ class WebhookReceiver:
                 self._metrics.inc("crosstrace_deliveries_rejected_total", source=name, reason="signature")
                 raise Unauthorized(f"signature verification failed: {exc}") from None
             kept = {k: v for k, v in headers.items() if k not in _DROPPED_HEADERS}
+            received_at = datetime.fromtimestamp(self._clock(), UTC).replace(tzinfo=None)  # the hub's clock
             receipt = await self._hub.require_inbox().submit(
                 source=name, dedup_key=dedup_key_for(adapter.dedup_key(headers, body, source), body), headers=kept,
-                body=body, content_type=media_type(headers), received_at=utcnow())
+                body=body, content_type=media_type(headers), received_at=received_at)
         await send_json(send, 202 if receipt.new else 200, {"delivery": receipt.delivery_id})
