@@ -18,7 +18,6 @@ window clears.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
@@ -34,6 +33,7 @@ from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.errors import ConfigError
 from hub.exceptions import SEVERITIES, Changes, Finding, auto_resolve, raise_exception
+from hub.periodic import Periodic
 from hub.store import Store
 from hub.store.tables import deliveries, events, exceptions
 
@@ -218,7 +218,7 @@ class AlertEvaluator:
         self._broadcaster = broadcaster
         self._kinds = {name: source.kind for name, source in config.sources.items()}
         self._sources = [*config.sources, "ingest"]
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("crosstrace-alerts", self._step, log)
 
     @property
     def rules(self) -> tuple[AlertRule, ...]:
@@ -257,21 +257,11 @@ class AlertEvaluator:
 
     def start(self, interval_seconds: float = 30.0) -> None:
         if self.rules:
-            self._task = asyncio.create_task(self._run(interval_seconds), name="crosstrace-alerts")
+            self._loop.start(interval_seconds)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self, interval: float) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # keep measuring through a store hiccup
-                log.exception("alert tick failed")
-            await asyncio.sleep(interval)
+    async def _step(self) -> bool:
+        await self.tick()
+        return False

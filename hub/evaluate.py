@@ -8,7 +8,6 @@ index rows that fell due, so a tick over 100,000 transactions due tomorrow touch
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.exceptions import Changes, auto_resolve, raise_exception
 from hub.flows import FlowEvent, next_due, step_states
+from hub.periodic import Periodic
 from hub.rules import RuleSettings, TxEvent, findings
 from hub.stock_divergence import tick_divergences
 from hub.store import Store
@@ -50,7 +50,7 @@ class Evaluator:
         self._broadcaster = broadcaster
         self._kinds = {name: source.kind for name, source in config.sources.items()}
         self._settings = RuleSettings(config.duplicate_threshold, config.amount_tolerance)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("crosstrace-evaluator", self._step, log)
 
     def now(self) -> datetime:
         return self._clock()
@@ -119,26 +119,13 @@ class Evaluator:
         return TickResult(due=len(due) + stock_due, evaluated=evaluated)
 
     def start(self, interval_seconds: float = 5.0) -> None:
-        self._task = asyncio.create_task(self._run(interval_seconds), name="crosstrace-evaluator")
+        self._loop.start(interval_seconds)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self, interval: float) -> None:
-        while True:
-            try:
-                result = await self.tick()
-                if result.due:
-                    continue  # more may be due: keep going before sleeping
-            except Exception:  # keep ticking through a store hiccup
-                log.exception("evaluator tick failed")
-            await asyncio.sleep(interval)
+    async def _step(self) -> bool:
+        return bool((await self.tick()).due)  # more may be due: keep going before sleeping
 
 
 def _tx_event(row: Any, system_kind: str | None) -> TxEvent:

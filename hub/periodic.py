@@ -1,0 +1,40 @@
+"""A background task that runs one step on a timer until stopped (the evaluator's and the alerts' loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+
+class Periodic:
+    """Runs ``step`` at once and then every ``interval`` seconds; a step that says more is waiting (returns
+    true) runs again straight away, and a step that raises is logged and tried again next round (the store
+    may be restarting)."""
+
+    def __init__(self, name: str, step: Callable[[], Awaitable[bool]], log: logging.Logger) -> None:
+        self._name = name
+        self._step = step
+        self._log = log
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, interval: float) -> None:
+        self._task = asyncio.create_task(self._run(interval), name=self._name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self, interval: float) -> None:
+        while True:
+            try:
+                if await self._step():
+                    continue
+            except Exception:
+                self._log.exception("%s: step failed", self._name)
+            await asyncio.sleep(interval)
