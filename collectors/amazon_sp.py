@@ -67,22 +67,23 @@ locations = { ATVPDKIKX0DER = "FBA-US", A2EUQ1WTGCTBG2 = "FBA-CA", DEFAULT = "WH
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from collectors.base import (
     ParseError,
-    SignatureError,
     body_digest,
     compact,
+    decimal_field,
     header,
     load_json,
+    load_object,
     mapped_refs,
     parse_time,
     ref,
+    verify_with_any_secret,
 )
 from hub.config import Source
 from hub.errors import ConfigError
@@ -112,14 +113,7 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
     Nothing is signed, so ``now``/``tolerance`` cannot apply: replays are absorbed by dedup.
     """
     name = _secret_header(source)
-    offered = header(headers, name)
-    if not offered:
-        raise SignatureError(f"missing {name} header")
-    if not source.secrets:
-        raise SignatureError("no secret configured for this source")
-    candidate = offered.encode()
-    if not any(hmac.compare_digest(secret.encode(), candidate) for secret in source.secrets):
-        raise SignatureError(f"{name} does not match")
+    verify_with_any_secret(header(headers, name), name, source, lambda secret: secret)
 
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
@@ -154,9 +148,7 @@ def check_options(source: Source) -> None:
 
 def parse(delivery: Delivery, source: Source) -> list[Event]:
     """One canonical event for one SP-API notification (bare or in an EventBridge envelope)."""
-    document = load_json(delivery.body)
-    if not isinstance(document, dict):
-        raise ParseError("the body must be a JSON object (an SP-API notification or EventBridge event)")
+    document = load_object(delivery.body, "an SP-API notification or EventBridge event")
     notification = _unwrap(document)
     kind = _get(notification, "NotificationType")
     if not isinstance(kind, str) or not kind:
@@ -392,15 +384,7 @@ def _sku_refs(source: Source, lines: list[Line]) -> list[Ref | None]:
 
 
 def _qty(value: Any, where: str) -> Decimal:
-    number = None
-    if isinstance(value, int | float | str) and not isinstance(value, bool):
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            pass
-    if number is None or not number.is_finite():
-        raise ParseError(f"field {where!r} is not a quantity: {value!r}")
-    return number
+    return decimal_field(value, where, "quantity")
 
 
 def _sum(breakdown: Any, where: str, keys: tuple[str, ...] | None) -> Decimal:

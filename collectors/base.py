@@ -8,10 +8,12 @@ An adapter module exposes ``verify(headers, body, source, now)`` (raises :class:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hub.config import Source
@@ -33,6 +35,64 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return headers.get(name.lower())
 
 
+def verify_with_any_secret(offered: str | None, header_name: str, source: Source,
+                           expected: Callable[[str], str]) -> None:
+    """Accept when ``offered`` equals ``expected(secret)`` for any configured secret (constant-time compare).
+
+    The shape every "signature header over the raw bytes, no timestamp" sender shares (Shopify, Square,
+    EasyPost, the Amazon connection header): ``expected`` computes the header value a secret yields.
+    """
+    if not offered:
+        raise SignatureError(f"missing {header_name} header")
+    if not source.secrets:
+        raise SignatureError("no secret configured for this source")
+    candidate = offered.strip().encode()
+    if not any(hmac.compare_digest(expected(secret).encode(), candidate) for secret in source.secrets):
+        raise SignatureError(f"{header_name} does not match")
+
+
+def body_field_key(body: bytes, name: str) -> str | None:
+    """A dedup key read from a top-level string field of a JSON body (``id``, ``event_id``), else None."""
+    try:
+        document = load_json(body)
+    except ParseError:
+        return None
+    value = document.get(name) if isinstance(document, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def decimal_field(value: Any, where: str, noun: str = "number") -> Decimal:
+    """A finite number given as JSON number or decimal string; :class:`ParseError` naming ``where`` otherwise
+    (``missing field`` when absent, so drift names the field)."""
+    if value is None:
+        raise ParseError(f"missing field {where!r}")
+    number = None
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            pass
+    if number is None or not number.is_finite():
+        raise ParseError(f"field {where!r} is not a {noun}: {value!r}")
+    return number
+
+
+# https://docs.stripe.com/currencies#zero-decimal and #three-decimal: amounts are integers in the
+# currency's minor unit; these currencies have no (or three) decimal places. ISK/HUF/TWD are sent
+# as two-decimal amounts by Stripe for backwards compatibility, so they stay in the default.
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+
+
+def minor_to_decimal(amount: Any, currency: str, where: str = "amount") -> Decimal:
+    """An integer amount in the currency's minor unit (Stripe's and Square's convention) as a Decimal."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ParseError(f"field {where!r} is not an integer amount: {amount!r}")
+    code = currency.lower()
+    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    return Decimal(amount).scaleb(-exponent)
+
+
 def body_digest(body: bytes) -> str:
     """A dedup key for senders that give no delivery id: the SHA-256 of the bytes."""
     return "sha256:" + hashlib.sha256(body).hexdigest()
@@ -50,6 +110,14 @@ def load_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"malformed JSON: {exc}") from None
+
+
+def load_object(body: bytes, what: str) -> dict[str, Any]:
+    """A JSON body that must be one object (``what`` names it in the error, e.g. "a Stripe event")."""
+    document = load_json(body)
+    if not isinstance(document, dict):
+        raise ParseError(f"the body must be a JSON object ({what})")
+    return document
 
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)

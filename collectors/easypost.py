@@ -49,15 +49,16 @@ from typing import Any
 
 from collectors.base import (
     ParseError,
-    SignatureError,
     body_digest,
+    body_field_key,
     compact,
     header,
-    load_json,
+    load_object,
     mapped_refs,
     parse_time,
     ref,
     require,
+    verify_with_any_secret,
 )
 from hub.config import Source
 from hub.errors import ConfigError
@@ -98,26 +99,13 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
 
     EasyPost signs no timestamp, so ``now``/``tolerance`` cannot apply: replays are absorbed by dedup.
     """
-    offered = header(headers, SIGNATURE_HEADER)
-    if not offered:
-        raise SignatureError("missing X-Hmac-Signature header")
-    if not source.secrets:
-        raise SignatureError("no secret configured for this source")
-    candidate = offered.strip().encode()
-    for secret in source.secrets:
-        if hmac.compare_digest(sign(secret, body).encode(), candidate):
-            return
-    raise SignatureError("X-Hmac-Signature does not match")
+    verify_with_any_secret(header(headers, SIGNATURE_HEADER), "X-Hmac-Signature", source,
+                           lambda secret: sign(secret, body))
 
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
     """The EasyPost event ``id`` (the same on every retry), or None when the body has none."""
-    try:
-        document = load_json(body)
-    except ParseError:
-        return None
-    event_id = document.get("id") if isinstance(document, dict) else None
-    return event_id if isinstance(event_id, str) and event_id else None
+    return body_field_key(body, "id")
 
 
 def check_options(source: Source) -> None:
@@ -138,9 +126,7 @@ def check_options(source: Source) -> None:
 
 def parse(delivery: Delivery, source: Source) -> list[Event]:
     """One canonical event for one EasyPost Event."""
-    payload = load_json(delivery.body)
-    if not isinstance(payload, dict):
-        raise ParseError("the body must be a JSON object (an EasyPost Event)")
+    payload = load_object(delivery.body, "an EasyPost Event")
     description = require(payload, "description")
     event_id = dedup_key(delivery.headers, delivery.body) or body_digest(delivery.body)
     result = payload.get("result")

@@ -34,11 +34,21 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from collectors import standard_webhooks
-from collectors.base import ParseError, SignatureError, compact, dig, header, load_json, mapped_refs, parse_time
+from collectors.base import (
+    ParseError,
+    SignatureError,
+    compact,
+    decimal_field,
+    dig,
+    header,
+    load_json,
+    mapped_refs,
+    parse_time,
+)
 from hub.config import Source
 from hub.errors import ConfigError
 from hub.model import EVENT_TYPES, IDENTITY, ROLES, UNKNOWN_TYPE, Amount, Delivery, Event, Line, Ref
@@ -318,17 +328,7 @@ def _amount(item: dict[str, Any], rule: AmountRule | None, prefix: str) -> Amoun
 
 
 def _decimal(value: Any, where: str) -> Decimal:
-    if value is None:
-        raise ParseError(f"missing field {where!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ParseError(f"field {where!r} is not a number: {value!r}")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ParseError(f"field {where!r} is not a number: {value!r}") from None
-    if not number.is_finite():
-        raise ParseError(f"field {where!r} is not a number: {value!r}")
-    return number
+    return decimal_field(value, where)
 
 
 # --- config checks ----------------------------------------------------------------------------------------

@@ -40,20 +40,21 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from collectors.base import (
     ParseError,
-    SignatureError,
     body_digest,
     compact,
+    decimal_field,
     header,
-    load_json,
+    load_object,
     mapped_refs,
     parse_time,
     ref,
     require,
+    verify_with_any_secret,
 )
 from hub.config import Source
 from hub.model import RELATED, UNKNOWN_TYPE, Amount, Delivery, Event, Line, Ref
@@ -80,15 +81,8 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
 
     Shopify signs no timestamp, so ``now``/``tolerance`` cannot apply: replays are absorbed by dedup.
     """
-    offered = header(headers, "x-shopify-hmac-sha256")
-    if not offered:
-        raise SignatureError("missing X-Shopify-Hmac-Sha256 header")
-    if not source.secrets:
-        raise SignatureError("no secret configured for this source")
-    for secret in source.secrets:
-        if hmac.compare_digest(sign(secret, body).encode(), offered.strip().encode()):
-            return
-    raise SignatureError("X-Shopify-Hmac-Sha256 does not match")
+    verify_with_any_secret(header(headers, "x-shopify-hmac-sha256"), "X-Shopify-Hmac-Sha256", source,
+                           lambda secret: sign(secret, body))
 
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
@@ -101,9 +95,7 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
     topic = header(delivery.headers, "x-shopify-topic")
     if not topic:
         raise ParseError("missing header 'X-Shopify-Topic'")
-    payload = load_json(delivery.body)
-    if not isinstance(payload, dict):
-        raise ParseError(f"{topic}: the body must be a JSON object")
+    payload = load_object(delivery.body, f"{topic}")
     event_id = dedup_key(delivery.headers, delivery.body) or body_digest(delivery.body)
     event = Event(source=source.name, source_event_id=event_id, type=UNKNOWN_TYPE,
                   occurred_at=_occurred(topic, payload, delivery.headers),
@@ -130,7 +122,7 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
 def _order(event: Event, topic: str, payload: dict[str, Any], source: Source) -> None:
     event.type = _ORDER_TYPES[topic]
     event.refs = _order_refs(payload, source, required=True)
-    total = _decimal(require(payload, "total_price"), "total_price")
+    total = decimal_field(require(payload, "total_price"), "total_price")
     currency = str(require(payload, "currency")).upper()
     if topic == "orders/paid":
         if source.options.get("count_payments", True):
@@ -200,7 +192,7 @@ def _refund(event: Event, payload: dict[str, Any], source: Source) -> None:
         if sku is not None:
             where = f"refund_line_items.{index}.quantity"
             location = item.get("location_id")
-            lines.append(Line(sku=sku, qty=_decimal(require(payload, where), where),
+            lines.append(Line(sku=sku, qty=decimal_field(require(payload, where), where),
                               location=None if location is None else str(location)))
     event.lines = lines
     event.amount = _refund_amount(payload.get("transactions"))
@@ -218,7 +210,7 @@ def _refund_amount(transactions: Any) -> Amount | None:
         if currency is not None and txn_currency != currency:
             raise ParseError(f"transactions.{index}.currency: refund transactions in several currencies")
         currency = txn_currency
-        total += _decimal(_present(txn.get("amount"), f"transactions.{index}.amount"), f"transactions.{index}.amount")
+        total += decimal_field(txn.get("amount"), f"transactions.{index}.amount")
     return Amount(total, currency, "refund") if currency else None
 
 
@@ -229,7 +221,7 @@ def _inventory_level(event: Event, payload: dict[str, Any], source: Source) -> N
     available = payload.get("available")
     # ``available`` is null when the item stops being tracked at the location: no quantity to report.
     if available is not None:
-        event.lines = [Line(sku=item, qty=_decimal(available, "available"), location=location, state="available")]
+        event.lines = [Line(sku=item, qty=decimal_field(available, "available"), location=location, state="available")]
     event.refs = compact([ref(source, "inventory_item", item, RELATED), ref(source, "location", location, RELATED)])
 
 
@@ -245,7 +237,7 @@ def _lines(items: Any, where: str, location: str | None) -> list[Line]:
             raise ParseError(f"field '{where}.{index}' must be an object")
         sku = _sku(item)
         if sku is not None:
-            qty = _decimal(_present(item.get("quantity"), f"{where}.{index}.quantity"), f"{where}.{index}.quantity")
+            qty = decimal_field(item.get("quantity"), f"{where}.{index}.quantity")
             lines.append(Line(sku=sku, qty=qty, location=location))
     return lines
 
@@ -269,20 +261,3 @@ def _occurred(topic: str, payload: dict[str, Any], headers: Mapping[str, str]) -
     triggered = header(headers, "x-shopify-triggered-at")
     return parse_time(triggered, "X-Shopify-Triggered-At") if triggered else None
 
-
-def _present(value: Any, where: str) -> Any:
-    if value is None:
-        raise ParseError(f"missing field {where!r}")
-    return value
-
-
-def _decimal(value: Any, where: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ParseError(f"field {where!r} is not a number: {value!r}")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise ParseError(f"field {where!r} is not a number: {value!r}") from None
-    if not number.is_finite():
-        raise ParseError(f"field {where!r} is not a number: {value!r}")
-    return number

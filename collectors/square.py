@@ -38,21 +38,23 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from collectors.base import (
     ParseError,
     SignatureError,
+    body_field_key,
     compact,
+    decimal_field,
     header,
-    load_json,
+    load_object,
     mapped_refs,
+    minor_to_decimal,
     parse_time,
     ref,
     require,
+    verify_with_any_secret,
 )
-from collectors.stripe import minor_to_decimal
 from hub.config import Source
 from hub.errors import ConfigError
 from hub.model import RELATED, UNKNOWN_TYPE, Amount, Delivery, Event, Line, Ref
@@ -85,17 +87,11 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
     absorbed by dedup on ``event_id``.
     """
     offered = header(headers, "x-square-hmacsha256-signature")
-    if not offered:
-        raise SignatureError("missing x-square-hmacsha256-signature header")
     url = source.options.get("notification_url")
-    if not isinstance(url, str) or not url:
+    if offered and (not isinstance(url, str) or not url):
         raise SignatureError("source option notification_url is not set: it is part of Square's signature")
-    if not source.secrets:
-        raise SignatureError("no secret configured for this source")
-    for secret in source.secrets:
-        if hmac.compare_digest(sign(secret, url, body).encode(), offered.strip().encode()):
-            return
-    raise SignatureError("x-square-hmacsha256-signature does not match")
+    verify_with_any_secret(offered, "x-square-hmacsha256-signature", source,
+                           lambda secret: sign(secret, str(url), body))
 
 
 def check_options(source: Source) -> None:
@@ -108,19 +104,12 @@ def check_options(source: Source) -> None:
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
     """The body's ``event_id`` (Square retries an event with the same id)."""
-    try:
-        document = load_json(body)
-    except ParseError:
-        return None
-    event_id = document.get("event_id") if isinstance(document, dict) else None
-    return event_id if isinstance(event_id, str) and event_id else None
+    return body_field_key(body, "event_id")
 
 
 def parse(delivery: Delivery, source: Source) -> list[Event]:
     """One canonical event for one Square webhook event."""
-    document = load_json(delivery.body)
-    if not isinstance(document, dict):
-        raise ParseError("a Square event must be a JSON object")
+    document = load_object(delivery.body, "a Square event")
     kind = str(require(document, "type"))
     event = Event(source=source.name, source_event_id=str(require(document, "event_id")), type=UNKNOWN_TYPE,
                   occurred_at=parse_time(require(document, "created_at"), "created_at"),
@@ -216,7 +205,7 @@ def _inventory(event: Event, document: dict[str, Any], source: Source) -> None:
         refs += [ref(source, "catalog_object", sku, RELATED), ref(source, "location", location, RELATED)]
         state = INVENTORY_STATES.get(str(require(count, "state")))
         if state is not None:
-            lines.append(Line(sku=sku, qty=_quantity(require(count, "quantity"), f"{where}.quantity"),
+            lines.append(Line(sku=sku, qty=decimal_field(require(count, "quantity"), f"{where}.quantity", "quantity"),
                               location=location, state=state))
     event.lines, event.refs = lines, compact(refs)
 
@@ -233,15 +222,3 @@ def _money(obj: dict[str, Any], where: str, fields: tuple[str, ...], kind: str) 
                           kind)
     return None
 
-
-def _quantity(value: Any, where: str) -> Decimal:
-    # Square sends quantities as decimal strings ("10", "12.375"): items can be sold by weight.
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ParseError(f"field {where!r} is not a quantity: {value!r}")
-    try:
-        quantity = Decimal(str(value))
-    except InvalidOperation:
-        raise ParseError(f"field {where!r} is not a quantity: {value!r}") from None
-    if not quantity.is_finite():
-        raise ParseError(f"field {where!r} is not a quantity: {value!r}")
-    return quantity

@@ -34,22 +34,18 @@ from typing import Any
 from collectors.base import (
     ParseError,
     SignatureError,
+    body_field_key,
     compact,
     header,
-    load_json,
+    load_object,
     mapped_refs,
+    minor_to_decimal,
     parse_time,
     ref,
     require,
 )
 from hub.config import Source
 from hub.model import RELATED, UNKNOWN_TYPE, Amount, Delivery, Event, Ref
-
-# https://docs.stripe.com/currencies#zero-decimal and #three-decimal: amounts are integers in the
-# currency's minor unit; these currencies have no (or three) decimal places. ISK/HUF/TWD are sent
-# as two-decimal amounts by Stripe for backwards compatibility, so they stay in the default.
-ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
 
 _TYPES = {
     "payment_intent.created": "payment.authorized",
@@ -65,15 +61,6 @@ _TYPES = {
 # A balance transaction's ``source`` id prefix → the object it belongs to (payout coverage refs).
 _SOURCE_PREFIXES = (("ch_", "charge"), ("py_", "charge"), ("re_", "refund"), ("pyr_", "refund"),
                     ("pi_", "payment_intent"))
-
-
-def minor_to_decimal(amount: Any, currency: str, where: str = "amount") -> Decimal:
-    """An integer amount in the currency's minor unit (Stripe's and Square's convention) as a Decimal."""
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise ParseError(f"field {where!r} is not an integer amount: {amount!r}")
-    code = currency.lower()
-    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
-    return Decimal(amount).scaleb(-exponent)
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -119,19 +106,12 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
     """The event id (``evt_…``), the same on every retry of one event."""
-    try:
-        document = load_json(body)
-    except ParseError:
-        return None
-    event_id = document.get("id") if isinstance(document, dict) else None
-    return event_id if isinstance(event_id, str) and event_id else None
+    return body_field_key(body, "id")
 
 
 def parse(delivery: Delivery, source: Source) -> list[Event]:
     """The canonical events of one Stripe event (one, plus gross/fee events for a detailed payout)."""
-    document = load_json(delivery.body)
-    if not isinstance(document, dict):
-        raise ParseError("a Stripe event must be a JSON object")
+    document = load_object(delivery.body, "a Stripe event")
     event_id = str(require(document, "id"))
     kind = str(require(document, "type"))
     occurred = parse_time(require(document, "created"), "created")
