@@ -1,0 +1,56 @@
+"""Per-location and per-SKU-pattern divergence settings at work, over /ingest on SQLite and PostgreSQL.
+
+A gift-card pattern tolerates two units; one store waits an hour before raising; another store's POS is
+the authoritative source for its shelves, so there the ERP is the one named as diverging.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.hub.test_exception_rules import T0, FakeClock, at
+from tests.hub.test_stock import SOURCES, line, listed, move, snapshot
+from tests.support import cloudevent, running_app
+
+STOCK = {"settle_minutes": 15, "tolerance": 0,
+         "locations": {"ST-2": {"settle_minutes": 60}, "ST-3": {"authoritative": "pos"}},
+         "skus": [{"pattern": "GC-*", "tolerance": 2}]}
+
+
+def sale(minutes: float, sku: str, location: str, qty: float) -> dict:
+    return cloudevent("pos", "order.placed", [("pos:sale", f"S-{sku}-{location}")], time_=at(minutes),
+                      lines=[line(sku, location, qty)])
+
+
+async def raised(client) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    return {x["subject"]: x for x in await listed(client, type=["stock_divergence"], status=["open"])}
+
+
+@pytest.mark.asyncio
+async def test_tolerance_settle_window_and_authority_follow_location_and_sku_pattern(store_url: str) -> None:
+    clock = FakeClock()
+    async with running_app(store_url, clock=clock, extra={"sources": SOURCES, "stock": STOCK}) as (client, hub):
+        places = [("GC-1", "ST-1"), ("SKU-1", "ST-1"), ("SKU-1", "ST-2"), ("SKU-1", "ST-3")]
+        await move(client, hub, clock, 0, *[snapshot(source, 0, line(sku, location, 10))
+                                           for sku, location in places for source in ("erp", "pos")])
+        await move(client, hub, clock, 5, sale(5, "GC-1", "ST-1", 2),  # within the gift-card tolerance
+                   sale(5, "SKU-1", "ST-1", 1), sale(5, "SKU-1", "ST-2", 1), sale(5, "SKU-1", "ST-3", 1))
+
+        clock.now = T0 + timedelta(minutes=21)  # past 15 minutes, short of ST-2's hour
+        await hub.evaluator.tick(clock.naive())
+        opened = await raised(client)
+        assert set(opened) == {"SKU-1@ST-1/pos", "SKU-1@ST-3/erp"}
+        assert opened["SKU-1@ST-3/erp"]["evidence"]["authoritative"] == "pos"
+        assert opened["SKU-1@ST-3/erp"]["evidence"]["states"]["on_hand"]["difference"] == 1
+
+        clock.now = T0 + timedelta(minutes=66)
+        await hub.evaluator.tick(clock.naive())
+        assert set(await raised(client)) == {"SKU-1@ST-1/pos", "SKU-1@ST-2/pos", "SKU-1@ST-3/erp"}
+
+        await move(client, hub, clock, 70, sale(70, "GC-1", "ST-1", 1))  # three apart now: beyond the tolerance
+        clock.now = T0 + timedelta(minutes=86)
+        await hub.evaluator.tick(clock.naive())
+        gift = (await raised(client))["GC-1@ST-1/pos"]
+        assert gift["evidence"]["tolerance"] == 2 and gift["evidence"]["units"] == 3
