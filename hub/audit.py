@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import utcnow
 from hub.store import Store
-from hub.store.queries import decode_cursor, encode_cursor
 from hub.store.tables import audit_log
 
 MAX_OBJECT = 400
@@ -54,19 +53,21 @@ async def append(store: Store, **entry: Any) -> None:
         await record(conn, **entry)
 
 
-async def entries(conn: AsyncConnection, first: int, after: str | None) -> tuple[list[AuditEntry], bool]:
-    """Newest first, keyset-paged on id; returns the page and whether more follow. ValueError for a bad cursor."""
-    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(first + 1)
-    if after:
-        (last,) = decode_cursor(after, 1)
-        if not last.isdigit():
-            raise ValueError("cursor is not valid")
-        query = query.where(audit_log.c.id < int(last))
-    rows = (await conn.execute(query)).all()
-    page = [AuditEntry(r.id, r.at, r.actor, r.role, r.action, r.object, r.result,
-                       json.loads(r.detail) if r.detail else None) for r in rows[:first]]
-    return page, len(rows) > first
+def entry_query(*, actor: str | None = None, action: str | None = None, result: str | None = None,
+                since: datetime | None = None, until: datetime | None = None) -> Select[Any]:
+    """Entries matching every given narrowing (``since``/``until`` bound ``at``, naive UTC), unordered."""
+    c = audit_log.c
+    query = select(audit_log)
+    for column, value in ((c.actor, actor), (c.action, action), (c.result, result)):
+        if value:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(c.at >= since)
+    if until is not None:
+        query = query.where(c.at < until)
+    return query
 
 
-def cursor_of(entry: AuditEntry) -> str:
-    return encode_cursor(str(entry.id))
+def entry_of(row: Any) -> AuditEntry:
+    return AuditEntry(row.id, row.at, row.actor, row.role, row.action, row.object, row.result,
+                      json.loads(row.detail) if row.detail else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 
@@ -9,12 +11,20 @@ from hub import audit, keys
 from hub.auth import ring_for
 from hub.erasure import erase_customer
 from hub.errors import HubError
-from hub.model import utcnow
+from hub.model import as_utc, utcnow
 from hub.retention import Retention, purge
 from hub.runtime import Hub
+from hub.store.paging import AUDIT_ORDER
 from resolvers.permissions import caller
-from schema.audit import ApiKeyInfo, AuditEntry, CreatedApiKey, ErasureResult, PurgeResult
-from schema.pagination import Connection, Edge, PageInfo
+from resolvers.query import keyset_connection, page_request
+from schema.audit import ApiKeyInfo, AuditEntry, AuditFilter, CreatedApiKey, ErasureResult, PurgeResult
+from schema.pagination import Connection
+
+
+def _entry(row: Any) -> AuditEntry:
+    entry = audit.entry_of(row)
+    return AuditEntry(id=strawberry.ID(str(entry.id)), at=entry.at, actor=entry.actor, role=entry.role,
+                      action=entry.action, object=entry.object, result=entry.result, detail=entry.detail)
 
 
 def _info(row: keys.StoredKey) -> ApiKeyInfo:
@@ -28,22 +38,17 @@ def _error(exc: HubError) -> GraphQLError:
 
 @strawberry.type
 class AdminQuery:
-    @strawberry.field(description="Operator and admin actions, newest first (admin).")
-    async def audit_log(self, info: strawberry.Info, first: int = 50,
-                        after: str | None = None) -> Connection[AuditEntry]:
+    @strawberry.field(description="Operator and admin actions, newest first (admin; keyset pagination: "
+                                  "`first`/`after` or `last`/`before`, at most 100).")
+    async def audit_log(self, info: strawberry.Info, filter: AuditFilter | None = None, first: int | None = None,
+                        after: str | None = None, last: int | None = None,
+                        before: str | None = None) -> Connection[AuditEntry]:
         caller(info, "admin")
-        if not 1 <= first <= 100:
-            raise GraphQLError("`first` must be between 1 and 100", extensions={"code": "BAD_USER_INPUT"})
-        try:
-            async with info.context["hub"].require_store().read() as conn:
-                rows, more = await audit.entries(conn, first, after)
-        except ValueError as exc:
-            raise GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"}) from None
-        nodes = [AuditEntry(id=strawberry.ID(str(r.id)), at=r.at, actor=r.actor, role=r.role, action=r.action,
-                            object=r.object, result=r.result, detail=r.detail) for r in rows]
-        cursors = [audit.cursor_of(r) for r in rows]
-        return Connection(edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)], nodes=nodes,
-                          page_info=PageInfo(has_next_page=more, end_cursor=cursors[-1] if cursors else None))
+        flt = filter or AuditFilter()
+        query = audit.entry_query(actor=flt.actor, action=flt.action, result=flt.result,
+                                  since=flt.since and as_utc(flt.since), until=flt.until and as_utc(flt.until))
+        return await keyset_connection(info, query, AUDIT_ORDER, page_request(first, after, last, before),
+                                       _entry)
 
     @strawberry.field(description="API keys kept in the store, revoked ones included (admin). Config-file keys "
                                   "are not listed.")

@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
-from hub.model import utcnow
+from hub.model import as_utc, utcnow
 from hub.store import metrics_queries as mq
 from schema.metrics import (
     BacklogRow,
@@ -98,11 +98,4 @@ class MetricsQuery:
             mq.timezone(timezone)
         except ValueError as exc:
             raise _bad_input(exc) from None
-        return Metrics(scope=_Scope(mq.Window(_naive_utc(since), _naive_utc(until), source), timezone))
-
-
-def _naive_utc(value: datetime | None) -> datetime | None:
-    """The store keeps naive UTC; an aware bound is converted, a naive one is taken as UTC."""
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(mq.UTC).replace(tzinfo=None)
+        return Metrics(scope=_Scope(mq.Window(since and as_utc(since), until and as_utc(until), source), timezone))

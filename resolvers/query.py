@@ -7,7 +7,6 @@ from graphql import GraphQLError
 
 from hub.store import queries as q
 from hub.store.paging import (
-    DEFAULT_PAGE,
     DELIVERY_ORDER,
     TRANSACTION_ORDER,
     Key,
@@ -43,8 +42,8 @@ def connection(page: q.Page | KeysetPage, convert, cursor_of, total: int | None 
 
 
 def page_request(first: int | None, after: str | None, last: int | None, before: str | None) -> PageRequest:
-    """``first`` (+``after``) or ``last`` (+``before``), each 1..100; neither means the first 20."""
-    request = PageRequest(DEFAULT_PAGE if first is None and last is None else first, after, last, before)
+    """``first`` (+``after``) or ``last`` (+``before``), each 1..100: one of them is required (as on GitHub)."""
+    request = PageRequest(first, after, last, before)
     try:
         request.check()
     except ValueError as exc:

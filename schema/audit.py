@@ -20,6 +20,15 @@ class AuditEntry:
     detail: JSON | None
 
 
+@strawberry.input(description="Which audit entries to list; every field narrows.")
+class AuditFilter:
+    actor: str | None = strawberry.field(default=None, description="The API key's name (or `cli`, `system`).")
+    action: str | None = None
+    result: str | None = strawberry.field(default=None, description="ok, denied or error.")
+    since: datetime | None = strawberry.field(default=None, description="At or after.")
+    until: datetime | None = strawberry.field(default=None, description="Before.")
+
+
 @strawberry.type(description="An API key kept in the store (its hash only).")
 class ApiKeyInfo:
     prefix: str = strawberry.field(description="The `ct_<prefix>_…` part, safe to show and to revoke by.")

@@ -345,7 +345,7 @@ HTTP_SOURCES = {"sources": [
     {"name": "erp", "kind": "erp", "adapter": "json", "secret": ERP_SECRET, "options": ERP_OPTIONS},
     {"name": "wms", "kind": "wms", "adapter": "json", "secret": WMS_SECRET, "options": WMS_OPTIONS},
 ]}
-DEAD = '{ deliveries(filter: {state: "dead"}) { nodes { id source state error } } }'
+DEAD = '{ deliveries(filter: {state: "dead"}, first: 50) { nodes { id source state error } } }'
 TRACE = """query($ref: String!) { transaction(ref: $ref) { id events { source type status } } }"""
 
 

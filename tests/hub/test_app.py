@@ -93,8 +93,8 @@ async def test_signed_but_unparseable_is_stored_acknowledged_and_dead_lettered(s
         response = await client.post("/hooks/erp", content=body, headers=signed_headers(body))
         assert response.status_code == 202
         await hub.normalizer.run_until_idle()
-        data = await gql(client, '{ deliveries(filter: {state: "dead"}) { nodes { id state error body } } '
-                                 '  exceptions { nodes { type subject status } } }')
+        data = await gql(client, '{ deliveries(filter: {state: "dead"}, first: 10) { nodes { id state error body } } '
+                                 '  exceptions(first: 10) { nodes { type subject status } } }')
         dead = data["data"]["deliveries"]["nodes"]
         assert [d["id"] for d in dead] == [response.json()["delivery"]] and reason in dead[0]["error"]
         assert dead[0]["body"] == body.decode()

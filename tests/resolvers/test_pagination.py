@@ -135,3 +135,73 @@ async def test_every_object_refetches_by_global_id(store_url: str) -> None:
         assert (await gql(client, NODE, id="garbage"))["data"]["node"] is None
         many = await gql(client, 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', ids=[*expected, "evt_x"])
         assert [n and n["id"] for n in many["data"]["nodes"]] == [*expected, None]
+
+
+# Issue 5 specifies `divergences(filter, first, after)`: its own keyset over divergence magnitude, forward only.
+FORWARD_ONLY = {"divergences"}
+
+
+@pytest.mark.asyncio
+async def test_every_connection_is_relay_shaped_and_needs_first_or_last_up_to_100(store_url: str) -> None:
+    from graphql import Undefined, build_client_schema, get_introspection_query, get_named_type
+
+    async with running_app(store_url) as (client, _hub):
+        schema = build_client_schema((await gql(client, get_introspection_query()))["data"])
+        connections = {name: field for name, field in schema.query_type.fields.items()
+                       if get_named_type(field.type).name.endswith("Connection")}
+        assert {"transactions", "deliveries", "exceptions", "auditLog"} <= set(connections)
+        for name, field in connections.items():
+            shape = get_named_type(field.type)
+            assert {"edges", "nodes", "pageInfo"} <= set(shape.fields), name
+            assert {"first", "after"} <= set(field.args), name
+            if name in FORWARD_ONLY:
+                continue
+            assert {"last", "before", "first", "after"} <= set(field.args), name
+            assert {"totalCount", "totalCountCapped"} <= set(shape.fields), name
+            assert {field.args[a].default_value for a in ("first", "last")} <= {None, Undefined}, name  # no default
+            for args in ("", "(first: 101)", "(last: 0)", "(first: 1, last: 1)"):
+                refused = await gql(client, f"{{ {name}{args} {{ totalCount }} }}")
+                assert refused["data"] is None or refused["data"].get(name) is None, (name, args)
+                assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", (name, args, refused)
+            neither = await gql(client, f"{{ {name} {{ totalCount }} }}")
+            assert "`first`" in neither["errors"][0]["message"] and "`last`" in neither["errors"][0]["message"]
+            ok = await gql(client, f"{{ {name}(last: 100) {{ totalCount pageInfo {{ hasPreviousPage }} }} }}")
+            assert "errors" not in ok, (name, ok)
+
+
+AUDIT_PAGE = """query($after: String) { auditLog(first: 3, after: $after, filter: {action: "acknowledgeException"}) {
+  nodes { id object } totalCount pageInfo { hasNextPage endCursor } } }"""
+
+
+@pytest.mark.asyncio
+async def test_audit_log_pages_while_actions_keep_coming_and_filters(store_url: str) -> None:
+    async with running_app(store_url) as (client, _hub):
+        async def act(n: int) -> None:
+            result = await gql(client, f'mutation {{ acknowledgeException(id: "exc_{n}") {{ count }} }}',
+                               key=OPERATOR_KEY)
+            assert "errors" not in result, result
+
+        for n in range(10):
+            await act(n)
+        await gql(client, 'mutation { replayDelivery(id: "dlv_nope") { count } }', key=OPERATOR_KEY)
+        seen: list[str] = []
+        after = None
+        for round_ in range(20):
+            page = (await gql(client, AUDIT_PAGE, after=after))["data"]["auditLog"]
+            seen += [n["object"] for n in page["nodes"]]
+            await act(100 + round_)  # newer entries land before the cursor: never in this walk
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert seen == [f"id=exc_{n}" for n in reversed(range(10))]
+
+        newest = (await gql(client, '{ auditLog(last: 2, filter: {actor: "ops", result: "ok"}) { nodes { object } '
+                                    'pageInfo { hasPreviousPage startCursor } } }'))["data"]["auditLog"]
+        assert [n["object"] for n in newest["nodes"]] == ["id=exc_1", "id=exc_0"]  # the oldest two, in order
+        earlier = (await gql(client, 'query($b: String) { auditLog(last: 2, before: $b) { nodes { object } } }',
+                             b=newest["pageInfo"]["startCursor"]))["data"]["auditLog"]
+        assert [n["object"] for n in earlier["nodes"]] == ["id=exc_3", "id=exc_2"]
+        nobody = await gql(client, '{ auditLog(first: 5, filter: {actor: "nobody"}) { totalCount nodes { id } } }')
+        assert nobody["data"]["auditLog"] == {"totalCount": 0, "nodes": []}
+        bad = await gql(client, '{ auditLog(first: 5, after: "garbage!") { nodes { id } } }')
+        assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
