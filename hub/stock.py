@@ -20,8 +20,8 @@ from hub.stock_divergence import source_view
 from hub.store.queries import Page, decode_cursor, encode_cursor, page_of
 from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
 
-__all__ = ["DivergenceFilter", "Movement", "Position", "Quantity", "Shortfall", "divergence_counts",
-           "list_divergences", "movements", "positions", "shortfalls", "divergence_cursor"]
+__all__ = ["DIVERGENCE_ORDERS", "DivergenceFilter", "Movement", "Position", "Quantity", "Shortfall",
+           "divergence_counts", "list_divergences", "movements", "positions", "shortfalls", "divergence_cursor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,29 +186,44 @@ async def shortfalls(conn: AsyncConnection, sku: str) -> list[Shortfall]:
     return result
 
 
-def divergence_cursor(row: Any) -> str:
-    return encode_cursor(repr(float(row.units)), row.sku, row.location, row.source)
+DIVERGENCE_ORDERS = ("units", "value")
+_NO_VALUE = -1.0  # divergences without a configured unit value sort after every valued one
+
+
+def _order_key(order: str) -> Any:
+    d = stock_divergences.c
+    return d.units if order == "units" else func.coalesce(d.value, _NO_VALUE)
+
+
+def divergence_cursor(row: Any, order: str = "units") -> str:
+    key = row.units if order == "units" else (row.value if row.value is not None else _NO_VALUE)
+    return encode_cursor(order, repr(float(key)), row.sku, row.location, row.source)
 
 
 async def list_divergences(conn: AsyncConnection, filter: DivergenceFilter, first: int, after: str | None,
-                           now: datetime | None = None) -> Page:
-    """Current divergences, largest first (units, then sku, location, source); keyset pagination.
+                           now: datetime | None = None, order: str = "units") -> Page:
+    """Current divergences, largest first by ``order`` — ``units``, or ``value`` (value at risk: units × the
+    configured unit value, unvalued last) — then sku, location, source; keyset pagination.
 
-    ``ValueError`` for a cursor that is not ours, or ``older_than`` without ``now``.
+    ``ValueError`` for a cursor that is not ours (or made for the other order), or ``older_than`` without ``now``.
     """
+    if order not in DIVERGENCE_ORDERS:
+        raise ValueError(f"order must be one of {DIVERGENCE_ORDERS}")
     d = stock_divergences.c
+    key = _order_key(order)
     query = select(stock_divergences).where(*_conditions(filter, now))
     if after:
-        units, sku, location, source = decode_cursor(after, 4)
+        cursor_order, raw, sku, location, source = decode_cursor(after, 5)
         try:
-            value = float(units)
+            value = float(raw)
         except ValueError:
             raise ValueError("invalid cursor") from None
-        query = query.where(or_(d.units < value, and_(d.units == value,
-                                                      tuple_(d.sku, d.location, d.source) > tuple_(sku, location,
-                                                                                                    source))))
-    rows = list(await conn.execute(query.order_by(d.units.desc(), d.sku, d.location, d.source).limit(first + 1)))
-    return page_of(rows, first, divergence_cursor)
+        if cursor_order != order:
+            raise ValueError("invalid cursor: it belongs to another order")
+        query = query.where(or_(key < value, and_(key == value,
+                                                  tuple_(d.sku, d.location, d.source) > tuple_(sku, location, source))))
+    rows = list(await conn.execute(query.order_by(key.desc(), d.sku, d.location, d.source).limit(first + 1)))
+    return page_of(rows, first, lambda row: divergence_cursor(row, order))
 
 
 async def count_divergences(conn: AsyncConnection, filter: DivergenceFilter, now: datetime | None = None) -> int:

@@ -11,6 +11,7 @@ settle_minutes = 30
 [[stock.skus]]                   # per-SKU overrides by glob pattern, first match wins (beats the location)
 pattern = "GC-*"
 tolerance = 2
+unit_value = 25.0                # what one unit is worth: a divergence's value at risk is units × this
 ```
 """
 
@@ -24,8 +25,8 @@ from typing import Any
 from hub.errors import ConfigError
 
 DEFAULT_SETTLE_MINUTES = 15
-_KEYS = {"authoritative", "tolerance", "settle_minutes", "locations", "skus"}
-_OVERRIDE_KEYS = {"authoritative", "tolerance", "settle_minutes"}
+_KEYS = {"authoritative", "tolerance", "settle_minutes", "unit_value", "locations", "skus"}
+_OVERRIDE_KEYS = {"authoritative", "tolerance", "settle_minutes", "unit_value"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class StockOverride:
     authoritative: str | None = None
     tolerance: float | None = None
     settle_minutes: float | None = None
+    unit_value: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class StockSettings:
     authoritative: str | None = None
     tolerance: float = 0.0
     settle_minutes: float = DEFAULT_SETTLE_MINUTES
+    unit_value: float | None = None  # unknown: divergences have no value at risk
     locations: dict[str, StockOverride] = field(default_factory=dict)
     skus: tuple[tuple[str, StockOverride], ...] = ()
 
@@ -68,6 +71,11 @@ class StockSettings:
 
     def settle_for(self, sku: str, location: str) -> timedelta:
         return timedelta(minutes=float(self._pick("settle_minutes", sku, location)))
+
+    def value_for(self, sku: str, location: str) -> float | None:
+        """What one unit of ``sku`` at ``location`` is worth, when configured."""
+        value = self._pick("unit_value", sku, location)
+        return float(value) if value is not None else None
 
 
 def parse_stock(raw: Any, sources: dict[str, Any]) -> StockSettings:
@@ -99,7 +107,7 @@ def parse_stock(raw: Any, sources: dict[str, Any]) -> StockSettings:
                          tolerance=top.tolerance if top.tolerance is not None else 0.0,
                          settle_minutes=top.settle_minutes if top.settle_minutes is not None
                          else DEFAULT_SETTLE_MINUTES,
-                         locations=locations, skus=tuple(skus))
+                         unit_value=top.unit_value, locations=locations, skus=tuple(skus))
 
 
 def _default_authoritative(sources: dict[str, Any]) -> str | None:
@@ -123,7 +131,8 @@ def _override(raw: Any, where: str, sources: dict[str, Any], allowed: set[str] =
         raise ConfigError(f"{where}.authoritative = {authoritative!r}: no source has that name "
                           f"(configured: {', '.join(sorted(sources)) or 'none'})")
     return StockOverride(authoritative=authoritative, tolerance=_number(raw, "tolerance", where),
-                         settle_minutes=_number(raw, "settle_minutes", where))
+                         settle_minutes=_number(raw, "settle_minutes", where),
+                         unit_value=_number(raw, "unit_value", where))
 
 
 def _number(raw: dict[str, Any], key: str, where: str) -> float | None:

@@ -202,8 +202,10 @@ async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[
         sku, location, source = key
         row = existing.get(key)
         since = row.since if row is not None else now
-        values = {"authoritative": result["authoritative"], "units": result["units"], "states": result["states"],
-                  "updated_at": now}
+        unit_value = config.stock.value_for(sku, location)
+        value = round(result["units"] * unit_value, 2) if unit_value is not None else None
+        values = {"authoritative": result["authoritative"], "units": result["units"], "value": value,
+                  "states": result["states"], "updated_at": now}
         status, due_at, exception_id = ((row.status, row.due_at, row.exception_id) if row is not None
                                         else ("pending", now + config.stock.settle_for(sku, location), None))
         unchanged = row is not None and (row.units, row.states) == (result["units"], result["states"])
@@ -213,7 +215,8 @@ async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[
         if row is None:
             inserts.append({"sku": sku, "location": location, "source": source, "since": since, "status": status,
                             "due_at": due_at, "exception_id": exception_id, **values})
-        elif (row.units, row.states, row.status, row.due_at) != (result["units"], result["states"], status, due_at):
+        elif (row.units, row.value, row.states, row.status, row.due_at) != (result["units"], value, result["states"],
+                                                                            status, due_at):
             await conn.execute(update(stock_divergences).where(d.sku == sku, d.location == location,
                                                                d.source == source)
                                .values(status=status, due_at=due_at, exception_id=exception_id, **values))
@@ -237,6 +240,7 @@ async def _raise(conn: AsyncConnection, key: tuple[str, str, str], result: dict[
                  f"{since.isoformat(timespec='seconds')}"),
         evidence={"sku": sku, "location": location, "source": source, "authoritative": authority,
                   "units": result["units"], "states": result["states"], "since": since.isoformat(),
+                  "unit_value": config.stock.value_for(sku, location),
                   "tolerance": config.stock.tolerance_for(sku, location),
                   "last_movements": last})
     return await raise_exception(conn, finding, routing=config.routing, changes=changes, now=now)

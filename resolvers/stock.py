@@ -16,6 +16,7 @@ from schema.pagination import Connection
 from schema.stock import (
     DivergenceCount,
     DivergenceFilter,
+    DivergenceOrder,
     StockDivergence,
     StockMovement,
     StockPosition,
@@ -65,17 +66,19 @@ class StockQuery:
             divergence=StockDivergence.from_row(p.divergence) if p.divergence is not None else None,
             movements=by_place.get((p.location, p.source), []), shortfalls=short) for p in found]
 
-    @strawberry.field(description="Current stock divergences, largest first (keyset pagination).")
+    @strawberry.field(description="Current stock divergences, largest first by units or by value at risk "
+                                  "(keyset pagination).")
     async def divergences(self, info: strawberry.Info, filter: DivergenceFilter | None = None, first: int = 20,
-                          after: str | None = None) -> Connection[StockDivergence]:
-        flt, now = _filter(filter), _now(info)
+                          after: str | None = None,
+                          order_by: DivergenceOrder = DivergenceOrder.UNITS) -> Connection[StockDivergence]:
+        flt, now, order = _filter(filter), _now(info), order_by.value
         try:
             async with info.context["hub"].require_store().read() as conn:
-                page = await stock.list_divergences(conn, flt, page_size(first), after, now)
+                page = await stock.list_divergences(conn, flt, page_size(first), after, now, order)
                 total = await stock.count_divergences(conn, flt, now)
         except ValueError as exc:
             raise cursor_error(exc) from None
-        return connection(page, StockDivergence.from_row, stock.divergence_cursor, total)
+        return connection(page, StockDivergence.from_row, lambda row: stock.divergence_cursor(row, order), total)
 
     @strawberry.field(description="Divergent SKUs per location and source (for BI).")
     async def divergence_counts(self, info: strawberry.Info) -> list[DivergenceCount]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -51,6 +52,8 @@ class StockDivergence:
     source: str
     authoritative: str
     units: float = strawberry.field(description="The largest difference over the states both report.")
+    value_at_risk: float | None = strawberry.field(description="units × the configured unit value "
+                                                               "([stock] unit_value); null when none is configured.")
     states: JSON = strawberry.field(description="Per state: source, authoritative, in_flight, difference.")
     since: datetime
     status: str = strawberry.field(description="pending (inside the settle window) or open (raised)")
@@ -60,7 +63,8 @@ class StockDivergence:
     @classmethod
     def from_row(cls, row: Any) -> StockDivergence:
         return cls(sku=row.sku, location=row.location, source=row.source, authoritative=row.authoritative,
-                   units=float(row.units), states=row.states, since=row.since, status=row.status,
+                   units=float(row.units), value_at_risk=float(row.value) if row.value is not None else None,
+                   states=row.states, since=row.since, status=row.status,
                    due_at=row.due_at, exception_id=row.exception_id)
 
 
@@ -92,6 +96,12 @@ class DivergenceCount:
     source: str
     divergent: int
     raised: int = strawberry.field(description="Of which past the settle window (an open exception).")
+
+
+@strawberry.enum(description="How divergences are sorted, largest first.")
+class DivergenceOrder(Enum):
+    UNITS = "units"
+    VALUE = "value"
 
 
 @strawberry.input(description="Which divergences to list; every field narrows.")

@@ -248,6 +248,7 @@ stock_divergences = Table(
     Column("source", String(64), primary_key=True),
     Column("authoritative", String(64), nullable=False),
     Column("units", Float, nullable=False),
+    Column("value", Float),  # value at risk: units × the configured unit value (null when none is configured)
     Column("states", JSON, nullable=False),
     Column("since", DateTime, nullable=False),
     Column("due_at", DateTime, index=True),
@@ -255,6 +256,7 @@ stock_divergences = Table(
     Column("exception_id", String(40)),
     Column("updated_at", DateTime, nullable=False),
     Index("ix_stock_divergences_units", "units", "sku", "location", "source"),
+    Index("ix_stock_divergences_value", "value", "sku", "location", "source"),
     Index("ix_stock_divergences_loc_source", "location", "source", "status"),
 )
 

@@ -47,6 +47,7 @@ def test_overrides_by_sku_pattern_then_location_then_global() -> None:
     ({"locations": {"ST-1": {"authoritative": "nope"}}}, "stock.locations.ST-1.authoritative = 'nope'"),
     ({"locations": {"ST-1": {"colour": 1}}}, "stock.locations.ST-1: unknown key 'colour'"),
     ({"skus": [{"tolerance": 1}]}, "stock.skus[0].pattern is required"),
+    ({"skus": [{"pattern": "GC-*", "unit_value": -3}]}, "stock.skus[0].unit_value must be a number ≥ 0"),
     ({"skus": {"pattern": "x"}}, "stock.skus must be an array of tables"),
 ])
 def test_mistakes_name_the_key(stock: dict, message: str) -> None:

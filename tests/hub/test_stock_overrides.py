@@ -1,7 +1,8 @@
 """Per-location and per-SKU-pattern divergence settings at work, over /ingest on SQLite and PostgreSQL.
 
 A gift-card pattern tolerates two units; one store waits an hour before raising; another store's POS is
-the authoritative source for its shelves, so there the ERP is the one named as diverging.
+the authoritative source for its shelves, so there the ERP is the one named as diverging. Unit values
+(per SKU pattern or location) give each divergence a value at risk to sort by.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from tests.hub.test_exception_rules import T0, FakeClock, at
-from tests.hub.test_stock import SOURCES, line, listed, move, snapshot
+from tests.hub.test_stock import SOURCES, gql, line, listed, move, snapshot
 from tests.support import cloudevent, running_app
 
 STOCK = {"settle_minutes": 15, "tolerance": 0,
@@ -54,3 +55,44 @@ async def test_tolerance_settle_window_and_authority_follow_location_and_sku_pat
         await hub.evaluator.tick(clock.naive())
         gift = (await raised(client))["GC-1@ST-1/pos"]
         assert gift["evidence"]["tolerance"] == 2 and gift["evidence"]["units"] == 3
+
+
+VALUED = {"settle_minutes": 15, "tolerance": 0, "locations": {"ST-1": {"unit_value": 10}},
+          "skus": [{"pattern": "GC-*", "unit_value": 25}]}
+DIVERGENCES = """query($order: DivergenceOrder, $after: String) {
+  divergences(orderBy: $order, first: 1, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } nodes { sku location units valueAtRisk } } }"""
+
+
+@pytest.mark.asyncio
+async def test_divergences_sort_by_value_at_risk_from_the_unit_value_of_sku_pattern_or_location(
+        store_url: str) -> None:
+    clock = FakeClock()
+    async with running_app(store_url, clock=clock, extra={"sources": SOURCES, "stock": VALUED}) as (client, hub):
+        counts = {("GC-1", "ST-1"): 2, ("SKU-1", "ST-1"): 3, ("SKU-2", "ST-4"): 5}  # units apart
+        await move(client, hub, clock, 0, *[event for (sku, location), apart in counts.items() for event in (
+            snapshot("erp", 0, line(sku, location, 10)), snapshot("pos", 0, line(sku, location, 10 + apart)))])
+
+        async def pages(order: str) -> list[tuple[str, float | None]]:
+            seen, after = [], None
+            while True:
+                result = await gql(client, DIVERGENCES, order=order, after=after)
+                assert "errors" not in result, result
+                page = result["data"]["divergences"]
+                assert page["totalCount"] == 3
+                seen += [(n["sku"], n["valueAtRisk"]) for n in page["nodes"]]
+                if not page["pageInfo"]["hasNextPage"]:
+                    return seen
+                after = page["pageInfo"]["endCursor"]
+
+        assert await pages("VALUE") == [("GC-1", 50.0), ("SKU-1", 30.0), ("SKU-2", None)]
+        assert await pages("UNITS") == [("SKU-2", None), ("SKU-1", 30.0), ("GC-1", 50.0)]
+        first = await gql(client, DIVERGENCES, order="UNITS")
+        mixed = await gql(client, DIVERGENCES, order="VALUE",
+                          after=first["data"]["divergences"]["pageInfo"]["endCursor"])
+        assert mixed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+        clock.now = T0 + timedelta(minutes=20)
+        await hub.evaluator.tick(clock.naive())
+        gift = (await raised(client))["GC-1@ST-1/pos"]
+        assert gift["evidence"]["unit_value"] == 25
