@@ -152,20 +152,25 @@ async def test_amounts_per_currency_with_tolerance_and_settlement_fees(store_url
                      cloudevent("shop", "payment.captured", [("shop:order", "M-1")], time_=at(1),
                                 amount=amount("99.96", "EUR", "capture")))
         assert await listed(client, type=["amount_mismatch"]) == []
+        await ingest(client, hub, cloudevent("shop", "refund.issued", [("shop:order", "M-1")], time_=at(2),
+                                             amount=amount("120.00", "EUR", "refund")))
+        [over] = await listed(client, type=["amount_mismatch"])  # refunded more than was ever captured
+        assert over["evidence"] == {"currency": "EUR", "expected": {"captured": "99.96"},
+                                    "actual": {"refunded": "120.00"}, "difference": "20.04"}
 
         payout = [("shop:payout", "po_1")]
         settled = [cloudevent("shop", "settlement.paid", payout, time_=at(5), amount=amount(v, c, k))
                    for v, c, k in (("100.00", "EUR", "gross"), ("2.90", "EUR", "fee"), ("97.10", "EUR", "net"),
                                    ("50.00", "USD", "gross"), ("1.75", "USD", "fee"), ("47.00", "USD", "net"))]
         await ingest(client, hub, *settled)
-        [usd] = await listed(client, type=["amount_mismatch"])  # EUR nets out; USD is 1.25 short
+        [usd] = await listed(client, type=["amount_mismatch"], transactionKind="settlement")  # EUR nets out
         assert usd["subject"].endswith(":USD:settled") and usd["transactionKind"] == "settlement"
         assert usd["evidence"] == {"currency": "USD", "expected": {"gross less fees": "48.25"},
                                    "actual": {"settled": "47.00"}, "difference": "-1.25"}
 
         await ingest(client, hub, cloudevent("shop", "settlement.paid", payout, time_=at(6),
                                              amount=amount("1.25", "USD", "net")))
-        [resolved] = await listed(client, type=["amount_mismatch"])
+        [resolved] = await listed(client, type=["amount_mismatch"], transactionKind="settlement")
         assert (resolved["id"], resolved["status"]) == (usd["id"], "resolved")
 
 
