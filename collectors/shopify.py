@@ -20,6 +20,12 @@ Mapping (topic → canonical type):
 - ``inventory_levels/update`` → ``inventory.snapshot`` (sku = inventory item id, state ``available``)
 - any other topic → ``unknown`` (refs still taken when the resource is an order/fulfillment/refund)
 
+Reconciliation with the ``shopify-orders`` poller (``collectors.polling.shopify_orders``): the poller
+turns each polled order into an ``orders/updated`` delivery for its version plus one delivery per
+once-per-order step it shows (:func:`order_steps`: created, paid, cancelled), keyed by
+:func:`order_key`. On a source that polls, order webhooks are keyed the same way, so a step the
+webhooks delivered is not stored again and a step they missed is filled in.
+
 Refs: ``<source>:order`` (id), ``:order_name`` (``#1001``), ``:fulfillment``, ``:refund`` (identity);
 tracking numbers as identity refs ``<carrier source>:tracking``; inventory item and location related.
 
@@ -49,6 +55,7 @@ from collectors.base import (
     compact,
     decimal_field,
     header,
+    load_json,
     load_object,
     mapped_refs,
     parse_time,
@@ -65,6 +72,8 @@ _ORDER_TYPES = {
     "orders/cancelled": "order.cancelled",
     "orders/paid": "payment.captured",
 }
+# https://shopify.dev/docs/api/admin-rest/latest/resources/order (financial_status): the order was paid.
+_PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
 _IN_TRANSIT = frozenset({"in_transit", "out_for_delivery", "attempted_delivery", "ready_for_pickup"})
 _FAILED_FULFILLMENT = frozenset({"cancelled", "error", "failure"})
 
@@ -86,8 +95,50 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
 
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
-    """``X-Shopify-Event-Id`` (stable across retries), else ``X-Shopify-Webhook-Id``."""
+    """``X-Shopify-Event-Id`` (stable across retries), else ``X-Shopify-Webhook-Id``.
+
+    For an order topic on a source that also polls orders (``options.poll.style = "shopify-orders"``) the
+    key is :func:`order_key` instead, the key the poller gives the same fact: a webhook and the poll that
+    reconciles it are one delivery, whichever arrives first.
+    """
+    if source is not None and polls_orders(source):
+        topic = header(headers, "x-shopify-topic")
+        if topic in _ORDER_TYPES:
+            try:
+                key = order_key(topic, load_json(body))
+            except ParseError:
+                key = None
+            if key is not None:
+                return key
     return header(headers, "x-shopify-event-id") or header(headers, "x-shopify-webhook-id") or None
+
+
+def polls_orders(source: Source) -> bool:
+    """Whether the source reconciles its order webhooks with the ``shopify-orders`` poller."""
+    poll = source.options.get("poll")
+    return isinstance(poll, Mapping) and poll.get("style") == "shopify-orders"
+
+
+def order_key(topic: str, order: Any) -> str | None:
+    """The key of one fact about an order, the same from a webhook and from a polled order: a version
+    (``orders/updated``) is ``<id>@<updated_at>``; a once-per-order step (``orders/create``, ``orders/paid``,
+    ``orders/cancelled``) is ``<id>:<topic>``. None when the order has no id (or a version no updated_at)."""
+    if not isinstance(order, Mapping) or order.get("id") is None or isinstance(order.get("id"), dict | list):
+        return None
+    if topic == "orders/updated":
+        return f"{order['id']}@{order['updated_at']}" if order.get("updated_at") else None
+    return f"{order['id']}:{topic}" if topic in _ORDER_TYPES else None
+
+
+def order_steps(order: Mapping[str, Any]) -> list[str]:
+    """The once-per-order topics a polled order shows happened (what missed webhooks would have said):
+    created always, paid once ``financial_status`` is past payment, cancelled once ``cancelled_at`` is set."""
+    steps = ["orders/create"]
+    if order.get("financial_status") in _PAID_STATUSES:
+        steps.append("orders/paid")
+    if order.get("cancelled_at"):
+        steps.append("orders/cancelled")
+    return steps
 
 
 def parse(delivery: Delivery, source: Source) -> list[Event]:
@@ -95,8 +146,8 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
     topic = header(delivery.headers, "x-shopify-topic")
     if not topic:
         raise ParseError("missing header 'X-Shopify-Topic'")
-    payload = load_object(delivery.body, f"{topic}")
-    event_id = dedup_key(delivery.headers, delivery.body) or body_digest(delivery.body)
+    payload = load_object(delivery.body, topic)
+    event_id = dedup_key(delivery.headers, delivery.body, source) or body_digest(delivery.body)
     event = Event(source=source.name, source_event_id=event_id, type=UNKNOWN_TYPE,
                   occurred_at=_occurred(topic, payload, delivery.headers),
                   traceparent=header(delivery.headers, "traceparent"))
@@ -251,9 +302,12 @@ def _sku(item: dict[str, Any]) -> str | None:
 
 
 def _occurred(topic: str, payload: dict[str, Any], headers: Mapping[str, str]) -> datetime | None:
-    """The payload's own time (cancelled_at for a cancellation), else ``X-Shopify-Triggered-At``."""
+    """The payload's own time (created_at for a new order, cancelled_at for a cancellation), else
+    ``X-Shopify-Triggered-At``. (A polled order's ``orders/create`` is read from a later version.)"""
     names = ("updated_at", "created_at")
-    if topic == "orders/cancelled":
+    if topic == "orders/create":
+        names = ("created_at", "updated_at")
+    elif topic == "orders/cancelled":
         names = ("cancelled_at", *names)
     for name in names:
         if payload.get(name):

@@ -3,8 +3,12 @@
 Each order becomes a delivery whose body is the order object (what an ``orders/updated`` webhook
 POSTs) with ``X-Shopify-Topic: orders/updated``, so the ``shopify`` adapter parses it; its dedup key is
 ``<order id>@<updated_at>``: one delivery per version of an order, a re-read version stored once.
-(Shopify's webhook guidance says to reconcile missed webhooks by polling with ``updated_at_min``:
-https://shopify.dev/docs/apps/build/webhooks/best-practices#implement-reconciliation-jobs.)
+Each once-per-order step the order shows (created; paid; cancelled — ``collectors.shopify.order_steps``)
+becomes a delivery too, with that topic and the key ``<order id>:<topic>``: the first poll stores it,
+later polls are absorbed by dedup. Order webhooks of a polled source carry the same keys, so these
+deliveries fill exactly the webhooks that were missed (Shopify's guidance: reconcile missed webhooks by
+polling with ``updated_at_min``,
+https://shopify.dev/docs/apps/build/webhooks/best-practices#implement-reconciliation-jobs).
 
 Paging (https://shopify.dev/docs/api/usage/pagination-rest): the first request carries the filters
 (``updated_at_min = cursor − lookback``, ``status=any`` — the default lists only open orders —,
@@ -37,6 +41,7 @@ from collectors.polling import (
     same_origin,
     utc_iso,
 )
+from collectors.shopify import order_key, order_steps
 from hub.errors import ConfigError
 
 _KEYS = {"api_version", "status"}
@@ -93,10 +98,12 @@ class _ShopifyWalk:
             if not isinstance(order, dict) or order.get("id") is None or not order.get("updated_at"):
                 raise UpstreamError("an order without id or updated_at")
             updated = _time(order["updated_at"])
-            items.append({"dedup_key": f"{order['id']}@{order['updated_at']}", "body": json_body(order),
-                          "headers": {"content-type": "application/json", "x-shopify-topic": "orders/updated",
-                                      "x-shopify-api-version": self._version, "x-shopify-shop-domain": shop,
-                                      "x-crosstrace-polled": "shopify-orders"}})
+            body = json_body(order)
+            for topic in ("orders/updated", *order_steps(order)):
+                items.append({"dedup_key": order_key(topic, order), "body": body,
+                              "headers": {"content-type": "application/json", "x-shopify-topic": topic,
+                                          "x-shopify-api-version": self._version, "x-shopify-shop-domain": shop,
+                                          "x-crosstrace-polled": "shopify-orders"}})
             if self._newest is None or updated > self._newest:
                 self._newest = updated
         cursor = utc_iso(self._newest) if self._newest is not None and self._newest != self._stored else None

@@ -96,7 +96,12 @@ class Upstream:
         return {event["id"] for _, _, event in self.events}
 
     def expected_shopify(self) -> set[str]:
-        return {f"{o['id']}@{o['updated_at']}" for o in self.orders.values()}
+        """Per order: its current version, and the once-per-order steps it shows (created; paid; cancelled)."""
+        keys = {f"{o['id']}@{o['updated_at']}" for o in self.orders.values()}
+        keys |= {f"{o['id']}:orders/create" for o in self.orders.values()}
+        keys |= {f"{o['id']}:orders/paid" for o in self.orders.values()
+                 if o.get("financial_status") in ("paid", "partially_refunded", "refunded")}
+        return keys | {f"{o['id']}:orders/cancelled" for o in self.orders.values() if o.get("cancelled_at")}
 
     def expected_rest(self) -> set[str]:
         return {f"{i['id']}@{i['version']}" for i in self.items.values()}

@@ -104,6 +104,42 @@ def test_dedup_prefers_the_event_id_which_is_stable_across_retries() -> None:
     assert shopify.dedup_key({}, b"{}") is None
 
 
+def polled_source() -> Source:
+    return make_source(poll={"style": "shopify-orders", "url": "https://demo.myshopify.com"})
+
+
+def test_order_webhooks_of_a_polled_source_are_keyed_like_the_poller_keys_them() -> None:
+    order = resource("order")
+    body = json.dumps(order).encode()
+    keys = {topic: shopify.dedup_key(headers_for(topic, body), body, polled_source())
+            for topic in ("orders/create", "orders/updated", "orders/paid", "orders/cancelled")}
+    assert keys == {"orders/create": "450789469:orders/create",
+                    "orders/updated": "450789469@2008-01-10T11:00:00-05:00",
+                    "orders/paid": "450789469:orders/paid", "orders/cancelled": "450789469:orders/cancelled"}
+    # Other topics, and sources that do not poll, keep Shopify's event id.
+    assert shopify.dedup_key(headers_for("fulfillments/create", body), body, polled_source()) == "evt-1"
+    assert shopify.dedup_key(headers_for("orders/create", body), body, make_source()) == "evt-1"
+    # A body without an order id (drift) falls back to the event id; the parser dead-letters it.
+    assert shopify.dedup_key(headers_for("orders/create", b"{}"), b"{}", polled_source()) == "evt-1"
+    assert parse_one("orders/paid", order, polled_source()).source_event_id == "450789469:orders/paid"
+
+
+def test_order_steps_are_what_a_polled_order_shows_happened() -> None:
+    order = resource("order")  # financial_status "authorized", not cancelled
+    assert shopify.order_steps(order) == ["orders/create"]
+    order.update(financial_status="partially_refunded", cancelled_at="2008-01-11T09:30:00-05:00")
+    assert shopify.order_steps(order) == ["orders/create", "orders/paid", "orders/cancelled"]
+
+
+def test_a_polled_creation_is_placed_at_the_creation_time_of_a_later_version() -> None:
+    order = resource("order")
+    order["updated_at"] = "2008-01-12T08:00:00-05:00"
+    polled = {"x-crosstrace-polled": "shopify-orders"}
+    event = parse_one("orders/create", order, polled_source(), event_id=None, **polled)
+    assert event.type == "order.placed" and event.source_event_id == "450789469:orders/create"
+    assert event.occurred_at == datetime(2008, 1, 10, 16, 0)
+
+
 # --- orders ----------------------------------------------------------------------------------------------
 
 
@@ -112,7 +148,7 @@ def test_orders_create_maps_refs_lines_and_total() -> None:
     assert event.source == "shop"
     assert event.source_event_id == "evt-1"
     assert event.type == "order.placed"
-    assert event.occurred_at == datetime(2008, 1, 10, 16, 0)  # updated_at 11:00-05:00
+    assert event.occurred_at == datetime(2008, 1, 10, 16, 0)  # created_at 11:00-05:00
     assert event.refs == [Ref("shop:order", "450789469"), Ref("shop:order_name", "#1001")]
     assert event.lines == [Line("IPOD2008GREEN", Decimal(1)), Line("IPOD2008RED", Decimal(1)),
                            Line("IPOD2008BLACK", Decimal(1))]
