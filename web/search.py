@@ -29,7 +29,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         ref = request.query_params.get("ref", "").strip()
         if not ref:
             return RedirectResponse("/", status_code=303)
-        if len(ref) > 400:
+        if len(ref) > 400 or "\x00" in ref:
             return render(request, "choose.html", {"ref": ref[:40] + "…", "transactions": [], "too_long": True},
                           status_code=400)
         async with hub.require_store().read() as conn:

@@ -73,6 +73,8 @@ def split_ref(text: str) -> tuple[str | None, str]:
 async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
     """Transactions a user-given string names: a transaction id, a merged-away id, or any identity ref."""
     text = text.strip()
+    if "\x00" in text:  # no stored ref holds a NUL (PostgreSQL text cannot): nothing to look up
+        return RefLookup([])
     if text.startswith("tx_"):
         found = (await conn.execute(select(transactions.c.id).where(transactions.c.id == text))).scalar()
         if found is None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.support import cloudevent
+from tests.support import OPERATOR_KEY, cloudevent
 from tests.web import seed
 from tests.web.app import deliver_story, web_app
 
@@ -184,3 +184,25 @@ async def test_dashboard_and_stock_render_their_data(store_url: str) -> None:
         assert 'data-diverging="on_hand"' in stock.text and 'id="divergences"' in stock.text
         unknown = await client.get("/stock", params={"sku": "NOPE"})
         assert unknown.status_code == 404 and "No system has reported" in unknown.text
+
+
+@pytest.mark.asyncio
+async def test_bad_input_on_any_page_is_a_page_that_says_so_never_a_500(store_url: str) -> None:
+    async with web_app(store_url) as (client, hub):
+        await deliver_story(client, hub)
+        trace = await _trace_url(client, "W1001")
+        gets = {"/t/tx_nope": 404, "/t/%3Cscript%3E": 404, "/deliveries/nope": 404, "/search?ref=%00": 400,
+                "/stock?sku=X&location=%FF": 404, f"{trace}?event=nope": 200, f"{trace}?event={'x' * 5000}": 200,
+                "/exceptions?age=garbage&sort=bogus&severity=x&status=weird": 200, "/exceptions/live?every=abc": 200,
+                "/dashboard?window=-1&kind=%3Cscript%3Ex1": 200, "/stock?sku=": 200}
+        for path, status in gets.items():
+            response = await client.get(path)
+            assert response.status_code == status, (path, response.status_code)
+            assert "<script>x1" not in response.text  # echoed input is escaped
+        answer = await client.post("/graphql", headers={"authorization": f"Bearer {OPERATOR_KEY}"}, json={
+            "query": 'query($r: String!) { transaction(ref: $r) { id } transactionsByRef(ref: $r) { id } }',
+            "variables": {"r": "W1001\u0000"}})  # the same lookup as search, never a store error
+        assert answer.json()["data"] == {"transaction": None, "transactionsByRef": []}, answer.text
+        for path, data in (("/exceptions/act", {"ids": "nope", "action": "explode"}), ("/exceptions/act", {})):
+            response = await client.post(path, data=data)
+            assert response.status_code == 303 and "msg=Choose" in response.headers["location"], path
