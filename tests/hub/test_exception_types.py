@@ -116,6 +116,9 @@ async def test_an_out_of_order_step_is_flagged_once_with_the_event(store_url: st
         tx = await gql(client, '{ transaction(ref: "O-1") { events { id type outOfOrder } } }')
         [early] = [e for e in tx["data"]["transaction"]["events"] if e["outOfOrder"]]
         assert early["type"] == "shipment.shipped" and flagged["evidence"]["events"] == [early["id"]]
+        assert [x["id"] for x in await listed(client, severity=["info"])] == [flagged["id"]]
+        assert await listed(client, severity=["error", "critical"]) == []
+        assert [x["id"] for x in await listed(client, transactionId=flagged["transactionId"])] == [flagged["id"]]
 
 
 @pytest.mark.asyncio
