@@ -3,8 +3,10 @@
 What counts as personal: customer names, emails, phones and street addresses. In JSON they are found
 by key (``email``, ``phone``, ``first_name``, ``address1``, ``line1``… anywhere; ``name`` and
 ``company`` only inside an object that describes a person or an address, so an order's ``name``
-"#1001" or a product name survive), and emails anywhere by value. Ids, quantities, amounts, times,
-cities, postcodes and countries are operational facts and are kept.
+"#1001" or a product name survive). In free text (error messages, notes) emails, international phone
+numbers and street addresses ("12 Main Street", "Rua das Flores 12", "Hauptstraße 5") are found by
+shape, and any value a payload holds under a personal key is masked wherever else it appears in that
+payload. Ids, quantities, amounts, times, cities, postcodes and countries are operational facts and are kept.
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-
 # digit runs are order numbers and amounts; phone *fields* are found by key.
 _PHONE_VALUE = re.compile(r"^(?:\+\d[\d\s().-]{6,18}\d|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4})$")
 _PHONE_IN_TEXT = re.compile(r"\+\d[\d\s().-]{7,18}\d")
+# Street addresses in free text, by shape: a house number then words then a street type (English), a street
+# type then words then a number (Romance languages), or a compound street name then a number (Germanic).
+_STREET_IN_TEXT = re.compile(
+    r"\b\d{1,5}[A-Za-z]?(?:\s+[A-Z][\w'’.-]*){1,4}\s+(?:Street|St|Road|Rd|Avenue|Ave|Boulevard|Blvd|Lane|Ln|"
+    r"Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Square|Sq|Highway|Hwy|Parkway|Pkwy|Close|Crescent)\b\.?"
+    r"|\b(?:Rua|Avenida|Av\.|Travessa|Largo|Praça|Calle|Carrer|Paseo|Plaza|Rue|Via|Viale|Piazza|Corso)"
+    r"(?:\s+[\w'’.-]+){1,5}?\s+\d{1,5}[A-Za-z]?\b"
+    r"|\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|laan|straat|gade|vej|gatan|vägen)"
+    r"\s+\d{1,5}[a-z]?\b")
+_MIN_KNOWN = 4  # shorter personal values ("Ana") are not hunted for in free text: too many false hits
 # Keys that are personal wherever they appear (compared lowercased, '-' as '_').
 _PERSONAL_KEYS = frozenset({
     "first_name", "last_name", "full_name", "firstname", "lastname", "fullname", "given_name", "family_name",
@@ -73,32 +85,75 @@ def _walk(value: Any, replace_value: Callable[[Any], Any], replace_text: Callabl
     return value
 
 
+def _free_text(text: str) -> str:
+    """Emails, international phones and street addresses in free text, masked by their shape."""
+    return _STREET_IN_TEXT.sub(MASK, _PHONE_IN_TEXT.sub(MASK, EMAIL.sub(MASK, text)))
+
+
+def _masked(item: Any) -> Any:
+    return MASK if item not in (None, "") else item
+
+
+def _as_json(text: str) -> Any:
+    """The JSON object or array a text holds, else None."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict | list) else None
+
+
+def _text_masker(known: frozenset[str]) -> Callable[[str], str]:
+    """Masks one text: a JSON text by key, else the ``known`` personal values and every shape of personal data."""
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(known, key=len, reverse=True)), re.IGNORECASE) \
+        if known else None
+
+    def mask(text: str) -> str:
+        parsed = _as_json(text)
+        if parsed is not None:
+            return json.dumps(_walk(parsed, _masked, mask), ensure_ascii=False)
+        if _PHONE_VALUE.match(text):
+            return MASK
+        return _free_text(pattern.sub(MASK, text) if pattern else text)
+
+    return mask
+
+
+def personal_values(value: Any) -> frozenset[str]:
+    """The texts a JSON value holds under personal keys (JSON texts inside it included), long enough to hunt."""
+    found: set[str] = set()
+
+    def keep(item: Any) -> Any:
+        if isinstance(item, str) and len(item.strip()) >= _MIN_KNOWN and item != MASK:
+            found.add(item.strip())
+        return item
+
+    def look_inside(text: str) -> str:
+        parsed = _as_json(text)
+        if parsed is not None:
+            _walk(parsed, keep, look_inside)
+        return text
+
+    _walk(value, keep, look_inside)
+    return frozenset(found)
+
+
 def mask_text(text: str) -> str:
-    """Free text with every email and international phone number masked (a JSON text is masked by key too)."""
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):
-            parsed = None
-        if isinstance(parsed, dict | list):
-            return json.dumps(mask_json(parsed), ensure_ascii=False)
-    if _PHONE_VALUE.match(text):
-        return MASK
-    return _PHONE_IN_TEXT.sub(MASK, EMAIL.sub(MASK, text))
+    """Free text with every email, international phone number and street address masked (a JSON text by key)."""
+    return _text_masker(frozenset())(text)
 
 
 def mask_html(page: str) -> str:
-    """An HTML page with emails and international phone numbers masked (pages escape JSON, so keys are not seen)."""
-    return _PHONE_IN_TEXT.sub(MASK, EMAIL.sub(MASK, page))
+    """An HTML page with emails, international phones and street addresses masked (pages escape JSON)."""
+    return _free_text(page)
 
 
 def mask_json(value: Any) -> Any:
-    """A JSON value with personal data replaced by ``•••`` (structure, ids, amounts and times kept)."""
-    def masked(item: Any) -> Any:
-        return MASK if item not in (None, "") else item
-
-    return _walk(value, masked, mask_text)
+    """A JSON value with personal data replaced by ``•••`` (structure, ids, amounts and times kept): by key, by
+    shape in free text, and every value found under a personal key anywhere else in the same value."""
+    return _walk(value, _masked, _text_masker(personal_values(value)))
 
 
 def redactor(emails: set[str]) -> Callable[[Any], Any]:
@@ -107,7 +162,7 @@ def redactor(emails: set[str]) -> Callable[[Any], Any]:
         if emails else None
 
     def erase_text(text: str) -> str:
-        return pattern.sub(ERASED, text) if pattern else text
+        return _STREET_IN_TEXT.sub(ERASED, pattern.sub(ERASED, text) if pattern else text)
 
     def erased(item: Any) -> Any:
         return ERASED if item not in (None, "") else item
