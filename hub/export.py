@@ -34,61 +34,49 @@ class ExportFilter:
     limit: int | None = None
 
 
+def _narrow(query: Any, equal: tuple[tuple[Any, str | None], ...], since: Any, until: Any,
+            flt: ExportFilter) -> Any:
+    """``query`` where each column equals its given value, ``since`` >= the filter's since, ``until`` < its until."""
+    for column, value in equal:
+        if value:
+            query = query.where(column == value)
+    if flt.since:
+        query = query.where(since >= flt.since)
+    if flt.until:
+        query = query.where(until < flt.until)
+    return query
+
+
 def _transactions(flt: ExportFilter) -> Any:
     c = transactions.c
     query = select(c.id, c.kind, c.first_at, c.last_at, c.events, c.systems, c.open_exceptions)
-    if flt.kind:
-        query = query.where(c.kind == flt.kind)
     if flt.source:
         query = query.where(exists().where(events.c.tx_id == c.id, events.c.source == flt.source))
-    if flt.since:
-        query = query.where(c.last_at >= flt.since)
-    if flt.until:
-        query = query.where(c.first_at < flt.until)
-    return query, c.id
+    return _narrow(query, ((c.kind, flt.kind),), c.last_at, c.first_at, flt), c.id  # overlapping the window
 
 
 def _events(flt: ExportFilter) -> Any:
     c = events.c
     query = select(c.id, c.tx_id, c.source, c.source_event_id, c.type, c.occurred_at, c.received_at, c.status,
                    c.error, c.amount_value, c.amount_currency, c.amount_kind, c.lines, c.delivery_id)
-    for column, value in ((c.source, flt.source), (c.type, flt.type), (c.status, flt.status), (c.tx_id, flt.tx_id)):
-        if value:
-            query = query.where(column == value)
-    if flt.since:
-        query = query.where(c.occurred_at >= flt.since)
-    if flt.until:
-        query = query.where(c.occurred_at < flt.until)
-    return query, c.id
+    equal = ((c.source, flt.source), (c.type, flt.type), (c.status, flt.status), (c.tx_id, flt.tx_id))
+    return _narrow(query, equal, c.occurred_at, c.occurred_at, flt), c.id
 
 
 def _exceptions(flt: ExportFilter) -> Any:
     c = exceptions.c
     query = select(c.id, c.type, c.severity, c.rule, c.subject, c.tx_id, c.tx_kind, c.system, c.queue, c.status,
                    c.message, c.assignee, c.opened_at, c.updated_at, c.resolved_at, c.resolved_by)
-    for column, value in ((c.system, flt.source), (c.type, flt.type), (c.status, flt.status),
-                          (c.tx_kind, flt.kind), (c.tx_id, flt.tx_id)):
-        if value:
-            query = query.where(column == value)
-    if flt.since:
-        query = query.where(c.opened_at >= flt.since)
-    if flt.until:
-        query = query.where(c.opened_at < flt.until)
-    return query, c.id
+    equal = ((c.system, flt.source), (c.type, flt.type), (c.status, flt.status), (c.tx_kind, flt.kind),
+             (c.tx_id, flt.tx_id))
+    return _narrow(query, equal, c.opened_at, c.opened_at, flt), c.id
 
 
 def _deliveries(flt: ExportFilter) -> Any:
     c = deliveries.c
     query = select(c.id, c.source, c.received_at, c.state, c.error, c.attempts, c.repeats, c.content_type,
                    func.length(c.body).label("size"))
-    for column, value in ((c.source, flt.source), (c.state, flt.status)):
-        if value:
-            query = query.where(column == value)
-    if flt.since:
-        query = query.where(c.received_at >= flt.since)
-    if flt.until:
-        query = query.where(c.received_at < flt.until)
-    return query, c.id
+    return _narrow(query, ((c.source, flt.source), (c.state, flt.status)), c.received_at, c.received_at, flt), c.id
 
 
 LISTS: dict[str, Callable[[ExportFilter], Any]] = {

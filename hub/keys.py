@@ -9,12 +9,11 @@ effect within ``refresh_seconds``) and at once after a change made through this 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,9 +22,11 @@ from sqlalchemy import select, update
 from hub.config import ROLES, ApiKey
 from hub.errors import BadRequest, NotFound
 from hub.model import utcnow
+from hub.periodic import Periodic
 from hub.store import Store
 from hub.store.tables import api_keys
 
+log = logging.getLogger("crosstrace.keys")
 _KEY = re.compile(r"^ct_([0-9a-f]{8})_([A-Za-z0-9_-]{20,})$")
 
 
@@ -98,13 +99,11 @@ async def revoke_key(store: Store, name_or_prefix: str, now: datetime | None = N
 class KeyRing:
     """An in-memory copy of the live stored keys, by prefix; :meth:`find` is synchronous and constant time."""
 
-    def __init__(self, store: Store, *, refresh_seconds: float = 2.0,
-                 on_error: Callable[[Exception], None] | None = None) -> None:
+    def __init__(self, store: Store, *, refresh_seconds: float = 2.0) -> None:
         self._store = store
         self._by_prefix: dict[str, StoredKey] = {}
         self._refresh = refresh_seconds
-        self._task: asyncio.Task[None] | None = None
-        self._on_error = on_error
+        self._refresher = Periodic("crosstrace-keyring", self._refresh_step, log)
 
     async def reload(self) -> None:
         """Read the live keys again (called periodically and after every local change)."""
@@ -119,22 +118,12 @@ class KeyRing:
         return ApiKey(name=row.name, role=row.role, key_sha256=row.sha256)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="crosstrace-keyring")
+        """Reload every ``refresh_seconds``, keeping the last good copy while the store is unreachable."""
+        self._refresher.start(self._refresh, wait_first=True)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._refresher.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh)
-            try:
-                await self.reload()
-            except Exception as exc:  # noqa: BLE001 - keep the last good copy; the store may be restarting
-                if self._on_error is not None:
-                    self._on_error(exc)
+    async def _refresh_step(self) -> bool:
+        await self.reload()
+        return False

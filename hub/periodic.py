@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 
 
 class Periodic:
-    """Runs ``step`` at once and then every ``interval`` seconds; a step that says more is waiting (returns
-    true) runs again straight away, and a step that raises is logged and tried again next round (the store
-    may be restarting)."""
+    """Runs ``step`` at once (or, with ``wait_first``, after one interval) and then every ``interval`` seconds;
+    a step that says more is waiting (returns true) runs again straight away, and a step that raises is logged
+    and tried again next round (the store may be restarting)."""
 
     def __init__(self, name: str, step: Callable[[], Awaitable[bool]], log: logging.Logger) -> None:
         self._name = name
@@ -18,8 +18,8 @@ class Periodic:
         self._log = log
         self._task: asyncio.Task[None] | None = None
 
-    def start(self, interval: float) -> None:
-        self._task = asyncio.create_task(self._run(interval), name=self._name)
+    def start(self, interval: float, *, wait_first: bool = False) -> None:
+        self._task = asyncio.create_task(self._run(interval, wait_first), name=self._name)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -30,7 +30,9 @@ class Periodic:
                 pass
             self._task = None
 
-    async def _run(self, interval: float) -> None:
+    async def _run(self, interval: float, wait_first: bool) -> None:
+        if wait_first:
+            await asyncio.sleep(interval)
         while True:
             try:
                 if await self._step():

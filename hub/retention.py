@@ -7,7 +7,7 @@ those events stated go. Pending deliveries (not yet normalized) are never purged
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,8 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import audit
 from hub.errors import ConfigError
+from hub.periodic import Periodic
 from hub.store import Store
 from hub.store.tables import deliveries, events, refs
+
+log = logging.getLogger("crosstrace.retention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,32 +95,20 @@ async def _sources(conn: AsyncConnection) -> list[str]:
 class Housekeeper:
     """Runs :func:`purge` every ``interval`` seconds with the app's clock (tests call :meth:`run_once`)."""
 
-    def __init__(self, store: Store, retention: Retention, now: Callable[[], datetime],
-                 on_error: Callable[[Exception], None] | None = None) -> None:
-        self._store, self._retention, self._now, self._on_error = store, retention, now, on_error
-        self._task: asyncio.Task[None] | None = None
+    def __init__(self, store: Store, retention: Retention, now: Callable[[], datetime]) -> None:
+        self._store, self._retention, self._now = store, retention, now
+        self._purger = Periodic("crosstrace-retention", self._step, log)
 
     async def run_once(self) -> PurgeReport:
         return await purge(self._store, self._retention, self._now())
 
     def start(self, interval: float) -> None:
         if self._retention.enabled:
-            self._task = asyncio.create_task(self._loop(interval), name="crosstrace-retention")
+            self._purger.start(interval, wait_first=True)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._purger.stop()
 
-    async def _loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 - try again next round; the store may be restarting
-                if self._on_error is not None:
-                    self._on_error(exc)
+    async def _step(self) -> bool:
+        await self.run_once()
+        return False
