@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import ModuleType
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select, text
@@ -16,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collectors import ADAPTERS, parser_for
 from collectors.ingest import IngestEndpoint
@@ -42,6 +45,8 @@ from web import export as web_export
 from web import login as web_login
 from web import routes as web_routes
 
+log = logging.getLogger(__name__)
+
 
 def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                adapters: dict[str, ModuleType] | None = None, evaluate_every: float = 5.0) -> Starlette:
@@ -66,7 +71,8 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         housekeeper = Housekeeper(store, config.retention or Retention(), lambda: _utc(clock()))
         housekeeper.start(3600)  # [retention] purge, hourly; off unless configured
         evaluator = Evaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
-        normalizer = Normalizer(store, parser_for(config, adapters), config, hub.metrics, evaluator=evaluator)
+        normalizer = Normalizer(store, parser_for(config, adapters), config, hub.metrics, evaluator=evaluator,
+                                senders_waiting=lambda: inbox.busy)
         inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
         hub.store, hub.inbox, hub.normalizer, hub.evaluator = store, inbox, normalizer, evaluator
         inbox.start()
@@ -117,10 +123,12 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         hub.metrics.set("crosstrace_live_subscribers", hub.broadcaster.subscribers)
         return PlainTextResponse(hub.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    app = Starlette(
+    hooks, ingest = WebhookReceiver(hub, adapters, clock), IngestEndpoint(hub)
+    app = _HubApp(
+        hooks=hooks, ingest=ingest,
         routes=[
-            Mount("/hooks", app=WebhookReceiver(hub, adapters, clock)),
-            Route("/ingest", endpoint=IngestEndpoint(hub)),
+            Mount("/hooks", app=hooks),
+            Route("/ingest", endpoint=ingest),
             Route("/graphql", endpoint=graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", endpoint=graphql),
             Route("/healthz", healthz),
@@ -135,6 +143,47 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     )
     app.state.hub = hub
     return app
+
+
+class _HubApp(Starlette):
+    """Starlette, except that ``/hooks/{source}`` and ``/ingest`` go straight to their raw-ASGI endpoints.
+
+    They are the hottest paths (DESIGN §6: a Starlette route reaches about half of a plain ASGI callable) and
+    need nothing from routing or the web UI's login middleware, which would parse cookies and mint a CSRF
+    cookie on every webhook. They answer their own errors in the one JSON shape; anything unexpected is
+    logged and answered 500 in that shape too, as the exception handlers below do for the other routes.
+    """
+
+    def __init__(self, *, hooks: ASGIApp, ingest: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._hooks, self._ingest = hooks, ingest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            endpoint = self._hooks if path.startswith("/hooks/") else self._ingest if path == "/ingest" else None
+            if endpoint is not None:
+                scope["app"] = self
+                await _guarded(endpoint, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+async def _guarded(endpoint: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    started = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        started = True
+        await send(message)
+
+    try:
+        await endpoint(scope, receive, tracking_send)
+    except Exception:
+        log.exception("unexpected error on %s", scope["path"])
+        if started:
+            raise
+        await (await _unexpected(Request(scope), Exception()))(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

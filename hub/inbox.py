@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from hub.telemetry import Metrics, tracer
 
 log = logging.getLogger(__name__)
 _MAX_KEY = 200
+_BURST_GAP_SECONDS = 0.5  # a commit this recent means senders are still coming (a burst is on)
 EVALUATE_NOW = datetime(1970, 1, 1)  # a tx_due time every tick has passed: "look at this transaction again"
 
 
@@ -61,6 +63,8 @@ class Inbox:
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._task: asyncio.Task[None] | None = None
+        self._last_commit = float("-inf")
+        self._committing = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="crosstrace-inbox-writer")
@@ -80,6 +84,12 @@ class Inbox:
     @property
     def depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def busy(self) -> bool:
+        """Senders are waiting for a commit, or the last one was a moment ago: a burst is on."""
+        return (self._committing or not self._queue.empty()
+                or time.monotonic() - self._last_commit < _BURST_GAP_SECONDS)
 
     async def submit(self, *, source: str, dedup_key: str, headers: dict[str, str], body: bytes,
                      content_type: str, received_at: datetime) -> Receipt:
@@ -109,6 +119,7 @@ class Inbox:
                     if not item.future.done():
                         item.future.set_exception(Busy(f"could not store the delivery: {exc.__class__.__name__}"))
             finally:
+                self._committing = False
                 for _ in batch:
                     self._queue.task_done()
                 self._metrics.set("crosstrace_inbox_queue_depth", self._queue.qsize())
@@ -140,6 +151,7 @@ class Inbox:
                               else "crosstrace_deliveries_received_total", source=item.row["source"])
             if not item.future.done():
                 item.future.set_result(receipt)
+        self._last_commit = time.monotonic()
         if self._on_commit is not None:
             self._on_commit()
 

@@ -38,7 +38,7 @@ class Normalizer:
 
     def __init__(self, store: Store, parse: Parser, config: Config, metrics: Metrics, *,
                  evaluator: Evaluator | None = None, batch_size: int = 256, idle_poll_seconds: float = 1.0,
-                 gather_seconds: float = 0.02) -> None:
+                 gather_seconds: float = 0.02, senders_waiting: Callable[[], bool] | None = None) -> None:
         self._store = store
         self._parse = parse
         self._settings = CorrelationSettings(config.junk_values, config.placeholder_threshold)
@@ -50,6 +50,7 @@ class Normalizer:
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
         self._gather = gather_seconds
+        self._senders_waiting = senders_waiting
         self._wakeup = asyncio.Event()
         self._busy = asyncio.Lock()  # one batch at a time, whoever asks (worker, CLI, tests)
         self._task: asyncio.Task[None] | None = None
@@ -70,13 +71,20 @@ class Normalizer:
             self._task = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 processed = await self.process_batch()
             except Exception:  # the store is unreachable: keep the worker alive and try again
                 log.exception("normalizer batch failed")
                 processed = 0
                 await asyncio.sleep(self._idle_poll)
+            if processed and self._senders_waiting is not None and self._senders_waiting():
+                # Inbox first: while webhook senders wait on inbox commits, take the one writer about half the
+                # time, not back to back. Senders get their 2xx sooner; the backlog is durable, drains at full
+                # speed once the burst ends, and its lag is on /metrics (crosstrace_normalize_lag_seconds).
+                await asyncio.sleep(loop.time() - started)
             if processed == 0:
                 self._wakeup.clear()
                 # asyncio.timeout, not wait_for: on 3.11 a cancel racing wait_for's own timeout can be lost,
