@@ -23,6 +23,7 @@ from hub.model import utcnow
 from hub.store.tables import exception_history, exceptions
 
 SYSTEM = "system"
+_LOOK_UP = object()  # raise_exception's default for ``existing``: read the latest row for the key
 SEVERITIES = ("info", "warning", "error", "critical")
 
 
@@ -95,15 +96,16 @@ async def _history(conn: AsyncConnection, exception_id: str, actor: str, action:
 
 
 async def raise_exception(conn: AsyncConnection, finding: Finding, *, routing: Sequence[RoutingRule] = (),
-                          changes: Changes | None = None, existing: Any = None, now: datetime | None = None) -> str:
+                          changes: Changes | None = None, existing: Any = _LOOK_UP, now: datetime | None = None) -> str:
     """Open the finding's exception, refresh the open one, or reopen a resolved one whose evidence recurred.
 
-    ``existing`` is the latest row for ``finding.key`` when the caller already loaded it.
+    ``existing`` is the latest row for ``finding.key`` (``None``: there is none) when the caller already loaded
+    it; left out, it is read here.
     """
     now = now or utcnow()
     changes = changes if changes is not None else Changes()
     digest = evidence_hash(finding.evidence)
-    if existing is None:
+    if existing is _LOOK_UP:
         existing = (await conn.execute(select(exceptions).where(exceptions.c.key == finding.key)
                                        .order_by(exceptions.c.opened_at.desc()).limit(1))).first()
     values = {"evidence": finding.evidence, "evidence_hash": digest, "message": finding.message,

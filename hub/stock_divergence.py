@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
@@ -197,6 +197,11 @@ async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[
         await conn.execute(delete(stock_divergences).where(
             d.sku == bindparam("b_sku"), d.location == bindparam("b_location"), d.source == bindparam("b_source")),
             [{"b_sku": k[0], "b_location": k[1], "b_source": k[2]} for k in gone])
+    raising = {key for key, result in found.items()
+               if _must_raise(existing.get(key), result, now, now + config.stock.settle_for(key[0], key[1]))}
+    last = await _last_movements(conn, [(k[0], k[1], side) for k in sorted(raising)
+                                        for side in (k[2], found[k]["authoritative"])])
+    latest = await _latest_exceptions(conn, [f"{RULE}|{subject(*k)}" for k in sorted(raising)])
     inserts = []
     for key, result in found.items():
         sku, location, source = key
@@ -208,9 +213,9 @@ async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[
                   "states": result["states"], "updated_at": now}
         status, due_at, exception_id = ((row.status, row.due_at, row.exception_id) if row is not None
                                         else ("pending", now + config.stock.settle_for(sku, location), None))
-        unchanged = row is not None and (row.units, row.states) == (result["units"], result["states"])
-        if (due_at is not None and due_at <= now) or (status == "open" and not unchanged):
-            exception_id = await _raise(conn, key, result, since, config, now, changes)
+        if key in raising:
+            exception_id = await _raise(conn, key, result, since, config, now, changes, last,
+                                        latest.get(f"{RULE}|{subject(*key)}"))
             status, due_at = "open", None
         if row is None:
             inserts.append({"sku": sku, "location": location, "source": source, "since": since, "status": status,
@@ -224,13 +229,24 @@ async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[
         await conn.execute(stock_divergences.insert(), inserts)
 
 
+def _must_raise(row: Any, result: dict[str, Any], now: datetime, due_if_new: datetime) -> bool:
+    """A divergence whose settle window ended (a new one only with no window), or an open one whose numbers
+    moved."""
+    if row is None:
+        return due_if_new <= now
+    if row.status == "open":
+        return (row.units, row.states) != (result["units"], result["states"])
+    return row.due_at is not None and row.due_at <= now
+
+
 async def _raise(conn: AsyncConnection, key: tuple[str, str, str], result: dict[str, Any], since: datetime,
-                 config: Config, now: datetime, changes: Changes) -> str:
+                 config: Config, now: datetime, changes: Changes,
+                 last_movements: dict[tuple[str, str, str], list[dict[str, Any]]], existing: Any) -> str:
     sku, location, source = key
     authority = result["authoritative"]
     worst = max(result["states"], key=lambda s: abs(result["states"][s]["difference"]))
     numbers = result["states"][worst]
-    last = await _last_movements(conn, sku, location, (source, authority))
+    last = {side: last_movements.get((sku, location, side), []) for side in (source, authority)}
     kinds = {name: s.kind for name, s in config.sources.items()}
     finding = Finding(
         rule=RULE, type="stock_divergence", severity="warning", subject=subject(sku, location, source),
@@ -243,17 +259,38 @@ async def _raise(conn: AsyncConnection, key: tuple[str, str, str], result: dict[
                   "unit_value": config.stock.value_for(sku, location),
                   "tolerance": config.stock.tolerance_for(sku, location),
                   "last_movements": last})
-    return await raise_exception(conn, finding, routing=config.routing, changes=changes, now=now)
+    return await raise_exception(conn, finding, routing=config.routing, changes=changes, existing=existing,
+                                 now=now)
 
 
-async def _last_movements(conn: AsyncConnection, sku: str, location: str, sources: tuple[str, str],
-                          per_side: int = 3) -> dict[str, list[dict[str, Any]]]:
+async def _latest_exceptions(conn: AsyncConnection, keys: list[str]) -> dict[str, Any]:
+    """The latest exception row per key (open or resolved), in one read per chunk."""
+    latest: dict[str, Any] = {}
+    for start in range(0, len(keys), _CHUNK):
+        rows = await conn.execute(select(exceptions).where(exceptions.c.key.in_(keys[start:start + _CHUNK]))
+                                  .order_by(exceptions.c.opened_at))
+        latest.update({row.key: row for row in rows})
+    return latest
+
+
+async def _last_movements(conn: AsyncConnection, sides: list[tuple[str, str, str]],
+                          per_side: int = 3) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """The newest ``per_side`` history rows of each (sku, location, source), in one read per chunk."""
     h = stock_history.c
-    result: dict[str, list[dict[str, Any]]] = {}
-    for source in sources:
-        rows = await conn.execute(select(h.at, h.event_type, h.state, h.delta, h.qty, h.event_id)
-                                  .where(h.sku == sku, h.location == location, h.source == source)
-                                  .order_by(h.at.desc(), h.id.desc()).limit(per_side))
-        result[source] = [{"at": r.at.isoformat(), "type": r.event_type, "state": r.state, "delta": r.delta,
-                           "qty": r.qty, "event": r.event_id} for r in rows]
+    wanted = set(sides)
+    result: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start:start + _CHUNK]
+        rank = func.row_number().over(partition_by=(h.sku, h.location, h.source),
+                                      order_by=(h.at.desc(), h.id.desc())).label("rank")
+        ranked = (select(h.sku, h.location, h.source, h.at, h.event_type, h.state, h.delta, h.qty, h.event_id, rank)
+                  .where(in_pairs(h.sku, h.location, [(s, loc) for s, loc, _ in chunk]),
+                         h.source.in_(sorted({side for _, _, side in chunk}))).subquery())
+        for r in await conn.execute(select(ranked).where(ranked.c.rank <= per_side)
+                                    .order_by(ranked.c.sku, ranked.c.location, ranked.c.source, ranked.c.rank)):
+            if (r.sku, r.location, r.source) in wanted:
+                result[(r.sku, r.location, r.source)].append(
+                    {"at": r.at.isoformat(), "type": r.event_type, "state": r.state, "delta": r.delta, "qty": r.qty,
+                     "event": r.event_id})
     return result
