@@ -233,3 +233,27 @@ async def test_a_dead_letter_opens_with_its_reason_and_resolves_when_a_replay_no
         [resolved] = await listed(client, type=["dead_letter"])
         assert (resolved["id"], resolved["status"], resolved["resolvedBy"]) == (dead["id"], "resolved", "system")
         assert resolved["history"][-1]["note"] == "replayed and normalized"
+
+
+@pytest.mark.asyncio
+async def test_bulk_assign_and_resolve_record_the_key_name_and_bad_input_is_a_clear_error(store_url: str) -> None:
+    async with running_app(store_url, clock=FakeClock()) as (client, hub):
+        await ingest(client, hub, *[cloudevent("erp", "sync.failed", [("erp:so", f"SO-{n}")], time_=at(n),
+                                               error="timeout") for n in range(3)])
+        ids = [x["id"] for x in await listed(client)]
+        assigned = await gql(client, 'mutation($ids: [ID!]) { assignException(ids: $ids, assignee: "store-ops") '
+                                     '{ count } }', key=OPERATOR_KEY, ids=[*ids, "exc_unknown"])
+        assert assigned["data"]["assignException"]["count"] == 3  # an unknown id changes nothing
+        done = await gql(client, 'mutation($ids: [ID!]) { resolveException(ids: $ids, note: "ERP back") '
+                                 '{ count exceptions { status resolvedBy history { actor action note } } } }',
+                         key=OPERATOR_KEY, ids=ids)
+        assert done["data"]["resolveException"]["count"] == 3
+        for item in done["data"]["resolveException"]["exceptions"]:
+            assert (item["status"], item["resolvedBy"]) == ("resolved", "ops")
+            assert [(h["actor"], h["action"], h["note"]) for h in item["history"][1:]] == [
+                ("ops", "assigned", "to store-ops"), ("ops", "resolved", "ERP back")]
+        again = await gql(client, 'mutation($ids: [ID!]) { resolveException(ids: $ids) { count } }',
+                          key=OPERATOR_KEY, ids=ids)
+        assert again["data"]["resolveException"]["count"] == 0  # already resolved: nothing to do
+        missing = await gql(client, 'mutation { acknowledgeException { count } }', key=OPERATOR_KEY)
+        assert missing["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
