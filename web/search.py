@@ -35,11 +35,11 @@ def routes(hub: Hub) -> list[BaseRoute]:
         async with hub.require_store().read() as conn:
             lookup = await q.resolve_ref(conn, ref)
             found = await q.transactions_by_id(conn, lookup.tx_ids[: q.MAX_PAGE])
-            is_sku = not lookup.tx_ids and await stock.sku_known(conn, ref)
+            is_sku = (not lookup.tx_ids or lookup.related_only) and await stock.sku_known(conn, ref)
+        if is_sku:  # a SKU only named on listings and counts is a product: its stock page, not a choice list
+            return RedirectResponse(f"/stock?sku={quote(ref)}", status_code=303)
         if len(lookup.tx_ids) == 1:
             return RedirectResponse(f"/t/{lookup.tx_ids[0]}", status_code=303)
-        if is_sku:
-            return RedirectResponse(f"/stock?sku={quote(ref)}", status_code=303)
         rows = sorted(found.values(), key=lambda r: r.id, reverse=True)
         return render(request, "choose.html", {"ref": ref, "transactions": rows}, status_code=200 if rows else 404)
 

@@ -54,8 +54,9 @@ class Page:
 class RefLookup:
     """How a ref string resolved: zero, one or several transactions (several: ask with ``namespace:value``)."""
 
-    def __init__(self, tx_ids: list[str]) -> None:
+    def __init__(self, tx_ids: list[str], related_only: bool = False) -> None:
         self.tx_ids = tx_ids
+        self.related_only = related_only  # found only through refs that identify nothing (related, demoted)
 
     @property
     def ambiguous(self) -> bool:
@@ -95,6 +96,7 @@ async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
             .where(refs.c.value == (value if namespace else text),
                    *([refs.c.namespace == namespace] if namespace else []))
             .distinct().limit(MAX_PAGE))).scalars())
+        return RefLookup(sorted(ids), related_only=True)
     return RefLookup(sorted(ids))
 
 

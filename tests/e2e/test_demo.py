@@ -221,6 +221,34 @@ def test_each_systems_own_id_finds_the_same_order(demos: tuple[Demo, Demo],
     assert checked >= 20
 
 
+def test_the_web_ui_finds_and_draws_what_graphql_returns(demos: tuple[Demo, Demo],
+                                                        transactions: list[dict[str, Any]]) -> None:
+    """The UI's search lands every system's id on GraphQL's transaction, and the trace draws one lane per
+    system GraphQL lists events from; a SKU goes to its stock page (the UI reads through the hub, as GraphQL)."""
+    demo = demos[0]
+    web = httpx.Client(base_url=demo.url, timeout=60)
+    landed = 0
+    for channel in ("shop:order", "amazon:order", "pos:order", "erp:transfer", "returns:rma", "stripe:payout"):
+        tx = max((tx for tx in transactions if any(r["namespace"] == channel for r in tx["refs"])),
+                 key=lambda tx: (len(_identity(tx)), tx["id"]))  # the one most systems reported on
+        for ref in (r for r in tx["refs"] if r["role"] == "identity"):
+            assert demo.transaction(ref["value"])["id"] == tx["id"]  # type: ignore[index]
+            found = web.get("/search", params={"ref": ref["value"]})
+            assert (found.status_code, found.headers.get("location")) == (303, f"/t/{tx['id']}"), ref
+            landed += 1
+        events = demo.gql("query($ref: String!) { transaction(ref: $ref) { events { source } } }",
+                          ref=tx["id"])["transaction"]["events"]
+        page = web.get(f"/t/{tx['id']}")
+        assert page.status_code == 200
+        lanes = re.findall(r'<g class="lane" data-lane="([^"]+)"', page.text)
+        assert lanes == list(dict.fromkeys(e["source"] for e in events)), (channel, lanes)
+    assert landed >= 20
+    sku = web.get("/search", params={"ref": "SKU-1001"})
+    assert (sku.status_code, sku.headers.get("location")) == (303, "/stock?sku=SKU-1001")
+    assert "SKU-1001" in web.get("/stock", params={"sku": "SKU-1001"}).text
+    web.close()
+
+
 def test_metrics_show_the_erp_poller_recovered_from_the_outage(demos: tuple[Demo, Demo]) -> None:
     text = httpx.get(f"{demos[0].url}/metrics", timeout=30).text
     erp = {name: float(value) for name, value in
@@ -264,7 +292,7 @@ def test_exit_ends_the_run_by_itself(tmp_path: Path) -> None:
     assert (tmp_path / "crosstrace-demo.db").stat().st_size > 0
 
 
-def test_a_busy_port_or_a_used_database_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_busy_port_a_used_database_or_a_bad_option_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -277,3 +305,7 @@ def test_a_busy_port_or_a_used_database_is_a_clear_error(tmp_path: Path) -> None
     run = subprocess.run([sys.executable, "-m", "hub.cli", "demo", "--db", str(used)], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 2 and "already holds a database" in run.stderr, run.stdout + run.stderr
+    for option in ("--speed", "--duration", "--orders-per-minute"):
+        run = subprocess.run([sys.executable, "-m", "hub.cli", "demo", option, "0", "--db", str(tmp_path / "b")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2 and "must be positive" in run.stderr, (option, run.stdout + run.stderr)
