@@ -94,34 +94,41 @@ def _masked(item: Any) -> Any:
     return MASK if item not in (None, "") else item
 
 
-def _as_json(text: str) -> Any:
-    """The JSON object or array a text holds, else None."""
+def _as_json(text: str, parsed_texts: dict[str, Any] | None = None) -> Any:
+    """The JSON object or array a text holds, else None (``parsed_texts``: a cache kept by one masking)."""
     if text.lstrip()[:1] not in ("{", "["):
         return None
+    if parsed_texts is not None and text in parsed_texts:
+        return parsed_texts[text]
     try:
         parsed = json.loads(text)
     except (ValueError, RecursionError):
-        return None
-    return parsed if isinstance(parsed, dict | list) else None
+        parsed = None
+    parsed = parsed if isinstance(parsed, dict | list) else None
+    if parsed_texts is not None:
+        parsed_texts[text] = parsed
+    return parsed
 
 
-def _text_masker(known: frozenset[str]) -> Callable[[str], str]:
+def _text_masker(known: frozenset[str], parsed_texts: dict[str, Any] | None = None) -> Callable[[str], str]:
     """Masks one text: a JSON text by key, else the ``known`` personal values and every shape of personal data."""
     pattern = re.compile("|".join(re.escape(v) for v in sorted(known, key=len, reverse=True)), re.IGNORECASE) \
         if known else None
 
     def mask(text: str) -> str:
-        parsed = _as_json(text)
+        parsed = _as_json(text, parsed_texts)
         if parsed is not None:
             return json.dumps(_walk(parsed, _masked, mask), ensure_ascii=False)
         if _PHONE_VALUE.match(text):
             return MASK
-        return _free_text(pattern.sub(MASK, text) if pattern else text)
+        if pattern is not None and " " in text:  # known values are hunted in free text (a lone value is by key)
+            text = pattern.sub(MASK, text)
+        return _free_text(text)
 
     return mask
 
 
-def personal_values(value: Any) -> frozenset[str]:
+def personal_values(value: Any, parsed_texts: dict[str, Any] | None = None) -> frozenset[str]:
     """The texts a JSON value holds under personal keys (JSON texts inside it included), long enough to hunt."""
     found: set[str] = set()
 
@@ -131,7 +138,7 @@ def personal_values(value: Any) -> frozenset[str]:
         return item
 
     def look_inside(text: str) -> str:
-        parsed = _as_json(text)
+        parsed = _as_json(text, parsed_texts)
         if parsed is not None:
             _walk(parsed, keep, look_inside)
         return text
@@ -153,7 +160,8 @@ def mask_html(page: str) -> str:
 def mask_json(value: Any) -> Any:
     """A JSON value with personal data replaced by ``•••`` (structure, ids, amounts and times kept): by key, by
     shape in free text, and every value found under a personal key anywhere else in the same value."""
-    return _walk(value, _masked, _text_masker(personal_values(value)))
+    parsed_texts: dict[str, Any] = {}  # JSON texts (raw bodies) are parsed once for both passes
+    return _walk(value, _masked, _text_masker(personal_values(value, parsed_texts), parsed_texts))
 
 
 def redactor(emails: set[str]) -> Callable[[Any], Any]:
