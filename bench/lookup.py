@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import Ids, bench_config, latency_summary, ratio, sqlite_url
+from bench.common import OPERATOR_KEY, Ids, bench_config, latency_summary, ratio, sqlite_url
 from hub.store import Store
 from hub.store import queries as q
 
@@ -242,7 +242,8 @@ async def in_app(db: Path, refs: list[str], warmup: int, budget: float) -> dict[
     async with app.router.lifespan_context(app):
         store = app.state.hub.require_store()
         transport = httpx.ASGITransport(app=BenchRoutes(app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench",
+                                     headers={"authorization": f"Bearer {OPERATOR_KEY}"}) as client:
             async def graphql(ref: str) -> None:
                 response = await client.post("/graphql", json={"query": TRACE, "variables": {"ref": ref}})
                 assert len(response.json()["data"]["transaction"]["events"]) == BIG, response.text[:300]
