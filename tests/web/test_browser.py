@@ -144,3 +144,16 @@ def test_dashboard_renders_its_charts_with_data(server: str, page: Page, shots: 
     assert page.locator("#lag-by-source tr").count() == 6  # header + 5 sources
     assert page.locator("#divergence-heat td").count() > 1
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_every_page_fits_a_laptop_and_a_wide_screen(server: str, browser: Browser, width: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    trace = server + "/search?ref=SO-1042"
+    for path in ["/", trace, "/exceptions", "/stock", "/stock?sku=SKU-GRN-L", "/dashboard?window=7d", "/search?ref=7"]:
+        page.goto(path if path.startswith("http") else server + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, (path, width, overflow)  # no sideways scrolling
+        assert page.locator("#search").is_visible(), path
+    context.close()
