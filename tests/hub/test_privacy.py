@@ -62,6 +62,20 @@ def test_masking_keeps_ids_amounts_and_places_and_hides_people() -> None:
     assert mask_text("2026-11-01") == "2026-11-01" and mask_text("SO-1042") == "SO-1042"
 
 
+def test_street_addresses_and_known_personal_values_in_free_text_are_masked() -> None:
+    for free_text, masked in (("ERP refused 221B Baker Street, London", f"ERP refused {MASK}, London"),
+                         ("ship to Rua das Flores 12, Porto", f"ship to {MASK}, Porto"),
+                         ("Lieferung an Hauptstraße 5, 10115 Berlin", f"Lieferung an {MASK}, 10115 Berlin"),
+                         ("SO-1042: 12 units of SKU-1 short at WH-1", "SO-1042: 12 units of SKU-1 short at WH-1"),
+                         ("timeout after 30 s (attempt 3 of 5)", "timeout after 30 s (attempt 3 of 5)")):
+        assert mask_text(free_text) == masked, free_text
+    payload = {"customer": {"first_name": "Ana", "last_name": "Lima"}, "note": "call Ana Lima before 5pm",
+               "sku": "Lima"}
+    masked_payload = mask_json(payload)
+    assert masked_payload["note"] == f"call Ana {MASK} before 5pm"  # "Ana" alone is too short to hunt
+    assert masked_payload["sku"] == "Lima"  # a lone value is judged by its key, not by the payload's names
+
+
 def test_a_real_shopify_order_keeps_its_name_and_loses_its_customer() -> None:
     order = json.loads((FIXTURES / "shopify" / "order.json").read_text())["order"]
     masked = json.dumps(mask_json(order))
