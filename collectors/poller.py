@@ -40,7 +40,7 @@ Config (``crosstrace.toml``; durations in seconds; defaults shown)::
     headers = { "x-api-version" = "2" }   # extra request headers; values may be env:NAME
     api_version = "2025-01"          # style-specific keys: see collectors/polling/<style>.py
 
-Style-specific keys: ``stripe-events``: ``types``, ``stripe_version``; ``shopify-orders``:
+Style-specific keys: ``stripe-events``: ``types``, ``stripe_version``, ``payout_fees``; ``shopify-orders``:
 ``api_version``, ``status``; ``rest``: ``items_path``, ``id_field``, ``cursor_field``, ``version_field``,
 ``cursor_kind``, ``since_param``, ``pagination`` (page | cursor | link), ``page_param``,
 ``limit_param``, ``first_page``, ``next_path``, ``cursor_param``, ``params``, ``auth_header``,

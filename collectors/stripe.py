@@ -19,6 +19,8 @@ carries the amount only for a charge without a PaymentIntent; it sends ``charge.
 Refs: ``<source>:payment_intent``, ``:charge``, ``:refund``, ``:payout`` (identity); a payout's covered
 charges/refunds (when balance transactions are in the payload) are related refs. Order links come from
 the source's ``refs`` mapping applied to the whole event (``data.object.metadata.order_id``).
+Stripe's ``payout.paid`` webhook carries no balance transactions; the ``stripe-events`` poller reads
+them and delivers them separately (``PAYOUT_DETAIL``), which yields the gross and fee events.
 
 ``source.options``: none read.
 """
@@ -47,6 +49,9 @@ from collectors.base import (
 from hub.config import Source
 from hub.model import RELATED, UNKNOWN_TYPE, Amount, Delivery, Event, Ref
 
+# ``X-Crosstrace-Polled`` of a payout.paid event the stripe-events poller filled with the payout's balance
+# transactions: it yields only the gross and fee events (the payout's own event comes with the event itself).
+PAYOUT_DETAIL = "stripe-payout-detail"
 _TYPES = {
     "payment_intent.created": "payment.authorized",
     "payment_intent.amount_capturable_updated": "payment.authorized",
@@ -128,7 +133,8 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
     elif kind.startswith("refund."):
         _refund(event, kind, obj, source)
     elif kind.startswith("payout."):
-        return _payout(event, kind, obj, source, extra)
+        events = _payout(event, kind, obj, source, extra)
+        return events[1:] if header(delivery.headers, "x-crosstrace-polled") == PAYOUT_DETAIL else events
     else:
         event.refs = _object_refs(obj, source)
     event.refs = compact([*event.refs, *extra])

@@ -1,5 +1,5 @@
-"""A local upstream for poller tests: Stripe ``/v1/events``, Shopify ``orders.json`` and an ERP REST API,
-served by a real uvicorn on a loopback port inside the test's event loop.
+"""A local upstream for poller tests: Stripe ``/v1/events`` and ``/v1/balance_transactions``, Shopify
+``orders.json`` and an ERP REST API, served by a real uvicorn on a loopback port inside the test's event loop.
 
 Shapes follow the vendors' documentation: Stripe's list object (https://docs.stripe.com/api/pagination,
 events as in /work/shared/fixtures/stripe/fixtures3.json), Shopify's ``{"orders": [...]}`` with a
@@ -73,6 +73,7 @@ class Upstream:
         self.events: list[tuple[int, int, dict[str, Any]]] = []  # (created, position, event)
         self.orders: dict[int, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
+        self.balance: dict[str, list[dict[str, Any]]] = {}  # payout id → its balance transactions
         self.faults: dict[str, list[str]] = {"stripe": [], "shopify": [], "rest": []}
         self.hooks: dict[str, dict[int, Callable[[], None]]] = {"stripe": {}, "shopify": {}, "rest": {}}
         self.block: dict[str, int] = {}
@@ -145,6 +146,19 @@ class Upstream:
         page = listed[:limit]
         return JSONResponse({"object": "list", "data": page, "has_more": len(listed) > limit, "url": "/v1/events"})
 
+    async def balance_transactions(self, request: Request) -> Response:
+        """``GET /v1/balance_transactions?payout=…``: a Stripe list object, paged by ``starting_after``."""
+        if (fault := await self._gate("stripe", request)) is not None:
+            return fault
+        query = request.query_params
+        limit = min(int(query.get("limit", "10")), 100)
+        listed = list(self.balance.get(query["payout"], []))
+        if "starting_after" in query:
+            ids = [t["id"] for t in listed]
+            listed = listed[ids.index(query["starting_after"]) + 1:]
+        return JSONResponse({"object": "list", "data": listed[:limit], "has_more": len(listed) > limit,
+                             "url": "/v1/balance_transactions"})
+
     async def shopify(self, request: Request) -> Response:
         if (fault := await self._gate("shopify", request)) is not None:
             return fault
@@ -187,6 +201,7 @@ class Upstream:
     def app(self) -> Starlette:
         return Starlette(routes=[
             Route("/v1/events", self.stripe),
+            Route("/v1/balance_transactions", self.balance_transactions),
             Route("/admin/api/{version}/orders.json", self.shopify),
             Route("/erp/items", self.rest),
         ])

@@ -14,6 +14,7 @@ import random
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -21,13 +22,15 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
+from collectors import stripe
 from collectors.poller import Poller, plan_polls, retry_after
 from hub.config import Source, parse
 from hub.errors import ConfigError
+from hub.model import Amount, Delivery
 from hub.polling import load_poll_state, source_health
 from hub.store import Store
 from hub.store.tables import deliveries
-from tests.collectors.polling_server import EPOCH, Upstream, iso, serving, shopify_order, stripe_event
+from tests.collectors.polling_server import EPOCH, FIXTURES, Upstream, iso, serving, shopify_order, stripe_event
 from tests.support import running_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +130,69 @@ async def test_stripe_events_survive_429_500_timeout_and_late_events(store: Stor
         assert row.state == "pending" and row.content_type == "application/json"
     state = await load_poll_state(store, "src")
     assert state is not None and state.items_total == 27 and state.cursor == str(int(EPOCH.timestamp()) + 10)
+
+
+def stripe_payout(n: int, created: int, covered: list[dict]) -> tuple[dict, list[dict]]:
+    """A ``payout.paid`` event (fixtures3.json ``payout`` as ``po_<n>``) and its balance transactions (the
+    fixture ``balance_transaction`` as each covered charge/refund, plus the payout's own entry)."""
+    resources = json.loads((FIXTURES / "stripe" / "fixtures3.json").read_text())["resources"]
+    txns = [{**resources["balance_transaction"], "id": f"txn_{n}_{i}", **cover} for i, cover in enumerate(covered)]
+    paid = sum(t["net"] for t in txns)
+    txns.append({**resources["balance_transaction"], "id": f"txn_{n}_po", "amount": -paid, "fee": 0, "net": -paid,
+                 "type": "payout", "source": f"po_{n:06d}", "reporting_category": "payout"})
+    event = stripe_event(n, created)
+    event.update(type="payout.paid", data={"object": {**resources["payout"], "id": f"po_{n:06d}", "amount": paid,
+                                                      "status": "paid"}})
+    return event, txns
+
+
+@pytest.mark.asyncio
+async def test_stripe_payouts_get_their_balance_transactions_read_and_delivered(
+        store: Store, upstream: Upstream, client: httpx.AsyncClient) -> None:
+    base = int(EPOCH.timestamp()) - 3600
+    for n in range(3):
+        upstream.add_event(stripe_event(n, base + n * 60))
+    covered = [{"amount": 2000, "fee": 88, "net": 1912, "type": "charge", "source": "ch_A"},
+               {"amount": 1500, "fee": 74, "net": 1426, "type": "charge", "source": "ch_B"},
+               {"amount": -500, "fee": 0, "net": -500, "type": "refund", "source": "re_C"}]
+    payout, txns = stripe_payout(7, base + 600, covered)
+    upstream.add_event(payout)
+    upstream.balance[payout["data"]["object"]["id"]] = txns
+    empty, own_only = stripe_payout(8, base + 660, [])  # covers nothing listed: no detail delivery
+    upstream.add_event(empty)
+    upstream.balance[empty["data"]["object"]["id"]] = own_only
+    upstream.faults["stripe"] = ["", "500"]  # the first balance-transactions request fails once
+    fake = FakeTime()
+    polls = poller(store, client, fake, "stripe-events", upstream.url, page_size=3)
+
+    first = await polls.poll_once("src")
+    assert first.ok and first.new_items == 6
+    balance = [query for query in (q for _, q in upstream.requests) if "payout" in query]
+    assert balance == [{"payout": "po_000008", "limit": "3"}, {"payout": "po_000008", "limit": "3"},
+                       {"payout": "po_000007", "limit": "3"},
+                       {"payout": "po_000007", "limit": "3", "starting_after": "txn_7_2"}]
+    rows = await stored(store)
+    assert once(rows) == upstream.expected_stripe() | {"evt_000007:balance_transactions"}
+    (detail,) = rows["evt_000007:balance_transactions"]
+    assert detail.headers["x-crosstrace-polled"] == "stripe-payout-detail"
+    assert json.loads(detail.body)["data"]["object"]["balance_transactions"] == txns
+    state = await load_poll_state(store, "src")
+    assert state is not None and state.cursor == str(base + 660)
+
+    source = Source(name="stripe", kind="payment", adapter="stripe")
+    as_delivery = Delivery(id=detail.id, source="stripe", received_at=detail.received_at, headers=detail.headers,
+                           body=detail.body)
+    derived = [(e.source_event_id, e.type, e.amount) for e in stripe.parse(as_delivery, source)]
+    assert derived == [("evt_000007:gross", "settlement.paid", Amount(Decimal("30.00"), "USD", "gross")),
+                       ("evt_000007:fee", "settlement.paid", Amount(Decimal("1.62"), "USD", "fee"))]
+    (plain,) = rows["evt_000007"]  # the event itself: the settlement, as its webhook would give it
+    (settled,) = stripe.parse(Delivery(id=plain.id, source="stripe", received_at=plain.received_at,
+                                       headers=plain.headers, body=plain.body), source)
+    assert settled.amount == Amount(Decimal("28.38"), "USD", "settlement")
+
+    fake.now += 60
+    second = await polls.poll_once("src")  # the lookback re-reads both payouts and their transactions
+    assert second.ok and second.new_items == 0 and len(await stored(store)) == 6
 
 
 @pytest.mark.asyncio
