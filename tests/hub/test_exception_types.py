@@ -161,6 +161,13 @@ async def test_amounts_per_currency_with_tolerance_and_settlement_fees(store_url
         assert over["evidence"] == {"currency": "EUR", "expected": {"captured": "99.96"},
                                     "actual": {"refunded": "120.00"}, "difference": "20.04"}
 
+        await ingest(client, hub,  # a refund where no connected system reported the capture: nothing to compare
+                     cloudevent("shop", "order.placed", [("shop:order", "M-2")], time_=at(0),
+                                amount=amount("30.00", "EUR", "total")),
+                     cloudevent("shop", "refund.issued", [("shop:order", "M-2")], time_=at(3),
+                                amount=amount("30.00", "EUR", "refund")))
+        assert [x["id"] for x in await listed(client, type=["amount_mismatch"])] == [over["id"]]
+
         payout = [("shop:payout", "po_1")]
         settled = [cloudevent("shop", "settlement.paid", payout, time_=at(5), amount=amount(v, c, k))
                    for v, c, k in (("100.00", "EUR", "gross"), ("2.90", "EUR", "fee"), ("97.10", "EUR", "net"),
