@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 from graphql import (
     GraphQLEnumType,
-    GraphQLInputObjectType,
     GraphQLInterfaceType,
-    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
@@ -30,6 +28,7 @@ from graphql import (
 )
 
 from tests.hub.test_privacy import EMAIL, deliver, order_event
+from tests.resolvers.introspected import literal
 from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, cloudevent, gql, running_app
 
 PERSONAL = (EMAIL.lower(), "rua das flores", "912 345 678", "912345678")
@@ -38,27 +37,9 @@ UNLIMITED = {"graphql": {"max_depth": 40, "max_tokens": 200_000, "max_aliases": 
 MAX_NESTING = 6
 
 
-def _literal(type_: Any, name: str, chosen: dict[str, Any]) -> str:
-    """A literal for an argument: the seeded value chosen for its name, else the first valid value of its type."""
-    if name in chosen:
-        return json.dumps(chosen[name])
-    if isinstance(type_, GraphQLNonNull):
-        return _literal(type_.of_type, name, chosen)
-    if isinstance(type_, GraphQLList):
-        return f"[{_literal(type_.of_type, name, chosen)}]"
-    if isinstance(type_, GraphQLEnumType):
-        return next(iter(type_.values))
-    if isinstance(type_, GraphQLInputObjectType):
-        required = {n: f for n, f in type_.fields.items()
-                    if isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined}
-        return "{" + ", ".join(f"{n}: {_literal(f.type, n, chosen)}" for n, f in required.items()) + "}"
-    assert isinstance(type_, GraphQLScalarType)
-    return {"Int": "20", "Float": "1.0", "Boolean": "false"}.get(type_.name, json.dumps("1001"))
-
-
 def _arguments(field: Any, chosen: dict[str, Any]) -> str:
     """Required arguments, connection sizes, and any argument the seed has a value for."""
-    args = [f"{n}: {_literal(a.type, n, chosen)}" for n, a in field.args.items()
+    args = [f"{n}: {literal(a.type, n, chosen)}" for n, a in field.args.items()
             if n in chosen or n == "first" or (isinstance(a.type, GraphQLNonNull) and a.default_value is Undefined)]
     return f"({', '.join(args)})" if args else ""
 

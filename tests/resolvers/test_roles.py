@@ -10,11 +10,7 @@ from typing import Any
 
 import pytest
 from graphql import (
-    GraphQLEnumType,
-    GraphQLInputObjectType,
-    GraphQLList,
     GraphQLNonNull,
-    GraphQLScalarType,
     GraphQLSchema,
     build_client_schema,
     get_introspection_query,
@@ -24,32 +20,17 @@ from graphql import (
 
 from hub.auth import ROLE_RANK
 from resolvers.permissions import RULES
+from tests.resolvers.introspected import literal
 from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, gql, running_app
 
 CALLERS = {"anonymous": None, "viewer": VIEWER_KEY, "operator": OPERATOR_KEY, "admin": ADMIN_KEY}
 DENIED = {"UNAUTHORIZED", "FORBIDDEN"}
 
 
-def _value(type_: Any) -> str:
-    """A GraphQL literal of the type: enough to get past validation (the resolver may still refuse it)."""
-    if isinstance(type_, GraphQLNonNull):
-        return _value(type_.of_type)
-    if isinstance(type_, GraphQLList):
-        return f"[{_value(type_.of_type)}]"
-    if isinstance(type_, GraphQLEnumType):
-        return next(iter(type_.values))
-    if isinstance(type_, GraphQLInputObjectType):
-        required = {n: f for n, f in type_.fields.items()
-                    if isinstance(f.type, GraphQLNonNull) and f.default_value is None}
-        return "{" + ", ".join(f"{n}: {_value(f.type)}" for n, f in required.items()) + "}"
-    assert isinstance(type_, GraphQLScalarType)
-    return {"Int": "1", "Float": "1.0", "Boolean": "false"}.get(type_.name, '"role-matrix"')
-
-
 def _operation(kind: str, name: str, field: Any) -> str:
     from graphql import Undefined
 
-    args = [f"{arg}: {_value(spec.type)}" for arg, spec in field.args.items()
+    args = [f"{arg}: {literal(spec.type)}" for arg, spec in field.args.items()
             if isinstance(spec.type, GraphQLNonNull) and spec.default_value is Undefined]
     selection = " { __typename }" if is_composite_type(get_named_type(field.type)) else ""  # Node too
     return f"{kind} {{ {name}{'(' + ', '.join(args) + ')' if args else ''}{selection} }}"
