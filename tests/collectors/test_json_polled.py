@@ -11,17 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 
 from collectors import json_mapping
 from hub.polling import load_poll_state
 from hub.store.tables import deliveries, events
-from tests.collectors.polling_server import Upstream, iso, serving
+from tests.collectors.polling_server import Upstream, iso
 from tests.support import gql, running_app
 
 SECRET = "erp-hmac-secret"
@@ -33,13 +31,6 @@ ERP = {"name": "erp", "kind": "erp", "adapter": "json", "secret": SECRET,
                                         {"path": "web_order", "namespace": "shop:order"}],
                                "lines": {"path": "lines", "sku": "item", "qty": "qty"}}}}
 TRACE = "query($ref: String!) { transaction(ref: $ref) { events { source type } } }"
-
-
-@pytest_asyncio.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    up = Upstream()
-    async with serving(up):
-        yield up
 
 
 def item(n: int, updated: datetime, version: int = 1, status: str = "RELEASED") -> dict:

@@ -30,7 +30,7 @@ from hub.model import Amount, Delivery
 from hub.polling import load_poll_state, source_health
 from hub.store import Store
 from hub.store.tables import deliveries
-from tests.collectors.polling_server import EPOCH, FIXTURES, Upstream, iso, serving, shopify_order, stripe_event
+from tests.collectors.polling_server import EPOCH, FIXTURES, Upstream, iso, shopify_order, stripe_event
 from tests.support import running_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,13 +49,6 @@ class FakeTime:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
-
-
-@pytest_asyncio.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    up = Upstream()
-    async with serving(up):
-        yield up
 
 
 @pytest_asyncio.fixture

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import select
 
 from collectors import json_mapping
 from hub.polling import load_poll_state
 from hub.store.tables import deliveries
-from tests.collectors.polling_server import Upstream, iso, serving
+from tests.collectors.polling_server import Upstream, iso
 from tests.e2e.server import free_port
 from tests.support import VIEWER_KEY, gql, running_app
 
@@ -28,13 +26,6 @@ SOURCES = """{ sources { name kind adapter polled lastDeliveryAt lastPollAt last
   consecutiveFailures circuit itemsTotal lag state } }"""
 MAPPING = {"id": "id", "type": "type", "occurred_at": "updated_at",
            "refs": [{"path": "order_no", "namespace": "erp:sales_order"}]}
-
-
-@pytest_asyncio.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    up = Upstream()
-    async with serving(up):
-        yield up
 
 
 def sources(upstream_url: str, dead_url: str) -> list[dict[str, Any]]:

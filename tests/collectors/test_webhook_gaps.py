@@ -14,31 +14,22 @@ import asyncio
 import copy
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import pytest_asyncio
 from sqlalchemy import func, select
 
 from collectors import shopify, stripe
 from hub.polling import load_poll_state
 from hub.runtime import Hub
 from hub.store.tables import deliveries, events
-from tests.collectors.polling_server import Upstream, serving, shopify_order, shopify_time, stripe_event
+from tests.collectors.polling_server import Upstream, shopify_order, shopify_time, stripe_event
 from tests.support import gql, running_app
 
 SHOP_SECRET = "shpss_reconcile_secret"
 STRIPE_SECRET = "whsec_reconcile_secret"
 TRACE = "query($ref: String!) { transaction(ref: $ref) { events { source type } } }"
-
-
-@pytest_asyncio.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    up = Upstream()
-    async with serving(up):
-        yield up
 
 
 def sources(url: str) -> list[dict]:
