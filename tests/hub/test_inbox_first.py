@@ -1,0 +1,68 @@
+"""Inbox first: the normalizer yields the one writer while webhook senders wait, and still drains everything."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from collectors import parser_for
+from hub.config import parse
+from hub.inbox import Inbox
+from hub.model import utcnow
+from hub.normalize import Normalizer
+from hub.store import Store
+from hub.store.tables import deliveries, events
+from hub.telemetry import new_metrics
+from tests.support import cloudevent
+
+
+@pytest.mark.asyncio
+async def test_inbox_is_busy_while_a_batch_waits_for_the_writer(store: Store) -> None:
+    inbox = Inbox(store, new_metrics())
+    assert not inbox.busy  # nothing queued, nothing committed yet
+    inbox.start()
+    try:
+        async with store.write():  # a background writer holds the store: the inbox batch must wait
+            waiting = asyncio.create_task(inbox.submit(source="erp", dedup_key="k", headers={}, body=b"{}",
+                                                       content_type="application/json", received_at=utcnow()))
+            while not inbox.busy:
+                await asyncio.sleep(0)
+            assert not waiting.done()  # not acknowledged before it is committed
+        assert (await waiting).new
+    finally:
+        await inbox.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_normalizer_that_always_yields_still_normalizes_every_delivery(store_url: str) -> None:
+    config = parse({"store": {"url": store_url}, "sources": [{"name": "erp", "kind": "erp",
+                                                              "adapter": "cloudevents"}]}, {})
+    store = await Store.open(store_url)
+    normalizer = Normalizer(store, parser_for(config), config, new_metrics(), batch_size=7, idle_poll_seconds=0.05,
+                            senders_waiting=lambda: True)  # as if a burst never ended
+    inbox = Inbox(store, new_metrics(), on_commit=normalizer.wake)
+    inbox.start()
+    normalizer.start()
+    try:
+        bodies = [json.dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", f"SO-{n}")], id=f"e-{n}")).encode()
+                  for n in range(40)]
+        receipts = await asyncio.gather(*(inbox.submit(source="erp", dedup_key=f"d-{n}", headers={}, body=body,
+                                                       content_type="application/json", received_at=utcnow())
+                                          for n, body in enumerate(bodies)))
+        assert all(r.new for r in receipts)
+        async with asyncio.timeout(60):  # a liveness bound, not a timing assertion
+            while True:
+                async with store.read() as conn:
+                    pending = (await conn.execute(select(func.count()).select_from(deliveries)
+                                                  .where(deliveries.c.state == "pending"))).scalar_one()
+                    stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+                if not pending and stored == 40:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await inbox.stop()
+        await normalizer.stop()
+        await store.close()
