@@ -16,8 +16,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from hub.config import ROLES, ApiKey
 from hub.errors import BadRequest, NotFound
@@ -72,6 +73,14 @@ async def create_key(store: Store, name: str, role: str, now: datetime | None = 
         await conn.execute(api_keys.insert().values(prefix=row.prefix, name=row.name, role=row.role,
                                                     sha256=row.sha256, created_at=row.created_at))
     return key, row
+
+
+def key_query(revoked: bool | None = None) -> Select[Any]:
+    """Stored keys (their hashes, never a key): all, only revoked ones (True) or only live ones (False)."""
+    query = select(api_keys)
+    if revoked is not None:
+        query = query.where(api_keys.c.revoked_at.is_not(None) if revoked else api_keys.c.revoked_at.is_(None))
+    return query
 
 
 async def list_keys(store: Store) -> list[StoredKey]:

@@ -14,7 +14,7 @@ from hub.errors import HubError
 from hub.model import as_utc, utcnow
 from hub.retention import Retention, purge
 from hub.runtime import Hub
-from hub.store.paging import AUDIT_ORDER
+from hub.store.paging import AUDIT_ORDER, KEY_ORDER
 from resolvers.permissions import caller
 from resolvers.query import keyset_connection, page_request
 from schema.audit import ApiKeyInfo, AuditEntry, AuditFilter, CreatedApiKey, ErasureResult, PurgeResult
@@ -27,7 +27,7 @@ def _entry(row: Any) -> AuditEntry:
                       action=entry.action, object=entry.object, result=entry.result, detail=entry.detail)
 
 
-def _info(row: keys.StoredKey) -> ApiKeyInfo:
+def _info(row: keys.StoredKey | Any) -> ApiKeyInfo:
     return ApiKeyInfo(prefix=row.prefix, name=row.name, role=row.role, created_at=row.created_at,
                       revoked_at=row.revoked_at)
 
@@ -50,11 +50,15 @@ class AdminQuery:
         return await keyset_connection(info, query, AUDIT_ORDER, page_request(first, after, last, before),
                                        _entry)
 
-    @strawberry.field(description="API keys kept in the store, revoked ones included (admin). Config-file keys "
-                                  "are not listed.")
-    async def api_keys(self, info: strawberry.Info) -> list[ApiKeyInfo]:
+    @strawberry.field(description="API keys kept in the store, oldest first, revoked ones included unless "
+                                  "`revoked: false` (admin; keyset pagination, at most 100). Config-file keys are "
+                                  "not listed.")
+    async def api_keys(self, info: strawberry.Info, revoked: bool | None = None, first: int | None = None,
+                       after: str | None = None, last: int | None = None,
+                       before: str | None = None) -> Connection[ApiKeyInfo]:
         caller(info, "admin")
-        return [_info(row) for row in await keys.list_keys(info.context["hub"].require_store())]
+        return await keyset_connection(info, keys.key_query(revoked), KEY_ORDER,
+                                       page_request(first, after, last, before), _info)
 
 
 @strawberry.type

@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, or_, select
 
 from hub.store.exception_queries import SEVERITY_RANK
 from hub.store.queries import decode_cursor, encode_cursor
-from hub.store.tables import audit_log, deliveries, exceptions, transactions
+from hub.store.tables import api_keys, audit_log, deliveries, exceptions, transactions
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20  # the cost estimate's page size for a list field given neither first nor last
@@ -125,6 +125,7 @@ async def capped_count(conn: Any, query: Any) -> int:
 # The orders lists are paged in (each ends in the unique id; cursors match the older first/after-only ones).
 TRANSACTION_ORDER = [Key(transactions.c.id, descending=True)]  # newest first; ids are time-ordered and immutable
 DELIVERY_ORDER = [Key(deliveries.c.id, descending=True)]
+KEY_ORDER = [Key(api_keys.c.created_at, parse=as_datetime), Key(api_keys.c.prefix)]  # oldest first
 AUDIT_ORDER = [Key(audit_log.c.id, descending=True, parse=int)]  # newest first; ids only grow
 EXCEPTION_ORDER = {
     "age": [Key(exceptions.c.opened_at, parse=as_datetime), Key(exceptions.c.id)],

@@ -62,13 +62,16 @@ async def test_keys_created_over_graphql_work_on_ingest_and_graphql_and_revoke_a
         assert (await client.post("/ingest", content=dumps([event]), headers=batch)).status_code == 202
         assert "errors" not in await gql(client, ME, key=new_key)
 
-        listed = await gql(client, "{ apiKeys { prefix name role revokedAt } }")
-        assert listed["data"]["apiKeys"] == [{"prefix": prefix, "name": "feeder", "role": "operator",
-                                              "revokedAt": None}]
+        listed = await gql(client, "{ apiKeys(first: 10) { nodes { prefix name role revokedAt } } }")
+        assert listed["data"]["apiKeys"]["nodes"] == [{"prefix": prefix, "name": "feeder", "role": "operator",
+                                                       "revokedAt": None}]
         assert new_key not in str(listed)
         revoked = await gql(client, "mutation($p: String!) { revokeApiKey(prefix: $p) { prefix revokedAt } }",
                             p=prefix)
         assert revoked["data"]["revokeApiKey"][0]["revokedAt"] is not None
+        live = await gql(client, "{ apiKeys(first: 10, revoked: false) { totalCount } gone: apiKeys(last: 10, "
+                                 "revoked: true) { nodes { prefix } } }")
+        assert live["data"]["apiKeys"]["totalCount"] == 0 and live["data"]["gone"]["nodes"] == [{"prefix": prefix}]
 
         assert (await client.post("/ingest", content=dumps([event]), headers=batch)).status_code == 401
         denied = await gql(client, ME, key=new_key)
