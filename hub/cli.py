@@ -93,6 +93,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from collectors import ADAPTERS
+    from collectors.poller import plan_polls
 
     config = load(args.config)
     for source in config.sources.values():
@@ -101,6 +102,7 @@ def _check_config(args: argparse.Namespace) -> int:
         check = getattr(ADAPTERS[source.adapter], "check_options", None)
         if check is not None:
             check(source)
+    plan_polls(config)  # [sources.options.poll], checked as `serve` checks it at start
     print(f"ok: {config.path or 'defaults (no config file)'}; store {config.store_url}; "
           f"{len(config.sources)} sources ({', '.join(config.sources) or 'none'}); {len(config.api_keys)} API keys")
     return 0

@@ -361,6 +361,19 @@ def test_bad_poll_config_names_the_source_and_key() -> None:
         assert "'erp'" in str(info.value)
 
 
+def test_check_config_command_checks_the_poll_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli import main
+
+    path = tmp_path / "crosstrace.toml"
+    path.write_text('[[sources]]\nname = "stripe"\nkind = "payment"\nadapter = "stripe"\n'
+                    '[sources.options.poll]\nstyle = "stripe-events"\nurl = "https://api.stripe.com"\n'
+                    'payout_fee = false\n')
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert "source 'stripe': options.poll: unknown key 'payout_fee'" in capsys.readouterr().err
+    path.write_text(path.read_text().replace("payout_fee =", "payout_fees ="))
+    assert main(["check-config", "--config", str(path)]) == 0
+
+
 @pytest.mark.asyncio
 async def test_concurrency_is_bounded_across_sources(store: Store, upstream: Upstream,
                                                      client: httpx.AsyncClient) -> None:
