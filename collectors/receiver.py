@@ -22,7 +22,7 @@ from hub.inbox import dedup_key_for
 from hub.runtime import Hub
 from hub.telemetry import tracer
 
-# Headers kept with a delivery: everything but credentials.
+# Headers kept with a delivery: everything but credentials (and any header whose value is the source's secret).
 _DROPPED_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 _JSON_TYPES = ("application/json", "application/cloudevents+json", "application/cloudevents-batch+json", "text/plain")
 
@@ -67,7 +67,8 @@ class WebhookReceiver:
             except SignatureError as exc:
                 self._metrics.inc("crosstrace_deliveries_rejected_total", source=name, reason="signature")
                 raise Unauthorized(f"signature verification failed: {exc}") from None
-            kept = {k: v for k, v in headers.items() if k not in _DROPPED_HEADERS}
+            kept = {k: v for k, v in headers.items()  # a header carrying the secret itself (an API key) is a credential
+                    if k not in _DROPPED_HEADERS and v.strip() not in source.secrets}
             received_at = datetime.fromtimestamp(self._clock(), UTC).replace(tzinfo=None)  # the hub's clock
             receipt = await self._hub.require_inbox().submit(
                 source=name, dedup_key=dedup_key_for(adapter.dedup_key(headers, body, source), body), headers=kept,
