@@ -105,6 +105,52 @@ def _check_ocel(doc: dict) -> None:
         assert all(r["objectId"] in object_ids for r in obj["relationships"])
 
 
+def _ocel_from_sqlite(db: sqlite3.Connection) -> dict:
+    """An OCEL 2.0 JSON document read back from the standard's SQLite tables (what PM4Py's importer reads)."""
+    def rows(sql: str) -> list[sqlite3.Row]:
+        return list(db.execute(sql))
+
+    db.row_factory = sqlite3.Row
+    event_types, object_types, events, objects = [], [], [], []
+    for kind, mapped in rows("SELECT ocel_type, ocel_type_map FROM event_map_type ORDER BY ocel_type"):
+        columns = [(c["name"], c["type"]) for c in rows(f'PRAGMA table_info("event_{mapped}")')][2:]
+        event_types.append({"name": kind, "attributes": [{"name": n, "type": SQL_TYPES[t]} for n, t in columns]})
+        for row in rows(f'SELECT * FROM "event_{mapped}" ORDER BY ocel_id'):
+            links = rows(f"SELECT ocel_object_id, ocel_qualifier FROM event_object WHERE ocel_event_id = '{row[0]}'")
+            events.append({"id": row["ocel_id"], "type": kind, "time": row["ocel_time"],
+                           "attributes": [{"name": n, "value": row[n]} for n, _ in columns if row[n] is not None],
+                           "relationships": [{"objectId": o, "qualifier": q} for o, q in links]})
+    for kind, mapped in rows("SELECT ocel_type, ocel_type_map FROM object_map_type ORDER BY ocel_type"):
+        columns = [(c["name"], c["type"]) for c in rows(f'PRAGMA table_info("object_{mapped}")')][3:]
+        object_types.append({"name": kind, "attributes": [{"name": n, "type": SQL_TYPES[t]} for n, t in columns]})
+        for row in rows(f'SELECT * FROM "object_{mapped}" WHERE ocel_changed_field IS NULL ORDER BY ocel_id'):
+            links = rows(f"SELECT ocel_target_id, ocel_qualifier FROM object_object WHERE ocel_source_id = "
+                         f"'{row[0]}'")
+            objects.append({"id": row["ocel_id"], "type": kind, "relationships": [
+                {"objectId": o, "qualifier": q} for o, q in links], "attributes": [
+                {"name": n, "value": row[n], "time": row["ocel_time"]} for n, _ in columns if row[n] is not None]})
+    return {"eventTypes": event_types, "objectTypes": object_types, "events": events, "objects": objects}
+
+
+SQL_TYPES = {"TEXT": "string", "TIMESTAMP": "time", "INTEGER": "integer", "REAL": "float", "BOOLEAN": "boolean"}
+
+
+def _same_log(one: dict, other: dict) -> None:
+    """The same event types, object types, events and objects with the same attributes and relationships."""
+    def types(doc: dict, key: str) -> dict:
+        return {t["name"]: sorted((a["name"], a["type"]) for a in t["attributes"]) for t in doc[key]}
+
+    def items(doc: dict, key: str, fields: tuple[str, ...]) -> dict:
+        return {i["id"]: (i["type"], *(i.get(f) for f in fields),
+                          sorted((a["name"], str(a["value"])) for a in i["attributes"]),
+                          sorted((r["objectId"], r["qualifier"]) for r in i["relationships"])) for i in doc[key]}
+
+    assert types(one, "eventTypes") == types(other, "eventTypes")
+    assert types(one, "objectTypes") == types(other, "objectTypes")
+    assert items(one, "events", ("time",)) == items(other, "events", ("time",))
+    assert items(one, "objects", ()) == items(other, "objects", ())
+
+
 @pytest.mark.asyncio
 async def test_ocel_json_and_sqlite_of_a_window(store_url: str, tmp_path: Path) -> None:
     async with running_app(store_url) as (client, hub):
@@ -137,6 +183,9 @@ async def test_ocel_json_and_sqlite_of_a_window(store_url: str, tmp_path: Path) 
             assert db.execute("SELECT count(*) FROM event_object").fetchone()[0] == sum(
                 len(e["relationships"]) for e in doc["events"])
             assert db.execute("SELECT status, error FROM event_erpposted").fetchone()[0] == "failed"
+            from_sqlite = _ocel_from_sqlite(db)
+            _check_ocel(from_sqlite)  # the SQLite flavour, read back, is a valid OCEL 2.0 log
+            _same_log(from_sqlite, doc)  # … and the same log as the JSON flavour
         finally:
             db.close()
         assert (await client.get("/export/ocel.xml", headers=_auth(VIEWER_KEY))).status_code == 404
