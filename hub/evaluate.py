@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.broadcast import Broadcaster
@@ -102,8 +102,10 @@ class Evaluator:
                                                            exceptions.c.status != "resolved")
             .group_by(exceptions.c.tx_id))).all())
         await conn.execute(update(transactions).where(transactions.c.id.in_(ids)).values(open_exceptions=0))
-        for tx_id, count in counts.items():
-            await conn.execute(update(transactions).where(transactions.c.id == tx_id).values(open_exceptions=count))
+        if counts:  # one executemany, not a round trip per transaction
+            await conn.execute(update(transactions).where(transactions.c.id == bindparam("b_id"))
+                               .values(open_exceptions=bindparam("b_count")),
+                               [{"b_id": tx_id, "b_count": count} for tx_id, count in counts.items()])
         return len(kinds)
 
     async def tick(self, now: datetime | None = None, limit: int = 2000) -> TickResult:
