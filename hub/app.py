@@ -118,6 +118,10 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
             pending = (await conn.execute(select(func.count()).select_from(deliveries)
                                           .where(deliveries.c.state == "pending"))).scalar_one()
         hub.metrics.set("crosstrace_normalize_pending", pending)
+        for writer, stats in hub.require_store().writer_stats.items():  # inbox vs background: who waits on whom
+            hub.metrics.set("crosstrace_store_write_transactions_total", stats.transactions, writer=writer)
+            hub.metrics.set("crosstrace_store_writer_wait_seconds_total", stats.wait_seconds, writer=writer)
+            hub.metrics.set("crosstrace_store_writer_hold_seconds_total", stats.hold_seconds, writer=writer)
         now = _utc(clock())  # per-source health, the same figures as GraphQL `sources`
         publish_health(hub.metrics, await source_health(hub.require_store(), config, now), now)
         hub.metrics.set("crosstrace_live_subscribers", hub.broadcaster.subscribers)

@@ -67,4 +67,9 @@ def new_metrics() -> Metrics:
     metrics.describe("crosstrace_inbox_queue_depth", "gauge", "Deliveries waiting for the inbox writer")
     metrics.describe("crosstrace_normalize_pending", "gauge", "Stored deliveries not yet normalized")
     metrics.describe("crosstrace_normalize_lag_seconds", "gauge", "Age of the oldest delivery in the last batch")
+    metrics.describe("crosstrace_store_write_transactions_total", "counter", "Write transactions, by writer")
+    metrics.describe("crosstrace_store_writer_wait_seconds_total", "counter",
+                     "Seconds writers waited for the one writer")
+    metrics.describe("crosstrace_store_writer_hold_seconds_total", "counter",
+                     "Seconds writers held the one writer")
     return metrics

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.store.engine import migrate, open_engine
 
-__all__ = ["Store", "pairs_in"]
+__all__ = ["Store", "WriterStats", "pairs_in"]
 
 _URGENT, _BACKGROUND = 0, 1
 
@@ -68,6 +69,20 @@ class _WriterLock:
         chosen[2].set_result(None)  # the lock stays held: ownership passes to the chosen waiter
 
 
+class WriterStats:
+    """Write transactions per kind of writer, with the seconds spent waiting for the writer and holding it.
+
+    Where ingest time goes: an urgent (inbox) writer that waits long is waiting behind background batches.
+    """
+
+    __slots__ = ("transactions", "wait_seconds", "hold_seconds")
+
+    def __init__(self) -> None:
+        self.transactions = 0
+        self.wait_seconds = 0.0
+        self.hold_seconds = 0.0
+
+
 class Store:
     """An engine plus the single-writer discipline; ``await Store.open(url)`` migrates before use."""
 
@@ -75,6 +90,7 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._write_lock = _WriterLock()
+        self.writer_stats = {"inbox": WriterStats(), "background": WriterStats()}
 
     @classmethod
     async def open(cls, url: str, search_path: str | None = None) -> Store:
@@ -91,12 +107,18 @@ class Store:
 
         ``urgent``: someone is waiting for this commit (a webhook sender); it goes before background writers.
         """
+        asked = time.perf_counter()
         await self._write_lock.acquire(urgent)
+        granted = time.perf_counter()
         try:
             async with self.engine.begin() as conn:
                 yield conn
         finally:
             self._write_lock.release()
+            stats = self.writer_stats["inbox" if urgent else "background"]
+            stats.transactions += 1
+            stats.wait_seconds += granted - asked
+            stats.hold_seconds += time.perf_counter() - granted
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -16,7 +16,7 @@ from hub.normalize import Normalizer
 from hub.store import Store
 from hub.store.tables import deliveries, events
 from hub.telemetry import new_metrics
-from tests.support import cloudevent
+from tests.support import cloudevent, dumps, running_app, signed_headers
 
 
 @pytest.mark.asyncio
@@ -66,3 +66,18 @@ async def test_a_normalizer_that_always_yields_still_normalizes_every_delivery(s
         await inbox.stop()
         await normalizer.stop()
         await store.close()
+
+
+@pytest.mark.asyncio
+async def test_metrics_show_how_long_the_inbox_waited_for_the_writer(store_url: str) -> None:
+    async with running_app(store_url) as (client, hub):
+        body = dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", "SO-1")]))
+        assert (await client.post("/hooks/erp", content=body, headers=signed_headers(body))).status_code == 202
+        await hub.normalizer.run_until_idle()
+        samples = dict(line.rsplit(" ", 1) for line in (await client.get("/metrics")).text.splitlines()
+                       if line.startswith("crosstrace_store_"))
+    assert float(samples['crosstrace_store_write_transactions_total{writer="inbox"}']) >= 1
+    assert float(samples['crosstrace_store_write_transactions_total{writer="background"}']) >= 1
+    for name in ("wait", "hold"):
+        for writer in ("inbox", "background"):
+            assert float(samples[f'crosstrace_store_writer_{name}_seconds_total{{writer="{writer}"}}']) >= 0
