@@ -6,14 +6,33 @@ Dead letters never became events, so this is where their bytes can be read befor
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from hub.config import Config
 from hub.runtime import Hub
 from hub.store import queries as q
 from web.common import not_found, pretty_body, render
 from web.login import masks_personal_data
+
+_POLLED_HEADER = "x-crosstrace-polled"  # set by the pollers on what they fetch (collectors.json_mapping)
+_INGEST_SOURCE = "ingest"  # the pseudo-source of /ingest deliveries (collectors.ingest)
+
+
+def how_it_came(delivery: Any, config: Config) -> str:
+    """How the hub authenticated a stored delivery: every webhook kept was verified (a failure is a 401 and
+    nothing is stored), /ingest takes an API key, and a poller fetched the rest itself."""
+    if delivery.source == _INGEST_SOURCE:
+        return "posted to /ingest with an API key (CloudEvents); no webhook signature"
+    if _POLLED_HEADER in delivery.headers:
+        return f"fetched by the {delivery.source} poller ({delivery.headers[_POLLED_HEADER]}); no webhook signature"
+    source = config.sources.get(delivery.source)
+    adapter = f"the {source.adapter} adapter" if source is not None else "its source's adapter"
+    return (f"verified on receipt by {adapter} (a delivery that fails verification is refused with 401 and "
+            "never stored)")
 
 
 def routes(hub: Hub) -> list[BaseRoute]:
@@ -27,6 +46,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
                                  "or the event it came from.")
             event_ids = (await q.events_by_delivery(conn, [delivery_id])).get(delivery_id, [])
         return render(request, "delivery.html", {
-            "delivery": row, "body": pretty_body(row.body, masks_personal_data(request)), "event_ids": event_ids})
+            "delivery": row, "body": pretty_body(row.body, masks_personal_data(request)), "event_ids": event_ids,
+            "how_it_came": how_it_came(row, hub.config)})
 
     return [Route("/deliveries/{delivery_id}", delivery)]

@@ -21,6 +21,7 @@ from hub.store import exception_queries as xq
 from hub.store import queries as q
 from web import timeline
 from web.common import not_found, now_of, pretty_body, render
+from web.deliveries import how_it_came
 from web.login import masks_personal_data
 
 
@@ -103,7 +104,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             "refs": _refs(events, demoted), "qty_columns": columns, "quantities": quantities,
             "amounts": _amounts(events), "exceptions": tx_exceptions, "history": history, "related": related,
             "event": event, "event_refs": q.identity_roles(event, demoted) if event is not None else [],
-            "delivery": delivery,
+            "delivery": delivery, "how_it_came": how_it_came(delivery, hub.config) if delivery is not None else "",
             "delivery_body": pretty_body(delivery.body, masks_personal_data(request)) if delivery is not None else "",
             "selected": selected, "now": now_of(hub)})
 

@@ -66,7 +66,7 @@ async def test_trace_shows_lanes_steps_refs_and_the_raw_delivery(store_url: str)
         detail = await client.get(url, params={"event": event_id})
         assert detail.status_code == 200
         assert 'id="raw-body"' in detail.text and "&#34;specversion&#34;: &#34;1.0&#34;" in detail.text
-        assert "webhook-signature" in detail.text and "verified on receipt" in detail.text
+        assert "webhook-signature" in detail.text and "verified on receipt by the cloudevents adapter" in detail.text
 
         assert (await client.get("/t/tx_00000000000000000000000000")).status_code == 404
 
