@@ -126,8 +126,13 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime) -> list[Step
             states.append(StepState(step.name, "pending" if started else "waiting", optional=True))
             previous_done = previous_done or anchor_time
             continue
-        if previous_done is None or step.sla is None:
+        if previous_done is None:
             states.append(StepState(step.name, "waiting", optional=step.optional))
+            continue
+        if step.sla is None:  # expected next but with no deadline: pending, never overdue
+            states.append(StepState(step.name, "pending", optional=step.optional))
+            if not step.optional:
+                previous_done = None
             continue
         due = previous_done + step.sla
         status = "overdue" if now > due and not step.optional else "pending"

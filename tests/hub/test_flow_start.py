@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hub.flows import DEFAULT_FLOWS, FlowEvent, step_states
+from hub.flows import DEFAULT_FLOWS, Flow, FlowEvent, Step, next_due, step_states
 
 T0 = datetime(2026, 11, 2, 9, 0)
 
@@ -25,3 +25,15 @@ def test_a_flow_missing_its_first_step_still_runs_from_its_first_event() -> None
     by_name = {s.name: s.status for s in states}
     assert by_name["placed"] == "pending"
     assert by_name["accepted"] == "overdue"
+
+
+def test_a_step_without_an_sla_is_pending_without_a_deadline_and_later_steps_wait_for_it() -> None:
+    flow = Flow("receipt", (Step("received", ("receipt.received",)), Step("counted", ("inventory.adjusted",)),
+                            Step("posted", ("erp.posted",), timedelta(hours=2))))
+    states = step_states(flow, [event("receipt.received", 0, "e1")], T0 + timedelta(days=30))
+    assert [(s.name, s.status, s.due_at) for s in states] == [
+        ("received", "done", None), ("counted", "pending", None), ("posted", "waiting", None)]
+    assert next_due(states) is None  # nothing for the due index: it can never be late
+    states = step_states(flow, [event("receipt.received", 0, "e1"), event("inventory.adjusted", 60, "e2")],
+                         T0 + timedelta(days=30))
+    assert [(s.name, s.status) for s in states] == [("received", "done"), ("counted", "done"), ("posted", "overdue")]
