@@ -23,7 +23,8 @@ from hub.runtime import Hub
 from hub.telemetry import tracer
 
 # Headers kept with a delivery: everything but credentials (and any header whose value is the source's secret).
-_DROPPED_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+# Credentials, and the marker only the hub's own pollers may set (webhook headers are not signed).
+_DROPPED_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-crosstrace-polled"}
 _JSON_TYPES = ("application/json", "application/cloudevents+json", "application/cloudevents-batch+json", "text/plain")
 
 

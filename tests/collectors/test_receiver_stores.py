@@ -42,3 +42,18 @@ async def test_a_header_carrying_the_secret_is_not_stored(store_url: str) -> Non
             stored = (await conn.execute(select(deliveries.c.headers)
                                          .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()
     assert "x-crosstrace-secret" not in stored and stored["user-agent"] == "Amazon/EventBridge/ApiDestinations"
+
+
+@pytest.mark.asyncio
+async def test_credentials_and_the_pollers_marker_are_not_stored_from_a_webhook(store_url: str) -> None:
+    """Webhook headers are not signed: a sender must not be able to pass a delivery off as polled."""
+    async with running_app(store_url) as (client, hub):
+        body = dumps(cloudevent("shop", "order.placed", [("shop:order", "W-HEADERS-1")]))
+        headers = {**signed_headers(body), "x-crosstrace-polled": "stripe-payout-detail",
+                   "cookie": "session=abc", "x-request-id": "req-1"}
+        response = await client.post("/hooks/shop", content=body, headers=headers)
+        assert response.status_code == 202, response.text
+        async with hub.require_store().read() as conn:
+            stored = (await conn.execute(select(deliveries.c.headers)
+                                         .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()
+    assert not {"x-crosstrace-polled", "cookie"} & set(stored) and stored["x-request-id"] == "req-1"
