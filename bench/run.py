@@ -5,6 +5,8 @@
     .venv/bin/python -m bench.run --events 10000000   # transaction(ref) at 10M stored events
 
 Each figure runs on a fresh SQLite file in its own temporary directory. Figures are printed, never asserted.
+Where the ingest time goes (webhook path and normalizer apart, writer waits, a profile by package):
+``.venv/bin/python -m bench.spine [--profile]``.
 """
 
 from __future__ import annotations
