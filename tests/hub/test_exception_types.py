@@ -141,6 +141,13 @@ async def test_an_order_delivered_short_opens_and_resolves_when_the_rest_arrives
         [resolved] = await listed(client, type=["quantity_mismatch"])
         assert (resolved["id"], resolved["status"]) == (short["id"], "resolved")
 
+        await ingest(client, hub, cloudevent("wms", "shipment.delivered", ref, time_=at(800),
+                                             lines=[dict(line, qty=1)]))  # now one more delivered than shipped
+        [again] = await listed(client, type=["quantity_mismatch"])
+        assert (again["id"], again["status"]) == (short["id"], "open")
+        assert again["evidence"]["actual"] == {"delivered": "4"}
+        assert [h["action"] for h in again["history"]] == ["opened", "resolved", "reopened"]
+
 
 @pytest.mark.asyncio
 async def test_amounts_per_currency_with_tolerance_and_settlement_fees(store_url: str) -> None:
@@ -182,6 +189,10 @@ async def test_amounts_per_currency_with_tolerance_and_settlement_fees(store_url
                                              amount=amount("1.25", "USD", "net")))
         [resolved] = await listed(client, type=["amount_mismatch"], transactionKind="settlement")
         assert (resolved["id"], resolved["status"]) == (usd["id"], "resolved")
+        await ingest(client, hub, cloudevent("shop", "settlement.paid", payout, time_=at(7),
+                                             amount=amount("0.40", "USD", "fee")))  # a late fee: short again
+        [again] = await listed(client, type=["amount_mismatch"], transactionKind="settlement")
+        assert (again["id"], again["status"], again["evidence"]["difference"]) == (usd["id"], "open", "0.40")
 
 
 @pytest.mark.asyncio
