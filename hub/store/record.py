@@ -21,7 +21,7 @@ from hub.exceptions import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, transaction_kind, utcnow
 from hub.store import Store, pairs_in
-from hub.store.tables import events, exceptions, ref_keys, refs, transactions, tx_aliases
+from hub.store.tables import deliveries, events, exceptions, ref_keys, refs, transactions, tx_aliases
 
 _CHUNK = 400
 
@@ -85,7 +85,8 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     await _count_repeats(conn, repeats)
     await _forget(conn, list(reuse_ids.values()))
 
-    rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, settings)
+    resent = await _resent(conn, {item.delivery_id for item in by_key.values()})
+    rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, resent, settings)
     result.stored = len(rows)
     if rows:
         tx_of = await _assign(conn, rows, keys_of)
@@ -119,6 +120,16 @@ def _first_of_each(items: list[Incoming]) -> tuple[list[Incoming], Counter[Key]]
     return fresh, repeats
 
 
+async def _resent(conn: AsyncConnection, delivery_ids: set[str]) -> dict[str, int]:
+    """How often each delivery was sent again before its events existed (the inbox counts it on the delivery).
+
+    Read inside the writer's transaction, so a repeat the inbox records later finds the events and counts there.
+    """
+    rows = await _select_in(conn, select(deliveries.c.id, deliveries.c.repeats).where(deliveries.c.repeats > 0),
+                            deliveries.c.id, delivery_ids)
+    return {row.id: row.repeats for row in rows}
+
+
 async def _count_repeats(conn: AsyncConnection, repeats: Counter[str]) -> None:
     if repeats:
         await conn.execute(
@@ -139,7 +150,7 @@ async def _forget(conn: AsyncConnection, event_ids: list[str]) -> None:
         await conn.execute(delete(events).where(events.c.id.in_(chunk)))
 
 
-def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Counter[Key],
+def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Counter[Key], resent: dict[str, int],
           settings: CorrelationSettings) -> tuple[list[dict], list[dict], dict[str, set[Key]]]:
     rows: list[dict] = []
     ref_rows: list[dict] = []
@@ -163,7 +174,7 @@ def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Count
             "amount_currency": event.amount.currency if event.amount else None,
             "amount_kind": event.amount.kind if event.amount else None,
             "unknown_type": event.type not in EVENT_TYPES, "out_of_order": False,
-            "duplicates": batch_repeats.get(key, 0),
+            "duplicates": batch_repeats.get(key, 0) + resent.get(item.delivery_id, 0),
         })
     return rows, ref_rows, keys_of
 

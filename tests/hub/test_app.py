@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from hub.store.tables import deliveries
+from hub.store.tables import deliveries, events
 from tests.support import OPERATOR_KEY, VIEWER_KEY, WMS_SECRET, cloudevent, dumps, gql, running_app, signed_headers
 
 TRACE = """query($ref: String!) { transaction(ref: $ref) { id kind systems
@@ -161,3 +161,20 @@ async def test_health_metrics_and_error_shape(store_url: str) -> None:
         assert "crosstrace_normalize_pending 0" in text
         missing = await client.get("/no/such/page")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.asyncio
+async def test_a_delivery_sent_again_before_it_is_normalized_counts_on_its_event(store_url: str) -> None:
+    """The sender retries while the first copy still waits in the inbox: the event is born with the repeats."""
+    async with running_app(store_url) as (client, hub):
+        await hub.normalizer.stop()  # hold normalization so every repeat lands before the event exists
+        early = dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", "SO-EARLY")], id="e-early"))
+        statuses = [(await client.post("/hooks/erp", content=early, headers=signed_headers(early, msg_id="m-early")))
+                    .status_code for _ in range(3)]
+        assert statuses == [202, 200, 200]
+        await hub.normalizer.run_until_idle()
+        await client.post("/hooks/erp", content=early, headers=signed_headers(early, msg_id="m-early"))  # and once more
+        async with hub.require_store().read() as conn:
+            counted = (await conn.execute(select(events.c.duplicates)
+                                          .where(events.c.source_event_id == "e-early"))).scalar_one()
+    assert counted == 3
