@@ -139,7 +139,7 @@ def _carrier(world: World, packed: float, shipped: float, tracking: str, label: 
         world.note(shipped + 2 * MINUTE, "out-of-order carrier scan", label)
     else:
         in_transit = shipped + rng.uniform(2, 6) * HOUR
-    scans = [("pre_transit", packed), ("in_transit", in_transit)]
+    scans = [("pre_transit", min(packed, in_transit - 5 * MINUTE)), ("in_transit", in_transit)]  # in scan order
     world.send(in_transit + rng.uniform(0, 60), "easypost", p.easypost_tracker(
         f"evt_{world.hex(24)}", tracker, tracking, shipment, "in_transit", scans, in_transit))
     delivered = max(in_transit, shipped) + rng.uniform(18, 48) * HOUR
