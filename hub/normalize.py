@@ -38,7 +38,8 @@ class Normalizer:
 
     def __init__(self, store: Store, parse: Parser, config: Config, metrics: Metrics, *,
                  evaluator: Evaluator | None = None, batch_size: int = 256, idle_poll_seconds: float = 1.0,
-                 gather_seconds: float = 0.02, senders_waiting: Callable[[], bool] | None = None) -> None:
+                 gather_seconds: float = 0.02, senders_waiting: Callable[[], bool] | None = None,
+                 burst_batch_size: int = 64) -> None:
         self._store = store
         self._parse = parse
         self._settings = CorrelationSettings(config.junk_values, config.placeholder_threshold)
@@ -51,6 +52,7 @@ class Normalizer:
         self._idle_poll = idle_poll_seconds
         self._gather = gather_seconds
         self._senders_waiting = senders_waiting
+        self._burst_batch_size = min(batch_size, burst_batch_size)
         self._wakeup = asyncio.Event()
         self._busy = asyncio.Lock()  # one batch at a time, whoever asks (worker, CLI, tests)
         self._task: asyncio.Task[None] | None = None
@@ -112,10 +114,12 @@ class Normalizer:
             return await self._process_batch()
 
     async def _process_batch(self) -> int:
+        # While senders wait, smaller batches: an ack waits at most one batch's write transaction.
+        burst = self._senders_waiting is not None and self._senders_waiting()
         async with self._store.read() as conn:
             rows = (await conn.execute(
                 select(deliveries).where(deliveries.c.state == "pending").order_by(deliveries.c.id)
-                .limit(self._batch_size))).all()
+                .limit(self._burst_batch_size if burst else self._batch_size))).all()
         if not rows:
             self._metrics.set("crosstrace_normalize_pending", 0)
             return 0
