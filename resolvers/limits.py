@@ -4,8 +4,11 @@ enforce them (role-aware validation, cost budget, error masking with a logged id
 Cost model (after Shopify's, https://shopify.dev/docs/api/usage/rate-limits#graphql-admin-api-rate-limits): a
 field returning an object costs 1, scalars and enums cost 0, each root mutation field costs 10, and a field that
 takes ``first``/``last`` multiplies the cost of what it selects by that page size (its default when omitted).
-Plain lists nested in an object (a transaction's events) are bounded by the data, not the caller, and count once.
-The cost is reported as requested; there is no refund of the difference to the actual cost.
+Plain lists nested in an object (a transaction's events) are bounded by the data, not the caller, and count once
+in that *requested* cost, which decides whether a query may start (``max_cost``, the caller's bucket). After it
+ran, its *actual* cost is counted on the result the same way, every object returned once (each list item, nested
+plain lists included), and the bucket is settled to it: a page that came back short is refunded, a transaction
+with thousands of events costs what it returned (as Shopify does: requested up front, actual charged).
 """
 
 from __future__ import annotations
@@ -103,17 +106,21 @@ def limits_from(raw: dict[str, Any]) -> Limits:
     return limits
 
 
-def query_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
-               variables: dict[str, Any] | None) -> int:
-    """The static cost of the operation that will run (see the module docstring)."""
+def _operation(document: DocumentNode, operation_name: str | None
+               ) -> tuple[OperationDefinitionNode | None, dict[str, FragmentDefinitionNode]]:
+    """The operation that runs (the named one, else the first) and the document's fragments by name."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)]
-    if not chosen:
-        return 0
-    operation = chosen[0]
-    root = schema.get_root_type(operation.operation)
-    if root is None:
+    return (chosen[0] if chosen else None), fragments
+
+
+def query_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
+               variables: dict[str, Any] | None) -> int:
+    """The static cost of the operation that will run (see the module docstring)."""
+    operation, fragments = _operation(document, operation_name)
+    root = schema.get_root_type(operation.operation) if operation is not None else None
+    if operation is None or root is None:
         return 0
     walker = _CostWalker(schema, fragments, variables or {})
     cost = walker.selection_cost(operation.selection_set, root)
@@ -181,6 +188,72 @@ class _CostWalker:
         return max([s for s in sizes if s > 0], default=DEFAULT_PAGE)
 
 
+def result_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
+                data: dict[str, Any] | None) -> int:
+    """The actual cost of an operation that ran: 1 per object in ``data`` (each list item counted, nested plain
+    lists too), plus :data:`MUTATION_COST` per root mutation field. JSON scalars are values, not objects."""
+    operation, fragments = _operation(document, operation_name)
+    root = schema.get_root_type(operation.operation) if operation is not None else None
+    if operation is None or root is None:
+        return 0
+    cost = _ResultWalker(schema, fragments).cost([operation.selection_set], root, data)
+    if operation.operation == OperationType.MUTATION:
+        cost += MUTATION_COST * len(operation.selection_set.selections)
+    return cost
+
+
+@dataclass
+class _ResultWalker:
+    schema: GraphQLSchema
+    fragments: dict[str, FragmentDefinitionNode]
+    _active: set[str] = field(default_factory=set)
+
+    def cost(self, selection_sets: list[SelectionSetNode], parent: Any, value: Any) -> int:
+        """The objects below one result object, its fields merged by response key across fragments."""
+        if not isinstance(value, dict):
+            return 0
+        merged: dict[str, tuple[Any, list[SelectionSetNode]]] = {}
+        for selection_set in selection_sets:
+            self._collect(selection_set, parent, merged)
+        total = 0
+        for key, (named, below) in merged.items():
+            if key in value:
+                total += self._objects(value[key], below, named)
+        return total
+
+    def _objects(self, value: Any, below: list[SelectionSetNode], named: Any) -> int:
+        if value is None:
+            return 0
+        if isinstance(value, list):
+            return sum(self._objects(item, below, named) for item in value)
+        return 1 + self.cost(below, named, value)
+
+    def _collect(self, selection_set: SelectionSetNode, parent: Any,
+                 merged: dict[str, tuple[Any, list[SelectionSetNode]]]) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                fields = getattr(parent, "fields", None)
+                definition = fields.get(selection.name.value) if fields else None
+                named = get_named_type(definition.type) if definition is not None else None
+                if named is None or not is_composite_type(named) or selection.selection_set is None:
+                    continue
+                key = selection.alias.value if selection.alias else selection.name.value
+                merged.setdefault(key, (named, []))[1].append(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                self._collect(selection.selection_set, target or parent, merged)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in self._active:
+                    continue
+                self._active.add(name)
+                self._collect(fragment.selection_set, self.schema.get_type(fragment.type_condition.name.value)
+                              or parent, merged)
+                self._active.discard(name)
+
+
 class LeakyBuckets:
     """One leaky bucket per caller: ``size`` points, refilled at ``rate`` points per second by ``clock``.
 
@@ -205,6 +278,14 @@ class LeakyBuckets:
             return False, level, max(1, math.ceil((cost - level) / self.rate))
         self._remember(caller, level - cost, now)
         return True, level - cost, 0
+
+    def settle(self, caller: str, refund: int) -> float:
+        """Give back ``refund`` points (a negative refund takes more; the level may go below zero, so the next
+        query waits for it); the points left."""
+        now = self._clock()
+        level = min(float(self.size), self.available(caller) + refund)
+        self._remember(caller, level, now)
+        return level
 
     def _remember(self, caller: str, level: float, now: float) -> None:
         self._buckets[caller] = (level, now)
@@ -261,10 +342,23 @@ class Guard(SchemaExtension):
         taken, left, wait = self.buckets.take(caller, cost)
         context["cost"] = self._report(cost, cost if taken else 0, left)
         if taken:
+            context["charged"] = cost  # settled to the actual cost once it ran (on_execute)
             return []
         context["retry_after"] = wait
         return [GraphQLError(f"Throttled: this query costs {cost} and {int(left)} points are available; retry in "
                              f"{wait} s", extensions={"code": "THROTTLED", "retryAfter": wait})]
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        ctx = self.execution_context
+        context = ctx.context if isinstance(ctx.context, dict) else {}
+        requested = context.get("charged")
+        if requested is None or ctx.graphql_document is None:
+            return  # refused before it ran: nothing was taken
+        actual = result_cost(ctx.schema._schema, ctx.graphql_document, ctx.operation_name,
+                             getattr(ctx.result, "data", None))
+        left = self.buckets.settle(context.get("caller", "anonymous"), requested - actual)
+        context["cost"] = self._report(requested, actual, left)
 
     def _report(self, requested: int, actual: int, left: float) -> dict[str, Any]:
         return {"requestedQueryCost": requested, "actualQueryCost": actual,

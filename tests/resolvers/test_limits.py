@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hub.store.tables import exception_history
-from tests.resolvers.seed import T0, exception, write
+from tests.resolvers.seed import T0, event, exception, transaction, write
 from tests.support import OPERATOR_KEY, VIEWER_KEY, running_app
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -47,25 +47,50 @@ async def test_deep_alias_bomb_and_token_flood_are_request_errors(store_url: str
         assert response.status_code == 400 and "tokens" in response.json()["errors"][0]["message"]
 
 
+async def _seed_orders(store, count: int, big_events: int) -> None:  # type: ignore[no-untyped-def]
+    """``count`` transactions with one event and one ref each (the newest, ``tx_big``, has ``big_events``)."""
+    events = [event(n, f"tx_{n:04d}", "erp", "order.placed", T0) for n in range(count - 1)]
+    events += [event(count + n, "tx_big", "erp", "order.updated", T0) for n in range(big_events)]
+    ref_events = [*(f"evt_{n:04d}" for n in range(count - 1)), f"evt_{count:04d}"]
+    await write(store, event_rows=events, ref_rows=[
+        {"event_id": e, "namespace": "erp:so", "value": f"SO-{e}", "role": "identity"} for e in ref_events],
+        tx_rows=[transaction(f"tx_{n:04d}", "order", T0, T0, ["erp"], 1) for n in range(count - 1)]
+        + [transaction("tx_big", "order", T0, T0, ["erp"], big_events)])
+
+
+def _cost(response) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    cost = response.json()["extensions"]["cost"]
+    return cost["requestedQueryCost"], cost["actualQueryCost"], cost["throttleStatus"]["currentlyAvailable"]
+
+
 @pytest.mark.asyncio
-async def test_cost_budget_is_a_leaky_bucket_per_key(store_url: str) -> None:
+async def test_cost_budget_is_a_leaky_bucket_per_key_settled_to_the_actual_cost(store_url: str) -> None:
     now = [1_800_000_000.0]
     limits = {"graphql": {"max_cost": 300, "cost_bucket": 600, "cost_restore_rate": 10}}
-    async with running_app(store_url, clock=lambda: now[0], extra=limits) as (client, _):
-        first = await _post(client, {"query": COST_201})
-        assert first.status_code == 200, first.text
-        assert first.json()["extensions"]["cost"] == {
-            "requestedQueryCost": 201, "actualQueryCost": 201,
-            "throttleStatus": {"maximumAvailable": 600.0, "currentlyAvailable": 399, "restoreRate": 10.0}}
-        assert (await _post(client, {"query": COST_201})).status_code == 200
+    async with running_app(store_url, clock=lambda: now[0], extra=limits) as (client, hub):
+        empty = await _post(client, {"query": COST_201})
+        assert empty.status_code == 200, empty.text
+        assert empty.json()["extensions"]["cost"] == {  # an empty page: 200 of the 201 points come back
+            "requestedQueryCost": 201, "actualQueryCost": 1,
+            "throttleStatus": {"maximumAvailable": 600.0, "currentlyAvailable": 599, "restoreRate": 10.0}}
+
+        await _seed_orders(hub.require_store(), 100, big_events=150)
+        assert _cost(await _post(client, {"query": COST_201})) == (201, 201, 398)  # 1 + 100 nodes + 100 refs
+        assert _cost(await _post(client, {"query": COST_201})) == (201, 201, 197)
         throttled = await _post(client, {"query": COST_201})
         assert throttled.status_code == 429 and throttled.headers["retry-after"] == "1"
         assert throttled.json()["errors"][0]["extensions"]["code"] == "THROTTLED"
-        assert throttled.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 198
+        assert _cost(throttled) == (201, 0, 197) and "data" not in throttled.json()
         assert (await _post(client, {"query": COST_201}, media="application/json")).status_code == 429
         assert (await _post(client, {"query": COST_201}, key=VIEWER_KEY)).status_code == 200  # its own bucket
-        now[0] += 1  # 10 points back: 208 available
-        assert (await _post(client, {"query": COST_201})).status_code == 200
+        now[0] += 1  # 10 points back: 207 available
+        assert _cost(await _post(client, {"query": COST_201})) == (201, 201, 6)
+
+        # A plain nested list is priced once up front but charged for every object it returned.
+        big = await _post(client, {"query": '{ node(id: "tx_big") { ... on Transaction { events { id } } } }'},
+                          key=VIEWER_KEY)
+        assert big.status_code == 200 and len(big.json()["data"]["node"]["events"]) == 150
+        assert _cost(big)[:2] == (2, 151)
 
         too_costly = await _post(client, {"query": "{ transactions(first: 100) { nodes { refs { namespace } "
                                                     "related { id } } } }"}, key=VIEWER_KEY)
