@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 from hub.process_map import ProcessMap
 from web.common import duration, iso_utc
 
+_LEGEND_STEP, _LEGEND_ROW = 110, 16  # legend entry width and row height
 PALETTE = ("#2457c5", "#2f7d4f", "#b3261e", "#b26a00", "#7a3fb0", "#0f8b8d", "#c2477a", "#5b6b7f")
 
 
@@ -35,15 +36,17 @@ def time_chart(series: dict[str, list[tuple[datetime, float]]], start: datetime,
     def y(v: float) -> float:
         return top + plot_h * (1 - v / peak)
 
+    per_row = max(1, (width - left) // _LEGEND_STEP)  # legend entries wrap onto as many rows as they need
+    total_height = height + _LEGEND_ROW * ((len(names) - 1) // per_row if names else 0)
     parts = [f'<svg class="chart" data-chart="{escape(label)}" data-series="{len(names)}" viewBox="0 0 {width} '
-             f'{height}" role="img" aria-label="{escape(label)}">']
+             f'{total_height}" role="img" aria-label="{escape(label)}">']
     for frac in (0, 0.5, 1):
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{_num(y(peak * frac))}" y2="{_num(y(peak * frac))}" '
                      f'stroke="#eef0f3"/><text class="dim" x="{left - 6}" y="{_num(y(peak * frac) + 4)}" '
                      f'text-anchor="end">{peak * frac:.0f}</text>')
-    for i in (0, buckets // 2, buckets - 1):
+    for i, anchor in ((0, "start"), (buckets // 2, "middle"), (buckets - 1, "end")):  # the end labels stay inside
         at = start + bucket * i
-        parts.append(f'<text class="dim" x="{_num(x(i))}" y="{height - 26}" text-anchor="middle" '
+        parts.append(f'<text class="dim" x="{_num(x(i))}" y="{height - 26}" text-anchor="{anchor}" '
                      f'data-utc="{iso_utc(at)}"><title>{at.strftime("%Y-%m-%d %H:%M")} UTC</title>'
                      f'{at.strftime("%m-%d %H:%M")}</text>')
     for n, name in enumerate(names):
@@ -59,8 +62,9 @@ def time_chart(series: dict[str, list[tuple[datetime, float]]], start: datetime,
         parts.extend(f'<circle cx="{_num(x(i))}" cy="{_num(y(v))}" r="2.5" fill="{color}"><title>{escape(name)} '
                      f'{(start + bucket * i).strftime("%m-%d %H:%M")} UTC: {v:.0f}</title></circle>'
                      for i, v in enumerate(values) if v)
-        parts.append(f'<rect x="{left + 110 * n}" y="{height - 14}" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{left + 110 * n + 14}" y="{height - 5}">{escape(name)}</text>')
+        lx, ly = left + _LEGEND_STEP * (n % per_row), height + _LEGEND_ROW * (n // per_row)
+        parts.append(f'<rect x="{lx}" y="{ly - 14}" width="10" height="10" fill="{color}"/>'
+                     f'<text class="legend" x="{lx + 14}" y="{ly - 5}">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
