@@ -13,13 +13,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from tests.e2e.server import free_port
 from tests.web.browser import CHROMIUM, CHROMIUM_ARGS
 
-STUCK = re.compile(r"stuck order[^:]*: (\S+)")
+# A whole order (shop, payment, ERP, WMS, carrier) whose carrier scan arrived out of order; else the stuck one.
+NOTABLE = re.compile(r"^ {4}(?:out-of-order carrier scan|stuck order)[^:]*: (\S+)", re.MULTILINE)
 
 
 def _wait_for(log: Path, marker: str, process: subprocess.Popen[bytes], timeout: float) -> str:
@@ -34,6 +36,14 @@ def _wait_for(log: Path, marker: str, process: subprocess.Popen[bytes], timeout:
     raise RuntimeError(f"demo never printed {marker!r}")
 
 
+def _shoot(page: Page, path: Path, full_page: bool = False) -> None:
+    """Screenshot the page, refusing one wider than the viewport (a table spilling out of its column)."""
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    if overflow > 0:
+        raise RuntimeError(f"{page.url} is {overflow} px wider than the window")
+    page.screenshot(path=str(path), full_page=full_page)
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -43,28 +53,29 @@ def main(out: Path) -> None:
                                      "--db", str(Path(folder) / "demo.db")], stdout=sink, stderr=subprocess.STDOUT)
         try:
             text = _wait_for(log, "serving the UI", demo, 120)
-            stuck = STUCK.search(text)
+            notable = NOTABLE.search(text)
             base = f"http://127.0.0.1:{port}"
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
                 page.goto(base + "/")
-                page.screenshot(path=str(out / "transactions.png"))
-                page.goto(base + "/search?ref=" + (stuck.group(1).replace("#", "%23") if stuck else "1008"))
-                page.screenshot(path=str(out / "trace.png"))
-                page.locator("a.marker circle").nth(1).click()
+                _shoot(page, out / "transactions.png")
+                page.goto(base + "/search?ref=" + (quote(notable.group(1)) if notable else "1008"))
+                _shoot(page, out / "trace.png")
+                carrier = page.locator('a.marker[data-lane="easypost"] circle')
+                (carrier if carrier.count() else page.locator("a.marker circle")).last.click()
                 page.wait_for_selector("#raw-body")
-                page.screenshot(path=str(out / "trace-event.png"), full_page=True)
+                _shoot(page, out / "trace-event.png", full_page=True)
                 page.goto(base + "/exceptions")
-                page.screenshot(path=str(out / "exceptions.png"))
+                _shoot(page, out / "exceptions.png")
                 page.goto(base + "/stock")
                 link = page.locator("#divergences a[href*='sku=']").first
                 if link.count():
                     link.click()
                     page.wait_for_load_state()
-                page.screenshot(path=str(out / "stock.png"))
+                _shoot(page, out / "stock.png")
                 page.goto(base + "/dashboard?window=6h")
-                page.screenshot(path=str(out / "dashboard.png"), full_page=True)
+                _shoot(page, out / "dashboard.png", full_page=True)
                 browser.close()
         finally:
             demo.terminate()
