@@ -3,8 +3,9 @@
 A flow is an ordered list of steps. A step is done by any of its event types (alternatives: shipped
 *or* picked up in store), optionally only when reported by a given system kind; its SLA runs from the
 completion of the step before. Optional steps never go overdue; a step is skipped when an event that
-stops it (an order cancellation) arrives first. Retail defaults are built in; ``[flows.<kind>]`` in the
-config replaces a kind's steps.
+stops it (an order cancellation) arrives first, or when the flow's first step was reported by a system kind
+the step is not expected from (a sale rung up at a POS is handed over at the till: never allocated, shipped
+or delivered). Retail defaults are built in; ``[flows.<kind>]`` in the config replaces a kind's steps.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Step:
     system_kind: str | None = None
     optional: bool = False
     stopped_by: tuple[str, ...] = ()
+    not_for_kinds: tuple[str, ...] = ()  # skipped when the first step came from a source of one of these kinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +40,17 @@ def _h(hours: float) -> timedelta:
 
 
 _CANCEL = ("order.cancelled",)
+_TILL = ("pos",)  # a store sale: paid and handed over at the till
 DEFAULT_FLOWS: dict[str, Flow] = {
     "order": Flow("order", (
         Step("placed", ("order.placed",)),
         Step("accepted", ("order.accepted", "erp.posted"), _h(0.5), stopped_by=_CANCEL),
         Step("paid", ("payment.captured", "payment.authorized"), _h(24), stopped_by=_CANCEL),
         Step("allocated", ("fulfillment.allocated", "fulfillment.picked", "fulfillment.packed"), _h(24),
-             optional=True, stopped_by=_CANCEL),
-        Step("shipped", ("shipment.shipped", "shipment.delivered"), _h(48), stopped_by=_CANCEL),
-        Step("delivered", ("shipment.delivered",), _h(24 * 7), optional=True, stopped_by=_CANCEL),
+             optional=True, stopped_by=_CANCEL, not_for_kinds=_TILL),
+        Step("shipped", ("shipment.shipped", "shipment.delivered"), _h(48), stopped_by=_CANCEL, not_for_kinds=_TILL),
+        Step("delivered", ("shipment.delivered",), _h(24 * 7), optional=True, stopped_by=_CANCEL,
+             not_for_kinds=_TILL),
     )),
     "transfer": Flow("transfer", (
         Step("created", ("transfer.created",)),
@@ -107,6 +111,7 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime) -> list[Step
     # The flow has started once any of its steps happened: a transaction holding none of them (a
     # stock snapshot filed under the default kind) runs no clock, so it cannot go overdue.
     started = any(e.type in step.types for step in flow.steps for e in ordered)
+    origin = next((e.system_kind for e in ordered if e.type in flow.steps[0].types), None)
     for index, step in enumerate(flow.steps):
         done = next((e for e in ordered if e.type in step.types
                      and (step.system_kind is None or e.system_kind == step.system_kind)), None)
@@ -118,7 +123,7 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime) -> list[Step
                                     optional=step.optional))
             previous_done = done.occurred_at
             continue
-        if stop is not None:
+        if stop is not None or (origin is not None and origin in step.not_for_kinds):
             states.append(StepState(step.name, "skipped", optional=step.optional))
             continue
         if index == 0:
@@ -173,9 +178,15 @@ def flows_from_config(raw: dict[str, Any] | None) -> dict[str, Flow]:
     return flows
 
 
+_STEP_KEYS = ("name", "types", "sla_minutes", "system_kind", "optional", "stopped_by", "not_for_kinds")
+
+
 def _step(item: Any, where: str) -> Step:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise ConfigError(f"{where}.name is required")
+    unknown = sorted(set(item) - set(_STEP_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(_STEP_KEYS)}")
     types = item.get("types")
     if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
         raise ConfigError(f"{where}.types must be a non-empty list of event types, e.g. [\"erp.posted\"]")
@@ -191,5 +202,9 @@ def _step(item: Any, where: str) -> Step:
     stopped_by = item.get("stopped_by", [])
     if not isinstance(stopped_by, list) or not all(isinstance(t, str) for t in stopped_by):
         raise ConfigError(f"{where}.stopped_by must be a list of event types")
+    not_for = item.get("not_for_kinds", [])
+    if not isinstance(not_for, list) or not all(k in SOURCE_KINDS for k in not_for):
+        raise ConfigError(f"{where}.not_for_kinds must be a list of system kinds ({', '.join(SOURCE_KINDS)})")
     return Step(name=item["name"], types=tuple(types), sla=timedelta(minutes=sla) if sla else None,
-                system_kind=kind, optional=bool(item.get("optional", False)), stopped_by=tuple(stopped_by))
+                system_kind=kind, optional=bool(item.get("optional", False)), stopped_by=tuple(stopped_by),
+                not_for_kinds=tuple(not_for))

@@ -37,3 +37,16 @@ def test_a_step_without_an_sla_is_pending_without_a_deadline_and_later_steps_wai
     states = step_states(flow, [event("receipt.received", 0, "e1"), event("inventory.adjusted", 60, "e2")],
                          T0 + timedelta(days=30))
     assert [(s.name, s.status) for s in states] == [("received", "done"), ("counted", "done"), ("posted", "overdue")]
+
+
+def test_a_store_sale_rung_up_at_a_pos_is_never_expected_to_ship() -> None:
+    sale = [FlowEvent("e1", "order.placed", "square", T0, "pos"),
+            FlowEvent("e2", "payment.captured", "square", T0 + timedelta(minutes=1), "pos"),
+            FlowEvent("e3", "erp.posted", "erp", T0 + timedelta(minutes=9), "erp")]
+    states = step_states(DEFAULT_FLOWS["order"], sale, T0 + timedelta(days=30))
+    assert {s.name: s.status for s in states} == {"placed": "done", "accepted": "done", "paid": "done",
+                                                 "allocated": "skipped", "shipped": "skipped", "delivered": "skipped"}
+    assert next_due(states) is None
+    web = [FlowEvent("e1", "order.placed", "shop", T0, "commerce"), *sale[1:]]  # the same order from the web shop
+    assert {s.name: s.status for s in step_states(DEFAULT_FLOWS["order"], web, T0 + timedelta(days=30))}[
+        "shipped"] == "overdue"

@@ -35,6 +35,10 @@ def test_a_kind_replaced_in_config_keeps_the_other_defaults() -> None:
      "flows.order.steps[0].system_kind must be one of"),
     ({"order": {"steps": [{"name": "x", "types": ["erp.posted"], "stopped_by": "order.cancelled"}]}},
      "flows.order.steps[0].stopped_by must be a list"),
+    ({"order": {"steps": [{"name": "x", "types": ["erp.posted"], "stoped_by": ["order.cancelled"]}]}},
+     "flows.order.steps[0]: unknown key 'stoped_by'"),
+    ({"order": {"steps": [{"name": "x", "types": ["erp.posted"], "not_for_kinds": ["till"]}]}},
+     "flows.order.steps[0].not_for_kinds must be a list of system kinds"),
 ])
 def test_flow_mistakes_name_the_key(flows: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
