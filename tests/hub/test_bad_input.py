@@ -7,12 +7,16 @@ nested signed bodies, a missing ``specversion``, a non-string ref value) are not
 from __future__ import annotations
 
 import time
+import types
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from collectors import ADAPTERS, cloudevents
+from hub.app import create_app
 from hub.store.tables import deliveries
-from tests.support import OPERATOR_KEY, cloudevent, dumps, gql, running_app, signed_headers
+from tests.support import OPERATOR_KEY, cloudevent, config_for, dumps, gql, running_app, signed_headers
 
 BATCH = {"authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"}
 
@@ -93,3 +97,24 @@ async def test_webhook_with_a_future_timestamp_outside_tolerance_is_401_and_only
         assert assert_error_shape(response, 401)["code"] == "unauthorized"
         assert await stored_deliveries(hub) == 0
         assert hub.metrics.value("crosstrace_deliveries_rejected_total", source="erp", reason="signature") == 1
+
+
+@pytest.mark.asyncio
+async def test_an_adapter_bug_on_the_webhook_fast_path_is_a_json_500_and_nothing_is_stored(store_url: str) -> None:
+    """``/hooks`` bypasses Starlette's handlers; an unexpected error still gets the one JSON shape."""
+    broken = types.ModuleType("broken_cloudevents")
+    broken.__dict__.update(vars(cloudevents))
+
+    def verify(*_: object) -> None:
+        raise RuntimeError("a bug in an adapter")
+
+    broken.verify = verify  # type: ignore[attr-defined]
+    app = create_app(config_for(store_url), adapters={**ADAPTERS, "cloudevents": broken}, evaluate_every=3600)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                     base_url="http://hub.test") as client:
+            body = dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", "SO-1")]))
+            error = assert_error_shape(await client.post("/hooks/erp", content=body, headers=signed_headers(body)),
+                                       500)
+            assert error["code"] == "internal" and "bug" not in error["message"]  # no internals leak
+            assert await stored_deliveries(app.state.hub) == 0
