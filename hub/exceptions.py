@@ -104,32 +104,52 @@ async def raise_exception(conn: AsyncConnection, finding: Finding, *, routing: S
     """
     now = now or utcnow()
     changes = changes if changes is not None else Changes()
-    digest = evidence_hash(finding.evidence)
     if existing is _LOOK_UP:
         existing = (await conn.execute(select(exceptions).where(exceptions.c.key == finding.key)
                                        .order_by(exceptions.c.opened_at.desc()).limit(1))).first()
-    values = {"evidence": finding.evidence, "evidence_hash": digest, "message": finding.message,
-              "severity": finding.severity, "tx_id": finding.tx_id, "tx_kind": finding.tx_kind, "updated_at": now}
-    if existing is not None and existing.status != "resolved":
+    if existing is None:
+        return (await open_new(conn, [finding], routing=routing, changes=changes, now=now))[0]
+    values = _refreshed(finding, now)
+    digest = values["evidence_hash"]
+    if existing.status != "resolved":
         if existing.evidence_hash != digest or existing.severity != finding.severity:
             await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(**values))
             changes.add(existing, "changed", existing.status, now)
         return existing.id
-    if existing is not None and (existing.resolved_by == SYSTEM or existing.evidence_hash != digest):
+    if existing.resolved_by == SYSTEM or existing.evidence_hash != digest:
         await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(
             status="open", open_key=finding.key, resolved_at=None, resolved_by=None, **values))
         await _history(conn, existing.id, SYSTEM, "reopened", "the evidence is back", now)
         changes.add(existing, "reopened", "open", now)
         return existing.id
-    if existing is not None:  # resolved by a person and nothing changed since: their decision stands
-        return existing.id
-    row = {"id": new_id("exc"), "type": finding.type, "rule": finding.rule, "subject": finding.subject,
-           "key": finding.key, "system": finding.system, "system_kind": finding.system_kind,
-           "queue": route(finding, routing), "status": "open", "open_key": finding.key, "opened_at": now, **values}
-    await conn.execute(exceptions.insert().values(**row))
-    await _history(conn, row["id"], SYSTEM, "opened", finding.message, now)
-    changes.add(row, "opened", "open", now)
-    return row["id"]
+    return existing.id  # resolved by a person and nothing changed since: their decision stands
+
+
+async def open_new(conn: AsyncConnection, findings: Sequence[Finding], *, routing: Sequence[RoutingRule] = (),
+                   changes: Changes | None = None, now: datetime | None = None) -> list[str]:
+    """Open an exception for each finding whose key has never had one (the caller checked); two statements
+    however many. Returns the new ids in the findings' order."""
+    if not findings:
+        return []
+    now = now or utcnow()
+    rows = [{"id": new_id("exc"), "type": f.type, "rule": f.rule, "subject": f.subject, "key": f.key,
+             "system": f.system, "system_kind": f.system_kind, "queue": route(f, routing), "status": "open",
+             "open_key": f.key, "opened_at": now, **_refreshed(f, now)} for f in findings]
+    await conn.execute(exceptions.insert(), rows)
+    await conn.execute(exception_history.insert(), [
+        {"exception_id": row["id"], "at": now, "actor": SYSTEM, "action": "opened", "note": f.message}
+        for row, f in zip(rows, findings, strict=True)])
+    if changes is not None:
+        for row in rows:
+            changes.add(row, "opened", "open", now)
+    return [row["id"] for row in rows]
+
+
+def _refreshed(finding: Finding, now: datetime) -> dict[str, Any]:
+    """The columns a finding sets each time it is raised."""
+    return {"evidence": finding.evidence, "evidence_hash": evidence_hash(finding.evidence),
+            "message": finding.message, "severity": finding.severity, "tx_id": finding.tx_id,
+            "tx_kind": finding.tx_kind, "updated_at": now}
 
 
 async def auto_resolve(conn: AsyncConnection, row: Any, note: str, *, changes: Changes | None = None,

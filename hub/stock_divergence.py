@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
-from hub.exceptions import Changes, Finding, auto_resolve, raise_exception
+from hub.exceptions import Changes, Finding, auto_resolve, open_new, raise_exception
 from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
 
 RULE = "stock.divergence"
@@ -201,30 +201,32 @@ async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[
                if _must_raise(existing.get(key), result, now, now + config.stock.settle_for(key[0], key[1]))}
     last = await _last_movements(conn, [(k[0], k[1], side) for k in sorted(raising)
                                         for side in (k[2], found[k]["authoritative"])])
-    latest = await _latest_exceptions(conn, [f"{RULE}|{subject(*k)}" for k in sorted(raising)])
-    inserts = []
+    raised = await _raise(conn, sorted(raising), found, existing, config, now, changes, last)
+    inserts, updates = [], []
     for key, result in found.items():
         sku, location, source = key
         row = existing.get(key)
-        since = row.since if row is not None else now
         unit_value = config.stock.value_for(sku, location)
         value = round(result["units"] * unit_value, 2) if unit_value is not None else None
         values = {"authoritative": result["authoritative"], "units": result["units"], "value": value,
                   "states": result["states"], "updated_at": now}
         status, due_at, exception_id = ((row.status, row.due_at, row.exception_id) if row is not None
                                         else ("pending", now + config.stock.settle_for(sku, location), None))
-        if key in raising:
-            exception_id = await _raise(conn, key, result, since, config, now, changes, last,
-                                        latest.get(f"{RULE}|{subject(*key)}"))
-            status, due_at = "open", None
+        if key in raised:
+            exception_id, status, due_at = raised[key], "open", None
         if row is None:
-            inserts.append({"sku": sku, "location": location, "source": source, "since": since, "status": status,
+            inserts.append({"sku": sku, "location": location, "source": source, "since": now, "status": status,
                             "due_at": due_at, "exception_id": exception_id, **values})
         elif (row.units, row.value, row.states, row.status, row.due_at) != (result["units"], value, result["states"],
                                                                             status, due_at):
-            await conn.execute(update(stock_divergences).where(d.sku == sku, d.location == location,
-                                                               d.source == source)
-                               .values(status=status, due_at=due_at, exception_id=exception_id, **values))
+            updates.append({"b_sku": sku, "b_location": location, "b_source": source, "b_status": status,
+                            "b_due_at": due_at, "b_exception_id": exception_id,
+                            **{f"b_{name}": v for name, v in values.items()}})
+    if updates:
+        columns = ("status", "due_at", "exception_id", "authoritative", "units", "value", "states", "updated_at")
+        await conn.execute(update(stock_divergences).where(
+            d.sku == bindparam("b_sku"), d.location == bindparam("b_location"), d.source == bindparam("b_source"))
+            .values({name: bindparam(f"b_{name}", type_=d[name].type) for name in columns}), updates)
     if inserts:
         await conn.execute(stock_divergences.insert(), inserts)
 
@@ -239,9 +241,26 @@ def _must_raise(row: Any, result: dict[str, Any], now: datetime, due_if_new: dat
     return row.due_at is not None and row.due_at <= now
 
 
-async def _raise(conn: AsyncConnection, key: tuple[str, str, str], result: dict[str, Any], since: datetime,
+async def _raise(conn: AsyncConnection, keys: list[tuple[str, str, str]],
+                 found: dict[tuple[str, str, str], dict[str, Any]], rows: dict[tuple[str, str, str], Any],
                  config: Config, now: datetime, changes: Changes,
-                 last_movements: dict[tuple[str, str, str], list[dict[str, Any]]], existing: Any) -> str:
+                 last: dict[tuple[str, str, str], list[dict[str, Any]]]) -> dict[tuple[str, str, str], str]:
+    """Open or refresh the exception of each key; returns key → exception id. Keys that never had one are
+    opened together (two statements); the others one by one (refresh or reopen)."""
+    latest = await _latest_exceptions(conn, [f"{RULE}|{subject(*k)}" for k in keys])
+    findings = {k: _finding(k, found[k], rows[k].since if k in rows else now, config, last) for k in keys}
+    fresh = [k for k in keys if findings[k].key not in latest]
+    result = dict(zip(fresh, await open_new(conn, [findings[k] for k in fresh], routing=config.routing,
+                                            changes=changes, now=now), strict=True))
+    for k in keys:
+        if k not in result:
+            result[k] = await raise_exception(conn, findings[k], routing=config.routing, changes=changes,
+                                              existing=latest[findings[k].key], now=now)
+    return result
+
+
+def _finding(key: tuple[str, str, str], result: dict[str, Any], since: datetime, config: Config,
+             last_movements: dict[tuple[str, str, str], list[dict[str, Any]]]) -> Finding:
     sku, location, source = key
     authority = result["authoritative"]
     worst = max(result["states"], key=lambda s: abs(result["states"][s]["difference"]))
@@ -259,8 +278,7 @@ async def _raise(conn: AsyncConnection, key: tuple[str, str, str], result: dict[
                   "unit_value": config.stock.value_for(sku, location),
                   "tolerance": config.stock.tolerance_for(sku, location),
                   "last_movements": last})
-    return await raise_exception(conn, finding, routing=config.routing, changes=changes, existing=existing,
-                                 now=now)
+    return finding
 
 
 async def _latest_exceptions(conn: AsyncConnection, keys: list[str]) -> dict[str, Any]:
