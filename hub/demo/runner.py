@@ -117,6 +117,7 @@ async def run_demo(options: DemoOptions, app_factory: AppFactory, out: TextIO = 
             return 1
         clock.begin()
         print(f"crosstrace demo: hub on {hub_url}/  (store {db})", file=out)
+        print(f"  the simulated ERP's API (the hub polls it) on http://{options.host}:{erp_port}/api/records", file=out)
         print(f"  API key (operator) for GraphQL and the UI's login: {key}", file=out)
         print(f"  simulating {horizon / 3600:.1f} hours of retail in {options.duration:g} s "
               f"(seed {options.seed}, {options.speed:g} simulated minutes per second, "

@@ -279,9 +279,13 @@ def test_the_same_seed_gives_the_same_transactions_and_exceptions(demos: tuple[D
 
 def test_ctrl_c_stops_the_hub_and_the_erp_cleanly(demos: tuple[Demo, Demo]) -> None:
     demo = demos[1]
+    erp_port = int(re.search(r"simulated ERP.s API .* on http://127\.0\.0\.1:(\d+)/", demo.text).group(1))  # type: ignore[union-attr]
+    with socket.create_connection(("127.0.0.1", erp_port), timeout=2):
+        pass  # up while the demo serves
     assert demo.stop() == 0
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", demo.port), timeout=2):
-        pass
+    for port in (demo.port, erp_port):
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
 
 
 def test_exit_ends_the_run_by_itself(tmp_path: Path) -> None:
