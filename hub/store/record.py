@@ -20,7 +20,7 @@ from hub.correlate import CorrelationSettings, Key, UnionFind, clean_refs, compo
 from hub.exceptions import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, transaction_kind, utcnow
-from hub.store import Store, pairs_in
+from hub.store import Store
 from hub.store.tables import deliveries, events, exceptions, ref_keys, refs, transactions, tx_aliases
 
 _CHUNK = 400
@@ -50,13 +50,37 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 async def _select_in(conn: AsyncConnection, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
-    """Rows whose ``column`` (or pair of columns, for pairs of values) is one of ``values``, asked in chunks."""
+    """Rows whose ``column`` (or pair of columns, for pairs of values) is one of ``values``, asked in chunks.
+
+    The values travel as expanding bind parameters (SQLAlchemy coerces nothing per value, and the statement's
+    compiled form is cached); a pair of columns is asked as ``first IN (…) AND second IN (…)``, which SQLite
+    and PostgreSQL answer from the two-column index, and the exact pairs are kept here.
+    """
     values = list(values)
     rows: list[Any] = []
+    if not isinstance(column, tuple):
+        statement = query.where(column.in_(bindparam("b_values", expanding=True)))
+        for chunk in _chunks(values):
+            rows.extend((await conn.execute(statement, {"b_values": list(chunk)})).all())
+        return rows
+    first, second = column
+    statement = query.where(first.in_(bindparam("b_first", expanding=True)),
+                            second.in_(bindparam("b_second", expanding=True)))
+    first_name, second_name = _result_name(query, first), _result_name(query, second)
     for chunk in _chunks(values):
-        condition = pairs_in(*column, list(chunk)) if isinstance(column, tuple) else column.in_(chunk)
-        rows.extend((await conn.execute(query.where(condition))).all())
+        wanted = set(chunk)
+        result = await conn.execute(statement, {"b_first": sorted({a for a, _ in chunk}),
+                                                "b_second": sorted({b for _, b in chunk})})
+        rows.extend(row for row in result if (getattr(row, first_name), getattr(row, second_name)) in wanted)
     return rows
+
+
+def _result_name(query: Any, column: Any) -> str:
+    """The name under which ``query`` returns ``column`` (its label, when it is labelled)."""
+    for selected in query.selected_columns:
+        if selected is column or getattr(selected, "element", None) is column:
+            return selected.key
+    raise ValueError(f"{column} is not among the selected columns")
 
 
 async def record_events(store: Store, conn: AsyncConnection, items: list[Incoming],
