@@ -157,3 +157,26 @@ def test_every_page_fits_a_laptop_and_a_wide_screen(server: str, browser: Browse
         assert overflow <= 0, (path, width, overflow)  # no sideways scrolling
         assert page.locator("#search").is_visible(), path
     context.close()
+
+
+def test_a_dead_letter_is_replayed_from_the_queue(server: str, page: Page) -> None:
+    page.goto(server + "/exceptions?type=dead_letter")
+    row = page.locator("#queue tbody tr", has=page.locator("td", has_text=re.compile(r"^dead_letter$")))
+    assert row.count() == 1
+    row.locator("summary").click()
+    button = row.locator("button", has_text="Replay delivery")
+    delivery = (button.inner_text()).rsplit(" ", 1)[1]
+    page.goto(f"{server}/deliveries/{delivery}")
+    assert "attempts 1" in page.inner_text("main")
+    page.go_back()
+    page.locator("#queue tbody tr", has=page.locator("td", has_text=re.compile(r"^dead_letter$"))) \
+        .locator("summary").click()
+    page.locator("button", has_text="Replay delivery").click()
+    page.wait_for_url(re.compile(r"msg="))
+    assert f"Replaying {delivery}" in page.inner_text("[role=status]")
+    for _ in range(100):  # the normalizer tried it again (the bytes are still not a CloudEvent: dead again)
+        page.goto(f"{server}/deliveries/{delivery}")
+        if "attempts 2" in page.inner_text("main"):
+            break
+        page.wait_for_timeout(100)
+    assert "attempts 2" in page.inner_text("main") and "dead" in page.inner_text("main")
