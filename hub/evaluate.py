@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.broadcast import Broadcaster
 from hub.config import Config
-from hub.exceptions import Changes, auto_resolve, raise_exception
+from hub.exceptions import Changes, Finding, auto_resolve, open_new, raise_exception
 from hub.flows import FlowEvent, next_due, step_states
 from hub.periodic import Periodic
 from hub.rules import RuleSettings, TxEvent, findings
@@ -81,17 +81,22 @@ class Evaluator:
         await conn.execute(delete(tx_due).where(tx_due.c.tx_id.in_(ids)))
         due_rows = []
         wanted: set[str] = set()
+        fresh: dict[str, Finding] = {}  # never raised before: opened together below
         for tx_id, kind in kinds.items():
             tx_events = by_tx.get(tx_id, [])
             states = step_states(self._config.flows[kind], [
                 FlowEvent(e.id, e.type, e.source, e.occurred_at, e.system_kind) for e in tx_events], now)
             for finding in findings(tx_id, kind, tx_events, states, self._settings):
                 wanted.add(finding.key)
+                if finding.key not in latest:
+                    fresh.setdefault(finding.key, finding)
+                    continue
                 await raise_exception(conn, finding, routing=self._config.routing, changes=changes,
-                                      existing=latest.get(finding.key), now=now)
+                                      existing=latest[finding.key], now=now)
             due = next_due(states)
             if due is not None:
                 due_rows.append({"tx_id": tx_id, "due_at": due})
+        await open_new(conn, list(fresh.values()), routing=self._config.routing, changes=changes, now=now)
         for key, row in latest.items():
             if key not in wanted and row.status != "resolved":
                 await auto_resolve(conn, row, "the evidence cleared", changes=changes, now=now)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hub.model import utcnow
+from tests.hub.test_due_index import StatementLog
 from tests.hub.test_exception_rules import T0, FakeClock, at, ingest, listed
 from tests.support import ERP_SECRET, OPERATOR_KEY, WMS_SECRET, cloudevent, dumps, gql, running_app
 
@@ -275,3 +276,22 @@ async def test_bulk_assign_and_resolve_record_the_key_name_and_bad_input_is_a_cl
         assert again["data"]["resolveException"]["count"] == 0  # already resolved: nothing to do
         missing = await gql(client, 'mutation { acknowledgeException { count } }', key=OPERATOR_KEY)
         assert missing["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.asyncio
+async def test_opening_thirty_late_orders_costs_a_tick_no_more_statements_than_ten(store_url: str) -> None:
+    clock = FakeClock()
+    async with running_app(store_url, clock=clock) as (client, hub):
+        async def late_tick(count: int, placed: int, open_after: int) -> int:
+            await ingest(client, hub, *[cloudevent("shop", "order.placed", [("shop:order", f"L-{placed}-{n}")],
+                                                   time_=at(placed)) for n in range(count)])
+            clock.now = T0 + timedelta(minutes=placed + 31)
+            log = StatementLog(hub.store)
+            try:
+                result = await hub.evaluator.tick(clock.naive())
+            finally:
+                log.close()
+            assert (result.evaluated, len(await listed(client, status=["open"]))) == (count, open_after)
+            return len(log.statements)
+
+        assert await late_tick(10, 0, 10) == await late_tick(30, 31, 40)  # work, not time: nothing per transaction
