@@ -113,14 +113,14 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, resent, settings)
     result.stored = len(rows)
     if rows:
-        tx_of = await _assign(conn, rows, keys_of)
+        tx_of, merging = await _assign(conn, rows, keys_of)
         for row in rows:
             row["tx_id"] = tx_of[row["id"]]
         await conn.execute(events.insert(), rows)
         if ref_rows:
             await conn.execute(refs.insert(), ref_rows)
         result.transactions.update(tx_of.values())
-        demoted = await _demote_placeholders(conn, keys_of, settings, result.changes)
+        demoted = await _demote_placeholders(conn, merging, settings, result.changes)
         result.demoted = list(demoted)
         recompute.update(demoted.values())
     if recompute:
@@ -217,8 +217,12 @@ async def _add_key_counts(conn: AsyncConnection, counts: Counter[Key], sign: int
             [{"b_ns": ns, "b_value": value, "b_n": sign * n} for (ns, value), n in counts.items()])
 
 
-async def _assign(conn: AsyncConnection, rows: list[dict], keys_of: dict[str, set[Key]]) -> dict[str, str]:
-    """Union the new events with the transactions their identity refs already belong to; merge as needed."""
+async def _assign(conn: AsyncConnection, rows: list[dict],
+                  keys_of: dict[str, set[Key]]) -> tuple[dict[str, str], list[Key]]:
+    """Union the new events with the transactions their identity refs already belong to; merge as needed.
+
+    Returns each new event's transaction and the batch's identity keys that merge (those not demoted).
+    """
     counts: Counter[Key] = Counter(key for keys in keys_of.values() for key in keys)
     stored = await _load_keys(conn, counts)
     sets = UnionFind()
@@ -250,7 +254,7 @@ async def _assign(conn: AsyncConnection, rows: list[dict], keys_of: dict[str, se
     await _add_key_counts(conn, Counter({k: n for k, n in counts.items() if k in stored}))
     if merges:
         await _merge(conn, merges)
-    return tx_of
+    return tx_of, [key for key in counts if key not in stored or not stored[key].demoted]
 
 
 async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
@@ -264,15 +268,14 @@ async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
                        [{"b_loser": m["b_loser"]} for m in merges])
 
 
-async def _demote_placeholders(conn: AsyncConnection, keys_of: dict[str, set[Key]],
+async def _demote_placeholders(conn: AsyncConnection, candidates: list[Key],
                                settings: CorrelationSettings, changes: Changes) -> dict[Key, str]:
-    """Demote identity refs whose events carry more than the threshold of values of another namespace.
+    """Demote those of the (merging) ``candidates`` whose events carry more than the threshold of values of
+    another namespace.
 
     One grouped query per batch (chunked): an event count alone is no shortcut, since one event may
-    carry several values of another namespace.
+    carry several values of another namespace. The keys' rows are read only for what is demoted (rare).
     """
-    stored = await _load_keys(conn, {key for keys in keys_of.values() for key in keys})
-    candidates = [key for key, row in stored.items() if not row.demoted]
     r1, r2 = refs.alias("r1"), refs.alias("r2")
     spread_query = (
         select(r1.c.namespace.label("ns"), r1.c.value.label("value"), r2.c.namespace.label("other"),
@@ -285,6 +288,7 @@ async def _demote_placeholders(conn: AsyncConnection, keys_of: dict[str, set[Key
     for row in await _select_in(conn, spread_query, (r1.c.namespace, r1.c.value), candidates):
         spreads[(row.ns, row.value)][row.other] = row.values
     demoted: dict[Key, str] = {}
+    stored = await _load_keys(conn, spreads) if spreads else {}
     for key, spread in sorted(spreads.items()):
         demoted[key] = stored[key].tx_id
         widest = max(spread, key=lambda ns: spread[ns])
