@@ -64,8 +64,11 @@ async def _context(module: ModuleType, hub: Hub, conn: Any, sku: str, location: 
     page = await module.list_divergences(conn, module.DivergenceFilter(location=location), 100, None)
     by_location: dict[str, dict[str, Any]] = {}
     for row in page.rows:
-        item = by_location.setdefault(row.location, {"location": row.location, "units": 0.0, "rows": []})
+        item = by_location.setdefault(row.location, {"location": row.location, "units": 0.0, "value": None,
+                                                     "rows": []})
         item["units"] += float(row.units)
+        if row.value is not None:  # value at risk: only where [stock] unit_value applies
+            item["value"] = (item["value"] or 0.0) + float(row.value)
         item["rows"].append(row)
     return {"sku": sku, "location": location, "positions": grid, "states": states, "movements": moves,
             "divergences": sorted(by_location.values(), key=lambda d: -d["units"]),

@@ -91,6 +91,8 @@ async def test_divergences_sort_by_value_at_risk_from_the_unit_value_of_sku_patt
         mixed = await gql(client, DIVERGENCES, order="VALUE",
                           after=first["data"]["divergences"]["pageInfo"]["endCursor"])
         assert mixed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        page = await client.get("/stock", params={"location": "ST-1"})  # the web twin: 50 + 30 at ST-1
+        assert page.status_code == 200 and '<td class="num bad">5</td><td class="num">80.00</td>' in page.text
 
         clock.now = T0 + timedelta(minutes=20)
         await hub.evaluator.tick(clock.naive())
