@@ -145,4 +145,6 @@ def pos_offline(world: World, at: float) -> None:
     online = [store for store in STORES if world.pos_offline.get(store, 0.0) <= at]
     if online:
         store = world.rng.choice(online)
-        world.pos_offline[store] = at + world.rng.uniform(60, 120) * MINUTE
+        # back online at least half an hour before the simulation ends, so the ERP books the backlog in time
+        closing = world.scenario.start + world.scenario.horizon - 30 * MINUTE
+        world.pos_offline[store] = min(at + world.rng.uniform(60, 120) * MINUTE, closing)
