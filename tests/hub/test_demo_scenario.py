@@ -4,6 +4,7 @@ written independently of ``collectors``, so this checks both sides against each 
 
 from __future__ import annotations
 
+import ast
 import json
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from hub.demo.scenario import build
 from hub.demo.sender import vendor_headers
 from hub.demo.sources import demo_config, new_secrets
 from hub.model import EVENT_TYPES, Delivery
+from tests.paths import ROOT
 
 START = 1_793_000_000.0  # 2026-10-26, on the minute
 HORIZON = 20 * 3600.0
@@ -132,3 +134,18 @@ def test_every_store_sale_sent_is_booked_by_the_erp_before_the_end(seed: int) ->
     booked = {record["pos_order"] for record in scenario.erp_records if record["type"] == "SO_POSTED"
               and "pos_order" in record}
     assert len(sales) > 10 and sales <= booked, sorted(sales - booked)
+
+
+def test_the_simulator_reaches_the_hub_only_over_http() -> None:
+    """No short-circuit: the demo's modules import only config, keys and errors from the hub (to write its
+    crosstrace.toml and an API key); never the store, inbox, normalizer, correlation, rules or collectors."""
+    allowed = {"hub.demo", "hub.config", "hub.auth", "hub.errors"}
+    reached = set()
+    for path in (ROOT / "hub" / "demo").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                reached.add(node.module if node.module != "hub" else f"hub.{node.names[0].name}")
+            elif isinstance(node, ast.Import):
+                reached.update(alias.name for alias in node.names)
+    ours = {name for name in reached if name.split(".")[0] in ("hub", "collectors", "schema", "resolvers", "web")}
+    assert ours and {name for name in ours if not name.startswith(tuple(allowed))} == set(), ours
