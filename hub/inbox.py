@@ -111,6 +111,7 @@ class Inbox:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._committing = True  # from here until committed, senders wait on this batch
             try:
                 await self._commit(batch)
             except Exception as exc:  # the store failed: every waiting sender gets a 503, nothing is acked

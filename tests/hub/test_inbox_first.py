@@ -28,9 +28,13 @@ async def test_inbox_is_busy_while_a_batch_waits_for_the_writer(store: Store) ->
         async with store.write():  # a background writer holds the store: the inbox batch must wait
             waiting = asyncio.create_task(inbox.submit(source="erp", dedup_key="k", headers={}, body=b"{}",
                                                        content_type="application/json", received_at=utcnow()))
-            while not inbox.busy:
+            while inbox.depth == 0:  # until the delivery is queued
                 await asyncio.sleep(0)
-            assert not waiting.done()  # not acknowledged before it is committed
+            while inbox.depth:  # until the writer has taken it and waits for the store
+                await asyncio.sleep(0)
+            for _ in range(20):  # however long it waits, the inbox says senders are waiting
+                assert inbox.busy and not waiting.done()  # and nothing is acknowledged before it is committed
+                await asyncio.sleep(0)
         assert (await waiting).new
     finally:
         await inbox.stop()
