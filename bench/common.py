@@ -16,11 +16,12 @@ from hub.config import Config, parse
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWZvci1jcm9zc3RyYWNlLTEyMzQ1Ng=="  # any base64 key will do
 OPERATOR_KEY = "ct_bench-operator-key"
+ADMIN_KEY = "ct_bench-admin-key"  # sees personal data unmasked, like the bare JSON endpoint of the lookup figure
 SOURCES = ("shop", "erp", "wms")
 
 
 def bench_config(store_url: str) -> Config:
-    """Three signed CloudEvents sources (shop, erp, wms) and one operator key, as a deployment would have."""
+    """Three signed CloudEvents sources (shop, erp, wms), an operator and an admin key, as a deployment has."""
     return parse({
         "store": {"url": store_url},
         "sources": [
@@ -28,7 +29,8 @@ def bench_config(store_url: str) -> Config:
             {"name": "erp", "kind": "erp", "adapter": "cloudevents", "secret": SECRET},
             {"name": "wms", "kind": "wms", "adapter": "cloudevents", "secret": SECRET},
         ],
-        "api_keys": [{"name": "bench", "role": "operator", "key_sha256": digest(OPERATOR_KEY)}],
+        "api_keys": [{"name": "bench", "role": "operator", "key_sha256": digest(OPERATOR_KEY)},
+                     {"name": "bench-admin", "role": "admin", "key_sha256": digest(ADMIN_KEY)}],
         "graphql": {"cost_bucket": 1_000_000},  # the lookup figure times queries; the per-caller budget is not it
     }, {})
 

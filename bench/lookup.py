@@ -8,7 +8,8 @@ erp and wms events of one trace are linked (shop:order, erp:sales_order), as cor
 
 Measured over N lookups of random bare ref values of the 50-event traces (after a warm-up):
 - ``graphql``: POST /graphql with the TRACE query of tests/hub/test_app.py, through the real app
-  (``create_app``, lifespan running) in-process over ``httpx.ASGITransport``;
+  (``create_app``, lifespan running) in-process over ``httpx.ASGITransport``, as the admin (unmasked, like the
+  bare endpoint); ``graphql_masked``: the same as an operator, whose answers have personal data masked;
 - ``bare_json``: a raw-ASGI endpoint (in this module) over the same transport and the same app's store: the
   hub query functions (resolve_ref, transactions_by_id, events_by_transaction, demoted_keys) on one
   connection, encoded with orjson;
@@ -31,7 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import OPERATOR_KEY, Ids, bench_config, latency_summary, ratio, sqlite_url
+from bench.common import ADMIN_KEY, OPERATOR_KEY, Ids, bench_config, latency_summary, ratio, sqlite_url
 from hub.store import Store
 from hub.store import queries as q
 
@@ -243,9 +244,14 @@ async def in_app(db: Path, refs: list[str], warmup: int, budget: float) -> dict[
         store = app.state.hub.require_store()
         transport = httpx.ASGITransport(app=BenchRoutes(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://bench",
-                                     headers={"authorization": f"Bearer {OPERATOR_KEY}"}) as client:
-            async def graphql(ref: str) -> None:
+                                     headers={"authorization": f"Bearer {ADMIN_KEY}"}) as client:
+            async def graphql(ref: str) -> None:  # as the admin: unmasked, like the bare endpoint
                 response = await client.post("/graphql", json={"query": TRACE, "variables": {"ref": ref}})
+                assert len(response.json()["data"]["transaction"]["events"]) == BIG, response.text[:300]
+
+            async def graphql_masked(ref: str) -> None:  # as an operator: personal data masked (hub/privacy.py)
+                response = await client.post("/graphql", json={"query": TRACE, "variables": {"ref": ref}},
+                                             headers={"authorization": f"Bearer {OPERATOR_KEY}"})
                 assert len(response.json()["data"]["transaction"]["events"]) == BIG, response.text[:300]
 
             async def bare(ref: str) -> None:
@@ -259,7 +265,8 @@ async def in_app(db: Path, refs: list[str], warmup: int, budget: float) -> dict[
                 assert len((await trace_payload(store, ref) or {})["events"]) == BIG
 
             await _check_same(client, refs[0])
-            for name, call in (("graphql", graphql), ("bare_json", bare), ("store", in_store), ("asgi_floor", floor)):
+            for name, call in (("graphql", graphql), ("graphql_masked", graphql_masked), ("bare_json", bare),
+                               ("store", in_store), ("asgi_floor", floor)):
                 results[name] = await _timed(refs, warmup, call, budget)
     return results
 
@@ -289,9 +296,9 @@ def run(tmp: Path, *, events: int, lookups: int, big_traces: int = 500, warmup: 
                                "lookups": lookups}
     results.update(asyncio.run(in_app(db, refs, warmup, budget)))
     results["bare_sql"] = bare_sql(db, refs, warmup)
-    for name in ("graphql", "bare_json", "store", "bare_sql", "asgi_floor"):
+    for name in ("graphql", "graphql_masked", "bare_json", "store", "bare_sql", "asgi_floor"):
         r = results[name]
-        print(f"  {name:<10} p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  mean {r['mean_ms']:6.2f} ms "
+        print(f"  {name:<14} p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  mean {r['mean_ms']:6.2f} ms "
               f"({r['n']} lookups)", flush=True)
     results["graphql_over_bare_json_p50"] = ratio(results["graphql"]["p50_ms"], results["bare_json"]["p50_ms"])
     results["bare_json_over_sql_p50"] = ratio(results["bare_json"]["p50_ms"], results["bare_sql"]["p50_ms"])
