@@ -84,6 +84,7 @@ class World:
         self.pos_offline: dict[str, float] = {}  # store → back online at
         self.listed: dict[str, int] = {}  # SKU → quantity the marketplace last showed
         self.stale: tuple[str, int, float] | None = None  # (SKU, quantity shown, until) while a channel is stale
+        self.web_orders: list[tuple[float, int]] = []  # (placed at, Shopify order id): what customers can return
         self._seq = 0
 
     def next(self, name: str, first: int = 1) -> int:

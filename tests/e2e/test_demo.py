@@ -249,6 +249,24 @@ def test_the_web_ui_finds_and_draws_what_graphql_returns(demos: tuple[Demo, Demo
     web.close()
 
 
+def test_returns_and_payouts_are_related_to_the_orders_they_concern(demos: tuple[Demo, Demo],
+                                                                    transactions: list[dict[str, Any]]) -> None:
+    """A return of a demo order and a payout covering its charge show as related transactions, in GraphQL
+    and on the order's trace page."""
+    demo = demos[0]
+    web = httpx.Client(base_url=demo.url, timeout=60)
+    for kind in ("return", "settlement"):
+        linked = []
+        for tx in [tx for tx in transactions if tx["kind"] == kind][:10]:
+            related = demo.gql("query($ref: String!) { transaction(ref: $ref) { related { id kind } } }",
+                               ref=tx["id"])["transaction"]["related"]
+            linked += [(tx["id"], other["id"]) for other in related if other["kind"] == "order"]
+        assert linked, kind
+        mine, order = linked[0]
+        assert f'href="/t/{mine}"' in web.get(f"/t/{order}").text, (kind, order)
+    web.close()
+
+
 def test_metrics_show_the_erp_poller_recovered_from_the_outage(demos: tuple[Demo, Demo]) -> None:
     text = httpx.get(f"{demos[0].url}/metrics", timeout=30).text
     erp = {name: float(value) for name, value in

@@ -149,3 +149,16 @@ def test_the_simulator_reaches_the_hub_only_over_http() -> None:
                 reached.update(alias.name for alias in node.names)
     ours = {name for name in reached if name.split(".")[0] in ("hub", "collectors", "schema", "resolvers", "web")}
     assert ours and {name for name in ours if not name.startswith(tuple(allowed))} == set(), ours
+
+
+@pytest.mark.parametrize("seed", [5, 7, 11])
+def test_every_order_sent_past_the_duplicate_threshold_is_named(seed: int) -> None:
+    """The hub raises `duplicate` past 3 repeats: every order the simulator repeats that often within the run is
+    among the refs it prints, so a test (or a newcomer) can tell the fault from a normal order."""
+    scenario = build(seed, START, HORIZON, 0.5)
+    sent: dict[str, int] = {}
+    for send in scenario.sends:
+        if send.source == "shop" and send.meta.get("topic") == "orders/create":
+            sent[send.body["name"]] = sent.get(send.body["name"], 0) + 1
+    noted = next(refs for label, refs in scenario.notable.items() if label.startswith("duplicate deliveries"))
+    assert {name for name, count in sent.items() if count - 1 > 3} == set(noted)
