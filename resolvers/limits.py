@@ -19,7 +19,6 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -294,10 +293,27 @@ class LeakyBuckets:
             self._buckets.popitem(last=False)
 
 
-@lru_cache(maxsize=1024)
+_VALIDATED: OrderedDict[tuple[Any, ...], list[GraphQLError]] = OrderedDict()
+_VALIDATED_MAX = 1024
+
+
 def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...], hide: bool) -> list[GraphQLError]:
-    return validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
-                    hide_suggestions=hide)
+    """Validation errors of a (parse-cached) document, cached per schema, rule set and introspection setting.
+
+    strawberry's limiter extensions are built per request and each builds its validator class afresh, so the
+    classes themselves never repeat: the cache keys on their names. Within one schema they carry one ``Limits``.
+    """
+    key = (schema, document, tuple(f"{rule.__module__}.{rule.__qualname__}" for rule in rules), hide)
+    errors = _VALIDATED.get(key)
+    if errors is None:
+        errors = validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                          hide_suggestions=hide)
+        _VALIDATED[key] = errors
+        if len(_VALIDATED) > _VALIDATED_MAX:
+            _VALIDATED.popitem(last=False)
+    else:
+        _VALIDATED.move_to_end(key)
+    return errors
 
 
 def caller_role(context: dict[str, Any]) -> str:
