@@ -1,6 +1,7 @@
 """Screenshots of every page against the demo's data: ``python -m tests.web.demo_screenshots docs``.
 
-Runs ``crosstrace demo`` (seeded, so the same transactions and exceptions every time) on a free port until its
+Runs ``crosstrace demo`` (seeded, so the same transactions and exceptions every time; six simulated hours, so the
+first payout is in and shows on the order's trace as a related transaction) on a free port until its
 simulation is over, then drives Debian's chromium through the pages at 1440×900 and writes PNGs into the
 folder given (the README shows the ones in ``docs/``).
 """
@@ -49,7 +50,7 @@ def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as folder:
         port, log = free_port(), Path(folder) / "demo.log"
         with open(log, "wb") as sink:
-            demo = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--duration", "20", "--port", str(port),
+            demo = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--duration", "36", "--port", str(port),
                                      "--db", str(Path(folder) / "demo.db")], stdout=sink, stderr=subprocess.STDOUT)
         try:
             text = _wait_for(log, "serving the UI", demo, 120)
