@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
@@ -23,7 +23,7 @@ from hub.exceptions import Changes, Finding, clear_exception, raise_exception
 from hub.model import Delivery, Event, utcnow
 from hub.stock_ledger import StockLedger
 from hub.store import Store
-from hub.store.record import Incoming, record_events
+from hub.store.record import Incoming, Recorded, record_events
 from hub.store.tables import deliveries
 from hub.telemetry import Metrics, tracer
 
@@ -39,7 +39,7 @@ class Normalizer:
     def __init__(self, store: Store, parse: Parser, config: Config, metrics: Metrics, *,
                  evaluator: Evaluator | None = None, batch_size: int = 256, idle_poll_seconds: float = 1.0,
                  gather_seconds: float = 0.02, senders_waiting: Callable[[], bool] | None = None,
-                 burst_batch_size: int = 64) -> None:
+                 burst_batch_size: int = 64, max_events_per_transaction: int = 500) -> None:
         self._store = store
         self._parse = parse
         self._settings = CorrelationSettings(config.junk_values, config.placeholder_threshold)
@@ -53,6 +53,7 @@ class Normalizer:
         self._gather = gather_seconds
         self._senders_waiting = senders_waiting
         self._burst_batch_size = min(batch_size, burst_batch_size)
+        self._max_events = max_events_per_transaction  # a bigger single delivery still goes in one transaction
         self._wakeup = asyncio.Event()
         self._busy = asyncio.Lock()  # one batch at a time, whoever asks (worker, CLI, tests)
         self._task: asyncio.Task[None] | None = None
@@ -125,10 +126,8 @@ class Normalizer:
             return 0
         with tracer.start_as_current_span("normalize") as span:
             span.set_attribute("crosstrace.batch_size", len(rows))
-            parsed: list[Incoming] = []
             dead: list[tuple[str, str, str]] = []
-            done: list[str] = []
-            retried: list[str] = []  # normalized before (a replayed dead letter): its exception may clear
+            chunks: list[_Chunk] = [_Chunk()]
             for row in rows:
                 delivery = Delivery(id=row.id, source=row.source, received_at=row.received_at,
                                     headers=row.headers or {}, body=row.body, content_type=row.content_type)
@@ -137,28 +136,39 @@ class Normalizer:
                 except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes
                     dead.append((row.id, row.source, _reason(exc)))
                     continue
-                parsed.extend(Incoming(e, row.id, row.received_at) for e in events)
-                done.append(row.id)
+                if chunks[-1].done and len(chunks[-1].parsed) + len(events) > self._max_events:
+                    chunks.append(_Chunk())  # one write transaction stays short: the inbox's acks wait on it
+                chunk = chunks[-1]
+                chunk.parsed.extend(Incoming(e, row.id, row.received_at) for e in events)
+                chunk.done.append(row.id)
                 if row.attempts:
-                    retried.append(row.id)
-            with tracer.start_as_current_span("correlate"):
-                async with self._store.write() as conn:
-                    result = await record_events(self._store, conn, parsed, self._settings)
-                    await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
-                                            result.changes)
-                    await self._finish(conn, done, retried, dead, result.changes)
-                    if self._evaluator is not None and result.transactions:
-                        with tracer.start_as_current_span("evaluate"):
-                            await self._evaluator.evaluate(conn, sorted(result.transactions), self._evaluator.now(),
-                                                           result.changes)
-            if self._evaluator is not None:
-                self._evaluator.publish(result.changes)
-        self._metrics.inc("crosstrace_events_stored_total", result.stored)
-        self._metrics.inc("crosstrace_events_duplicate_total", result.duplicates)
+                    chunk.retried.append(row.id)  # normalized before (a replayed dead letter): its exception may clear
+            stored = duplicates = 0
+            for index, chunk in enumerate(chunks):
+                result = await self._record(chunk, dead if index == 0 else [])
+                stored, duplicates = stored + result.stored, duplicates + result.duplicates
+        self._metrics.inc("crosstrace_events_stored_total", stored)
+        self._metrics.inc("crosstrace_events_duplicate_total", duplicates)
         for _, source, _ in dead:
             self._metrics.inc("crosstrace_deliveries_dead_total", source=source)
         self._metrics.set("crosstrace_normalize_lag_seconds", _lag(rows[0].received_at))
         return len(rows)
+
+    async def _record(self, chunk: _Chunk, dead: list[tuple[str, str, str]]) -> Recorded:
+        """One write transaction: record a chunk's events, mark its deliveries done (and ``dead`` dead), evaluate."""
+        with tracer.start_as_current_span("correlate"):
+            async with self._store.write() as conn:
+                result = await record_events(self._store, conn, chunk.parsed, self._settings)
+                await self._stock.apply(conn, chunk.parsed, self._evaluator.now() if self._evaluator else utcnow(),
+                                        result.changes)
+                await self._finish(conn, chunk.done, chunk.retried, dead, result.changes)
+                if self._evaluator is not None and result.transactions:
+                    with tracer.start_as_current_span("evaluate"):
+                        await self._evaluator.evaluate(conn, sorted(result.transactions), self._evaluator.now(),
+                                                       result.changes)
+        if self._evaluator is not None:
+            self._evaluator.publish(result.changes)
+        return result
 
     async def _finish(self, conn, done: list[str], retried: list[str],  # type: ignore[no-untyped-def]
                       dead: list[tuple[str, str, str]], changes: Changes) -> None:
@@ -181,6 +191,15 @@ class Normalizer:
                 message=f"delivery {delivery_id} from {source} could not be parsed: {reason}",
                 evidence={"delivery": delivery_id, "source": source, "error": reason}), routing=self._routing,
                 changes=changes)
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """Parsed deliveries recorded in one write transaction."""
+
+    parsed: list[Incoming] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
 
 
 def _reason(exc: Exception) -> str:

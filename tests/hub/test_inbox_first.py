@@ -85,3 +85,31 @@ async def test_metrics_show_how_long_the_inbox_waited_for_the_writer(store_url: 
     for name in ("wait", "hold"):
         for writer in ("inbox", "background"):
             assert float(samples[f'crosstrace_store_writer_{name}_seconds_total{{writer="{writer}"}}']) >= 0
+
+
+@pytest.mark.asyncio
+async def test_a_batch_is_recorded_in_short_transactions_at_delivery_boundaries(store_url: str) -> None:
+    config = parse({"store": {"url": store_url}, "sources": [{"name": "erp", "kind": "erp",
+                                                              "adapter": "cloudevents"}]}, {})
+    store = await Store.open(store_url)
+    try:
+        inbox = Inbox(store, new_metrics())
+        inbox.start()
+        sizes = [1, 1, 3, 1, 1]  # the 3-event delivery is bigger than the limit: it goes whole, on its own
+        for n, size in enumerate(sizes):
+            batch = [cloudevent("erp", "erp.posted", [("erp:sales_order", f"SO-{n}")], id=f"e-{n}-{k}")
+                     for k in range(size)]
+            await inbox.submit(source="erp", dedup_key=f"d-{n}", headers={}, body=json.dumps(batch).encode(),
+                               content_type="application/cloudevents-batch+json", received_at=utcnow())
+        await inbox.stop()
+        before = store.writer_stats["background"].transactions
+        normalizer = Normalizer(store, parser_for(config), config, new_metrics(), max_events_per_transaction=2)
+        assert await normalizer.run_until_idle() == 5
+        assert store.writer_stats["background"].transactions - before == 3  # [1, 1] [3] [1, 1]
+        async with store.read() as conn:
+            stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+            pending = (await conn.execute(select(func.count()).select_from(deliveries)
+                                          .where(deliveries.c.state != "done"))).scalar_one()
+        assert (stored, pending) == (7, 0)
+    finally:
+        await store.close()
