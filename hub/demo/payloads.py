@@ -1,4 +1,4 @@
-"""Vendor payloads in each system's real shape (after /work/shared/fixtures and the vendors' docs).
+"""Vendor payloads in each system's real shape (after tests/fixtures and the vendors' docs).
 
 Pure builders: plain dicts in, the JSON object a vendor would send out. Times are epoch seconds on the
 simulated clock; money is a Decimal-free string or integer minor units as each vendor writes it.

@@ -2,9 +2,9 @@
 ``orders.json`` and an ERP REST API, served by a real uvicorn on a loopback port inside the test's event loop.
 
 Shapes follow the vendors' documentation: Stripe's list object (https://docs.stripe.com/api/pagination,
-events as in /work/shared/fixtures/stripe/fixtures3.json), Shopify's ``{"orders": [...]}`` with a
+events as in tests/fixtures/stripe/fixtures3.json), Shopify's ``{"orders": [...]}`` with a
 ``Link`` header of ``page_info`` URLs (https://shopify.dev/docs/api/usage/pagination-rest; orders as in
-/work/shared/fixtures/shopify/order.json). Faults are scripted per API: ``"429:<Retry-After>"``,
+tests/fixtures/shopify/order.json). Faults are scripted per API: ``"429:<Retry-After>"``,
 ``"500"``, ``"timeout"`` (the request hangs until the server stops), ``""`` (served normally), each
 used by one request in turn;
 ``hooks`` mutate the data before the n-th request (an item updated mid-walk, a late commit); ``block``
@@ -21,7 +21,6 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -30,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-FIXTURES = Path("/work/shared/fixtures")
+from tests.paths import FIXTURES
+
 EPOCH = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)  # the tests' clock starts here
 _EST = timedelta(hours=-5)  # Shopify renders times in the shop's zone, e.g. "2008-01-10T11:00:00-05:00"
 

@@ -5,7 +5,7 @@ acknowledged (202: the sender must not retry the same bytes) and dead-lettered w
 a topic the adapter does not map is stored as an event typed ``unknown`` that keeps the object's ref.
 (The ``json`` and ``amazon-sp`` adapters have the same over HTTP in their own test modules.)
 
-Bodies are the fixtures' resources (``/work/shared/fixtures``) bent the way each case says.
+Bodies are the fixtures' resources (``tests/fixtures``) bent the way each case says.
 """
 
 from __future__ import annotations

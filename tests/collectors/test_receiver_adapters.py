@@ -2,7 +2,7 @@
 with the same delivery, forged → 401, stale (where the system signs a time) → 401, and the stored delivery
 normalizes into the event the adapter promises.
 
-Bodies are the systems' published payloads (``/work/shared/fixtures``) or, for the ``json`` and
+Bodies are the systems' published payloads (``tests/fixtures``) or, for the ``json`` and
 ``cloudevents`` adapters (the retailer's own systems), the shapes those adapters document.
 """
 
