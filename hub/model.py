@@ -112,8 +112,8 @@ def transaction_kind(event_types: set[str] | frozenset[str]) -> str:
                          ("settlement", "settlement")):
         if prefix in prefixes:
             return kind
-    if "inventory.adjusted" in event_types:
-        return "adjustment"
+    if "inventory.adjusted" in event_types or prefixes == {"inventory"}:
+        return "adjustment"  # an adjustment, or a count/snapshot that belongs to no order or movement
     return "order"
 
 
