@@ -160,7 +160,8 @@ def test_every_fault_class_raised_its_exception_on_the_transaction_it_hit(demos:
             assert expected in types, f"{prefix}: {ref} has {types}, not {expected}"
     for ref in demo.refs("stuck order"):
         late = [e for e in demo.transaction(ref)["exceptions"] if e["type"] == "late"]  # type: ignore[index]
-        assert [(e["status"], e["subject"].rsplit(":", 1)[1]) for e in late] == [("open", "accepted")]
+        steps = {(e["status"], e["subject"].rsplit(":", 1)[1]) for e in late}  # a long run: "shipped" is late too
+        assert ("open", "accepted") in steps and steps <= {("open", "accepted"), ("open", "shipped")}, steps
 
 
 def test_schema_drift_is_a_dead_letter_and_stale_availability_a_stock_divergence(demos: tuple[Demo, Demo]) -> None:
