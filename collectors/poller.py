@@ -66,6 +66,7 @@ import httpx
 
 from collectors.polling import STYLES, PollSettings, Request, UpstreamError, poll_settings
 from hub.config import Config
+from hub.periodic import cancel_and_wait
 from hub.polling import commit_poll, load_poll_state, mark_half_open, record_poll_failure
 from hub.store import Store
 from hub.telemetry import Metrics
@@ -132,13 +133,7 @@ class Poller:
         self._tasks = [asyncio.create_task(self._loop(name), name=f"crosstrace-poller-{name}") for name in self.plan]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def run_once(self, names: Iterable[str] | None = None) -> list[PollOutcome]:

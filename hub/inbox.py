@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import Busy
 from hub.ids import new_id
+from hub.periodic import cancel_and_wait
 from hub.store import Store, pairs_in
 from hub.store.tables import deliveries, events, tx_due
 from hub.telemetry import Metrics, tracer
@@ -74,11 +75,7 @@ class Inbox:
         if self._task is None:
             return
         await self._queue.join()
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await cancel_and_wait([self._task])
         self._task = None
 
     @property

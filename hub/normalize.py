@@ -21,6 +21,7 @@ from hub.correlate import CorrelationSettings
 from hub.evaluate import Evaluator
 from hub.exceptions import Changes, Finding, clear_exception, raise_exception
 from hub.model import Delivery, Event, utcnow
+from hub.periodic import cancel_and_wait
 from hub.stock_ledger import StockLedger
 from hub.store import Store
 from hub.store.record import Incoming, Recorded, record_events
@@ -65,13 +66,8 @@ class Normalizer:
         self._task = asyncio.create_task(self._run(), name="crosstrace-normalizer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

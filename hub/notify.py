@@ -37,6 +37,7 @@ from hub.config import resolve_secret
 from hub.errors import ConfigError
 from hub.exceptions import SEVERITIES
 from hub.ids import new_id
+from hub.periodic import cancel_and_wait
 from hub.store import Store
 from hub.store.tables import exception_history, exceptions, notification_cursor, notification_outbox
 
@@ -266,13 +267,7 @@ class Notifier:
             self._tasks.append(asyncio.create_task(self._listen(broadcaster), name="crosstrace-notifier-wake"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
 
     async def _listen(self, broadcaster: Broadcaster) -> None:

@@ -1,10 +1,22 @@
-"""A background task that runs one step on a timer until stopped (the evaluator's and the alerts' loop)."""
+"""Background tasks: one step on a timer until stopped (the evaluator's and the alerts' loop), and stopping tasks."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[None] | None]) -> None:
+    """Cancel the tasks, then wait until each has finished."""
+    running = [task for task in tasks if task is not None]
+    for task in running:
+        task.cancel()
+    for task in running:
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
 
 
 class Periodic:
@@ -22,13 +34,8 @@ class Periodic:
         self._task = asyncio.create_task(self._run(interval, wait_first), name=self._name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     async def _run(self, interval: float, wait_first: bool) -> None:
         if wait_first:
