@@ -16,17 +16,24 @@ Mapping (topic → canonical type):
   ``shipment.in_transit``; ``failure`` or a ``cancelled``/``error``/``failure`` fulfillment →
   ``shipment.exception`` (status ``failed``); otherwise ``shipment.shipped`` without lines (a restated
   shipment, e.g. a tracking number added, must not count the shipped quantity twice)
+- ``fulfillment_events/create`` (the carrier's status feed) → by ``status``: ``label_printed``/
+  ``label_purchased``/``confirmed`` → ``shipment.shipped``; ``carrier_picked_up``/``in_transit``/
+  ``out_for_delivery``/``attempted_delivery``/``ready_for_pickup``/``delayed`` → ``shipment.in_transit``;
+  ``delivered``/``picked_up`` → ``shipment.delivered``; ``failure`` → ``shipment.exception`` (failed); at
+  ``happened_at``, no lines; ``fulfillment_events/delete`` → ``unknown`` with the same refs
 - ``refunds/create`` → ``refund.issued`` (amount kind ``refund`` = successful refund transactions)
 - ``inventory_levels/update`` → ``inventory.snapshot`` (sku = inventory item id, state ``available``)
 - any other topic → ``unknown`` (refs still taken when the resource is an order/fulfillment/refund)
 
 Reconciliation with the ``shopify-orders`` poller (``collectors.polling.shopify_orders``): the poller
 turns each polled order into an ``orders/updated`` delivery for its version plus one delivery per
-once-per-order step it shows (:func:`order_steps`: created, paid, cancelled), keyed by
-:func:`order_key`. On a source that polls, order webhooks are keyed the same way, so a step the
-webhooks delivered is not stored again and a step they missed is filled in.
+fact it shows (:func:`polled_facts`: created, paid, cancelled, each refund, each fulfillment and its
+shipment status), keyed by :func:`order_key`. On a source that polls, order, refund and fulfillment
+webhooks are keyed the same way, so a fact the webhooks delivered is not stored again and one they
+missed is filled in.
 
 Refs: ``<source>:order`` (id), ``:order_name`` (``#1001``), ``:fulfillment``, ``:refund`` (identity);
+``:fulfillment_event`` (related);
 tracking numbers as identity refs ``<carrier source>:tracking``; inventory item and location related.
 
 ``source.options``:
@@ -73,9 +80,23 @@ _ORDER_TYPES = {
     "orders/paid": "payment.captured",
 }
 # https://shopify.dev/docs/api/admin-rest/latest/resources/order (financial_status): the order was paid.
+# Topics whose facts a polled order also shows: keyed alike from webhook and poll (see :func:`order_key`).
+_VERSION_TOPICS = frozenset({"orders/updated", "fulfillments/update"})
+_POLLED_TOPICS = frozenset({*_ORDER_TYPES, "fulfillments/create", "fulfillments/update", "refunds/create"})
 _PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
 _IN_TRANSIT = frozenset({"in_transit", "out_for_delivery", "attempted_delivery", "ready_for_pickup"})
 _FAILED_FULFILLMENT = frozenset({"cancelled", "error", "failure"})
+# https://shopify.dev/docs/api/admin-rest/latest/resources/fulfillmentevent (status): the carrier's feed.
+# label_printed / label_purchased / confirmed say the parcel exists but has not moved; picked_up is the
+# customer collecting a pickup order (delivered), carrier_picked_up the carrier taking it (in transit).
+_EVENT_TYPES = {
+    "label_printed": "shipment.shipped", "label_purchased": "shipment.shipped", "confirmed": "shipment.shipped",
+    "carrier_picked_up": "shipment.in_transit", "in_transit": "shipment.in_transit",
+    "out_for_delivery": "shipment.in_transit", "attempted_delivery": "shipment.in_transit",
+    "ready_for_pickup": "shipment.in_transit", "delayed": "shipment.in_transit",
+    "delivered": "shipment.delivered", "picked_up": "shipment.delivered",
+    "failure": "shipment.exception",
+}
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -103,7 +124,7 @@ def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = N
     """
     if source is not None and polls_orders(source):
         topic = header(headers, "x-shopify-topic")
-        if topic in _ORDER_TYPES:
+        if topic in _POLLED_TOPICS:
             try:
                 key = order_key(topic, load_json(body))
             except ParseError:
@@ -119,15 +140,35 @@ def polls_orders(source: Source) -> bool:
     return isinstance(poll, Mapping) and poll.get("style") == "shopify-orders"
 
 
-def order_key(topic: str, order: Any) -> str | None:
+def order_key(topic: str, resource: Any) -> str | None:
     """The key of one fact about an order, the same from a webhook and from a polled order: a version
-    (``orders/updated``) is ``<id>@<updated_at>``; a once-per-order step (``orders/create``, ``orders/paid``,
-    ``orders/cancelled``) is ``<id>:<topic>``. None when the order has no id (or a version no updated_at)."""
-    if not isinstance(order, Mapping) or order.get("id") is None or isinstance(order.get("id"), dict | list):
+    (``orders/updated``, ``fulfillments/update``) is ``<id>@<updated_at>``; a once-per-object step
+    (``orders/create``, ``orders/paid``, ``orders/cancelled``, ``fulfillments/create``, ``refunds/create``) is
+    ``<id>:<topic>``, the id being the order's, fulfillment's or refund's. None when the resource has no id (or
+    a version no updated_at)."""
+    if not isinstance(resource, Mapping) or resource.get("id") is None or isinstance(resource.get("id"), dict | list):
         return None
-    if topic == "orders/updated":
-        return f"{order['id']}@{order['updated_at']}" if order.get("updated_at") else None
-    return f"{order['id']}:{topic}" if topic in _ORDER_TYPES else None
+    if topic in _VERSION_TOPICS:
+        return f"{resource['id']}@{resource['updated_at']}" if resource.get("updated_at") else None
+    return f"{resource['id']}:{topic}" if topic in _POLLED_TOPICS else None
+
+
+def polled_facts(order: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``(topic, resource)`` for every fact a polled order shows beyond its own version: its once-per-order steps
+    (:func:`order_steps`), each refund in ``refunds[]`` (``refunds/create``) and each fulfillment in
+    ``fulfillments[]`` (``fulfillments/create``, plus its current version as ``fulfillments/update`` once it has a
+    shipment status or has failed — what the missed webhooks would have said)."""
+    facts: list[tuple[str, Any]] = [(topic, order) for topic in order_steps(order)]
+    for name, topics in (("refunds", ("refunds/create",)), ("fulfillments", ("fulfillments/create",))):
+        items = order.get(name)
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            item = item if item.get("order_id") is not None else {**item, "order_id": order.get("id")}
+            facts += [(topic, item) for topic in topics]
+            if name == "fulfillments" and (item.get("shipment_status") or item.get("status") in _FAILED_FULFILLMENT):
+                facts.append(("fulfillments/update", item))
+    return facts
 
 
 def order_steps(order: Mapping[str, Any]) -> list[str]:
@@ -156,6 +197,8 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
         _order(event, topic, payload, source)
     elif topic in ("fulfillments/create", "fulfillments/update"):
         _fulfillment(event, topic, payload, source)
+    elif topic == "fulfillment_events/create":
+        _fulfillment_event(event, payload, source)
     elif topic == "refunds/create":
         _refund(event, payload, source)
     elif topic == "inventory_levels/update":
@@ -164,6 +207,8 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
         event.refs = _order_refs(payload, source, required=False)
     elif resource == "fulfillments":
         event.refs = _fulfillment_refs(payload, source, required=False)
+    elif resource == "fulfillment_events":  # a deleted carrier status: no canonical retraction, but on the trace
+        event.refs = _fulfillment_event_refs(payload, source, required=False)
     elif resource == "refunds":
         event.refs = compact([ref(source, "refund", payload.get("id")), ref(source, "order", payload.get("order_id"))])
     event.refs = compact([*event.refs, *mapped_refs(payload, source.refs)])
@@ -218,6 +263,24 @@ def _fulfillment_refs(payload: dict[str, Any], source: Source, required: bool) -
     namespace = _carrier_namespace(payload.get("tracking_company"), source)
     tracking = [Ref(namespace, str(n).strip()) for n in numbers if isinstance(n, str | int) and str(n).strip()]
     return compact([ref(source, "fulfillment", fulfillment_id), ref(source, "order", order_id), *tracking])
+
+
+def _fulfillment_event(event: Event, payload: dict[str, Any], source: Source) -> None:
+    """A carrier status of one fulfillment (``fulfillment_events/create``): the matching shipment event, without
+    lines (the quantities shipped are the fulfillment's, counted once by ``fulfillments/create``)."""
+    event.refs = _fulfillment_event_refs(payload, source, required=True)
+    status = require(payload, "status")
+    event.type = _EVENT_TYPES.get(str(status), UNKNOWN_TYPE)
+    if event.type == "shipment.exception":
+        event.status = "failed"
+        message = payload.get("message")
+        event.error = f"carrier reports {status}" + (f": {message}" if isinstance(message, str) and message else "")
+
+
+def _fulfillment_event_refs(payload: dict[str, Any], source: Source, required: bool) -> list[Ref]:
+    get = (lambda name: require(payload, name)) if required else payload.get
+    return compact([ref(source, "fulfillment", get("fulfillment_id")), ref(source, "order", get("order_id")),
+                    ref(source, "fulfillment_event", get("id"), RELATED)])
 
 
 def _carrier_namespace(company: Any, source: Source) -> str:
@@ -305,7 +368,9 @@ def _occurred(topic: str, payload: dict[str, Any], headers: Mapping[str, str]) -
     """The payload's own time (created_at for a new order, cancelled_at for a cancellation), else
     ``X-Shopify-Triggered-At``. (A polled order's ``orders/create`` is read from a later version.)"""
     names = ("updated_at", "created_at")
-    if topic == "orders/create":
+    if topic.startswith("fulfillment_events/"):
+        names = ("happened_at", *names)  # when the carrier scanned it, not when Shopify stored the row
+    elif topic == "orders/create":
         names = ("created_at", "updated_at")
     elif topic == "orders/cancelled":
         names = ("cancelled_at", *names)

@@ -5,9 +5,13 @@ POSTs) with ``X-Shopify-Topic: orders/updated``, so the ``shopify`` adapter pars
 ``<order id>@<updated_at>``: one delivery per version of an order, a re-read version stored once.
 Each once-per-order step the order shows (created; paid; cancelled — ``collectors.shopify.order_steps``)
 becomes a delivery too, with that topic and the key ``<order id>:<topic>``: the first poll stores it,
-later polls are absorbed by dedup. Order webhooks of a polled source carry the same keys, so these
-deliveries fill exactly the webhooks that were missed (Shopify's guidance: reconcile missed webhooks by
-polling with ``updated_at_min``,
+later polls are absorbed by dedup. So does each refund in the order's ``refunds[]`` (``refunds/create``, body
+the refund, key ``<refund id>:refunds/create``) and each fulfillment in ``fulfillments[]``
+(``fulfillments/create``, key ``<fulfillment id>:fulfillments/create``; and, once it has a shipment status or
+failed, its version as ``fulfillments/update``, key ``<fulfillment id>@<updated_at>``) —
+``collectors.shopify.polled_facts``. Order, refund and fulfillment webhooks of a polled source carry the
+same keys, so these deliveries fill exactly the webhooks that were missed (Shopify's guidance: reconcile
+missed webhooks by polling with ``updated_at_min``,
 https://shopify.dev/docs/apps/build/webhooks/best-practices#implement-reconciliation-jobs).
 
 Paging (https://shopify.dev/docs/api/usage/pagination-rest): the first request carries the filters
@@ -41,7 +45,7 @@ from collectors.polling import (
     same_origin,
     utc_iso,
 )
-from collectors.shopify import order_key, order_steps
+from collectors.shopify import order_key, polled_facts
 from hub.errors import ConfigError
 
 _KEYS = {"api_version", "status"}
@@ -99,8 +103,9 @@ class _ShopifyWalk:
                 raise UpstreamError("an order without id or updated_at")
             updated = _time(order["updated_at"])
             body = json_body(order)
-            for topic in ("orders/updated", *order_steps(order)):
-                items.append({"dedup_key": order_key(topic, order), "body": body,
+            for topic, resource in (("orders/updated", order), *polled_facts(order)):
+                items.append({"dedup_key": order_key(topic, resource),
+                              "body": body if resource is order else json_body(resource),
                               "headers": {"content-type": "application/json", "x-shopify-topic": topic,
                                           "x-shopify-api-version": self._version, "x-shopify-shop-domain": shop,
                                           "x-crosstrace-polled": "shopify-orders"}})

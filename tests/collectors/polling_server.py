@@ -51,6 +51,10 @@ def shopify_order(n: int, updated: datetime) -> dict[str, Any]:
     """The fixture order (450789469, "#1001") as order ``n``, last updated at ``updated``."""
     order = copy.deepcopy(json.loads((FIXTURES / "shopify" / "order.json").read_text())["order"])
     order.update(id=450789469 + n, name=f"#{1001 + n}", order_number=1001 + n, updated_at=shopify_time(updated))
+    for fulfillment in order.get("fulfillments", []):  # the fixture's failed fulfillment 255858046, per order
+        tracking = f"1Z2345-{n}"  # its own parcel: a shared tracking number would join the orders
+        fulfillment.update(id=fulfillment["id"] + n, order_id=order["id"], tracking_number=tracking,
+                           tracking_numbers=[tracking])
     return order
 
 
@@ -97,8 +101,15 @@ class Upstream:
         return {event["id"] for _, _, event in self.events}
 
     def expected_shopify(self) -> set[str]:
-        """Per order: its current version, and the once-per-order steps it shows (created; paid; cancelled)."""
+        """Per order: its current version, the once-per-order steps it shows (created; paid; cancelled), each
+        refund's creation, each fulfillment's creation and (with a shipment status, or failed) its version."""
         keys = {f"{o['id']}@{o['updated_at']}" for o in self.orders.values()}
+        for order in self.orders.values():
+            keys |= {f"{r['id']}:refunds/create" for r in order.get("refunds", [])}
+            for fulfillment in order.get("fulfillments", []):
+                keys.add(f"{fulfillment['id']}:fulfillments/create")
+                if fulfillment.get("shipment_status") or fulfillment.get("status") in ("cancelled", "error", "failure"):
+                    keys.add(f"{fulfillment['id']}@{fulfillment['updated_at']}")
         keys |= {f"{o['id']}:orders/create" for o in self.orders.values()}
         keys |= {f"{o['id']}:orders/paid" for o in self.orders.values()
                  if o.get("financial_status") in ("paid", "partially_refunded", "refunded")}

@@ -217,7 +217,8 @@ async def test_shopify_orders_link_pages_with_shifting_and_late_orders(store: St
     upstream.put_order(shopify_order(-2, EPOCH - timedelta(minutes=3)))
     fake.now += 60
     second = await polls.poll_once("src")
-    assert second.ok and second.new_items == 4  # two late orders: each a version and its creation
+    # two late orders: each a version, its creation, and its (failed) fulfillment's creation and version
+    assert second.ok and second.new_items == 8
     assert upstream.requests[-1][1]["updated_at_min"] == iso(EPOCH - timedelta(minutes=1, seconds=300))
     rows = await stored(store)
     assert once(rows) == upstream.expected_shopify() | {first_version_of_2}
@@ -227,7 +228,7 @@ async def test_shopify_orders_link_pages_with_shifting_and_late_orders(store: St
     (created,) = rows[f"{450789469}:orders/create"]  # the fixture order is authorized, not paid nor cancelled
     assert created.headers["x-shopify-topic"] == "orders/create" and created.body == row.body
     state = await load_poll_state(store, "src")
-    assert state is not None and state.items_total == len(rows) == 33 + 32
+    assert state is not None and state.items_total == len(rows) == 33 + 32 + 32 * 2
     assert state.cursor == iso(EPOCH - timedelta(minutes=1))
 
 
@@ -455,9 +456,10 @@ async def test_sigkill_mid_run_then_restart_stores_every_item_once(store_url: st
         upstream.release.set()
         store = await Store.open(store_url)
         try:
-            # Killed mid-run, after three committed pages of 10: a Shopify order is its version and its
-            # creation; the REST walk re-asks from the newest value seen (inclusive), so its pages overlap by one.
-            assert len(once(await stored(store))) == {"shopify": 60, "stripe": 30, "rest": 28}[api]
+            # Killed mid-run, after three committed pages of 10: a Shopify order is its version, its creation and
+            # its failed fulfillment's creation and version; the REST walk re-asks from the newest value seen
+            # (inclusive), so its pages overlap by one.
+            assert len(once(await stored(store))) == {"shopify": 120, "stripe": 30, "rest": 28}[api]
             restarted = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdout=log, stderr=log)
             assert await asyncio.wait_for(restarted.wait(), 60) == 0, (tmp_path / "poller.log").read_text()
             rows = await stored(store)

@@ -117,7 +117,7 @@ def test_order_webhooks_of_a_polled_source_are_keyed_like_the_poller_keys_them()
                     "orders/updated": "450789469@2008-01-10T11:00:00-05:00",
                     "orders/paid": "450789469:orders/paid", "orders/cancelled": "450789469:orders/cancelled"}
     # Other topics, and sources that do not poll, keep Shopify's event id.
-    assert shopify.dedup_key(headers_for("fulfillments/create", body), body, polled_source()) == "evt-1"
+    assert shopify.dedup_key(headers_for("fulfillment_events/create", body), body, polled_source()) == "evt-1"
     assert shopify.dedup_key(headers_for("orders/create", body), body, make_source()) == "evt-1"
     # A body without an order id (drift) falls back to the event id; the parser dead-letters it.
     assert shopify.dedup_key(headers_for("orders/create", b"{}"), b"{}", polled_source()) == "evt-1"

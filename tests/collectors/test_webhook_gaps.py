@@ -25,6 +25,7 @@ from hub.polling import load_poll_state
 from hub.runtime import Hub
 from hub.store.tables import deliveries, events
 from tests.collectors.polling_server import Upstream, shopify_order, shopify_time, stripe_event
+from tests.paths import FIXTURES
 from tests.support import gql, running_app
 
 SHOP_SECRET = "shpss_reconcile_secret"
@@ -74,7 +75,9 @@ async def test_polls_fill_missed_webhooks_and_nothing_is_stored_twice(store_url:
     for order in orders.values():
         order["created_at"] = created
     orders[2].update(cancelled_at=shopify_time(now - timedelta(minutes=28)), cancel_reason="customer")
-    orders[3]["financial_status"] = "paid"
+    orders[3]["financial_status"] = "partially_refunded"  # paid, then partly refunded: its refunds[] carry it
+    refund = {**json.loads((FIXTURES / "shopify" / "refund.json").read_text())["refund"], "order_id": orders[3]["id"]}
+    orders[3]["refunds"] = [refund]
     for order in orders.values():
         upstream.put_order(order)
     payments = {n: stripe_event(n, int(now.timestamp()) - 600 + n) for n in range(3)}
@@ -90,6 +93,7 @@ async def test_polls_fill_missed_webhooks_and_nothing_is_stored_twice(store_url:
         assert await shop_hook(client, "orders/create", created_at_webhook, "e-0-create") == 202
         assert await shop_hook(client, "orders/updated", orders[0], "e-0-update") == 202
         assert await shop_hook(client, "orders/create", orders[2], "e-2-create") == 202
+        assert await shop_hook(client, "fulfillments/create", orders[0]["fulfillments"][0], "e-0-ship") == 202
         assert await stripe_hook(client, payments[0]) == 202
         upstream.release.set()
         await polled(hub, "shop")
@@ -98,6 +102,7 @@ async def test_polls_fill_missed_webhooks_and_nothing_is_stored_twice(store_url:
         # Delivered after the poll stored the same facts: acknowledged as repeats.
         assert await shop_hook(client, "orders/paid", orders[3], "e-3-paid") == 200
         assert await shop_hook(client, "orders/create", orders[3], "e-3-create") == 200
+        assert await shop_hook(client, "refunds/create", refund, "e-3-refund") == 200
         assert await stripe_hook(client, payments[2]) == 200
         # A fact the poll could not have seen (a later version) is still taken from its webhook.
         newer = {**orders[1], "updated_at": shopify_time(now), "note": "gift wrap"}
@@ -112,6 +117,7 @@ async def test_polls_fill_missed_webhooks_and_nothing_is_stored_twice(store_url:
                                        .where(deliveries.c.state == "dead"))).scalar_one()
         ids = {n: order["id"] for n, order in orders.items()}
         version = {n: f"{ids[n]}@{order['updated_at']}" for n, order in orders.items()}
+        shipped = {n: order["fulfillments"][0] for n, order in orders.items()}
         # One event per fact. The poll's re-reads are silent; a webhook repeating what is stored is counted
         # on that one event as a repeated delivery (``duplicates``), exactly like a sender's retry.
         assert stored == sorted([
@@ -120,6 +126,10 @@ async def test_polls_fill_missed_webhooks_and_nothing_is_stored_twice(store_url:
             ("shop", f"{ids[1]}@{newer['updated_at']}", "order.updated", 0),
             ("shop", f"{ids[2]}:orders/cancelled", "order.cancelled", 0),
             ("shop", f"{ids[3]}:orders/paid", "payment.captured", 1),
+            ("shop", f"{refund['id']}:refunds/create", "refund.issued", 1),
+            # the fixture order's fulfillment failed: its creation (shipped) and its current version (exception)
+            *(("shop", f"{shipped[n]['id']}:fulfillments/create", "shipment.shipped", 0) for n in range(4)),
+            *(("shop", f"{shipped[n]['id']}@{shipped[n]['updated_at']}", "shipment.exception", 0) for n in range(4)),
             *(("stripe", payments[n]["id"], "payment.captured", 1 if n == 2 else 0) for n in range(3)),
         ])
         assert dead == 0
@@ -127,6 +137,7 @@ async def test_polls_fill_missed_webhooks_and_nothing_is_stored_twice(store_url:
         # The missed order and its missed payment are one transaction, created first.
         tx = (await gql(client, TRACE, ref=f"shop:order:{ids[1]}"))["data"]["transaction"]
         assert {(e["source"], e["type"]) for e in tx["events"]} == {
-            ("shop", "order.placed"), ("shop", "order.updated")}
+            ("shop", "order.placed"), ("shop", "order.updated"), ("shop", "shipment.shipped"),
+            ("shop", "shipment.exception")}
         tx = (await gql(client, TRACE, ref="stripe:payment_intent:pi_000001"))["data"]["transaction"]
         assert tx["events"] == [{"source": "stripe", "type": "payment.captured"}]
