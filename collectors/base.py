@@ -190,12 +190,12 @@ def compact(refs: Iterable[Ref | None]) -> list[Ref]:
 
 def parse_time(value: Any, field_name: str = "time") -> datetime:
     """An ISO-8601 string or epoch seconds as naive UTC; :class:`ParseError` naming the field otherwise."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
-    if isinstance(value, str):
-        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-        try:
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+        if isinstance(value, str):
+            text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
             return as_utc(datetime.fromisoformat(text))
-        except ValueError:
-            pass
+    except (ValueError, OverflowError, OSError):  # NaN, epoch 1e20, an offset past year 9999: not a time
+        pass
     raise ParseError(f"field {field_name!r} is not a timestamp: {value!r}")

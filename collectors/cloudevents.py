@@ -7,11 +7,10 @@ Used by ``/ingest`` (API key) and by ``/hooks/{source}`` for sources with ``adap
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from collectors import standard_webhooks
-from collectors.base import ParseError, compact, header, load_json, mapped_refs, parse_time
+from collectors.base import ParseError, compact, decimal_field, header, load_json, mapped_refs, parse_time
 from hub.config import Source
 from hub.model import IDENTITY, ROLES, Amount, Delivery, Event, Line, Ref
 
@@ -104,7 +103,7 @@ def _lines(raw: Any, index: int) -> list[Line]:
         where = f"event[{index}].data.lines[{position}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("sku"), str):
             raise ParseError(f"{where}.sku: must be a string")
-        lines.append(Line(sku=entry["sku"], qty=_decimal(entry.get("qty", 0), f"{where}.qty"),
+        lines.append(Line(sku=entry["sku"], qty=decimal_field(entry.get("qty", 0), f"{where}.qty"),
                           location=_optional_str(entry.get("location")), state=_optional_str(entry.get("state"))))
     return lines
 
@@ -115,17 +114,8 @@ def _amount(raw: Any, index: int) -> Amount | None:
     where = f"event[{index}].data.amount"
     if not isinstance(raw, dict) or not isinstance(raw.get("currency"), str):
         raise ParseError(f"{where}: must be an object with value and currency")
-    return Amount(value=_decimal(raw.get("value"), f"{where}.value"), currency=raw["currency"].upper(),
+    return Amount(value=decimal_field(raw.get("value"), f"{where}.value"), currency=raw["currency"].upper(),
                   kind=str(raw.get("kind", "total")))
-
-
-def _decimal(value: Any, where: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ParseError(f"{where}: must be a number")
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise ParseError(f"{where}: must be a number") from None
 
 
 def _optional_str(value: Any) -> str | None:

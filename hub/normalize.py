@@ -27,6 +27,7 @@ from hub.store import Store
 from hub.store.record import Incoming, Recorded, record_events
 from hub.store.tables import deliveries
 from hub.telemetry import Metrics, tracer
+from hub.values import RefusedValue, check_events, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class Normalizer:
                 delivery = Delivery(id=row.id, source=row.source, received_at=row.received_at,
                                     headers=row.headers or {}, body=row.body, content_type=row.content_type)
                 try:
-                    events = self._parse(delivery)
+                    events = check_events(self._parse(delivery))  # hostile values never reach the store
                 except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes
                     dead.append((row.id, row.source, _reason(exc)))
                     continue
@@ -201,7 +202,7 @@ class _Chunk:
 def _reason(exc: Exception) -> str:
     name = exc.__class__.__name__
     text = str(exc) or name
-    return text if name == "ParseError" else f"{name}: {text}"
+    return safe_text(text if name == "ParseError" or isinstance(exc, RefusedValue) else f"{name}: {text}")
 
 
 def _lag(received_at: datetime) -> float:
