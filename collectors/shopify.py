@@ -21,6 +21,9 @@ Mapping (topic → canonical type):
   ``out_for_delivery``/``attempted_delivery``/``ready_for_pickup``/``delayed`` → ``shipment.in_transit``;
   ``delivered``/``picked_up`` → ``shipment.delivered``; ``failure`` → ``shipment.exception`` (failed); at
   ``happened_at``, no lines; ``fulfillment_events/delete`` → ``unknown`` with the same refs
+- ``payouts/*`` (a Shopify Payments Payout, from the ``shopify-payouts`` poller or a webhook) → see
+  :mod:`collectors.shopify_payments`: a ``paid`` payout is ``settlement.paid`` with ``settlement``, ``gross``
+  and ``fee`` amounts
 - ``refunds/create`` → ``refund.issued`` (amount kind ``refund`` = successful refund transactions)
 - ``inventory_levels/update`` → ``inventory.snapshot`` (sku = inventory item id, state ``available``)
 - any other topic → ``unknown`` (refs still taken when the resource is an order/fulfillment/refund)
@@ -42,6 +45,8 @@ tracking numbers as identity refs ``<carrier source>:tracking``; inventory item 
   ``easypost:tracking``); default: this source's own ``<source>:tracking``.
 - ``carrier_sources`` (table, tracking company → source): per-carrier override, e.g.
   ``{ UPS = "ups", FedEx = "fedex" }``; matched case-insensitively on ``tracking_company``.
+- ``order_source`` (str): where a payout's orders live (``"shop"`` → ``shop:order``) when the payouts are
+  polled by a source of their own; default this source.
 - ``count_payments`` (bool, default true): false when a payment source (Stripe, …) reports the same
   money, so ``orders/paid`` carries no amount and the hub does not count the capture twice.
 """
@@ -70,6 +75,7 @@ from collectors.base import (
     require,
     verify_with_any_secret,
 )
+from collectors.shopify_payments import PAYOUT_DETAIL, payout_events, payout_key
 from hub.config import Source
 from hub.model import RELATED, UNKNOWN_TYPE, Amount, Delivery, Event, Line, Ref
 
@@ -122,8 +128,15 @@ def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = N
     key is :func:`order_key` instead, the key the poller gives the same fact: a webhook and the poll that
     reconciles it are one delivery, whichever arrives first.
     """
+    topic = header(headers, "x-shopify-topic") or ""
+    if source is not None and topic.startswith("payouts/") and polls(source, "shopify-payouts"):
+        try:
+            key = payout_key(load_json(body))
+        except ParseError:
+            key = None
+        if key is not None:
+            return key
     if source is not None and polls_orders(source):
-        topic = header(headers, "x-shopify-topic")
         if topic in _POLLED_TOPICS:
             try:
                 key = order_key(topic, load_json(body))
@@ -136,8 +149,13 @@ def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = N
 
 def polls_orders(source: Source) -> bool:
     """Whether the source reconciles its order webhooks with the ``shopify-orders`` poller."""
+    return polls(source, "shopify-orders")
+
+
+def polls(source: Source, style: str) -> bool:
+    """Whether the source polls with ``style`` (``options.poll.style``)."""
     poll = source.options.get("poll")
-    return isinstance(poll, Mapping) and poll.get("style") == "shopify-orders"
+    return isinstance(poll, Mapping) and poll.get("style") == style
 
 
 def order_key(topic: str, resource: Any) -> str | None:
@@ -203,6 +221,10 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
         _refund(event, payload, source)
     elif topic == "inventory_levels/update":
         _inventory_level(event, payload, source)
+    elif resource == "payouts":
+        detail = header(delivery.headers, "x-crosstrace-polled") == PAYOUT_DETAIL
+        event.refs = mapped_refs(payload, source.refs)
+        return payout_events(event, payload, source, detail)
     elif resource == "orders":
         event.refs = _order_refs(payload, source, required=False)
     elif resource == "fulfillments":
@@ -368,7 +390,9 @@ def _occurred(topic: str, payload: dict[str, Any], headers: Mapping[str, str]) -
     """The payload's own time (created_at for a new order, cancelled_at for a cancellation), else
     ``X-Shopify-Triggered-At``. (A polled order's ``orders/create`` is read from a later version.)"""
     names = ("updated_at", "created_at")
-    if topic.startswith("fulfillment_events/"):
+    if topic.startswith("payouts/"):
+        names = ("date",)  # a payout has a date only (the day it is paid), read as midnight UTC
+    elif topic.startswith("fulfillment_events/"):
         names = ("happened_at", *names)  # when the carrier scanned it, not when Shopify stored the row
     elif topic == "orders/create":
         names = ("created_at", "updated_at")

@@ -113,8 +113,17 @@ class _ShopifyWalk:
                 self._newest = updated
         cursor = utc_iso(self._newest) if self._newest is not None and self._newest != self._stored else None
         self._stored = self._newest
-        following = response.links.get("next", {}).get("url")
-        following = str(response.url.join(following)) if following else None
-        if following and not same_origin(following, self._settings.url):
-            raise UpstreamError(f"Link rel=next points to another host: {following}")
-        return Page(items, cursor, Request(following) if following and orders else None)
+        following = next_link(response, self._settings.url)
+        return Page(items, cursor, following if orders else None)
+
+
+def next_link(response: httpx.Response, base: str) -> Request | None:
+    """The ``Link: <…>; rel="next"`` page exactly as given (https://shopify.dev/docs/api/usage/pagination-rest),
+    followed only on the configured shop's host."""
+    following = response.links.get("next", {}).get("url")
+    if not following:
+        return None
+    following = str(response.url.join(following))
+    if not same_origin(following, base):
+        raise UpstreamError(f"Link rel=next points to another host: {following}")
+    return Request(following)

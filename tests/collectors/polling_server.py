@@ -1,5 +1,6 @@
 """A local upstream for poller tests: Stripe ``/v1/events`` and ``/v1/balance_transactions``, Shopify
-``orders.json`` and an ERP REST API, served by a real uvicorn on a loopback port inside the test's event loop.
+``orders.json``, ``shopify_payments/payouts.json`` and ``…/balance/transactions.json``, and an ERP REST API,
+served by a real uvicorn on a loopback port inside the test's event loop.
 
 Shapes follow the vendors' documentation: Stripe's list object (https://docs.stripe.com/api/pagination,
 events as in tests/fixtures/stripe/fixtures3.json), Shopify's ``{"orders": [...]}`` with a
@@ -78,6 +79,8 @@ class Upstream:
         self.orders: dict[int, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
         self.balance: dict[str, list[dict[str, Any]]] = {}  # payout id → its balance transactions
+        self.payouts: list[dict[str, Any]] = []  # Shopify Payments payouts, as payouts.json lists them
+        self.payout_transactions: dict[int, list[dict[str, Any]]] = {}  # Shopify payout id → balance transactions
         self.faults: dict[str, list[str]] = {"stripe": [], "shopify": [], "rest": []}
         self.hooks: dict[str, dict[int, Callable[[], None]]] = {"stripe": {}, "shopify": {}, "rest": {}}
         self.block: dict[str, int] = {}
@@ -209,11 +212,48 @@ class Upstream:
         chunk = ordered[(page - 1) * limit: page * limit]
         return JSONResponse({"data": {"items": chunk}, "page": page, "total": len(ordered)})
 
+    async def shopify_payouts(self, request: Request) -> Response:
+        """``shopify_payments/payouts.json``: filtered by ``status`` and ``date_min``, newest date first."""
+        if (fault := await self._gate("shopify", request)) is not None:
+            return fault
+        state = self._page_state(request, ("status", "date_min"))
+        listed = sorted((p for p in self.payouts if p["status"] == state["status"] and p["date"] >= state["date_min"]),
+                        key=lambda p: (p["date"], p["id"]), reverse=True)
+        return self._link_page(request, "payouts", listed, state)
+
+    async def shopify_balance_transactions(self, request: Request) -> Response:
+        """``shopify_payments/balance/transactions.json?payout_id=…``: the payout's balance transactions."""
+        if (fault := await self._gate("shopify", request)) is not None:
+            return fault
+        state = self._page_state(request, ("payout_id",))
+        return self._link_page(request, "transactions", self.payout_transactions.get(int(state["payout_id"]), []),
+                               state)
+
+    @staticmethod
+    def _page_state(request: Request, filters: tuple[str, ...]) -> dict[str, Any]:
+        """The filters of a first request, or those a ``page_info`` token carries (Shopify refuses both at once)."""
+        query = request.query_params
+        if "page_info" in query:
+            assert not set(query) - {"page_info", "limit"}, query
+            return json.loads(base64.urlsafe_b64decode(query["page_info"]))
+        return {**{name: query[name] for name in filters}, "offset": 0}
+
+    def _link_page(self, request: Request, name: str, listed: list[dict[str, Any]], state: dict[str, Any]) -> Response:
+        limit = min(int(request.query_params.get("limit", "50")), 250)
+        offset = state["offset"]
+        headers = {}
+        if len(listed) > offset + limit:
+            token = base64.urlsafe_b64encode(json.dumps({**state, "offset": offset + limit}).encode()).decode()
+            headers["link"] = f'<{self.url}{request.url.path}?limit={limit}&page_info={token}>; rel="next"'
+        return JSONResponse({name: listed[offset:offset + limit]}, headers=headers)
+
     def app(self) -> Starlette:
         return Starlette(routes=[
             Route("/v1/events", self.stripe),
             Route("/v1/balance_transactions", self.balance_transactions),
             Route("/admin/api/{version}/orders.json", self.shopify),
+            Route("/admin/api/{version}/shopify_payments/payouts.json", self.shopify_payouts),
+            Route("/admin/api/{version}/shopify_payments/balance/transactions.json", self.shopify_balance_transactions),
             Route("/erp/items", self.rest),
         ])
 
