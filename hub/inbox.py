@@ -26,6 +26,7 @@ from hub.periodic import cancel_and_wait
 from hub.store import Store, pairs_in
 from hub.store.tables import deliveries, events, tx_due
 from hub.telemetry import Metrics, tracer
+from hub.values import unstorable
 
 log = logging.getLogger(__name__)
 _MAX_KEY = 200
@@ -46,10 +47,14 @@ class _Pending:
 
 
 def dedup_key_for(key: str | None, body: bytes) -> str:
-    """The sender's delivery id when it gives one (hashed if too long), else the body's SHA-256."""
-    if key and len(key) <= _MAX_KEY:
+    """The sender's delivery id when it gives one (hashed if too long or unstorable), else the body's SHA-256.
+
+    An id with a NUL or a lone surrogate (read from a signed body) would fail the inbox's group commit, and
+    with it every sender waiting on that commit: it is hashed like an over-long one.
+    """
+    if key and len(key) <= _MAX_KEY and unstorable(key) is None:
         return key
-    material = key.encode() if key else body
+    material = key.encode("utf-8", "surrogatepass") if key else body
     return "sha256:" + hashlib.sha256(material).hexdigest()
 
 

@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from hub.values import json_text
+
 MASK = "•••"
 ERASED = "[erased]"
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -118,7 +120,7 @@ def _text_masker(known: frozenset[str], parsed_texts: dict[str, Any] | None = No
     def mask(text: str) -> str:
         parsed = _as_json(text, parsed_texts)
         if parsed is not None:
-            return json.dumps(_walk(parsed, _masked, mask), ensure_ascii=False)
+            return json_text(_walk(parsed, _masked, mask))
         if _PHONE_VALUE.match(text):
             return MASK
         if pattern is not None and " " in text:  # known values are hunted in free text (a lone value is by key)
@@ -185,7 +187,7 @@ def redact_body(body: bytes, emails: set[str]) -> bytes:
     except (ValueError, RecursionError):
         parsed = None
     if isinstance(parsed, dict | list):
-        return json.dumps(redactor(emails)(parsed), ensure_ascii=False).encode()
+        return json_text(redactor(emails)(parsed)).encode()
     text = body.decode("utf-8", "replace")
     for email in emails:
         text = re.sub(re.escape(email), ERASED, text, flags=re.IGNORECASE)

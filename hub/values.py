@@ -13,6 +13,7 @@ delivery. The normalizer calls this right after the adapter's ``parse``, so it c
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,7 @@ STATUSES = ("ok", "failed")
 MAX_REASON = 2000
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # W3C Trace Context §3.2 (https://www.w3.org/TR/trace-context/#traceparent-header): version-traceid-parentid-flags,
 # lowercase hex; version ff, an all-zero trace id or parent id are invalid, and an invalid traceparent MUST be
 # ignored (a new trace starts), so it is dropped rather than refusing the event it came with.
@@ -88,6 +90,14 @@ def safe_text(text: str, limit: int = MAX_REASON) -> str:
     cleaned = _UNSTORABLE.sub(lambda match: match.group().encode("unicode_escape", "backslashreplace").decode(),
                               text)
     return cleaned if len(cleaned) <= limit else cleaned[:limit - 1] + "…"
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """``json.dumps`` with non-ASCII kept readable (``ensure_ascii=False``) but a lone surrogate written as its
+    ``\\udxxx`` escape: the text still encodes as UTF-8 (for a page, a response, a stored body) and parses back
+    to the same value. (A surrogate can only sit inside a JSON string, where the escape is valid.)"""
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", json.dumps(value, ensure_ascii=False,
+                                                                                     **options))
 
 
 def unstorable(text: str) -> str | None:

@@ -15,6 +15,7 @@ from starlette.templating import Jinja2Templates
 from hub.model import utcnow
 from hub.privacy import mask_json, mask_text
 from hub.runtime import Hub
+from hub.values import json_text
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -65,7 +66,7 @@ def age(value: datetime | None, now: datetime) -> str:
 
 def pretty(value: Any) -> str:
     """JSON pretty-printed for a ``<pre>`` (autoescaped by the template)."""
-    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    return json_text(value, indent=2, sort_keys=True, default=str)
 
 
 def pretty_body(body: bytes | None, masked: bool = False) -> str:
@@ -80,7 +81,7 @@ def pretty_body(body: bytes | None, masked: bool = False) -> str:
         parsed = json.loads(text)
     except (ValueError, RecursionError):  # json.loads raises RecursionError on absurd nesting
         return mask_text(text) if masked else text
-    return json.dumps(mask_json(parsed) if masked else parsed, indent=2, ensure_ascii=False)
+    return json_text(mask_json(parsed) if masked else parsed, indent=2)
 
 
 def query_with(request: Request, **changes: Any) -> str:

@@ -12,7 +12,6 @@ after that commit cannot skip anything), and dedup on ``(source, dedup_key)`` ab
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import httpx
 
 from hub.config import Source, resolve_secret
 from hub.errors import ConfigError
+from hub.values import json_text
 
 __all__ = ["STYLES", "Page", "PollSettings", "Request", "UpstreamError", "Walk", "poll_settings"]
 
@@ -135,7 +135,7 @@ def check_keys(options: Mapping[str, Any], allowed: set[str], where: str) -> Non
 
 def json_body(value: Any) -> bytes:
     """An upstream object as a delivery body: compact UTF-8 JSON (parsers read it like the webhook's)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return json_text(value, separators=(",", ":")).encode()
 
 
 def document(response: httpx.Response) -> Any:

@@ -6,13 +6,15 @@ Before the boundary (``hub.values``) each of these failed its whole normalizer b
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from hub.store.tables import deliveries
-from tests.support import OPERATOR_KEY, cloudevent, dumps, gql, running_app, signed_headers
+from tests.support import OPERATOR_KEY, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers
 
 INGEST = {"authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents+json"}
 
@@ -99,6 +101,10 @@ async def test_each_hostile_value_is_dead_lettered_naming_the_field_and_a_good_e
         assert {n["id"] for n in dead["data"]["deliveries"]["nodes"]} == set(posted.values())
         exceptions = await gql(client, '{ exceptions(filter: {type: ["dead_letter"]}, first: 50) { totalCount } }')
         assert exceptions["data"]["exceptions"]["totalCount"] == len(HOSTILE)
+        masked = await gql(client, '{ deliveries(first: 50) { nodes { body headers error } } }', key=VIEWER_KEY)
+        assert "errors" not in masked and len(masked["data"]["deliveries"]["nodes"]) == len(HOSTILE) + 1
+        for page in ["/exceptions", *(f"/deliveries/{delivery}" for delivery in posted.values())]:
+            assert (await client.get(page)).status_code == 200, page
 
 
 @pytest.mark.asyncio
@@ -131,3 +137,27 @@ async def test_ingest_refuses_hostile_values_at_the_door_naming_the_field(store_
         await hub.normalizer.run_until_idle()
         traced = await gql(client, '{ transaction(ref: "GOOD-2") { events { type } } }')
         assert traced["data"]["transaction"]["events"] == [{"type": "order.placed"}]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("event_id", ["evt_\u0000nul", "evt_\ud800surrogate"])
+async def test_a_sender_delivery_id_with_nul_or_a_surrogate_is_stored_and_acknowledged(store_url: str,
+                                                                                       event_id: str) -> None:
+    """The dedup key comes from the body (Stripe's event ``id``): an unstorable one failed the inbox's group commit,
+    so this sender and every other one in the same commit got 503s. It is hashed like an over-long key."""
+    from collectors import stripe
+    from tests.collectors.test_receiver_adapters import SOURCES
+
+    async with running_app(store_url, extra={"sources": SOURCES}) as (client, hub):
+        body = json.dumps({"id": event_id, "type": "payment_intent.succeeded", "created": 1767225600,
+                           "data": {"object": {"id": "pi_1", "object": "payment_intent", "amount": 4990,
+                                               "amount_received": 4990, "currency": "eur"}}}).encode()
+        headers = {"stripe-signature": stripe.sign("whsec_stripe_endpoint", body, int(time.time())),
+                   "content-type": "application/json"}
+        first = await client.post("/hooks/stripe", content=body, headers=headers)
+        again = await client.post("/hooks/stripe", content=body, headers=headers)
+        assert (first.status_code, again.status_code) == (202, 200), first.text
+        assert first.json() == again.json()
+        await hub.normalizer.run_until_idle()
+        state, error = (await _dead_letters(hub))[first.json()["delivery"]]
+        assert state == "dead" and "source_event_id" in (error or ""), error
