@@ -27,7 +27,7 @@ from collectors.receiver import WebhookReceiver
 from collectors.standard_webhooks import sign
 from hub.alerts import AlertEvaluator
 from hub.auth import attach_ring, detach_ring
-from hub.config import Config
+from hub.config import ApiKey, Config
 from hub.errors import ConfigError, HubError
 from hub.evaluate import Evaluator
 from hub.inbox import Inbox
@@ -44,13 +44,20 @@ from resolvers import GraphQLApp
 from web import export as web_export
 from web import login as web_login
 from web import routes as web_routes
+from web.guard import WebGuard
+from web.headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
 
 def create_app(config: Config, *, clock: Callable[[], float] = time.time,
-               adapters: dict[str, ModuleType] | None = None, evaluate_every: float = 5.0) -> Starlette:
-    """The hub as an ASGI app; the store opens (and migrates) in the lifespan."""
+               adapters: dict[str, ModuleType] | None = None, evaluate_every: float = 5.0,
+               open_ui_as: ApiKey | None = None) -> Starlette:
+    """The hub as an ASGI app; the store opens (and migrates) in the lifespan.
+
+    ``open_ui_as``: only ``crosstrace demo`` on loopback passes its key, so the UI opens without a login
+    (web/guard.py); everything else asks for a key.
+    """
     adapters = ADAPTERS if adapters is None else adapters
     for source in config.sources.values():
         if source.adapter not in adapters:
@@ -137,11 +144,12 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
             WebSocketRoute("/graphql", endpoint=graphql),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
-            *web_login.routes(hub),
+            *web_login.routes(hub, lambda: _utc(clock())),
             *web_routes.routes(hub),
             *web_export.routes(hub),
         ],
-        middleware=[Middleware(web_login.LoginMiddleware, hub=hub)],  # [web] require_login (web/login.py)
+        middleware=[Middleware(SecurityHeaders),  # on every response, the guard's refusals included
+                    Middleware(WebGuard, hub=hub, now=lambda: _utc(clock()), open_as=open_ui_as)],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, HubError: _hub_error, Exception: _unexpected},
     )
@@ -153,8 +161,8 @@ class _HubApp(Starlette):
     """Starlette, except that ``/hooks/{source}`` and ``/ingest`` go straight to their raw-ASGI endpoints.
 
     They are the hottest paths (DESIGN §6: a Starlette route reaches about half of a plain ASGI callable) and
-    need nothing from routing or the web UI's login middleware, which would parse cookies and mint a CSRF
-    cookie on every webhook. They answer their own errors in the one JSON shape; anything unexpected is
+    need nothing from routing or the web UI's guard, which would parse cookies and look up a session on
+    every webhook. They answer their own errors in the one JSON shape; anything unexpected is
     logged and answered 500 in that shape too, as the exception handlers below do for the other routes.
     """
 

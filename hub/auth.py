@@ -78,6 +78,18 @@ def key_for(config: Config, token: str) -> ApiKey:
     return match
 
 
+def key_by_digest(config: Config, key_sha256: str) -> ApiKey | None:
+    """The config or live store key whose SHA-256 is ``key_sha256`` (a web session names its key so); else None."""
+    match = None
+    for key in config.api_keys:
+        if hmac.compare_digest(key_sha256, key.key_sha256):
+            match = key
+    ring = _RINGS.get(id(config))
+    if match is None and ring is not None:
+        match = ring.find_digest(key_sha256)
+    return match
+
+
 def require_role(key: ApiKey | None, role: str) -> ApiKey:
     """The key if it has at least ``role``; otherwise 401 (no key) or 403 (too weak)."""
     if key is None:

@@ -87,8 +87,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     options = DemoOptions(seed=args.seed, speed=args.speed, orders_per_minute=args.orders_per_minute,
                           duration=args.duration, db=args.db, host=args.host, port=args.port, exit=args.exit)
-    return asyncio.run(run_demo(options, lambda config, clock, every: create_app(config, clock=clock,
-                                                                                 evaluate_every=every)))
+    return asyncio.run(run_demo(options, lambda config, clock, every, open_as: create_app(
+        config, clock=clock, evaluate_every=every, open_ui_as=open_as)))
 
 
 def _check_config(args: argparse.Namespace) -> int:

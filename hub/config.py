@@ -81,7 +81,7 @@ class Config:
     notifications: tuple[Any, ...] = ()  # hub.notify.Target, from [[notifications]]
     stock: StockSettings = field(default_factory=StockSettings)  # [stock]: hub.stock_config
     retention: Any = None  # [retention]: hub.retention.Retention; None = keep forever
-    require_login: bool = False  # [web] require_login: the UI asks for an API key (web/login.py)
+    session_hours: float = 12.0  # [web] session_hours: how long a UI login lasts (hub.sessions, web/guard.py)
     graphql: dict[str, Any] = field(default_factory=dict)  # [graphql], checked by resolvers.limits.limits_from
     path: str | None = None
 
@@ -145,12 +145,9 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
         raise ConfigError("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
     from hub.retention import parse_retention
 
-    web = _table(raw, "web")
-    if set(web) - {"require_login"} or not isinstance(web.get("require_login", False), bool):
-        raise ConfigError("[web] takes one key, require_login = true | false")
     return Config(
         retention=parse_retention(_table(raw, "retention")),
-        require_login=web.get("require_login", False),
+        session_hours=_web_session_hours(_table(raw, "web")),
         store_url=_str(store, "url", "store.url", DEFAULT_STORE_URL),
         sources=sources,
         api_keys=keys,
@@ -171,6 +168,21 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
         graphql=_table(raw, "graphql"),
         path=path,
     )
+
+
+def _web_session_hours(web: dict[str, Any]) -> float:
+    """``[web]``: the UI always asks for a key (only ``crosstrace demo`` on loopback opens without one)."""
+    unknown = set(web) - {"require_login", "session_hours"}
+    if unknown:
+        raise ConfigError(f"[web]: unknown key {sorted(unknown)[0]!r}: expected session_hours (and require_login)")
+    if web.get("require_login", True) is not True:
+        raise ConfigError("[web] require_login = false is not supported: the UI always asks for an API key "
+                          "(only `crosstrace demo` on 127.0.0.1 opens without one); remove the line")
+    hours = web.get("session_hours", 12)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 24 * 30:
+        raise ConfigError(f"[web] session_hours = {hours!r}: give the hours a UI login lasts, more than 0 and "
+                          "at most 720 (e.g. 12)")
+    return float(hours)
 
 
 def _alerts(raw: dict[str, Any], sources: dict[str, Source]) -> tuple[Any, ...]:

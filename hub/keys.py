@@ -25,6 +25,7 @@ from hub.errors import BadRequest, NotFound
 from hub.model import utcnow
 from hub.periodic import Periodic
 from hub.store import Store
+from hub.store.session_queries import delete_sessions_of_keys
 from hub.store.tables import api_keys
 
 log = logging.getLogger("crosstrace.keys")
@@ -102,6 +103,7 @@ async def revoke_key(store: Store, name_or_prefix: str, now: datetime | None = N
         at = now or utcnow()
         await conn.execute(update(api_keys).where(api_keys.c.prefix.in_([r.prefix for r in rows]))
                            .values(revoked_at=at))
+        await delete_sessions_of_keys(conn, [r.sha256 for r in rows])  # its web sessions end with it
     return [StoredKey(r.prefix, r.name, r.role, r.sha256, r.created_at, at) for r in rows]
 
 
@@ -125,6 +127,11 @@ class KeyRing:
         if row is None or not hmac.compare_digest(row.sha256, digest(key)):
             return None
         return ApiKey(name=row.name, role=row.role, key_sha256=row.sha256)
+
+    def find_digest(self, sha256: str) -> ApiKey | None:
+        """The live stored key with this SHA-256 (a web session's key), else None."""
+        row = next((k for k in self._by_prefix.values() if hmac.compare_digest(k.sha256, sha256)), None)
+        return ApiKey(name=row.name, role=row.role, key_sha256=row.sha256) if row is not None else None
 
     def start(self) -> None:
         """Reload every ``refresh_seconds``, keeping the last good copy while the store is unreachable."""

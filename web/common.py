@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -19,8 +21,8 @@ from hub.values import json_text
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
-# Who a person acting in the UI is recorded as. A login (API key in a cookie) may set ``request.state.actor``
-# later; until then the history says the action came from the web UI.
+# Who a person acting in the UI is recorded as: the session's key name (web/guard.py puts it on
+# ``request.state.actor``); every state-changing request has one, so this fallback is never written.
 WEB_ACTOR = "web"
 
 
@@ -84,6 +86,21 @@ def pretty_body(body: bytes | None, masked: bool = False) -> str:
     return json_text(mask_json(parsed) if masked else parsed, indent=2)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """``target`` when it is a path on this site (``/x?y``), else ``default``: never an open redirect.
+
+    Browsers read ``\\`` as ``/`` and drop tabs and newlines inside a URL (WHATWG URL Standard), so
+    ``//host``, ``/\\host``, ``/<tab>/host`` and ``https://host`` all name another site; each is refused.
+    """
+    if not target or _CONTROL.search(target) or not target.startswith("/") or target[1:2] in ("/", "\\"):
+        return default
+    parts = urlsplit(target.replace("\\", "/"))
+    return default if parts.scheme or parts.netloc else target
+
+
 def query_with(request: Request, **changes: Any) -> str:
     """The current query string with some parameters replaced (``None`` drops one)."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
@@ -92,8 +109,6 @@ def query_with(request: Request, **changes: Any) -> str:
             continue
         for item in value if isinstance(value, list | tuple) else [value]:
             params.append((key, str(item)))
-    from urllib.parse import urlencode
-
     return "?" + urlencode(params) if params else "?"
 
 

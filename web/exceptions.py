@@ -20,7 +20,7 @@ from hub.normalize import ReplayFilter, replay
 from hub.runtime import Hub
 from hub.store import exception_queries as xq
 from hub.store import queries as q
-from web.common import actor_of, bad_request, now_of, parse_minutes, query_with, render
+from web.common import actor_of, bad_request, local_path, now_of, parse_minutes, query_with, render
 
 PAGE = 50
 ACTIONS = {"acknowledge": "acknowledged", "assign": "assigned", "resolve": "resolved"}
@@ -70,10 +70,7 @@ async def _queue(hub: Hub, request: Request) -> dict[str, Any]:
 
 def _back(request: Request, form: dict[str, list[str]], message: str) -> Response:
     """Back to the page the form was on (same filters), with a message; only local paths are followed."""
-    target = (form.get("next") or ["/exceptions"])[0]
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
-        target, parts = "/exceptions", urlsplit("/exceptions")
+    parts = urlsplit(local_path((form.get("next") or [""])[0], "/exceptions"))
     params = [(k, v) for k, v in parse_qs(parts.query).items() if k != "msg"]
     query = urlencode([(k, v) for k, values in params for v in values] + [("msg", message)])
     return RedirectResponse(f"{parts.path}?{query}", status_code=303)

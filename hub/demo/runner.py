@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import math
 import signal
 import socket
@@ -26,7 +27,7 @@ import httpx
 import uvicorn
 
 from hub import auth
-from hub.config import Config, parse
+from hub.config import ApiKey, Config, parse
 from hub.demo.clock import SimClock
 from hub.demo.erp import ErpApi
 from hub.demo.scenario import Scenario, Send, build
@@ -34,7 +35,8 @@ from hub.demo.sender import Sender
 from hub.demo.sources import demo_config, new_secrets
 from hub.errors import ConfigError
 
-AppFactory = Callable[[Config, Callable[[], float], float], Any]  # (config, clock, evaluate_every) → ASGI app
+# (config, clock, evaluate_every, open_ui_as) → ASGI app; open_ui_as: the key the UI opens as without a login
+AppFactory = Callable[[Config, Callable[[], float], float, ApiKey | None], Any]
 _CONCURRENCY = 16
 _SETTLE_TIMEOUT = 120.0
 
@@ -73,6 +75,16 @@ def store_path(db: str | None) -> Path:
     return path
 
 
+def loopback(host: str) -> bool:
+    """Whether ``host`` binds to this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -97,7 +109,8 @@ async def run_demo(options: DemoOptions, app_factory: AppFactory, out: TextIO = 
     key, key_sha256 = auth.new_key()
     raw["api_keys"] = [{"name": "demo", "role": "operator", "key_sha256": key_sha256}]
     config = parse(raw, secrets)
-    app = app_factory(config, clock, min(1.0, poll_interval * 2))
+    open_ui = loopback(options.host)  # anywhere else on the network the UI asks for the demo's key
+    app = app_factory(config, clock, min(1.0, poll_interval * 2), config.api_keys[0] if open_ui else None)
     erp = ErpApi(scenario.erp_records, scenario.outages, clock)
     servers = [_Server(uvicorn.Config(erp, host=options.host, port=erp_port, log_level="warning",
                                       access_log=False, lifespan="off")),
@@ -119,6 +132,9 @@ async def run_demo(options: DemoOptions, app_factory: AppFactory, out: TextIO = 
         print(f"crosstrace demo: hub on {hub_url}/  (store {db})", file=out)
         print(f"  the simulated ERP's API (the hub polls it) on http://{options.host}:{erp_port}/api/records", file=out)
         print(f"  API key (operator) for GraphQL and the UI's login: {key}", file=out)
+        print("  the UI opens without a login, as the operator 'demo' (audited as such)" if open_ui else
+              f"  the UI asks for that key: the demo opens without one only on 127.0.0.1, not {options.host}",
+              file=out)
         print(f"  simulating {horizon / 3600:.1f} hours of retail in {options.duration:g} s "
               f"(seed {options.seed}, {options.speed:g} simulated minutes per second, "
               f"{options.orders_per_minute:g} orders per simulated minute); Ctrl-C stops", file=out, flush=True)

@@ -205,6 +205,20 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
+# Web UI sessions (hub.sessions): the browser's cookie holds a random id, the store only its SHA-256, so a
+# copy of this table lets no one in. A session names the API key it was opened with by that key's SHA-256:
+# revoking the key ends it; logout and expiry delete it.
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("key_sha256", String(64), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index("ix_web_sessions_key", "key_sha256"),
+    Index("ix_web_sessions_expires", "expires_at"),
+)
+
 # Stock (hub.stock_ledger): the current position per (sku, location, source, state), with the time of the
 # latest event applied (as_of), of the snapshot it rests on (base_at; null while only movements were seen)
 # and the event that last set it. Quantities are floats: exact for whole units, fine for weights.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +10,7 @@ import pytest
 
 from hub.app import create_app
 from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, config_for, gql, running_app
+from tests.web.app import form_token, login
 
 LOGIN_REQUIRED = {"web": {"require_login": True}}
 
@@ -24,19 +24,8 @@ async def browser(store_url: str, base_url: str = "http://hub.test",
             yield client
 
 
-def _token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, page
-    return match.group(1)
-
-
 def _set_cookies(response: httpx.Response) -> dict[str, str]:
     return {h.split("=", 1)[0]: h for h in response.headers.get_list("set-cookie")}
-
-
-async def login(client: httpx.AsyncClient, key: str, next_: str = "/") -> httpx.Response:
-    page = await client.get("/login", params={"next": next_})
-    return await client.post("/login", data={"key": key, "csrf_token": _token(page.text), "next": next_})
 
 
 @pytest.mark.asyncio
@@ -52,7 +41,7 @@ async def test_pages_need_a_login_and_the_session_cookie_is_locked_down(store_ur
         assert page.status_code == 200 and 'type="password"' in page.text
         forged = await client.post("/login", data={"key": OPERATOR_KEY, "csrf_token": "guess", "next": "/"})
         assert forged.status_code == 403 and "ct_session" not in _set_cookies(forged)
-        wrong = await client.post("/login", data={"key": "ct_wrong", "csrf_token": _token(page.text)})
+        wrong = await client.post("/login", data={"key": "ct_wrong", "csrf_token": form_token(page.text)})
         assert wrong.status_code == 401 and "unknown or revoked" in wrong.text
 
         done = await login(client, OPERATOR_KEY, "/exceptions")
@@ -110,12 +99,13 @@ async def test_forms_need_the_csrf_token_and_an_operator_and_are_audited(store_u
 
 
 @pytest.mark.asyncio
-async def test_login_is_off_by_default_for_the_demo(store_url: str) -> None:
-    async with running_app(store_url) as (client, _hub):
-        assert (await client.get("/")).status_code == 200
+async def test_login_is_on_by_default_and_graphql_ignores_the_session_cookie(store_url: str) -> None:
+    async with running_app(store_url) as (client, _hub):  # the default config: no [web] table at all
+        assert (await client.get("/")).status_code == 303  # only `crosstrace demo` opens without a key
         assert (await client.get("/login")).status_code == 200
-        # GraphQL ignores the cookie: API callers send `Authorization: Bearer`
-        client.cookies.set("ct_session", OPERATOR_KEY)
+        assert (await login(client, OPERATOR_KEY)).status_code == 303
+        assert (await client.get("/")).status_code == 200
+        # GraphQL ignores the cookie, even a live session's: API callers send `Authorization: Bearer`
         anonymous = await gql(client, "{ transactions(first: 1) { nodes { id } } }", key=None)
         assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHORIZED"
 
@@ -128,10 +118,11 @@ async def test_ui_pages_mask_personal_data_for_everyone_but_an_admin_session(sto
         await deliver(client, hub, order_event(1))
         tx = (await gql(client, '{ transaction(ref: "1001") { id events { id } } }'))["data"]["transaction"]
         url = f"/t/{tx['id']}?event={tx['events'][0]['id']}"
-        for key in (None, VIEWER_KEY, OPERATOR_KEY):
+        anonymous = await client.get(url)  # no page, let alone its personal data, without a login
+        assert anonymous.status_code == 303 and "1001" not in anonymous.text
+        for key in (VIEWER_KEY, OPERATOR_KEY):
             client.cookies.clear()
-            if key:
-                assert (await login(client, key)).status_code == 303
+            assert (await login(client, key)).status_code == 303
             page = await client.get(url)
             assert page.status_code == 200 and "1001" in page.text and "49.90" in page.text
             for personal in (EMAIL, "Rua das Flores", "912 345 678"):

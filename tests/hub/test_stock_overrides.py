@@ -13,7 +13,8 @@ import pytest
 
 from tests.hub.test_exception_rules import T0, FakeClock, at
 from tests.hub.test_stock import SOURCES, gql, line, listed, move, snapshot
-from tests.support import cloudevent, running_app
+from tests.support import VIEWER_KEY, cloudevent, running_app
+from tests.web.app import login
 
 STOCK = {"settle_minutes": 15, "tolerance": 0,
          "locations": {"ST-2": {"settle_minutes": 60}, "ST-3": {"authoritative": "pos"}},
@@ -91,6 +92,7 @@ async def test_divergences_sort_by_value_at_risk_from_the_unit_value_of_sku_patt
         mixed = await gql(client, DIVERGENCES, order="VALUE",
                           after=first["data"]["divergences"]["pageInfo"]["endCursor"])
         assert mixed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert (await login(client, VIEWER_KEY)).status_code == 303  # the UI asks for a key
         page = await client.get("/stock", params={"location": "ST-1"})  # the web twin: 50 + 30 at ST-1
         assert page.status_code == 200 and '<td class="num bad">5</td><td class="num">80.00</td>' in page.text
 

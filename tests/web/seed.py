@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.auth import digest
-from tests.support import ERP_SECRET, OPERATOR_KEY, cloudevent, dumps, signed_headers
+from tests.support import ADMIN_KEY, ERP_SECRET, OPERATOR_KEY, VIEWER_KEY, cloudevent, dumps, signed_headers
 
 SOURCES = [("shop", "commerce"), ("pay", "payment"), ("erp", "erp"), ("wms", "wms"), ("carrier", "carrier")]
 
@@ -24,7 +24,9 @@ ORDER_REFS = {"web order": "W1001", "ERP sales order": "SO-1042", "shipment": "S
 def raw_config(store_url: str) -> dict[str, Any]:
     return {"store": {"url": store_url},
             "sources": [{"name": n, "kind": k, "adapter": "cloudevents", "secret": ERP_SECRET} for n, k in SOURCES],
-            "api_keys": [{"name": "ops", "role": "operator", "key_sha256": digest(OPERATOR_KEY)}]}
+            "api_keys": [{"name": "ops", "role": "operator", "key_sha256": digest(OPERATOR_KEY)},
+                         {"name": "bi", "role": "viewer", "key_sha256": digest(VIEWER_KEY)},
+                         {"name": "root", "role": "admin", "key_sha256": digest(ADMIN_KEY)}]}
 
 
 def write_toml(folder: Path, store_url: str) -> Path:
