@@ -79,3 +79,15 @@ def test_keys_create_prints_a_block_that_loads(tmp_path: Path, capsys: pytest.Ca
     from hub.auth import authenticate
 
     assert authenticate(config, f"Bearer {key}").name == "bi"
+
+
+def test_the_ui_always_asks_for_a_key_and_sessions_last_session_hours(tmp_path: Path) -> None:
+    assert load(write(tmp_path, "")).session_hours == 12.0
+    assert load(write(tmp_path, "[web]\nrequire_login = true\nsession_hours = 8\n")).session_hours == 8.0
+    with pytest.raises(ConfigError, match="only `crosstrace demo`"):
+        load(write(tmp_path, "[web]\nrequire_login = false\n"))
+    for bad in ("0", "-1", '"12"', "true", "721"):
+        with pytest.raises(ConfigError, match="session_hours"):
+            load(write(tmp_path, f"[web]\nsession_hours = {bad}\n"))
+    with pytest.raises(ConfigError, match="unknown key 'open'"):
+        load(write(tmp_path, "[web]\nopen = true\n"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.server import Server, free_port
+from tests.support import OPERATOR_KEY
 from tests.web import seed
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,10 +26,21 @@ def deliver(base: str, deliveries: list[tuple[str, bytes, dict[str, str]]]) -> N
             assert response.status_code == 202, response.text
 
 
+@contextmanager
+def logged_in(base: str, key: str = OPERATOR_KEY, timeout: float = 5) -> Iterator[httpx.Client]:
+    """An HTTP client logged in to the UI through its login form."""
+    with httpx.Client(base_url=base, timeout=timeout) as client:
+        page = client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None, page.text
+        assert client.post("/login", data={"key": key, "csrf_token": token.group(1)}).status_code == 303
+        yield client
+
+
 def wait_until_found(base: str, ref: str, timeout: float = 30.0) -> str:
     """Poll search until the normalizer has made ``ref`` a transaction; the trace URL it lands on."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=base, timeout=5) as client:
+    with logged_in(base) as client:
         while time.monotonic() < deadline:
             response = client.get("/search", params={"ref": ref})
             if response.status_code == 303:
