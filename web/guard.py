@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Match
 
 from hub import audit
 from hub.auth import ROLE_RANK
@@ -105,8 +106,8 @@ class WebGuard:
         self.lifetime = timedelta(hours=hub.config.session_hours)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(API_PREFIXES):
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"].startswith(API_PREFIXES) or not _routed(scope):
+            await self.app(scope, receive, send)  # an unknown path is a plain 404 for everyone: it shows nothing
             return
         request, now, path = Request(scope), self.now(), scope["path"]
         store, secure, method = self.hub.require_store(), scope.get("scheme") == "https", scope["method"]
@@ -178,6 +179,15 @@ class WebGuard:
     async def _audit(self, key: ApiKey, scope: dict[str, Any], result: str) -> None:
         await audit.append(self.hub.require_store(), actor=key.name, role=key.role,
                            action=f"web {scope['method']}", object=scope["path"], result=result)
+
+
+def _routed(scope: dict[str, Any]) -> bool:
+    """Whether a route of the app answers this path (whatever the method)."""
+    app = scope.get("app")
+    routes = getattr(getattr(app, "router", None), "routes", None)
+    if routes is None:
+        return True
+    return any(route.matches(scope)[0] != Match.NONE for route in routes)
 
 
 def _setting_cookies(send: Any, cookies: list[str]) -> Any:
