@@ -27,8 +27,21 @@ Mapping (``NotificationType`` → canonical type); ``<status>`` mappings are cas
   ``CANCELLED_BY_*`` → ``shipment.exception``); ``Return`` → ``return.received`` (line = returned qty);
   otherwise by ``FulfillmentOrderStatus``: ``NEW``/``RECEIVED`` → ``order.accepted``,
   ``PLANNING``/``PROCESSING`` → ``fulfillment.allocated``, ``COMPLETE`` → ``shipment.shipped``,
-  ``CANCELLED`` → ``order.cancelled``, ``UNFULFILLABLE``/``INVALID`` → ``shipment.exception`` (failed),
-  else ``order.updated``.
+  ``CANCELLED`` → ``order.cancelled``, ``UNFULFILLABLE``/``INVALID`` → ``shipment.exception`` (failed).
+  A status the map does not know is an ``order.updated`` whose ``error`` names it (status stays ``ok``).
+  A ``FulfillmentReturnItem`` (SKU and a returned quantity) on any other ``EventType`` is read too: a second
+  event ``return.received`` (id ``<NotificationId>:return``) at its ``ReceivedDateTime``.
+- ``SHIPMENT_TRACKING_MILESTONE_CHANGED`` (lower-camel keys) by ``trackingDetail.latestMilestone.status.code``
+  at the milestone's ``occurredAt``: ``ORDER_PREPARING`` → ``fulfillment.allocated``, ``CARRIER_ASSIGNED`` →
+  ``fulfillment.packed``, ``SHIPPED``/``PICKED_UP`` → ``shipment.shipped``, ``IN_TRANSIT``/``OUT_FOR_DELIVERY``
+  → ``shipment.in_transit``, ``DELIVERED`` → ``shipment.delivered``, ``DELIVERY_ATTEMPTED``/``UNDELIVERABLE``/
+  ``DELAYED``/``LOST``/``DAMAGED``/``RETURNING``/``RETURNED``/``EXCEPTION`` → ``shipment.exception`` (failed,
+  the code and description as error); other codes → ``order.updated`` naming the code. Refs from
+  ``trackingDetail.identifier``: ``aftn``/``trackingNumber`` → ``:tracking``, ``orderId``/``amazonOrderId`` →
+  ``:order``, ``shipmentId`` → ``:shipment``.
+- ``TRANSACTION_UPDATE`` → money events (``payment.captured``/``refund.issued``, order id as identity ref,
+  per-kind breakdown events): see ``collectors.amazon_finances``, which also parses the settlements the
+  ``amazon-finances`` poll style reads (``X-Crosstrace-Polled: amazon-finances``).
 - ``FBA_INVENTORY_AVAILABILITY_CHANGES`` → ``inventory.snapshot``, per marketplace: ``available`` =
   Fulfillable, ``reserved`` = sum of ReservedQuantityBreakdown, ``damaged`` = Unfulfillable, ``in_transit`` =
   inbound Shipped + Receiving (Working units have not left the seller), ``on_hand`` = Fulfillable +
@@ -40,7 +53,7 @@ Mapping (``NotificationType`` → canonical type); ``<status>`` mappings are cas
 - any other type → ``unknown`` (the order ref is still taken when the payload names one).
 
 Refs: ``<source>:order`` (AmazonOrderId), ``:fulfillment_order`` (SellerFulfillmentOrderId), ``:shipment``
-(AmazonShipmentId), ``:tracking``, ``:feed`` (identity); ``:sku``, ``:asin``, ``:fnsku`` (related).
+(AmazonShipmentId), ``:tracking``, ``:feed``, ``:settlement`` (identity); ``:sku``, ``:asin``, ``:fnsku`` (related).
 ``source.refs`` paths are read on the notification (inside ``detail`` when wrapped), e.g.
 ``"Payload.FulfillmentOrderStatusNotification.SellerFulfillmentOrderId" = "shop:order_name"``.
 Event time: ``OrderChangeTrigger.TimeOfOrderChange`` / ``StatusUpdatedDateTime`` / ``ReceivedDateTime``
@@ -69,9 +82,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from collectors import amazon_finances
+from collectors.amazon_fields import get as _get
+from collectors.amazon_fields import need as _need
 from collectors.base import (
     ParseError,
     body_digest,
@@ -98,6 +115,20 @@ _MCF_ORDER_STATUS = {"new": "order.accepted", "received": "order.accepted", "pla
                      "processing": "fulfillment.allocated", "complete": "shipment.shipped",
                      "cancelled": "order.cancelled", "unfulfillable": "shipment.exception",
                      "invalid": "shipment.exception"}
+# SHIPMENT_TRACKING_MILESTONE_CHANGED ``latestMilestone.status.code`` (Amazon's example walks ORDER_PREPARING →
+# CARRIER_ASSIGNED → SHIPPED → OUT_FOR_DELIVERY → DELIVERED); failed deliveries are exceptions.
+_MILESTONES = {"order_preparing": "fulfillment.allocated", "carrier_assigned": "fulfillment.packed",
+               "shipped": "shipment.shipped", "picked_up": "shipment.shipped", "in_transit": "shipment.in_transit",
+               "out_for_delivery": "shipment.in_transit", "delivered": "shipment.delivered",
+               "delivery_attempted": "shipment.exception", "undeliverable": "shipment.exception",
+               "delayed": "shipment.exception", "lost": "shipment.exception", "damaged": "shipment.exception",
+               "returning": "shipment.exception", "returned": "shipment.exception",
+               "exception": "shipment.exception"}
+# ``trackingDetail.identifier`` keys → ref objects (the example names the shipment by its ``aftn``, the Amazon
+# Fulfillment Tracking Number the carrier scans).
+_IDENTIFIER_REFS = {"aftn": "tracking", "trackingnumber": "tracking", "trackingid": "tracking",
+                    "amazonorderid": "order", "orderid": "order", "shipmentid": "shipment",
+                    "amazonshipmentid": "shipment", "sellerfulfillmentorderid": "fulfillment_order"}
 _MCF_SHIPMENT_STATUS = {"shipped": "shipment.shipped", "pending": "fulfillment.allocated",
                         "cancelled_by_fulfiller": "shipment.exception", "cancelled_by_seller": "shipment.exception"}
 
@@ -149,6 +180,8 @@ def check_options(source: Source) -> None:
 def parse(delivery: Delivery, source: Source) -> list[Event]:
     """One canonical event for one SP-API notification (bare or in an EventBridge envelope)."""
     document = load_object(delivery.body, "an SP-API notification or EventBridge event")
+    if header(delivery.headers, "x-crosstrace-polled") == amazon_finances.POLLED:
+        return amazon_finances.settlement(document, source, header(delivery.headers, "traceparent"))
     notification = _unwrap(document)
     kind = _get(notification, "NotificationType")
     if not isinstance(kind, str) or not kind:
@@ -162,13 +195,16 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
     if not isinstance(payload, dict):
         raise ParseError(f"{kind}: missing field 'Payload' (or 'payload')")
     handler = _HANDLERS.get(kind)
+    more: list[Event] = []
     if handler is not None:
-        handler(event, payload, source)
+        more = handler(event, payload, source) or []
     else:
         inner = next((v for v in payload.values() if isinstance(v, dict)), payload)
         event.refs = compact([ref(source, "order", _get(inner, "AmazonOrderId"))])
-    event.refs = compact([*event.refs, *mapped_refs(notification, source.refs)])
-    return [event]
+    extra = mapped_refs(notification, source.refs)
+    for each in (event, *more):
+        each.refs = compact([*each.refs, *extra])
+    return [event, *more]
 
 
 # --- orders ----------------------------------------------------------------------------------------------
@@ -230,7 +266,7 @@ def _fba_outbound(event: Event, payload: dict[str, Any], source: Source) -> None
                           ref(source, "shipment", _need(body, "AmazonShipmentId", where))])
 
 
-def _fulfillment_order(event: Event, payload: dict[str, Any], source: Source) -> None:
+def _fulfillment_order(event: Event, payload: dict[str, Any], source: Source) -> list[Event]:
     where = "Payload.FulfillmentOrderStatusNotification"
     body = _need(payload, "FulfillmentOrderStatusNotification", "Payload")
     refs: list[Ref | None] = [ref(source, "fulfillment_order", _need(body, "SellerFulfillmentOrderId", where))]
@@ -243,23 +279,72 @@ def _fulfillment_order(event: Event, payload: dict[str, Any], source: Source) ->
         if isinstance(package, dict):
             refs.append(ref(source, "tracking", package.get("TrackingNumber")))
     event_type = str(body.get("EventType") or "").lower()
-    if event_type == "shipment":
-        status = str(_need(shipment, "FulfillmentShipmentStatus", f"{where}.FulfillmentShipment"))
-        event.type = _MCF_SHIPMENT_STATUS.get(status.lower(), "order.updated")
-    elif event_type == "return":
-        returned = _need(body, "FulfillmentReturnItem", where)
-        item_where = f"{where}.FulfillmentReturnItem"
+    returned = _returned(body, where, required=event_type == "return")
+    if event_type == "return" and returned is not None:
         status, event.type = "returned", "return.received"
-        qty = _qty(_need(returned, "ReturnedQuantity", item_where), f"{item_where}.ReturnedQuantity")
-        event.lines = [Line(sku=str(_need(returned, "SellerSKU", item_where)), qty=qty, state="returned")]
-        if returned.get("ReceivedDateTime"):
-            event.occurred_at = parse_time(returned["ReceivedDateTime"], f"{item_where}.ReceivedDateTime")
+        event.lines, event.occurred_at = [returned[0]], returned[1] or event.occurred_at
+        returned = None
+    elif event_type == "shipment":
+        status = str(_need(shipment, "FulfillmentShipmentStatus", f"{where}.FulfillmentShipment"))
+        _by_status(event, _MCF_SHIPMENT_STATUS, status, "FulfillmentShipmentStatus")
     else:
         status = str(_need(body, "FulfillmentOrderStatus", where))
-        event.type = _MCF_ORDER_STATUS.get(status.lower(), "order.updated")
+        _by_status(event, _MCF_ORDER_STATUS, status, "FulfillmentOrderStatus")
     if event.type == "shipment.exception":
         _fail(event, f"fulfillment {status}")
     event.refs = compact([*refs, *_sku_refs(source, event.lines)])
+    if returned is None:
+        return []
+    # Amazon's own example carries a FulfillmentReturnItem on an EventType that is not "Return" (TYPE3945):
+    # the returned units are read whatever the event type says, as an event of their own.
+    line, received = returned
+    return [Event(source=event.source, source_event_id=f"{event.source_event_id}:return", type="return.received",
+                  occurred_at=received or event.occurred_at, lines=[line], traceparent=event.traceparent,
+                  refs=compact([*refs, *_sku_refs(source, [line])]))]
+
+
+def _returned(body: dict[str, Any], where: str, required: bool) -> tuple[Line, datetime | None] | None:
+    """The returned item (line in state ``returned``, received time); None when there is none to read."""
+    item_where = f"{where}.FulfillmentReturnItem"
+    returned = _need(body, "FulfillmentReturnItem", where) if required else body.get("FulfillmentReturnItem")
+    if not isinstance(returned, dict) or (not required and (not returned.get("SellerSKU")
+                                                            or not returned.get("ReturnedQuantity"))):
+        return None
+    qty = _qty(_need(returned, "ReturnedQuantity", item_where), f"{item_where}.ReturnedQuantity")
+    line = Line(sku=str(_need(returned, "SellerSKU", item_where)), qty=qty, state="returned")
+    received = returned.get("ReceivedDateTime")
+    return line, parse_time(received, f"{item_where}.ReceivedDateTime") if received else None
+
+
+def _by_status(event: Event, table: Mapping[str, str], status: str, field: str) -> None:
+    """The type the status maps to; a status the map does not know is an ``order.updated`` that names it."""
+    event.type = table.get(status.lower(), "order.updated")
+    if status.lower() not in table:
+        event.error = f"unmapped {field} {status!r}"
+
+
+# --- shipment tracking milestones ------------------------------------------------------------------------
+
+
+def _milestone(event: Event, payload: dict[str, Any], source: Source) -> None:
+    where = "payload.shipmentTrackingMilestoneChangedNotification.trackingDetail"
+    body = _need(payload, "shipmentTrackingMilestoneChangedNotification", "payload")
+    detail = _need(body, "trackingDetail", "payload.shipmentTrackingMilestoneChangedNotification")
+    latest = _need(detail, "latestMilestone", where)
+    status = _need(latest, "status", f"{where}.latestMilestone")
+    code = str(_need(status, "code", f"{where}.latestMilestone.status"))
+    # the milestone's own time, not the notification's (Amazon may publish a scan hours after it happened)
+    event.occurred_at = parse_time(_need(latest, "occurredAt", f"{where}.latestMilestone"),
+                                   f"{where}.latestMilestone.occurredAt")
+    _by_status(event, _MILESTONES, code, "milestone code")
+    if event.type == "shipment.exception":
+        _fail(event, " ".join(str(part) for part in (code, status.get("subCode"), status.get("description"))
+                              if part))
+    identifier = _need(detail, "identifier", where)
+    if not isinstance(identifier, dict):
+        raise ParseError(f"field '{where}.identifier' must be an object")
+    event.refs = compact([ref(source, _IDENTIFIER_REFS[name.lower()], value)
+                          for name, value in identifier.items() if name.lower() in _IDENTIFIER_REFS])
 
 
 def _fail(event: Event, error: str) -> None:
@@ -327,12 +412,14 @@ def _feed(event: Event, payload: dict[str, Any], source: Source) -> None:
     event.refs = compact([ref(source, "feed", _need(body, "feedId", where))])
 
 
-_HANDLERS: dict[str, Callable[[Event, dict[str, Any], Source], None]] = {
+_HANDLERS: dict[str, Callable[[Event, dict[str, Any], Source], list[Event] | None]] = {
     "ORDER_CHANGE": _order_change,
     "ORDER_STATUS_CHANGE": _order_status_change,
     "MFN_ORDER_STATUS_CHANGE": _order_status_change,
     "FBA_OUTBOUND_SHIPMENT_STATUS": _fba_outbound,
     "FULFILLMENT_ORDER_STATUS": _fulfillment_order,
+    "SHIPMENT_TRACKING_MILESTONE_CHANGED": _milestone,
+    "TRANSACTION_UPDATE": amazon_finances.transaction_update,
     "FBA_INVENTORY_AVAILABILITY_CHANGES": _fba_inventory,
     "LISTINGS_ITEM_MFN_QUANTITY_CHANGE": _mfn_quantity,
     "ITEM_INVENTORY_EVENT_CHANGE": _item_inventory,
@@ -349,21 +436,6 @@ def _unwrap(document: dict[str, Any]) -> dict[str, Any]:
     if isinstance(detail, dict) and "detail-type" in document:
         return detail
     return document
-
-
-def _get(obj: Any, name: str) -> Any:
-    """``obj[name]`` in either casing Amazon uses (``NotificationType`` / ``notificationType``)."""
-    if not isinstance(obj, dict):
-        return None
-    value = obj.get(name)
-    return value if value is not None else obj.get(name[:1].lower() + name[1:])
-
-
-def _need(obj: Any, name: str, where: str) -> Any:
-    value = obj.get(name) if isinstance(obj, dict) else None
-    if value is None:
-        raise ParseError(f"missing field '{where}.{name}'")
-    return value
 
 
 def _secret_header(source: Source) -> str:

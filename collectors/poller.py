@@ -23,7 +23,7 @@ Config (``crosstrace.toml``; durations in seconds; defaults shown)::
     secret = "env:SHOPIFY_WEBHOOK_SECRET"
 
     [sources.options.poll]
-    style = "shopify-orders"         # stripe-events | shopify-orders | shopify-payouts | rest
+    style = "shopify-orders"         # stripe-events | shopify-orders | shopify-payouts | rest | amazon-finances
     url = "https://acme.myshopify.com"
     token = "env:SHOPIFY_ADMIN_TOKEN"
     interval_seconds = 60            # pause between successful runs
@@ -44,7 +44,7 @@ Style-specific keys: ``stripe-events``: ``types``, ``stripe_version``, ``payout_
 ``api_version``, ``status``; ``shopify-payouts``: ``api_version``, ``lookback_days``; ``rest``: ``items_path``,
 ``id_field``, ``cursor_field``, ``version_field``, ``cursor_kind``, ``since_param``, ``pagination``
 (page | cursor | link), ``page_param``, ``limit_param``, ``first_page``, ``next_path``, ``cursor_param``,
-``params``, ``auth_header``, ``auth_scheme``.
+``params``, ``auth_header``, ``auth_scheme``; ``amazon-finances``: none (``token`` is the LWA access token).
 
 Run it inside the hub (``crosstrace serve`` starts it in the app lifespan) or alone:
 ``python -m collectors.poller [--config crosstrace.toml] [--once] [--source NAME]``.

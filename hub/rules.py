@@ -160,7 +160,9 @@ def _amounts(tx_id: str, kind: str, events: list[TxEvent], settings: RuleSetting
         if amount_kind == "total" and event.type.startswith("order."):
             if currency not in latest_total or event.occurred_at >= latest_total[currency][0]:
                 latest_total[currency] = (event.occurred_at, value)  # an order update restates the total
-        elif event.type in ("payment.captured",) or amount_kind == "capture":
+        elif amount_kind == "capture" or (event.type == "payment.captured" and amount_kind == "total"):
+            # a capture stated as such; a marketplace's posting net of its fees (kind "net") is not what the
+            # buyer paid, so it never counts against the order total
             sums[currency]["captured"] += value
         else:
             sums[currency][amount_kind] += value

@@ -162,7 +162,13 @@ def same_origin(url: str, base: str) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
-from collectors.polling import rest, shopify_orders, shopify_payouts, stripe_events  # noqa: E402 - use the helpers
+from collectors.polling import (  # noqa: E402 - the styles use the helpers above
+    amazon_finances,
+    rest,
+    shopify_orders,
+    shopify_payouts,
+    stripe_events,
+)
 
 STYLES = {"stripe-events": stripe_events, "shopify-orders": shopify_orders, "shopify-payouts": shopify_payouts,
-          "rest": rest}
+          "rest": rest, "amazon-finances": amazon_finances}

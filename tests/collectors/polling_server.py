@@ -81,8 +81,11 @@ class Upstream:
         self.balance: dict[str, list[dict[str, Any]]] = {}  # payout id → its balance transactions
         self.payouts: list[dict[str, Any]] = []  # Shopify Payments payouts, as payouts.json lists them
         self.payout_transactions: dict[int, list[dict[str, Any]]] = {}  # Shopify payout id → balance transactions
-        self.faults: dict[str, list[str]] = {"stripe": [], "shopify": [], "rest": []}
-        self.hooks: dict[str, dict[int, Callable[[], None]]] = {"stripe": {}, "shopify": {}, "rest": {}}
+        self.groups: list[dict[str, Any]] = []  # Amazon financial event groups
+        self.group_events: dict[str, list[dict[str, Any]]] = {}  # group id → its FinancialEvents, one per page
+        self.faults: dict[str, list[str]] = {"stripe": [], "shopify": [], "rest": [], "amazon": []}
+        self.hooks: dict[str, dict[int, Callable[[], None]]] = {"stripe": {}, "shopify": {}, "rest": {},
+                                                                 "amazon": {}}
         self.block: dict[str, int] = {}
         self.blocked = asyncio.Event()
         self.release = asyncio.Event()
@@ -247,8 +250,44 @@ class Upstream:
             headers["link"] = f'<{self.url}{request.url.path}?limit={limit}&page_info={token}>; rel="next"'
         return JSONResponse({name: listed[offset:offset + limit]}, headers=headers)
 
+    async def amazon_groups(self, request: Request) -> Response:
+        """``listFinancialEventGroups``: groups started at or after ``FinancialEventGroupStartedAfter``, oldest
+        first, ``MaxResultsPerPage`` a page, the rest behind an opaque ``NextToken`` (financesV0.json)."""
+        if (fault := await self._gate("amazon", request)) is not None:
+            return fault
+        query = request.query_params
+        limit = int(query.get("MaxResultsPerPage", "100"))
+        if "NextToken" in query:
+            state = json.loads(base64.urlsafe_b64decode(query["NextToken"]))
+        else:
+            state = {"after": query["FinancialEventGroupStartedAfter"], "offset": 0}
+        floor = _time(state["after"])
+        listed = sorted((g for g in self.groups if _time(g["FinancialEventGroupStart"]) >= floor),
+                        key=lambda g: g["FinancialEventGroupStart"])[state["offset"]:]
+        payload: dict[str, Any] = {"FinancialEventGroupList": listed[:limit]}
+        if len(listed) > limit:
+            payload["NextToken"] = base64.urlsafe_b64encode(json.dumps(
+                {"after": state["after"], "offset": state["offset"] + limit}).encode()).decode()
+        return JSONResponse({"payload": payload})
+
+    async def amazon_events(self, request: Request) -> Response:
+        """``listFinancialEventsByGroupId``: the group's pages of ``FinancialEvents`` in turn, by ``NextToken``."""
+        if (fault := await self._gate("amazon", request)) is not None:
+            return fault
+        pages = self.group_events.get(request.path_params["group"])
+        if pages is None:
+            return JSONResponse({"errors": [{"code": "InvalidInput", "message": "Bad event group ID provided."}]},
+                                status_code=400)
+        index = int(request.query_params.get("NextToken", "0"))
+        payload: dict[str, Any] = {"FinancialEvents": pages[index]}
+        if index + 1 < len(pages):
+            payload["NextToken"] = str(index + 1)
+        return JSONResponse({"payload": payload})
+
     def app(self) -> Starlette:
         return Starlette(routes=[
+            Route("/finances/v0/financialEventGroups", self.amazon_groups),
+            Route("/finances/v0/financialEventGroups/{group}/financialEvents", self.amazon_events),
             Route("/v1/events", self.stripe),
             Route("/v1/balance_transactions", self.balance_transactions),
             Route("/admin/api/{version}/orders.json", self.shopify),
