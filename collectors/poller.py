@@ -66,7 +66,7 @@ import httpx
 
 from collectors.polling import STYLES, PollSettings, Request, UpstreamError, poll_settings
 from hub.config import Config
-from hub.periodic import cancel_and_wait
+from hub.periodic import Heartbeats, cancel_and_wait
 from hub.polling import commit_poll, load_poll_state, mark_half_open, record_poll_failure
 from hub.store import Store
 from hub.telemetry import Metrics
@@ -98,6 +98,10 @@ class PollOutcome:
     wait: float = 0.0
 
 
+def _loop_name(source: str) -> str:
+    return f"crosstrace-poller-{source}"
+
+
 def plan_polls(config: Config) -> dict[str, PollSettings]:
     """Every polled source's validated settings (raises ``ConfigError`` naming the source and key)."""
     plan = {}
@@ -127,14 +131,23 @@ class Poller:
         self._on_commit = on_commit
         self._running: dict[str, asyncio.Lock] = {name: asyncio.Lock() for name in plan}
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeats: Heartbeats | None = None
 
-    def start(self) -> None:
-        """One scheduling task per polled source (none when nothing is polled)."""
-        self._tasks = [asyncio.create_task(self._loop(name), name=f"crosstrace-poller-{name}") for name in self.plan]
+    def start(self, heartbeats: Heartbeats | None = None) -> None:
+        """One scheduling task per polled source (none when nothing is polled); each run that completes (its
+        upstream may have failed: that is source health) is a tick on ``heartbeats``."""
+        self._heartbeats = heartbeats
+        for name in self.plan:
+            if heartbeats is not None:
+                heartbeats.beat(_loop_name(name), self.plan[name].interval_seconds)
+        self._tasks = [asyncio.create_task(self._loop(name), name=_loop_name(name)) for name in self.plan]
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks = []
+        for name in self.plan:
+            if self._heartbeats is not None:
+                self._heartbeats.forget(_loop_name(name))
 
     async def run_once(self, names: Iterable[str] | None = None) -> list[PollOutcome]:
         """One run of each named (default: every) source, concurrently within the bound."""
@@ -145,6 +158,8 @@ class Poller:
             try:
                 outcome = await self.poll_once(name)
                 wait = outcome.wait
+                if self._heartbeats is not None:  # the next run is due after `wait` (a Retry-After, a cooldown)
+                    self._heartbeats.beat(_loop_name(name), max(wait, self.plan[name].interval_seconds))
             except Exception:  # the store is down: keep the schedule alive
                 log.exception("poller %s: run failed outside the HTTP path", name)
                 wait = self.plan[name].interval_seconds

@@ -33,7 +33,7 @@ from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.errors import ConfigError
 from hub.exceptions import SEVERITIES, Changes, Finding, auto_resolve, raise_exception
-from hub.periodic import Periodic
+from hub.periodic import Heartbeats, Periodic
 from hub.store import Store
 from hub.store.tables import deliveries, events, exceptions
 
@@ -255,9 +255,9 @@ class AlertEvaluator:
             await auto_resolve(conn, latest, f"back within the threshold: {shown} <= {rule.above:g} over the last "
                                              f"{rule.window_minutes} min", changes=changes, now=now)
 
-    def start(self, interval_seconds: float = 30.0) -> None:
+    def start(self, interval_seconds: float = 30.0, heartbeats: Heartbeats | None = None) -> None:
         if self.rules:
-            self._loop.start(interval_seconds)
+            self._loop.start(interval_seconds, heartbeats=heartbeats)
 
     async def stop(self) -> None:
         await self._loop.stop()

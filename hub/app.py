@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -30,10 +30,14 @@ from hub.auth import attach_ring, detach_ring
 from hub.config import ApiKey, Config
 from hub.errors import ConfigError, HubError
 from hub.evaluate import Evaluator
+from hub.health import HealthSettings
+from hub.health import check as check_health
+from hub.health import publish as publish_health_gauges
 from hub.inbox import Inbox
 from hub.keys import KeyRing
 from hub.normalize import Normalizer
 from hub.notify import Notifier
+from hub.periodic import Heartbeats
 from hub.polling import publish_health, source_health
 from hub.retention import Housekeeper, Retention
 from hub.runtime import Hub
@@ -66,7 +70,10 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         if check is not None:
             check(source)
     polls = plan_polls(config)  # [sources.options.poll] validated at start: ConfigError names source and key
-    hub = Hub(config=config, metrics=new_metrics())
+    health_settings = config.health or HealthSettings()
+    heartbeats = Heartbeats(clock, intervals=health_settings.stall_intervals,
+                            min_seconds=health_settings.stall_min_seconds)  # on the app's clock, as /healthz
+    hub = Hub(config=config, metrics=new_metrics(), heartbeats=heartbeats)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -76,23 +83,23 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         attach_ring(config, keyring)
         keyring.start()
         housekeeper = Housekeeper(store, config.retention or Retention(), lambda: _utc(clock()))
-        housekeeper.start(3600)  # [retention] purge, hourly; off unless configured
+        housekeeper.start(3600, heartbeats)  # [retention] purge, hourly; off unless configured
         evaluator = Evaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
         normalizer = Normalizer(store, parser_for(config, adapters), config, hub.metrics, evaluator=evaluator,
                                 senders_waiting=lambda: inbox.busy)
         inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
         hub.store, hub.inbox, hub.normalizer, hub.evaluator = store, inbox, normalizer, evaluator
         inbox.start()
-        normalizer.start()
-        evaluator.start(evaluate_every)
+        normalizer.start(heartbeats)
+        evaluator.start(evaluate_every, heartbeats)
         client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # the pollers' one client
         poller = Poller(store, polls, client, clock=clock, metrics=hub.metrics, on_commit=normalizer.wake)
-        poller.start()
+        poller.start(heartbeats)
         hub.alerts = AlertEvaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
-        hub.alerts.start(evaluate_every)
+        hub.alerts.start(evaluate_every, heartbeats)
         hub.notifier = Notifier(store, config.notifications, client, sign, clock=lambda: _utc(clock()))
         await hub.notifier.prepare()
-        hub.notifier.start(evaluate_every, hub.broadcaster)  # signs with collectors' Standard Webhooks helper
+        hub.notifier.start(evaluate_every, hub.broadcaster, heartbeats)  # signs with collectors' Standard Webhooks
         try:
             yield
         finally:
@@ -112,19 +119,24 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     graphql = GraphQLApp(hub, clock=clock)  # the cost budget refills on the app's clock
 
     async def healthz(request: Request) -> Response:
-        try:
-            async with hub.require_store().read() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - health reports, never raises
-            return JSONResponse({"status": "error", "store": exc.__class__.__name__}, status_code=503)
-        return JSONResponse({"status": "ok", "store": hub.require_store().dialect,
-                             "inbox_queue": hub.inbox.depth if hub.inbox else 0})
+        """200 when the store answers, the oldest pending delivery is recent and every loop ticks; else 503 + why."""
+        if hub.store is None:
+            return JSONResponse({"status": "error", "reasons": ["the hub is starting or stopping"]}, status_code=503)
+        health = await check_health(hub.store, heartbeats, health_settings, _utc(clock()))
+        publish_health_gauges(hub.metrics, health)
+        body = {"status": "ok" if health.ok else "error", "store": hub.store.dialect,
+                "inbox_queue": hub.inbox.depth if hub.inbox else 0, "checks": health.checks}
+        if not health.ok:
+            body["reasons"] = health.reasons
+        return JSONResponse(body, status_code=200 if health.ok else 503)
 
     async def metrics(request: Request) -> Response:
         async with hub.require_store().read() as conn:
             pending = (await conn.execute(select(func.count()).select_from(deliveries)
                                           .where(deliveries.c.state == "pending"))).scalar_one()
         hub.metrics.set("crosstrace_normalize_pending", pending)
+        publish_health_gauges(hub.metrics, await check_health(hub.store, heartbeats, health_settings,
+                                                              _utc(clock())))
         for writer, stats in hub.require_store().writer_stats.items():  # inbox vs background: who waits on whom
             hub.metrics.set("crosstrace_store_write_transactions_total", stats.transactions, writer=writer)
             hub.metrics.set("crosstrace_store_writer_wait_seconds_total", stats.wait_seconds, writer=writer)

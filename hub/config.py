@@ -28,6 +28,7 @@ _TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", 
               "retention", "web"}
 _TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.alerts; [[notifications]]: hub.notify
 _TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
+_TOP_LEVEL |= {"health"}  # [health]: when /healthz reports a stuck pipeline (hub.health)
 _SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative"}
 
 
@@ -82,6 +83,7 @@ class Config:
     stock: StockSettings = field(default_factory=StockSettings)  # [stock]: hub.stock_config
     retention: Any = None  # [retention]: hub.retention.Retention; None = keep forever
     session_hours: float = 12.0  # [web] session_hours: how long a UI login lasts (hub.sessions, web/guard.py)
+    health: Any = None  # [health]: hub.health.HealthSettings; None = the defaults
     graphql: dict[str, Any] = field(default_factory=dict)  # [graphql], checked by resolvers.limits.limits_from
     path: str | None = None
 
@@ -143,11 +145,13 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
     junk = correlation.get("junk_values", list(DEFAULT_JUNK_VALUES))
     if not isinstance(junk, list) or not all(isinstance(v, str) for v in junk):
         raise ConfigError("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
+    from hub.health import parse_health
     from hub.retention import parse_retention
 
     return Config(
         retention=parse_retention(_table(raw, "retention")),
         session_hours=_web_session_hours(_table(raw, "web")),
+        health=parse_health(_table(raw, "health")),
         store_url=_str(store, "url", "store.url", DEFAULT_STORE_URL),
         sources=sources,
         api_keys=keys,

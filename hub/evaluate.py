@@ -23,7 +23,7 @@ from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.exceptions import Changes, Finding, auto_resolve, open_new, raise_exception
 from hub.flows import FlowEvent, next_due, step_states
-from hub.periodic import Periodic
+from hub.periodic import Heartbeats, Periodic
 from hub.rules import RuleSettings, TxEvent, findings
 from hub.stock_divergence import tick_divergences
 from hub.store import Store
@@ -125,8 +125,8 @@ class Evaluator:
         self.publish(changes)
         return TickResult(due=len(due) + stock_due, evaluated=evaluated)
 
-    def start(self, interval_seconds: float = 5.0) -> None:
-        self._loop.start(interval_seconds)
+    def start(self, interval_seconds: float = 5.0, heartbeats: Heartbeats | None = None) -> None:
+        self._loop.start(interval_seconds, heartbeats=heartbeats)
 
     async def stop(self) -> None:
         await self._loop.stop()

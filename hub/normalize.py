@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,16 +20,19 @@ from hub.config import Config
 from hub.correlate import CorrelationSettings
 from hub.evaluate import Evaluator
 from hub.exceptions import Changes, Finding, clear_exception, raise_exception
+from hub.isolate import isolate
 from hub.model import Delivery, Event, utcnow
-from hub.periodic import cancel_and_wait
+from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock_ledger import StockLedger
-from hub.store import Store
-from hub.store.record import Incoming, Recorded, record_events
+from hub.store import Store, describe, is_transient
+from hub.store.record import Incoming, record_events
 from hub.store.tables import deliveries
 from hub.telemetry import Metrics, tracer
 from hub.values import RefusedValue, check_events, safe_text
 
 log = logging.getLogger(__name__)
+_LOOP = "crosstrace-normalizer"
+_MAX_BACKOFF_SECONDS = 60.0
 
 Parser = Callable[[Delivery], list[Event]]
 """Turns one delivery into events; raises any exception to dead-letter it (the message is kept)."""
@@ -59,27 +62,38 @@ class Normalizer:
         self._wakeup = asyncio.Event()
         self._busy = asyncio.Lock()  # one batch at a time, whoever asks (worker, CLI, tests)
         self._task: asyncio.Task[None] | None = None
+        self._heartbeats: Heartbeats | None = None
 
     def wake(self) -> None:
         self._wakeup.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="crosstrace-normalizer")
+    def start(self, heartbeats: Heartbeats | None = None) -> None:
+        self._heartbeats = heartbeats
+        if heartbeats is not None:
+            heartbeats.beat(_LOOP, self._idle_poll)
+        self._task = asyncio.create_task(self._run(), name=_LOOP)
 
     async def stop(self) -> None:
         await cancel_and_wait([self._task])
         self._task = None
+        if self._heartbeats is not None:
+            self._heartbeats.forget(_LOOP)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        failures = 0
         while True:
             started = loop.time()
             try:
                 processed = await self.process_batch()
-            except Exception:  # the store is unreachable: keep the worker alive and try again
-                log.exception("normalizer batch failed")
-                processed = 0
-                await asyncio.sleep(self._idle_poll)
+            except Exception:  # the store is unavailable (a data error is dead-lettered inside): retry, backing off
+                failures += 1
+                log.exception("normalizer batch failed (%d in a row); deliveries stay pending", failures)
+                await asyncio.sleep(min(self._idle_poll * 2 ** (failures - 1), _MAX_BACKOFF_SECONDS))
+                continue
+            failures = 0
+            if self._heartbeats is not None:
+                self._heartbeats.beat(_LOOP, self._idle_poll)
             if processed and self._senders_waiting is not None and self._senders_waiting():
                 # Inbox first: while webhook senders wait on inbox commits, take the one writer about half the
                 # time, not back to back. Senders get their 2xx sooner; the backlog is durable, drains at full
@@ -121,54 +135,77 @@ class Normalizer:
         if not rows:
             self._metrics.set("crosstrace_normalize_pending", 0)
             return 0
+        tally = _Tally()
         with tracer.start_as_current_span("normalize") as span:
             span.set_attribute("crosstrace.batch_size", len(rows))
-            dead: list[tuple[str, str, str]] = []
-            chunks: list[_Chunk] = [_Chunk()]
+            items: list[_Item] = []
             for row in rows:
                 delivery = Delivery(id=row.id, source=row.source, received_at=row.received_at,
                                     headers=row.headers or {}, body=row.body, content_type=row.content_type)
                 try:
                     events = check_events(self._parse(delivery))  # hostile values never reach the store
                 except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes
-                    dead.append((row.id, row.source, _reason(exc)))
+                    items.append(_Item(row.id, row.source, dead=_reason(exc), stage="parsed"))
                     continue
-                if chunks[-1].done and len(chunks[-1].parsed) + len(events) > self._max_events:
-                    chunks.append(_Chunk())  # one write transaction stays short: the inbox's acks wait on it
-                chunk = chunks[-1]
-                chunk.parsed.extend(Incoming(e, row.id, row.received_at) for e in events)
-                chunk.done.append(row.id)
-                if row.attempts:
-                    chunk.retried.append(row.id)  # normalized before (a replayed dead letter): its exception may clear
-            stored = duplicates = 0
-            for index, chunk in enumerate(chunks):
-                result = await self._record(chunk, dead if index == 0 else [])
-                stored, duplicates = stored + result.stored, duplicates + result.duplicates
-        self._metrics.inc("crosstrace_events_stored_total", stored)
-        self._metrics.inc("crosstrace_events_duplicate_total", duplicates)
-        for _, source, _ in dead:
+                # a delivery normalized before (a replayed dead letter): its exception may clear
+                items.append(_Item(row.id, row.source, [Incoming(e, row.id, row.received_at) for e in events],
+                                   retried=bool(row.attempts)))
+            for group in _transactions(items, self._max_events):
+                # One transaction per group; whatever still fails in it is bisected down to the delivery that
+                # cannot be written, which is dead-lettered: it never holds up the deliveries behind it.
+                await isolate(group, lambda part: self._record(part, tally),
+                              lambda item, exc: self._record_failed(item, exc, tally))
+        self._metrics.inc("crosstrace_events_stored_total", tally.stored)
+        self._metrics.inc("crosstrace_events_duplicate_total", tally.duplicates)
+        for source in tally.dead:
             self._metrics.inc("crosstrace_deliveries_dead_total", source=source)
         self._metrics.set("crosstrace_normalize_lag_seconds", _lag(rows[0].received_at))
         return len(rows)
 
-    async def _record(self, chunk: _Chunk, dead: list[tuple[str, str, str]]) -> Recorded:
-        """One write transaction: record a chunk's events, mark its deliveries done (and ``dead`` dead), evaluate."""
+    async def _record(self, items: Sequence[_Item], tally: _Tally) -> None:
+        """One write transaction: record the items' events, mark them done (or dead), evaluate."""
+        parsed = [incoming for item in items if item.dead is None for incoming in item.events]
+        done = [item.delivery_id for item in items if item.dead is None]
+        retried = [item.delivery_id for item in items if item.dead is None and item.retried]
+        dead = [item for item in items if item.dead is not None]
         with tracer.start_as_current_span("correlate"):
             async with self._store.write() as conn:
-                result = await record_events(self._store, conn, chunk.parsed, self._settings)
-                await self._stock.apply(conn, chunk.parsed, self._evaluator.now() if self._evaluator else utcnow(),
+                result = await record_events(self._store, conn, parsed, self._settings)
+                await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
                                         result.changes)
-                await self._finish(conn, chunk.done, chunk.retried, dead, result.changes)
+                await self._finish(conn, done, retried, dead, result.changes)
                 if self._evaluator is not None and result.transactions:
                     with tracer.start_as_current_span("evaluate"):
                         await self._evaluator.evaluate(conn, sorted(result.transactions), self._evaluator.now(),
                                                        result.changes)
         if self._evaluator is not None:
             self._evaluator.publish(result.changes)
-        return result
+        tally.stored, tally.duplicates = tally.stored + result.stored, tally.duplicates + result.duplicates
+        tally.dead.extend(item.source for item in dead)
+
+    async def _record_failed(self, item: _Item, exc: Exception, tally: _Tally) -> None:
+        """The one delivery whose write fails: dead-letter it with the error (its events are not recorded)."""
+        reason = safe_text(describe(exc))
+        log.warning("delivery %s from %s could not be recorded, dead-lettered: %s", item.delivery_id, item.source,
+                    reason)
+        if item.dead is None:
+            try:
+                await self._record([_Item(item.delivery_id, item.source, dead=reason, stage="recorded")], tally)
+                return
+            except Exception as again:
+                if is_transient(again):
+                    raise
+                reason = safe_text(describe(again))
+        # Even its dead letter could not be written (its exception or reason held something the database refuses):
+        # mark it dead with the bare error, in a transaction of its own, so it is never taken again.
+        async with self._store.write() as conn:
+            await conn.execute(update(deliveries).where(deliveries.c.id == item.delivery_id)
+                               .values(state="dead", error=reason, processed_at=utcnow(),
+                                       attempts=deliveries.c.attempts + 1))
+        tally.dead.append(item.source)
 
     async def _finish(self, conn, done: list[str], retried: list[str],  # type: ignore[no-untyped-def]
-                      dead: list[tuple[str, str, str]], changes: Changes) -> None:
+                      dead: list[_Item], changes: Changes) -> None:
         now = utcnow()
         if done:
             await conn.execute(
@@ -178,25 +215,52 @@ class Normalizer:
             for delivery_id in retried:
                 await clear_exception(conn, rule="delivery.dead_letter", subject=delivery_id,
                                       note="replayed and normalized", changes=changes)
-        for delivery_id, source, reason in dead:
+        for item in dead:
+            delivery_id, source, reason = item.delivery_id, item.source, item.dead
             await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
                                .values(state="dead", error=reason, processed_at=now,
                                        attempts=deliveries.c.attempts + 1))
             await raise_exception(conn, Finding(
                 rule="delivery.dead_letter", type="dead_letter", severity="error", subject=delivery_id, system=source,
                 system_kind=self._source_kinds.get(source),
-                message=f"delivery {delivery_id} from {source} could not be parsed: {reason}",
-                evidence={"delivery": delivery_id, "source": source, "error": reason}), routing=self._routing,
-                changes=changes)
+                message=f"delivery {delivery_id} from {source} could not be {item.stage}: {reason}",
+                evidence={"delivery": delivery_id, "source": source, "error": reason, "stage": item.stage}),
+                routing=self._routing, changes=changes)
 
 
 @dataclass(slots=True)
-class _Chunk:
-    """Parsed deliveries recorded in one write transaction."""
+class _Item:
+    """One delivery of a batch: its parsed events, or why it is dead (``stage``: what could not be done)."""
 
-    parsed: list[Incoming] = field(default_factory=list)
-    done: list[str] = field(default_factory=list)
-    retried: list[str] = field(default_factory=list)
+    delivery_id: str
+    source: str
+    events: list[Incoming] = field(default_factory=list)
+    retried: bool = False
+    dead: str | None = None
+    stage: str = "parsed"
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What a batch's committed transactions did, for the metrics."""
+
+    stored: int = 0
+    duplicates: int = 0
+    dead: list[str] = field(default_factory=list)  # sources of dead-lettered deliveries
+
+
+def _transactions(items: list[_Item], max_events: int) -> list[list[_Item]]:
+    """Consecutive deliveries in write transactions of at most ``max_events`` events (a bigger single delivery
+    still goes in one): one write transaction stays short, since the inbox's acks wait on it."""
+    groups: list[list[_Item]] = [[]]
+    size = 0
+    for item in items:
+        if groups[-1] and size + len(item.events) > max_events:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += len(item.events)
+    return groups
 
 
 def _reason(exc: Exception) -> str:
@@ -239,5 +303,7 @@ async def replay(store: Store, selection: ReplayFilter) -> list[str]:
     async with store.write() as conn:
         ids = list((await conn.execute(select(deliveries.c.id).where(*conditions))).scalars())
         if ids:
-            await conn.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(state="pending"))
+            # processed_at becomes "queued again at": /healthz measures a pending delivery's wait from it
+            await conn.execute(update(deliveries).where(deliveries.c.id.in_(ids))
+                               .values(state="pending", processed_at=utcnow()))
     return ids

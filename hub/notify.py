@@ -37,7 +37,7 @@ from hub.config import resolve_secret
 from hub.errors import ConfigError
 from hub.exceptions import SEVERITIES
 from hub.ids import new_id
-from hub.periodic import cancel_and_wait
+from hub.periodic import Heartbeats, cancel_and_wait
 from hub.store import Store
 from hub.store.tables import exception_history, exceptions, notification_cursor, notification_outbox
 
@@ -46,6 +46,7 @@ ACTIONS = ("opened", "resolved", "acknowledged", "assigned")  # a reopened excep
 Signer = Callable[[str, str, int, bytes], str]  # (secret, msg_id, timestamp, body) -> webhook-signature value
 _KEYS = {"name", "url", "secret", "types", "severities", "queues", "actions"}
 _CURSOR = "history"
+_LOOP = "crosstrace-notifier"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,7 @@ class Notifier:
         self._lock = asyncio.Lock()  # one collector/sender at a time: the timer and a caller never double-send
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeats: Heartbeats | None = None
 
     async def prepare(self) -> None:
         """Place the cursor before serving: at the end of history on the first start, or whenever no target is
@@ -259,16 +261,22 @@ class Notifier:
     def wake(self) -> None:
         self._wake.set()
 
-    def start(self, interval_seconds: float, broadcaster: Broadcaster | None = None) -> None:
+    def start(self, interval_seconds: float, broadcaster: Broadcaster | None = None,
+              heartbeats: Heartbeats | None = None) -> None:
         if not self._targets:
             return
-        self._tasks.append(asyncio.create_task(self._run(interval_seconds), name="crosstrace-notifier"))
+        self._heartbeats = heartbeats
+        if heartbeats is not None:
+            heartbeats.beat(_LOOP, interval_seconds)
+        self._tasks.append(asyncio.create_task(self._run(interval_seconds), name=_LOOP))
         if broadcaster is not None:
             self._tasks.append(asyncio.create_task(self._listen(broadcaster), name="crosstrace-notifier-wake"))
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks.clear()
+        if self._heartbeats is not None:
+            self._heartbeats.forget(_LOOP)
 
     async def _listen(self, broadcaster: Broadcaster) -> None:
         async for _ in broadcaster.subscribe():
@@ -279,6 +287,8 @@ class Notifier:
             self._wake.clear()
             try:
                 await self.run_once()
+                if self._heartbeats is not None:
+                    self._heartbeats.beat(_LOOP, interval)
             except Exception:  # keep going through a store hiccup; rows stay pending
                 log.exception("notification round failed")
             try:

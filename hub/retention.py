@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import audit
 from hub.errors import ConfigError
-from hub.periodic import Periodic
+from hub.periodic import Heartbeats, Periodic
 from hub.store import Store
 from hub.store.tables import deliveries, events, refs
 
@@ -102,9 +102,9 @@ class Housekeeper:
     async def run_once(self) -> PurgeReport:
         return await purge(self._store, self._retention, self._now())
 
-    def start(self, interval: float) -> None:
+    def start(self, interval: float, heartbeats: Heartbeats | None = None) -> None:
         if self._retention.enabled:
-            self._purger.start(interval, wait_first=True)
+            self._purger.start(interval, wait_first=True, heartbeats=heartbeats)
 
     async def stop(self) -> None:
         await self._purger.stop()

@@ -12,6 +12,7 @@ from hub.evaluate import Evaluator
 from hub.inbox import Inbox
 from hub.normalize import Normalizer
 from hub.notify import Notifier
+from hub.periodic import Heartbeats
 from hub.store import Store
 from hub.telemetry import Metrics
 
@@ -27,6 +28,7 @@ class Hub:
     alerts: AlertEvaluator | None = None
     notifier: Notifier | None = None
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
+    heartbeats: Heartbeats = field(default_factory=Heartbeats)  # background loops' last ticks, for /healthz
 
     def require_store(self) -> Store:
         if self.store is None:

@@ -72,4 +72,9 @@ def new_metrics() -> Metrics:
                      "Seconds writers waited for the one writer")
     metrics.describe("crosstrace_store_writer_hold_seconds_total", "counter",
                      "Seconds writers held the one writer")
+    metrics.describe("crosstrace_pending_oldest_seconds", "gauge",
+                     "Seconds the oldest pending delivery (the head of the normalizer's queue) has waited")
+    metrics.describe("crosstrace_loop_last_tick_seconds", "gauge",
+                     "Seconds since each background loop last completed a tick")
+    metrics.describe("crosstrace_healthy", "gauge", "1 when /healthz answers 200, 0 when it answers 503")
     return metrics

@@ -20,8 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.store.engine import migrate, open_engine
+from hub.store.faults import describe, is_transient
 
-__all__ = ["Store", "WriterStats", "pairs_in"]
+__all__ = ["Store", "WriterStats", "describe", "is_transient", "pairs_in"]
 
 _URGENT, _BACKGROUND = 0, 1
 

@@ -250,6 +250,14 @@ async def get_delivery(conn: AsyncConnection, delivery_id: str) -> Any:
     return (await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id))).first()
 
 
+async def oldest_pending(conn: AsyncConnection) -> datetime | None:
+    """When the head of the inbox queue (the first pending delivery, in the order the normalizer takes them)
+    was queued: received, or put back by a replay. One seek on ``ix_deliveries_state``; None when none waits."""
+    return (await conn.execute(
+        select(func.coalesce(deliveries.c.processed_at, deliveries.c.received_at))
+        .where(deliveries.c.state == "pending").order_by(deliveries.c.id).limit(1))).scalar_one_or_none()
+
+
 async def events_by_delivery(conn: AsyncConnection, delivery_ids: Sequence[str]) -> dict[str, list[str]]:
     rows = await conn.execute(select(events.c.delivery_id, events.c.id).where(
         events.c.delivery_id.in_(list(delivery_ids))).order_by(events.c.id))

@@ -39,7 +39,7 @@ deliveries = Table(
     Column("error", Text),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("repeats", Integer, nullable=False, server_default="0"),  # same delivery sent again
-    Column("processed_at", DateTime),
+    Column("processed_at", DateTime),  # normalized (done/dead) at; while pending again: replayed at
     UniqueConstraint("source", "dedup_key", name="uq_deliveries_source_dedup"),
     Index("ix_deliveries_state", "state", "id"),
     Index("ix_deliveries_source_received", "source", "received_at"),

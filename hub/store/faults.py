@@ -1,0 +1,59 @@
+"""Why a write failed: the database (down, locked, busy — retry later) or the data (it can never be written).
+
+The line matters because the two call for opposite actions. A delivery whose data the database rejects is
+dead-lettered so the ones behind it move on; the same treatment for "the database is down" would
+dead-letter every good delivery during an outage. When in doubt about a database-side error, this says
+*transient*: a retry loop shows up on ``/healthz``, a wrongly dead-lettered delivery only on replay.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+__all__ = ["describe", "is_transient"]
+
+# PostgreSQL SQLSTATE classes that say "this value/row cannot be stored" (PostgreSQL docs, Appendix A
+# "PostgreSQL Error Codes"): 22 data exception (a NUL in text 22021, a value too long 22001, a number out of
+# range 22003), 23 integrity constraint violation, 54 program limit exceeded (an index row too large), P0 an
+# exception raised by a PL/pgSQL trigger. Every other class (08 connection, 40 rollback/deadlock, 53
+# resources, 55 lock not available, 57 shutdown/cancel, 3D no such database, XX internal, …) is the server.
+_DATA_SQLSTATE_CLASSES = frozenset({"22", "23", "54", "P0"})
+# SQLite primary result codes (https://www.sqlite.org/rescode.html) that say the database, not the row, failed:
+# BUSY 5, LOCKED 6, NOMEM 7, READONLY 8, INTERRUPT 9, IOERR 10, CORRUPT 11, FULL 13, CANTOPEN 14, PROTOCOL 15,
+# NOLFS 22, NOTADB 26. CONSTRAINT 19, TOOBIG 18, MISMATCH 20 and the generic ERROR 1 are the statement's data.
+_TRANSIENT_SQLITE = frozenset({5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 22, 26})
+_MAX_TEXT = 1000
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when ``exc`` says the store is unavailable (retry later), false when the data cannot be written."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if isinstance(code, str) and len(code) == 5:
+            return code[:2] not in _DATA_SQLSTATE_CLASSES
+        if isinstance(orig, sqlite3.Error):
+            code = getattr(orig, "sqlite_errorcode", None)  # extended code: the primary one is its low byte
+            if isinstance(code, int):
+                return (code & 0xFF) in _TRANSIENT_SQLITE
+            return isinstance(orig, sqlite3.OperationalError)
+        cause = getattr(orig, "__cause__", None)
+        return isinstance(cause, OSError | TimeoutError)
+    # Connecting raises the driver's OSError unwrapped (asyncpg: ConnectionRefusedError); the pool may time out.
+    return isinstance(exc, OSError | TimeoutError | PoolTimeout)
+
+
+def describe(exc: BaseException) -> str:
+    """A short text for ``exc``: the driver's message without the SQL and bound parameters (which may hold a
+    whole batch). It may still quote a refused value: pass it through ``hub.values.safe_text`` before storing."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    inner = getattr(orig, "__cause__", None) if isinstance(exc, DBAPIError) else None
+    shown = inner if isinstance(inner, Exception) and str(inner) else orig
+    message = str(shown).split("\n")[0] or shown.__class__.__name__
+    text = f"{shown.__class__.__name__}: {message}"
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT - 1] + "…"
