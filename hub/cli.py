@@ -77,6 +77,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(config)
     print(f"crosstrace: store {config.store_url}; {len(config.sources)} sources; http://{args.host}:{args.port}/",
           file=sys.stderr)
+    print("crosstrace: the web UI asks for an API key (`crosstrace keys create --name you --role operator`)",
+          file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 

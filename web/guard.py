@@ -76,13 +76,15 @@ def form_field(body: bytes, name: str) -> str | None:
 
 
 def cross_site(request: Request) -> str | None:
-    """Why an unsafe request came from another site, else None (Fetch Metadata, then ``Origin`` vs ``Host``).
+    """Why an unsafe request came from another site, else None.
 
-    Clients that send neither header (curl, scripts) are judged by the CSRF token alone.
+    A browser's ``Sec-Fetch-Site`` decides when sent (W3C Fetch Metadata; it also holds behind a proxy that
+    rewrites ``Host``); older browsers are judged by ``Origin`` against ``Host``; clients that send neither
+    (curl, scripts) by the CSRF token alone. Go's ``http.CrossOriginProtection`` follows the same order.
     """
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return f"Sec-Fetch-Site: {site}"
+    if site is not None:
+        return None if site in ("same-origin", "none") else f"Sec-Fetch-Site: {site}"
     origin = request.headers.get("origin")
     if origin is not None and (origin == "null" or
                                urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower()):
