@@ -49,7 +49,8 @@ def routes(hub: Hub, now: Callable[[], datetime]) -> list[BaseRoute]:
     def page(request: Request, status: int = 200, message: str | None = None) -> Response:
         return templates.TemplateResponse(request, "login.html", {
             "csrf_token": request.state.csrf_token, "message": message,
-            "next": local_path(request.query_params.get("next")), "api_key": request.state.api_key},
+            "next": local_path(request.query_params.get("next")), "api_key": request.state.api_key,
+            "hours": f"{hub.config.session_hours:g}"},
             status_code=status)
 
     async def login(request: Request) -> Response:

@@ -212,3 +212,14 @@ def test_every_page_works_under_its_content_security_policy(server: str, page: P
     page.goto(server + "/stock?sku=SKU-GRN-L")  # an inline style attribute is still applied
     cell = page.locator('tr[data-source="wms"] td[data-diverging="on_hand"]')
     assert cell.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(248, 222, 219)"
+
+
+def test_logging_out_from_any_page_ends_the_session(server: str, page: Page) -> None:
+    page.goto(server + "/exceptions")
+    assert "ops · operator" in page.inner_text("header form.session")
+    page.click("header form.session button")
+    page.wait_for_url(server + "/login")
+    cookies = {c["name"] for c in page.context.cookies()}
+    assert "ct_session" not in cookies
+    page.goto(server + "/exceptions")
+    page.wait_for_url(re.compile(r"/login\?next=/exceptions"))
