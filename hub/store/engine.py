@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -62,9 +62,23 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+# The first key of PostgreSQL's two-key advisory locks, fixed for "crosstrace migrates this schema"; the second is
+# the schema's name hashed, so hubs on one schema take turns while separate schemas (one per test) do not wait.
+_MIGRATION_LOCK = 0x43540001
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent; run at every start)."""
+    """Bring the schema to the newest Alembic revision (idempotent; run at every start).
+
+    On PostgreSQL several hubs may start together on a fresh database: each takes a transaction-level advisory
+    lock first (https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS), so one creates the
+    tables and the others wait, then find the schema at head. The lock ends with the transaction, even a failed one.
+    SQLite needs none: its writers already take turns on the file.
+    """
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+                               {"key": _MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
 
 
