@@ -12,6 +12,9 @@ a stable ``webhook-id`` (receivers deduplicate on it), retrying with exponential
 (``Retry-After`` honoured) until delivered or out of attempts (``state = failed``, kept for inspection).
 No lock is held while a request is in flight, so a slow receiver never holds up ingest.
 
+Payloads leave for another system, so personal data in them is masked by the one rule set of
+:mod:`hub.privacy` (as for a viewer), and only masked payloads are kept in the outbox.
+
 Limit: the cursor relies on history ids committing in id order, which the store's single writer
 guarantees within one hub process; several hub processes on one PostgreSQL would need a grace period.
 """
@@ -38,6 +41,7 @@ from hub.errors import ConfigError
 from hub.exceptions import SEVERITIES
 from hub.ids import new_id
 from hub.periodic import Heartbeats, cancel_and_wait
+from hub.privacy import mask_json
 from hub.store import Store
 from hub.store.tables import exception_history, exceptions, notification_cursor, notification_outbox
 
@@ -126,16 +130,17 @@ def backoff(attempt: int, rng: random.Random, base: float = 5.0, cap: float = 36
 
 
 def _payload(action: str, row: Any) -> dict[str, Any]:
+    """The body sent for one change, personal data masked (:mod:`hub.privacy`): it leaves for another system."""
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() + "Z" if value is not None else None
 
-    return {"type": f"exception.{action}", "timestamp": iso(row.at), "data": {
+    return mask_json({"type": f"exception.{action}", "timestamp": iso(row.at), "data": {
         "id": row.id, "type": row.type, "rule": row.rule, "severity": row.severity, "status": row.status,
         "queue": row.queue, "subject": row.subject, "message": row.message, "transaction_id": row.tx_id,
         "transaction_kind": row.tx_kind, "system": row.system, "system_kind": row.system_kind,
         "assignee": row.assignee, "evidence": row.evidence, "opened_at": iso(row.opened_at),
         "resolved_at": iso(row.resolved_at), "resolved_by": row.resolved_by,
-        "change": {"action": row.history_action, "actor": row.actor, "note": row.note, "at": iso(row.at)}}}
+        "change": {"action": row.history_action, "actor": row.actor, "note": row.note, "at": iso(row.at)}}})
 
 
 class Notifier:

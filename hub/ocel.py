@@ -7,6 +7,8 @@
   object id is ``ref_`` + a hash of namespace and value, so ids never carry personal data.
 - E2O: each event → its transaction (qualifier ``transaction``) and → each ref it states (qualifier = the
   role, ``identity`` or ``related``). O2O: transaction → its refs (``identified by`` / ``related to``).
+- ``masked``: every text a caller below admin reads (source event ids, errors, ref values) goes through the one
+  rule set of :mod:`hub.privacy`.
 Two flavours of the standard: JSON (:func:`ocel_json`) and SQLite (:func:`write_sqlite`, built from the JSON).
 """
 
@@ -15,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from hub.privacy import mask_ref, mask_text
 from hub.store import Store
 from hub.store.tables import events, refs, transactions
 
@@ -41,10 +43,15 @@ def ref_object_id(namespace: str, value: str) -> str:
 
 
 async def ocel_json(store: Store, since: datetime | None, until: datetime | None,
-                    mask: Callable[[str], str] | None = None) -> dict[str, Any]:
-    """The OCEL 2.0 JSON document of the window (naive UTC bounds). ``mask`` (for callers who may not see
-    personal data) rewrites free-text values: ref values and errors. ``ValueError`` above :data:`MAX_EVENTS`."""
-    hide = mask or (lambda text: text)
+                    masked: bool = False) -> dict[str, Any]:
+    """The OCEL 2.0 JSON document of the window (naive UTC bounds); ``masked`` for callers who may not see personal
+    data. ``ValueError`` above :data:`MAX_EVENTS`."""
+    def hide(text: str) -> str:
+        return mask_text(text) if masked else text
+
+    def hide_ref(namespace: str, value: str) -> str:
+        return mask_ref(namespace, value) if masked else value
+
     window = []
     if since is not None:
         window.append(events.c.occurred_at >= since)
@@ -83,15 +90,16 @@ async def ocel_json(store: Store, since: datetime | None, until: datetime | None
         for ref in by_event.get(row.id, []):
             object_id = ref_object_id(ref.namespace, ref.value)
             if object_id not in objects:
+                value = hide_ref(ref.namespace, ref.value)
                 objects[object_id] = {"id": object_id, "type": ref.namespace, "attributes": [
-                    {"name": "value", "time": _time(row.occurred_at), "value": hide(ref.value)}], "relationships": []}
+                    {"name": "value", "time": _time(row.occurred_at), "value": value}], "relationships": []}
             relationships.append({"objectId": object_id, "qualifier": ref.role})
             if tx is not None:
                 link = {"objectId": object_id, "qualifier": _QUALIFIERS.get(ref.role, ref.role)}
                 if link not in objects[tx.id]["relationships"]:
                     objects[tx.id]["relationships"].append(link)
         attributes = [{"name": "source", "value": row.source},
-                      {"name": "source_event_id", "value": row.source_event_id},
+                      {"name": "source_event_id", "value": hide(row.source_event_id)},
                       {"name": "received_at", "value": _time(row.received_at)},
                       {"name": "status", "value": row.status}]
         if row.error:

@@ -1,30 +1,55 @@
-"""Personal data: masking for viewers and erasure of one customer (issue 6, GDPR art. 17 style).
+"""Personal data: one rule set that masks it on every way out, and erasure of one customer (issue 6, GDPR art. 17).
 
-What counts as personal: customer names, emails, phones and street addresses. In JSON they are found
-by key (``email``, ``phone``, ``first_name``, ``address1``, ``line1``… anywhere; ``name`` and
-``company`` only inside an object that describes a person or an address, so an order's ``name``
-"#1001" or a product name survive). In free text (error messages, notes) emails, international phone
-numbers and street addresses ("12 Main Street", "Rua das Flores 12", "Hauptstraße 5") are found by
-shape, and any value a payload holds under a personal key is masked wherever else it appears in that
-payload. Ids, quantities, amounts, times, cities, postcodes and countries are operational facts and are kept.
+The rules (every way out applies them: GraphQL, the UI, CSV/NDJSON and OCEL exports, notifications):
+
+- **By key** in JSON and records: emails, phones (``phone``, ``mobile``, ``tel``, ``msisdn``, ``fax``…), names
+  (``first_name``…, ``recipient``), street lines, IPs, GPS coordinates (``latitude``/``longitude``/``lat``/``lng``),
+  private links (Shopify's ``order_status_url``, ``receipt_url``…) and tokens/secrets (``token``,
+  ``cart_token``, ``checkout_token``, ``*_secret``) anywhere; ``name``, ``company``, ``address`` only inside an object
+  that describes a person or an address (``customer``, ``ship_to``, ``billing``, ``gift``…), so an order's
+  ``name`` "#1001" or a product name survive. camelCase keys count as snake_case.
+- **Refs by namespace**: a ref whose object names a personal key (``shop:customer_email``) has its value masked.
+- **By shape** in any text (event ids, errors, notes, messages): emails (non-ASCII ones too), international
+  phones ("+49 151 …", "0049 …"), national phones written with a separator ("0151 2345678", "(030) 1234567",
+  "06 12 34 56 78"), links that carry a key or token, street addresses ("12 Main Street", "Rua das Flores 12",
+  "Hauptstraße 5"). Bare digit runs are order numbers, SKUs, EANs or amounts: they are masked only by key.
+- **Known values**: anything held under a personal key is masked wherever else it appears in the same output.
+
+Masks stay useful: an email keeps its first character and top-level domain (``a•••@•••.org``), a phone its last
+two digits (``•••78``), anything else becomes ``•••``. Ids, quantities, amounts, times, cities, postcodes,
+countries and tracking numbers are operational facts and are kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from hub.values import json_text
 
 MASK = "•••"
 ERASED = "[erased]"
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-# Phones by value only in unambiguous shapes (international "+…" or North American "(555) 555-0100"): plain
-# digit runs are order numbers and amounts; phone *fields* are found by key.
-_PHONE_VALUE = re.compile(r"^(?:\+\d[\d\s().-]{6,18}\d|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4})$")
-_PHONE_IN_TEXT = re.compile(r"\+\d[\d\s().-]{7,18}\d")
+# RFC 6531 allows any UTF-8 in the local part and IDNA labels in the domain: \w is Unicode-aware in Python 3.
+EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[\w-]+)")
+# Phones by value only in unambiguous shapes: international "+…", North American "(555) 555-0100" as a whole
+# value, national numbers with a trunk "0" and a separator (ITU-T E.123 national notation). Bare digit runs are
+# order numbers, EANs and amounts; phone *fields* are found by key.
+_INTERNATIONAL = r"\+\d[\d\s().-]{7,18}\d"
+_NATIONAL = (r"(?:\(0[1-9]\d{1,4}\)\s?|0[1-9]\d{1,4}[ /-])\d{2,8}(?:[ -]\d{2,8}){0,3}"  # 0151 2345678, (030) 123
+             r"|00[1-9]\d{0,3}[ /-]\d{2,8}(?:[ -]\d{2,8}){0,4}"  # 0049 151 2345678
+             r"|0[1-9](?:[ .-]\d{2}){4}")  # 06 12 34 56 78 (France)
+_PHONE_VALUE = re.compile(rf"\+\d[\d\s().-]{{6,18}}\d|\(?\d{{3}}\)?[\s.-]\d{{3}}[\s.-]\d{{4}}|{_NATIONAL}")
+_PHONE_IN_TEXT = re.compile(rf"{_INTERNATIONAL}|(?<![\w+/.-])(?:{_NATIONAL})(?![\w/.,:-]?\d)")
+_PHONE_DIGITS = (9, 15)  # national numbers with their trunk 0 are 9–13 digits (E.164: at most 15 in all)
+_BARE_PHONE = re.compile(r"\+?\d{7,15}")  # a phone under a phone key, written without separators
+# Links that grant access by themselves: a key/token in the query (Shopify's order status page is
+# ".../thank_you_token?key=…" or ".../orders/<token>/authenticate?key=…").
+_SECRET_URL = re.compile(r"https?://[^\s\"'<>]*?(?:[?&;](?:key|token|access_token|secret|signature|sig)=|"
+                         r"/authenticate\b)[^\s\"'<>]*", re.IGNORECASE)
 # Street addresses in free text, by shape: a house number then words then a street type (English), a street
 # type then words then a number (Romance languages), or a compound street name then a number (Germanic).
 _STREET_IN_TEXT = re.compile(
@@ -35,32 +60,49 @@ _STREET_IN_TEXT = re.compile(
     r"|\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|laan|straat|gade|vej|gatan|vägen)"
     r"\s+\d{1,5}[a-z]?\b")
 _MIN_KNOWN = 4  # shorter personal values ("Ana") are not hunted for in free text: too many false hits
-# Keys that are personal wherever they appear (compared lowercased, '-' as '_').
+# Keys that are personal wherever they appear (compared in snake_case, lowercased, '-' as '_').
 _PERSONAL_KEYS = frozenset({
     "first_name", "last_name", "full_name", "firstname", "lastname", "fullname", "given_name", "family_name",
     "customer_name", "buyer_name", "recipient_name", "contact_name", "account_holder_name", "individual_name",
-    "verified_name", "shipping_name", "billing_name", "nickname", "display_name",
+    "verified_name", "shipping_name", "billing_name", "nickname", "display_name", "recipient", "sender_name",
+    "attention", "care_of",
     "address1", "address2", "address_1", "address_2", "address_line1", "address_line2", "address_line_1",
     "address_line_2", "addressline1", "addressline2", "line1", "line2", "street", "street1", "street2",
-    "street_address", "street_line", "raw_address", "formatted_address", "ip_address", "browser_ip",
+    "street_address", "street_line", "raw_address", "formatted_address", "ip_address", "ipaddress", "browser_ip",
+    "mobile", "mobile_number", "cell", "cellular", "tel", "tel_number", "msisdn", "fax", "fax_number",
+    "latitude", "longitude", "lat", "lng", "lon", "geo_lat", "geo_lng", "coordinates", "geolocation",
+    "order_status_url", "status_page_url", "abandoned_checkout_url", "recovery_url", "receipt_url",
+    "hosted_invoice_url", "invoice_pdf", "session_hash", "user_agent", "device_id",
 })
+_SECRET_WORDS = ("token", "secret", "password", "passcode")  # a key that is one of these or ends "_<word>"
 # Keys personal only inside a person/address object.
 _PERSON_ONLY_KEYS = frozenset({"name", "company", "address", "phone_number"})
 _PERSON_CONTAINERS = ("customer", "address", "shipping", "billing", "recipient", "buyer", "contact", "owner",
-                      "individual", "person", "receiver", "consignee", "to_address", "from_address")
+                      "individual", "person", "receiver", "consignee", "ship_to", "bill_to", "sold_to",
+                      "deliver_to", "gift", "sender", "payer", "cardholder", "account_holder", "addressee",
+                      "beneficiary")
 _PERSON_MARKERS = frozenset({"first_name", "last_name", "given_name", "family_name", "address1", "line1"})
+_ROLES = ("identity", "related")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def _norm(key: str) -> str:
-    return key.lower().replace("-", "_")
+    return _CAMEL.sub("_", key).lower().replace("-", "_")
 
 
 def personal_key(key: str, in_person: bool) -> bool:
     """Whether a JSON value under ``key`` is personal data (``in_person``: inside a person/address object)."""
     k = _norm(key)
-    if "email" in k or "phone" in k or k in _PERSONAL_KEYS:
+    if "email" in k or "phone" in k or k in _PERSONAL_KEYS or k.replace("_", "") in _PERSONAL_KEYS:
         return not k.endswith(("_check", "_verified", "_consent", "_collection"))
+    if any(k == word or k.endswith("_" + word) for word in _SECRET_WORDS):
+        return True
     return in_person and k in _PERSON_ONLY_KEYS
+
+
+def personal_namespace(namespace: str) -> bool:
+    """Whether a ref namespace (``<source>:<object>``) names personal data (``shop:customer_email``)."""
+    return personal_key(namespace.rpartition(":")[2], False)
 
 
 def _is_person(parent_key: str | None, obj: dict[str, Any]) -> bool:
@@ -69,31 +111,96 @@ def _is_person(parent_key: str | None, obj: dict[str, Any]) -> bool:
     return any(_norm(k) in _PERSON_MARKERS for k in obj)
 
 
+class Record(SimpleNamespace):
+    """A database row with its values masked: attribute and item access, as templates read rows."""
+
+    def __getitem__(self, key: str | int) -> Any:
+        return getattr(self, key) if isinstance(key, str) else list(vars(self).values())[key]
+
+
 def _walk(value: Any, replace_value: Callable[[Any], Any], replace_text: Callable[[str], str],
           parent_key: str | None = None, in_person: bool = False) -> Any:
+    """``value`` with personal leaves replaced: JSON (dicts, lists, texts) and the records pages render (refs as
+    ``(namespace, value, role)`` tuples, dataclasses, database rows, bytes)."""
+    def walk(item: Any, key: str | None = parent_key, person: bool = in_person) -> Any:
+        return _walk(item, replace_value, replace_text, key, person)
+
+    if isinstance(value, str):  # HTML a page built (charts: ``__html__``) is left to mask_html's net
+        return value if hasattr(value, "__html__") else replace_text(value)
     if isinstance(value, dict):
         person = in_person or _is_person(parent_key, value)
+        namespace = value.get("namespace")
+        hidden = "value" if isinstance(namespace, str) and personal_namespace(namespace) else None
         out = {}
         for key, item in value.items():
-            if personal_key(str(key), person) and not isinstance(item, dict | list):
+            if (key == hidden or personal_key(str(key), person)) and not isinstance(item, dict | list):
                 out[key] = replace_value(item)
             else:
-                out[key] = _walk(item, replace_value, replace_text, str(key), person)
+                out[key] = walk(item, str(key), person)
         return out
     if isinstance(value, list):
-        return [_walk(item, replace_value, replace_text, parent_key, in_person) for item in value]
-    if isinstance(value, str):
-        return replace_text(value)
+        return [walk(item) for item in value]
+    if isinstance(value, tuple):
+        if len(value) == 3 and isinstance(value[0], str) and value[2] in _ROLES:  # a ref: (namespace, value, role)
+            return (value[0], replace_value(value[1]) if personal_namespace(value[0]) else walk(value[1]), value[2])
+        items = [walk(item) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)  # a NamedTuple keeps its type
+    if isinstance(value, bytes | bytearray):
+        return replace_text(value.decode("utf-8", "replace")).encode()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: walk(getattr(value, f.name), f.name)
+                                             for f in dataclasses.fields(value) if f.init})
+    if hasattr(value, "_mapping") and hasattr(value, "_fields"):  # a database row
+        return Record(**walk(dict(value._mapping)))
     return value
 
 
+def _email_mask(email: str) -> str:
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}{MASK}@{MASK}.{domain.rpartition('.')[2]}"
+
+
+def _phone_mask(phone: str) -> str:
+    return MASK + re.sub(r"\D", "", phone)[-2:]
+
+
+def _is_phone(text: str) -> bool:
+    """A whole value shaped like a phone number (see :data:`_PHONE_VALUE`)."""
+    if not _PHONE_VALUE.fullmatch(text):
+        return False
+    return text.startswith(("+", "(")) or _PHONE_DIGITS[0] <= len(re.sub(r"\D", "", text)) <= _PHONE_DIGITS[1] \
+        or not text.startswith("0")
+
+
+def _phone_in_text(match: re.Match[str]) -> str:
+    found = match.group()
+    digits = len(re.sub(r"\D", "", found))
+    if not found.startswith("+") and not _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1]:
+        return found  # too short or too long for a phone: a date, a batch of numbers
+    return _phone_mask(found)
+
+
+def disguise(item: Any) -> Any:
+    """The mask of one personal value: an email keeps its first character and top-level domain, a phone its last
+    two digits, anything else is ``•••`` (empty values and booleans stay: they say nothing about anyone)."""
+    if item in (None, "") or isinstance(item, bool):
+        return item
+    text = str(item).strip()
+    if MASK in text:
+        return text  # masked already
+    if EMAIL.fullmatch(text):
+        return _email_mask(text)
+    if isinstance(item, str) and (_is_phone(text) or _BARE_PHONE.fullmatch(text)):
+        return _phone_mask(text)
+    return MASK
+
+
 def _free_text(text: str) -> str:
-    """Emails, international phones and street addresses in free text, masked by their shape."""
-    return _STREET_IN_TEXT.sub(MASK, _PHONE_IN_TEXT.sub(MASK, EMAIL.sub(MASK, text)))
-
-
-def _masked(item: Any) -> Any:
-    return MASK if item not in (None, "") else item
+    """Links with a key or token, emails, phones and street addresses in free text, masked by their shape."""
+    text = _SECRET_URL.sub(MASK, text)
+    text = EMAIL.sub(lambda m: _email_mask(m.group()), text)
+    text = _PHONE_IN_TEXT.sub(_phone_in_text, text)
+    return _STREET_IN_TEXT.sub(MASK, text)
 
 
 def _as_json(text: str, parsed_texts: dict[str, Any] | None = None) -> Any:
@@ -119,23 +226,23 @@ def _text_masker(known: frozenset[str], parsed_texts: dict[str, Any] | None = No
 
     def mask(text: str) -> str:
         parsed = _as_json(text, parsed_texts)
-        if parsed is not None:
-            return json_text(_walk(parsed, _masked, mask))
-        if _PHONE_VALUE.match(text):
-            return MASK
+        if parsed is not None:  # a pretty-printed text (a page's raw body) stays pretty
+            return json_text(_walk(parsed, disguise, mask), indent=2 if "\n" in text else None)
+        if _is_phone(text.strip()):
+            return _phone_mask(text)
         if pattern is not None and " " in text:  # known values are hunted in free text (a lone value is by key)
-            text = pattern.sub(MASK, text)
+            text = pattern.sub(lambda m: disguise(m.group()), text)
         return _free_text(text)
 
     return mask
 
 
 def personal_values(value: Any, parsed_texts: dict[str, Any] | None = None) -> frozenset[str]:
-    """The texts a JSON value holds under personal keys (JSON texts inside it included), long enough to hunt."""
+    """The texts a value holds under personal keys (JSON texts inside it included), long enough to hunt."""
     found: set[str] = set()
 
     def keep(item: Any) -> Any:
-        if isinstance(item, str) and len(item.strip()) >= _MIN_KNOWN and item != MASK:
+        if isinstance(item, str) and len(item.strip()) >= _MIN_KNOWN and MASK not in item:
             found.add(item.strip())
         return item
 
@@ -150,20 +257,26 @@ def personal_values(value: Any, parsed_texts: dict[str, Any] | None = None) -> f
 
 
 def mask_text(text: str) -> str:
-    """Free text with every email, international phone number and street address masked (a JSON text by key)."""
+    """Free text with every email, phone number, secret link and street address masked (a JSON text by key)."""
     return _text_masker(frozenset())(text)
 
 
+def mask_ref(namespace: str, value: str) -> str:
+    """A ref's value as a caller below admin sees it: masked whole when its namespace is personal, else by shape."""
+    return disguise(value) if personal_namespace(namespace) else mask_text(value)
+
+
 def mask_html(page: str) -> str:
-    """An HTML page with emails, international phones and street addresses masked (pages escape JSON)."""
+    """An HTML page with personal data masked by shape: the net under pages whose values :func:`mask_json` masked."""
     return _free_text(page)
 
 
 def mask_json(value: Any) -> Any:
-    """A JSON value with personal data replaced by ``•••`` (structure, ids, amounts and times kept): by key, by
-    shape in free text, and every value found under a personal key anywhere else in the same value."""
+    """A value with personal data masked (structure, ids, amounts and times kept): by key, refs by namespace, by
+    shape in free text, and every value found under a personal key anywhere else in the same value. JSON values
+    and what pages render (dataclasses, database rows, ref tuples) alike."""
     parsed_texts: dict[str, Any] = {}  # JSON texts (raw bodies) are parsed once for both passes
-    return _walk(value, _masked, _text_masker(personal_values(value, parsed_texts), parsed_texts))
+    return _walk(value, disguise, _text_masker(personal_values(value, parsed_texts), parsed_texts))
 
 
 def redactor(emails: set[str]) -> Callable[[Any], Any]:

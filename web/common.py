@@ -18,6 +18,7 @@ from hub.model import utcnow
 from hub.privacy import mask_json, mask_text
 from hub.runtime import Hub
 from hub.values import json_text
+from web.login import masks_personal_data
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -127,6 +128,10 @@ def parse_minutes(text: str | None) -> timedelta | None:
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    """A page; for everyone but an admin session every value it shows is masked first (hub.privacy's one rule set:
+    refs by namespace, records by key, texts by shape), so links and attributes built from values are masked too."""
+    if masks_personal_data(request):
+        context = mask_json(context)
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 

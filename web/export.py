@@ -28,7 +28,7 @@ from hub.auth import authenticate, require_role
 from hub.errors import BadRequest, NotFound
 from hub.export import COLUMNS, LISTS, ExportFilter, export_rows
 from hub.ocel import ocel_json, write_sqlite
-from hub.privacy import mask_json, mask_text
+from hub.privacy import mask_json
 from hub.runtime import Hub
 
 _FILTERS = ("source", "kind", "type", "status", "tx", "since", "until", "limit")
@@ -139,7 +139,7 @@ def routes(hub: Hub) -> list[Route]:
             raise NotFound("OCEL exports are ocel.json and ocel.sqlite")
         flt = parse_filter(request)
         try:
-            doc = await ocel_json(hub.require_store(), flt.since, flt.until, mask_text if mask else None)
+            doc = await ocel_json(hub.require_store(), flt.since, flt.until, masked=mask)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         if fmt == "json":

@@ -16,6 +16,7 @@ from tests.paths import FIXTURES
 from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers
 
 EMAIL = "Ana.Lima@Example.org"
+MASKED_EMAIL = f"A{MASK}@{MASK}.org"
 CUSTOMER = {"email": EMAIL, "first_name": "Ana", "last_name": "Lima", "phone": "+351 912 345 678",
             "default_address": {"name": "Ana Lima", "address1": "Rua das Flores 12", "city": "Porto",
                                 "zip": "4050-262", "country_code": "PT"}}
@@ -48,17 +49,18 @@ async def deliver(client: httpx.AsyncClient, hub: Hub, *events: dict[str, Any]) 
 def test_masking_keeps_ids_amounts_and_places_and_hides_people() -> None:
     masked = mask_json(order_event(1))
     data = masked["data"]
-    assert data["customer"]["email"] == MASK and data["customer"]["first_name"] == MASK
-    assert data["customer"]["phone"] == MASK and data["customer"]["default_address"]["name"] == MASK
+    # masks stay useful: an email keeps its first character and top-level domain, a phone its last two digits
+    assert data["customer"]["email"] == MASKED_EMAIL and data["customer"]["first_name"] == MASK
+    assert data["customer"]["phone"] == f"{MASK}78" and data["customer"]["default_address"]["name"] == MASK
     assert data["customer"]["default_address"]["address1"] == MASK
-    assert data["shipping_address"]["phone"] == MASK and data["shipping_address"]["address1"] == MASK
+    assert data["shipping_address"]["phone"] == f"{MASK}78" and data["shipping_address"]["address1"] == MASK
     assert data["customer"]["default_address"]["city"] == "Porto" and data["shipping_address"]["country"] == "Portugal"
-    assert data["refs"][1]["value"] == MASK and data["refs"][0]["value"] == "1001"
+    assert data["refs"][1]["value"] == MASKED_EMAIL and data["refs"][0]["value"] == "1001"
     assert data["amount"] == {"value": "49.90", "currency": "EUR", "kind": "total"}
     assert data["lines"] == [{"sku": "SKU-1", "qty": 2, "location": "WH-1"}]
-    assert masked["time"] == "2026-11-01T12:00:00Z" and data["note"] == f"gift wrap, confirm with {MASK}"
-    assert mask_text("call +44 20 7946 0958 or (555) 555-0100") == f"call {MASK} or (555) 555-0100"
-    assert mask_text("(555) 555-0100") == MASK and mask_text("12345678.90") == "12345678.90"
+    assert masked["time"] == "2026-11-01T12:00:00Z" and data["note"] == f"gift wrap, confirm with {MASKED_EMAIL}"
+    assert mask_text("call +44 20 7946 0958 or (555) 555-0100") == f"call {MASK}58 or (555) 555-0100"
+    assert mask_text("(555) 555-0100") == f"{MASK}00" and mask_text("12345678.90") == "12345678.90"
     assert mask_text("2026-11-01") == "2026-11-01" and mask_text("SO-1042") == "SO-1042"
 
 
@@ -99,9 +101,9 @@ async def test_viewers_and_operators_see_personal_data_masked_everywhere_admins_
             seen[role] = json.dumps([result, trace])
             if role != "admin":
                 body = json.loads(result["data"]["deliveries"]["nodes"][0]["body"])
-                assert body["data"]["amount"]["value"] == "49.90" and body["data"]["customer"]["email"] == MASK
+                assert body["data"]["amount"]["value"] == "49.90" and body["data"]["customer"]["email"] == MASKED_EMAIL
                 refs = {r["namespace"]: r["value"] for r in trace["data"]["transaction"]["refs"]}
-                assert refs["shop:order"] == "1001" and refs["shop:customer_email"] == MASK
+                assert refs["shop:order"] == "1001" and refs["shop:customer_email"] == MASKED_EMAIL
     for role in ("viewer", "operator"):
         for secret in (EMAIL, EMAIL.lower(), "Rua das Flores", "912 345 678", '"Lima"'):
             assert secret not in seen[role], (role, secret)
@@ -193,3 +195,40 @@ async def test_erasure_by_ref_and_bad_input(store_url: str) -> None:
         assert erased["data"]["eraseCustomer"] == {"deliveries": 1, "refs": 1}
         assert await _rows_mentioning(hub, EMAIL) == []
         assert await _rows_mentioning(hub, "b@example.com")
+
+
+def test_one_rule_set_finds_every_case_of_issue_13_and_spares_operational_values() -> None:
+    """Shapes in free text (non-ASCII emails, national phones, secret links) and keys anywhere (mobile, tel, msisdn,
+    ship_to/gift names, GPS, Shopify's status link and tokens, camelCase too), without touching order numbers,
+    SKUs, EANs, amounts, times, dates or tracking numbers."""
+    for free_text, masked in (
+            ("write to ánä@exämple.org", f"write to á{MASK}@{MASK}.org"),
+            ("ship-confirm-ana@example.org", f"s{MASK}@{MASK}.org"),
+            ("call 0151 2345678, or (030) 1234567", f"call {MASK}78, or {MASK}67"),
+            ("06 12 34 56 78 / 0049 151 2345678", f"{MASK}78 / {MASK}78"),
+            ("status: https://checkout.shopify.com/1/checkouts/ab12/thank_you_token?key=99ff done",
+             f"status: {MASK} done")):
+        assert mask_text(free_text) == masked, free_text
+    for kept in ("2026-11-01T12:00:00Z", "01/12/2026 10:30", "SO-1042", "#1001", "0080001234", "036000291452",
+                 "028-1234567-1234567", "49.90", "12345678.90", "1Z999AA10123456784", "9400 1000 0000 0000 0000 00",
+                 "SKU-0151-2345678", "attempt 3 of 5 after 30 s",
+                 "http://wwwapps.ups.com/etracking/tracking.cgi?InquiryNumber1=1Z2345&TypeOfInquiryNumber=T"):
+        assert mask_text(kept) == kept, kept
+    payload = {"order": {"name": "#1001", "order_status_url": "https://shop.example/1/orders/ab/authenticate?key=k1",
+                         "token": "b1946ac9", "cart_token": "68778783ad29", "checkoutToken": "4207896aad57",
+                         "total": "49.90",
+                         "ship_to": {"name": "Carla Mendes", "city": "Berlin", "latitude": 52.52, "lng": "13.40"},
+                         "gift": {"recipient": "Beatriz Sousa", "wrapped": True},
+                         "contact": {"mobile": "01709876543", "tel": "0301234567", "msisdn": "4915123456789"},
+                         "shippingAddress": {"latitude": "45.41634", "longitude": "-75.6868", "zip": "40202"}},
+               "refs": [{"namespace": "erp:customer_phone", "value": "01709876543"},
+                        {"namespace": "erp:sales_order", "value": "0080001234"}]}
+    order = mask_json(payload)["order"]
+    assert (order["name"], order["total"], order["ship_to"]["city"]) == ("#1001", "49.90", "Berlin")
+    assert order["order_status_url"] == MASK and order["token"] == order["cart_token"] == order["checkoutToken"] == MASK
+    assert order["ship_to"]["name"] == MASK and order["gift"] == {"recipient": MASK, "wrapped": True}
+    assert order["ship_to"]["latitude"] == order["ship_to"]["lng"] == MASK
+    assert order["shippingAddress"] == {"latitude": MASK, "longitude": MASK, "zip": "40202"}
+    assert order["contact"] == {"mobile": f"{MASK}43", "tel": f"{MASK}67", "msisdn": f"{MASK}89"}
+    assert mask_json(payload)["refs"] == [{"namespace": "erp:customer_phone", "value": f"{MASK}43"},
+                                          {"namespace": "erp:sales_order", "value": "0080001234"}]
