@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from hub.auth import ROLE_RANK
 from hub.model import utcnow
 from hub.privacy import mask_json, mask_text
 from hub.runtime import Hub
 from hub.values import json_text
-from web.login import masks_personal_data
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -125,6 +125,12 @@ def parse_minutes(text: str | None) -> timedelta | None:
         return timedelta(minutes=float(text))
     except (ValueError, IndexError):
         return None
+
+
+def masks_personal_data(request: Request) -> bool:
+    """Whether this page's viewer gets personal data masked: everyone but an admin session (anonymous included)."""
+    key = getattr(request.state, "api_key", None)
+    return key is None or ROLE_RANK[key.role] < ROLE_RANK["admin"]
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:

@@ -15,8 +15,7 @@ from starlette.routing import BaseRoute, Route
 from hub.config import Config
 from hub.runtime import Hub
 from hub.store import queries as q
-from web.common import not_found, pretty_body, render
-from web.login import masks_personal_data
+from web.common import masks_personal_data, not_found, pretty_body, render
 
 _POLLED_HEADER = "x-crosstrace-polled"  # set by the pollers on what they fetch (collectors.json_mapping)
 _INGEST_SOURCE = "ingest"  # the pseudo-source of /ingest deliveries (collectors.ingest)

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from hub import audit
-from hub.auth import ROLE_RANK, key_for
+from hub.auth import key_for
 from hub.config import ApiKey
 from hub.errors import Unauthorized
 from hub.runtime import Hub
@@ -26,12 +26,6 @@ from web.common import local_path
 from web.guard import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, cookie, csrf_ok, form_field, session_cookies
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
-
-
-def masks_personal_data(request: Request) -> bool:
-    """Whether this page's viewer gets personal data masked: everyone but an admin session (anonymous included)."""
-    key = getattr(request.state, "api_key", None)
-    return key is None or ROLE_RANK[key.role] < ROLE_RANK["admin"]
 
 
 def _key_of(hub: Hub, token: str) -> ApiKey | None:

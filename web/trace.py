@@ -20,9 +20,8 @@ from hub.runtime import Hub
 from hub.store import exception_queries as xq
 from hub.store import queries as q
 from web import timeline
-from web.common import not_found, now_of, pretty_body, render
+from web.common import masks_personal_data, not_found, now_of, pretty_body, render
 from web.deliveries import how_it_came
-from web.login import masks_personal_data
 
 
 def _refs(events: list[q.EventRecord], demoted: set[tuple[str, str]]) -> list[dict[str, str]]:
