@@ -2,8 +2,11 @@
 
 from types import ModuleType
 
+import httpx
+
 from collectors import amazon_sp, cloudevents, easypost, ingest, json_mapping, shopify, square, stripe
 from collectors.base import ParseError, SignatureError
+from collectors.shopify_catalog import ShopifyLookups
 from hub.config import Config
 from hub.model import Delivery, Event
 
@@ -20,8 +23,15 @@ ADAPTERS: dict[str, ModuleType] = {
 }
 
 
-def parser_for(config: Config, adapters: dict[str, ModuleType] = ADAPTERS):  # type: ignore[no-untyped-def]
-    """The function the normalizer calls on each stored delivery: the source's adapter's ``parse``."""
+def parser_for(config: Config, adapters: dict[str, ModuleType] = ADAPTERS,  # type: ignore[no-untyped-def]
+               client: httpx.AsyncClient | None = None):
+    """The function the normalizer calls on each stored delivery: the source's adapter's ``parse``.
+
+    With ``client``, Shopify sources that have an Admin API token resolve inventory items and locations through
+    cached lookups (:class:`collectors.shopify_catalog.ShopifyLookups`): the function's ``prepare(deliveries)``,
+    awaited by the normalizer before it parses a batch, fetches what the batch needs.
+    """
+    lookups = ShopifyLookups(config, client)
 
     def parse(delivery: Delivery) -> list[Event]:
         if delivery.source == ingest.INGEST_SOURCE:
@@ -29,8 +39,12 @@ def parser_for(config: Config, adapters: dict[str, ModuleType] = ADAPTERS):  # t
         source = config.sources.get(delivery.source)
         if source is None:
             raise ParseError(f"source {delivery.source!r} is no longer configured")
+        resolver = lookups.resolver(source.name)
+        if resolver is not None:
+            return adapters[source.adapter].parse(delivery, source, resolver)
         return adapters[source.adapter].parse(delivery, source)
 
+    parse.prepare = lookups.prepare  # type: ignore[attr-defined]
     return parse
 
 

@@ -25,7 +25,9 @@ Mapping (topic → canonical type):
   :mod:`collectors.shopify_payments`: a ``paid`` payout is ``settlement.paid`` with ``settlement``, ``gross``
   and ``fee`` amounts
 - ``refunds/create`` → ``refund.issued`` (amount kind ``refund`` = successful refund transactions)
-- ``inventory_levels/update`` → ``inventory.snapshot`` (sku = inventory item id, state ``available``)
+- ``inventory_levels/update`` → ``inventory.snapshot`` (state ``available``): the SKU and location name from
+  ``options.inventory_items`` / ``options.locations`` or the Admin API (:mod:`collectors.shopify_catalog`);
+  unresolved, Shopify's ids with an ``unresolved_inventory_item`` / ``unresolved_location`` related ref
 - any other topic → ``unknown`` (refs still taken when the resource is an order/fulfillment/refund)
 
 Reconciliation with the ``shopify-orders`` poller (``collectors.polling.shopify_orders``): the poller
@@ -45,6 +47,7 @@ tracking numbers as identity refs ``<carrier source>:tracking``; inventory item 
   ``easypost:tracking``); default: this source's own ``<source>:tracking``.
 - ``carrier_sources`` (table, tracking company → source): per-carrier override, e.g.
   ``{ UPS = "ups", FedEx = "fedex" }``; matched case-insensitively on ``tracking_company``.
+- ``inventory_items`` / ``locations`` (tables, Shopify id → SKU / location name): see above.
 - ``order_source`` (str): where a payout's orders live (``"shop"`` → ``shop:order``) when the payouts are
   polled by a source of their own; default this source.
 - ``count_payments`` (bool, default true): false when a payment source (Stripe, …) reports the same
@@ -61,6 +64,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from collectors import shopify_catalog
 from collectors.base import (
     ParseError,
     body_digest,
@@ -75,6 +79,7 @@ from collectors.base import (
     require,
     verify_with_any_secret,
 )
+from collectors.shopify_catalog import Resolver
 from collectors.shopify_payments import PAYOUT_DETAIL, payout_events, payout_key
 from hub.config import Source
 from hub.model import RELATED, UNKNOWN_TYPE, Amount, Delivery, Event, Line, Ref
@@ -200,8 +205,14 @@ def order_steps(order: Mapping[str, Any]) -> list[str]:
     return steps
 
 
-def parse(delivery: Delivery, source: Source) -> list[Event]:
-    """One canonical event for one Shopify webhook (the topic comes from ``X-Shopify-Topic``)."""
+def check_options(source: Source) -> None:
+    """The ``inventory_items`` / ``locations`` mappings (:mod:`collectors.shopify_catalog`)."""
+    shopify_catalog.check_options(source)
+
+
+def parse(delivery: Delivery, source: Source, resolver: Resolver | None = None) -> list[Event]:
+    """One canonical event for one Shopify webhook (the topic comes from ``X-Shopify-Topic``); ``resolver`` names
+    inventory items and locations (default: the source's options only)."""
     topic = header(delivery.headers, "x-shopify-topic")
     if not topic:
         raise ParseError("missing header 'X-Shopify-Topic'")
@@ -220,7 +231,7 @@ def parse(delivery: Delivery, source: Source) -> list[Event]:
     elif topic == "refunds/create":
         _refund(event, payload, source)
     elif topic == "inventory_levels/update":
-        _inventory_level(event, payload, source)
+        _inventory_level(event, payload, source, resolver or Resolver.from_options(source))
     elif resource == "payouts":
         detail = header(delivery.headers, "x-crosstrace-polled") == PAYOUT_DETAIL
         event.refs = mapped_refs(payload, source.refs)
@@ -350,15 +361,21 @@ def _refund_amount(transactions: Any) -> Amount | None:
     return Amount(total, currency, "refund") if currency else None
 
 
-def _inventory_level(event: Event, payload: dict[str, Any], source: Source) -> None:
+def _inventory_level(event: Event, payload: dict[str, Any], source: Source, resolver: Resolver) -> None:
+    """A level as the SKU and location name the other systems use; what no mapping or lookup resolves keeps
+    Shopify's id and is marked with an ``unresolved_…`` ref (listed by ``sources { unresolved }``)."""
     event.type = "inventory.snapshot"
     item = str(require(payload, "inventory_item_id"))
     location = str(require(payload, "location_id"))
+    sku, place = resolver.sku(item), resolver.location(location)
     available = payload.get("available")
     # ``available`` is null when the item stops being tracked at the location: no quantity to report.
     if available is not None:
-        event.lines = [Line(sku=item, qty=decimal_field(available, "available"), location=location, state="available")]
-    event.refs = compact([ref(source, "inventory_item", item, RELATED), ref(source, "location", location, RELATED)])
+        event.lines = [Line(sku=sku or item, qty=decimal_field(available, "available"), location=place or location,
+                            state="available")]
+    event.refs = compact([ref(source, "inventory_item", item, RELATED), ref(source, "location", location, RELATED),
+                          None if sku else ref(source, "unresolved_inventory_item", item, RELATED),
+                          None if place else ref(source, "unresolved_location", location, RELATED)])
 
 
 def _lines(items: Any, where: str, location: str | None) -> list[Line]:

@@ -85,14 +85,14 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         housekeeper = Housekeeper(store, config.retention or Retention(), lambda: _utc(clock()))
         housekeeper.start(3600, heartbeats)  # [retention] purge, hourly; off unless configured
         evaluator = Evaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
-        normalizer = Normalizer(store, parser_for(config, adapters), config, hub.metrics, evaluator=evaluator,
+        client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # pollers' and lookups' one client
+        normalizer = Normalizer(store, parser_for(config, adapters, client), config, hub.metrics, evaluator=evaluator,
                                 senders_waiting=lambda: inbox.busy)
         inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
         hub.store, hub.inbox, hub.normalizer, hub.evaluator = store, inbox, normalizer, evaluator
         inbox.start()
         normalizer.start(heartbeats)
         evaluator.start(evaluate_every, heartbeats)
-        client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # the pollers' one client
         poller = Poller(store, polls, client, clock=clock, metrics=hub.metrics, on_commit=normalizer.wake)
         poller.start(heartbeats)
         hub.alerts = AlertEvaluator(store, config, lambda: _utc(clock()), hub.broadcaster)

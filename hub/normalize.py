@@ -35,7 +35,8 @@ _LOOP = "crosstrace-normalizer"
 _MAX_BACKOFF_SECONDS = 60.0
 
 Parser = Callable[[Delivery], list[Event]]
-"""Turns one delivery into events; raises any exception to dead-letter it (the message is kept)."""
+"""Turns one delivery into events; raises any exception to dead-letter it (the message is kept). A parser may
+have an async ``prepare(deliveries)``, awaited once per batch before parsing (lookups the parse then reads)."""
 
 
 class Normalizer:
@@ -139,9 +140,15 @@ class Normalizer:
         with tracer.start_as_current_span("normalize") as span:
             span.set_attribute("crosstrace.batch_size", len(rows))
             items: list[_Item] = []
-            for row in rows:
-                delivery = Delivery(id=row.id, source=row.source, received_at=row.received_at,
-                                    headers=row.headers or {}, body=row.body, content_type=row.content_type)
+            batch = [Delivery(id=row.id, source=row.source, received_at=row.received_at, headers=row.headers or {},
+                              body=row.body, content_type=row.content_type) for row in rows]
+            prepare = getattr(self._parse, "prepare", None)
+            if prepare is not None:  # the parser's lookups for this batch (bounded by their own timeouts)
+                try:
+                    await prepare(batch)
+                except Exception:  # noqa: BLE001 - a failed lookup leaves ids unresolved, never stops the batch
+                    log.exception("preparing a batch for parsing failed")
+            for row, delivery in zip(rows, batch, strict=True):
                 try:
                     events = check_events(self._parse(delivery))  # hostile values never reach the store
                 except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes

@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
 from hub.ids import new_id
 from hub.inbox import dedup_key_for
 from hub.store import Store
-from hub.store.tables import deliveries, poll_state
+from hub.store.tables import deliveries, events, poll_state, refs
 from hub.telemetry import Metrics
 
 __all__ = ["SOURCE_STATES", "PollState", "SourceHealth", "commit_poll", "list_poll_state", "load_poll_state",
-           "mark_half_open", "publish_health", "record_poll_failure", "source_health"]
+           "mark_half_open", "publish_health", "record_poll_failure", "source_health", "unresolved_ids"]
 
 _MAX_ERROR = 1000
 
@@ -74,6 +74,7 @@ class SourceHealth:
     items_total: int
     lag_seconds: float | None
     state: str
+    unresolved: tuple[str, ...] = ()  # ids the adapter could not resolve, "<object> <id>" (see unresolved_ids)
 
 
 async def commit_poll(store: Store, source: str, items: Sequence[Mapping[str, Any]], cursor: str | None,
@@ -153,7 +154,8 @@ async def list_poll_state(store: Store) -> list[PollState]:
 
 
 async def source_health(store: Store, config: Config, now: datetime) -> list[SourceHealth]:
-    """Health of every configured source, in config order (two queries: poll_state, last delivery per source).
+    """Health of every configured source, in config order (two queries: poll_state, last delivery per source;
+    then one per source for its :func:`unresolved_ids`).
 
     The last delivery is one ``max(received_at)`` per source in a single statement, each answered from the
     ``(source, received_at)`` index, rather than a ``GROUP BY`` that reads every delivery ever stored.
@@ -168,6 +170,8 @@ async def source_health(store: Store, config: Config, now: datetime) -> list[Sou
             row = (await conn.execute(select(*latest))).one()
         last = {name: _naive(row[index]) for index, name in enumerate(names)}
     health = []
+    async with store.read() as conn:
+        unresolved = {name: await unresolved_ids(conn, name) for name in names}
     for name, source in config.sources.items():
         polled = "poll" in source.options
         state = states.get(name) or PollState(name)
@@ -178,8 +182,34 @@ async def source_health(store: Store, config: Config, now: datetime) -> list[Sou
             consecutive_failures=state.consecutive_failures, circuit=state.circuit, next_poll_at=state.next_poll_at,
             items_total=state.items_total,
             lag_seconds=None if reference is None else max(0.0, (now - reference).total_seconds()),
-            state=_state(polled, state)))
+            state=_state(polled, state), unresolved=unresolved.get(name, ())))
     return health
+
+
+UNRESOLVED_LIMIT = 20
+
+
+async def unresolved_ids(conn: AsyncConnection, source: str, limit: int = UNRESOLVED_LIMIT) -> tuple[str, ...]:
+    """Ids ``source`` reported that no mapping or lookup resolved, as ``"<object> <id>"``, at most ``limit``.
+
+    An adapter marks such an id with a ref in ``<source>:unresolved_<object>`` next to its plain
+    ``<source>:<object>`` ref (the ``shopify`` adapter's inventory items and locations). An id counts while no
+    event received after its newest unresolved one carries the plain ref without the mark: a mapping added
+    later (and the next update of that id) clears it. Index ranges on ``refs (namespace, value)``.
+    """
+    prefix = f"{source}:unresolved_"
+    marked, marked_event = refs.alias("marked"), events.alias("marked_event")
+    newest = (select(marked.c.namespace, marked.c.value, func.max(marked_event.c.received_at).label("at"))
+              .join(marked_event, marked_event.c.id == marked.c.event_id)
+              .where(marked.c.namespace >= prefix, marked.c.namespace < prefix[:-1] + "`")  # "`" follows "_"
+              .group_by(marked.c.namespace, marked.c.value).subquery())
+    plain, plain_event = refs.alias("plain"), events.alias("plain_event")
+    resolved_later = (select(plain.c.event_id).join(plain_event, plain_event.c.id == plain.c.event_id)
+                      .where(plain.c.namespace == func.replace(newest.c.namespace, "unresolved_", ""),
+                             plain.c.value == newest.c.value, plain_event.c.received_at > newest.c.at))
+    rows = (await conn.execute(select(newest.c.namespace, newest.c.value).where(~exists(resolved_later))
+                               .order_by(newest.c.namespace, newest.c.value).limit(limit))).all()
+    return tuple(f"{row.namespace[len(prefix):]} {row.value}" for row in rows)
 
 
 SOURCE_STATES = ("ok", "failing", "open", "half_open", "pending", "webhook")
@@ -189,6 +219,7 @@ _HELP = {
     "crosstrace_source_lag_seconds": "Seconds since the last successful poll (polled) or last delivery (webhook).",
     "crosstrace_source_seconds_since_last_delivery": "Seconds since the source's last stored delivery.",
     "crosstrace_source_seconds_since_last_poll": "Seconds since the source's last poll run, failed or not.",
+    "crosstrace_source_unresolved": f"Ids the source reported that nothing resolved (at most {UNRESOLVED_LIMIT}).",
 }
 
 
@@ -200,6 +231,7 @@ def publish_health(metrics: Metrics, health: Sequence[SourceHealth], now: dateti
         metrics.describe(name, "gauge", text)
     for item in health:
         metrics.set("crosstrace_source_consecutive_failures", item.consecutive_failures, source=item.name)
+        metrics.set("crosstrace_source_unresolved", len(item.unresolved), source=item.name)
         for state in SOURCE_STATES:
             metrics.set("crosstrace_source_state", 1 if item.state == state else 0, source=item.name, state=state)
         if item.lag_seconds is not None:

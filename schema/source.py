@@ -27,6 +27,9 @@ class Source:
                                                      "delivery (webhook only); null when neither happened yet.")
     state: str = strawberry.field(description="ok, failing, open, half_open, pending (polled, no success yet) "
                                               "or webhook (not polled)")
+    unresolved: list[str] = strawberry.field(description="Ids the source reported that no mapping or lookup "
+                                                         "resolved, as \"<object> <id>\" (e.g. \"inventory_item "
+                                                         "808950810\": stock kept under Shopify's id), at most 20.")
 
     @classmethod
     def from_health(cls, health: Any) -> Source:
@@ -36,4 +39,4 @@ class Source:
                    last_success_at=health.last_success_at, last_error=health.last_error,
                    consecutive_failures=health.consecutive_failures, circuit=health.circuit,
                    next_poll_at=health.next_poll_at, items_total=health.items_total, lag=health.lag_seconds,
-                   state=health.state)
+                   state=health.state, unresolved=list(health.unresolved))

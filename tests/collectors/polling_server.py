@@ -1,5 +1,6 @@
 """A local upstream for poller tests: Stripe ``/v1/events`` and ``/v1/balance_transactions``, Shopify
-``orders.json``, ``shopify_payments/payouts.json`` and ``…/balance/transactions.json``, and an ERP REST API,
+``orders.json``, ``shopify_payments/payouts.json``, ``…/balance/transactions.json``, ``inventory_items.json``
+and ``locations.json``, and an ERP REST API,
 served by a real uvicorn on a loopback port inside the test's event loop.
 
 Shapes follow the vendors' documentation: Stripe's list object (https://docs.stripe.com/api/pagination,
@@ -83,6 +84,9 @@ class Upstream:
         self.payout_transactions: dict[int, list[dict[str, Any]]] = {}  # Shopify payout id → balance transactions
         self.groups: list[dict[str, Any]] = []  # Amazon financial event groups
         self.group_events: dict[str, list[dict[str, Any]]] = {}  # group id → its FinancialEvents, one per page
+        self.inventory_items: list[dict[str, Any]] = []  # Shopify InventoryItems (inventory_items.json?ids=…)
+        self.locations: list[dict[str, Any]] = []  # Shopify Locations (locations.json)
+        self.tokens: list[str | None] = []  # the X-Shopify-Access-Token of each inventory item / location lookup
         self.faults: dict[str, list[str]] = {"stripe": [], "shopify": [], "rest": [], "amazon": []}
         self.hooks: dict[str, dict[int, Callable[[], None]]] = {"stripe": {}, "shopify": {}, "rest": {},
                                                                  "amazon": {}}
@@ -232,6 +236,21 @@ class Upstream:
         return self._link_page(request, "transactions", self.payout_transactions.get(int(state["payout_id"]), []),
                                state)
 
+    async def shopify_inventory_items(self, request: Request) -> Response:
+        """``inventory_items.json?ids=…``: the items with those ids (Shopify requires ``ids``, at most 100)."""
+        if (fault := await self._gate("shopify", request)) is not None:
+            return fault
+        self.tokens.append(request.headers.get("x-shopify-access-token"))
+        ids = request.query_params["ids"].split(",")
+        assert len(ids) <= 100, len(ids)
+        return JSONResponse({"inventory_items": [i for i in self.inventory_items if str(i["id"]) in ids]})
+
+    async def shopify_locations(self, request: Request) -> Response:
+        if (fault := await self._gate("shopify", request)) is not None:
+            return fault
+        self.tokens.append(request.headers.get("x-shopify-access-token"))
+        return JSONResponse({"locations": self.locations})
+
     @staticmethod
     def _page_state(request: Request, filters: tuple[str, ...]) -> dict[str, Any]:
         """The filters of a first request, or those a ``page_info`` token carries (Shopify refuses both at once)."""
@@ -292,6 +311,8 @@ class Upstream:
             Route("/v1/balance_transactions", self.balance_transactions),
             Route("/admin/api/{version}/orders.json", self.shopify),
             Route("/admin/api/{version}/shopify_payments/payouts.json", self.shopify_payouts),
+            Route("/admin/api/{version}/inventory_items.json", self.shopify_inventory_items),
+            Route("/admin/api/{version}/locations.json", self.shopify_locations),
             Route("/admin/api/{version}/shopify_payments/balance/transactions.json", self.shopify_balance_transactions),
             Route("/erp/items", self.rest),
         ])

@@ -267,12 +267,18 @@ def test_refund_amount_counts_only_successful_refund_transactions() -> None:
     assert parse_one("refunds/create", refund).amount is None
 
 
+UNRESOLVED = [Ref("shop:inventory_item", "808950810", RELATED), Ref("shop:location", "905684977", RELATED),
+              Ref("shop:unresolved_inventory_item", "808950810", RELATED),
+              Ref("shop:unresolved_location", "905684977", RELATED)]
+
+
 def test_inventory_level_update_is_a_snapshot_of_available_stock() -> None:
     event = parse_one("inventory_levels/update", resource("inventory_level"))
     assert event.type == "inventory.snapshot"
     assert event.occurred_at == datetime(2018, 5, 7, 19, 51, 26)
+    # No mapping and no Admin API token: Shopify's ids stand in, and the event says they are unresolved.
     assert event.lines == [Line("808950810", Decimal(6), "905684977", "available")]
-    assert event.refs == [Ref("shop:inventory_item", "808950810", RELATED), Ref("shop:location", "905684977", RELATED)]
+    assert event.refs == UNRESOLVED
 
 
 def test_an_untracked_inventory_level_has_no_quantity_to_report() -> None:
@@ -281,7 +287,7 @@ def test_an_untracked_inventory_level_has_no_quantity_to_report() -> None:
     event = parse_one("inventory_levels/update", level)
     assert event.type == "inventory.snapshot"
     assert event.lines == []
-    assert event.refs == [Ref("shop:inventory_item", "808950810", RELATED), Ref("shop:location", "905684977", RELATED)]
+    assert event.refs == UNRESOLVED
 
 
 def test_inventory_level_time_falls_back_to_the_triggered_at_header() -> None:
