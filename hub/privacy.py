@@ -23,6 +23,7 @@ countries and tracking numbers are operational facts and are kept.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -86,10 +87,12 @@ _ROLES = ("identity", "related")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+@functools.lru_cache(maxsize=4096)  # payloads repeat the same few hundred keys: judge each once
 def _norm(key: str) -> str:
     return _CAMEL.sub("_", key).lower().replace("-", "_")
 
 
+@functools.lru_cache(maxsize=8192)
 def personal_key(key: str, in_person: bool) -> bool:
     """Whether a JSON value under ``key`` is personal data (``in_person``: inside a person/address object)."""
     k = _norm(key)
