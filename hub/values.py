@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hub.model import ROLES, Event, as_utc
+from hub.stock_ledger import SNAPSHOTS
 from hub.store import limits
 
 EARLIEST = datetime(1970, 1, 1)
@@ -27,6 +28,8 @@ LATEST = datetime(2200, 1, 1)  # exclusive: "outside 1970–2200"
 MAX_QTY = Decimal(10) ** 12  # units; stock positions are floats, exact far beyond this
 MAX_AMOUNT = Decimal(10) ** 15  # in the currency's major unit: beyond any order, payout or GDP
 STATUSES = ("ok", "failed")
+# Where a line's own state becomes a stock position's state (hub.stock_ledger), so its column length applies.
+STATE_SETTING_TYPES = frozenset({*SNAPSHOTS, "inventory.adjusted"})
 MAX_REASON = 2000
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -59,8 +62,8 @@ def check_event(event: Event, prefix: str = "") -> None:
     _time(event.occurred_at, prefix + "occurred_at")
     for index, ref in enumerate(event.refs):
         where = f"{prefix}refs[{index}]"
-        _text(ref.namespace, where + ".namespace", limits.REF_NAMESPACE, required=True)
-        _text(ref.value, where + ".value", limits.REF_VALUE, required=True)
+        _text(ref.namespace, where + ".namespace", limits.REF_NAMESPACE, required=True, empty=True)
+        _text(ref.value, where + ".value", limits.REF_VALUE, required=True, empty=True)  # empty: junk, dropped
         if ref.role not in ROLES:
             raise RefusedValue(f"{where}.role: {ref.role!r} is not one of {', '.join(ROLES)}")
         if len(ref.namespace) + 1 + len(ref.value) > limits.SUBJECT:  # a placeholder's exception names both
@@ -70,7 +73,7 @@ def check_event(event: Event, prefix: str = "") -> None:
         where = f"{prefix}lines[{index}]"
         _text(line.sku, where + ".sku", limits.SKU, required=True)
         _text(line.location, where + ".location", limits.LOCATION)
-        _text(line.state, where + ".state", limits.STOCK_STATE)
+        _text(line.state, where + ".state", limits.STOCK_STATE if event.type in STATE_SETTING_TYPES else None)
         _number(line.qty, where + ".qty", MAX_QTY)
     if event.amount is not None:
         where = prefix + "amount"
@@ -109,12 +112,12 @@ def unstorable(text: str) -> str | None:
     return f"NUL at {match.start()}" if char == "\x00" else f"lone surrogate U+{ord(char):04X} at {match.start()}"
 
 
-def _text(value: Any, where: str, limit: int | None = None, *, required: bool = False) -> None:
+def _text(value: Any, where: str, limit: int | None = None, *, required: bool = False, empty: bool = False) -> None:
     if value is None and not required:
         return
     if not isinstance(value, str):
         raise RefusedValue(f"{where}: must be a string, got {type(value).__name__}")
-    if required and not value:
+    if required and not empty and not value:
         raise RefusedValue(f"{where}: must not be empty")
     why = unstorable(value)
     if why is not None:

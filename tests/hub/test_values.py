@@ -38,7 +38,8 @@ def test_a_sane_event_passes_unchanged() -> None:
     ({"lines": [Line("SKU-1", Decimal("-Infinity"))]}, "lines[0].qty: not finite (-Infinity)"),
     ({"lines": [Line("SKU-1", Decimal("1e12"))]}, "lines[0].qty: 1E+12 is beyond ±1E+12"),
     ({"lines": [Line("SKU-1", 1.5), Line("SKU-2", "3")]}, "lines[1].qty: not a number (str)"),
-    ({"lines": [Line("SKU-1", Decimal(1), state="s" * 13)]}, "lines[0].state: 13 characters, more than 12"),
+    ({"type": "inventory.adjusted", "lines": [Line("SKU-1", Decimal(1), state="s" * 13)]},
+     "lines[0].state: 13 characters, more than 12"),
     ({"amount": Amount(Decimal("-1e15"), "EUR")}, "amount.value: -1E+15 is beyond ±1E+15"),
     ({"amount": Amount(Decimal("1." + "1" * 40), "EUR")}, "amount.value: 42 characters, more than 40"),
     ({"amount": Amount(Decimal(1), "EURO-DOLLAR")}, "amount.currency: 11 characters, more than 8"),
@@ -56,6 +57,12 @@ def test_each_unstorable_value_is_refused_naming_the_field(changes: dict, messag
     with pytest.raises(RefusedValue) as refused:
         check_events([event(), event(**changes)])
     assert str(refused.value).startswith("event[1]." + message)
+
+
+def test_what_worked_before_still_passes() -> None:
+    """An empty ref value is junk the correlation drops; a line's state is a stock position's only for stock types."""
+    check_event(event(refs=[Ref("erp:order", ""), Ref("erp:order", "SO-1")]))
+    check_event(event(type="fulfillment.picked", lines=[Line("SKU-1", Decimal(1), "WH-1", "allocated_to_wave")]))
 
 
 def test_the_edges_of_the_ranges_pass() -> None:
