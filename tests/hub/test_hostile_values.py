@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from hub.store.tables import deliveries
 from tests.support import OPERATOR_KEY, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers
+from tests.web.app import login
 
 INGEST = {"authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents+json"}
 
@@ -103,6 +104,7 @@ async def test_each_hostile_value_is_dead_lettered_naming_the_field_and_a_good_e
         assert exceptions["data"]["exceptions"]["totalCount"] == len(HOSTILE)
         masked = await gql(client, '{ deliveries(first: 50) { nodes { body headers error } } }', key=VIEWER_KEY)
         assert "errors" not in masked and len(masked["data"]["deliveries"]["nodes"]) == len(HOSTILE) + 1
+        assert (await login(client, VIEWER_KEY)).status_code == 303  # the UI, masked as a viewer sees it
         for page in ["/exceptions", *(f"/deliveries/{delivery}" for delivery in posted.values())]:
             assert (await client.get(page)).status_code == 200, page
 
