@@ -129,26 +129,24 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
     """``X-Shopify-Event-Id`` (stable across retries), else ``X-Shopify-Webhook-Id``.
 
-    For an order topic on a source that also polls orders (``options.poll.style = "shopify-orders"``) the
-    key is :func:`order_key` instead, the key the poller gives the same fact: a webhook and the poll that
-    reconciles it are one delivery, whichever arrives first.
+    On a source that also polls, a topic the poll delivers too is keyed as the poller keys the same fact — an
+    order, refund or fulfillment topic with ``shopify-orders`` (:func:`order_key`), a ``payouts/*`` topic with
+    ``shopify-payouts`` (``payout_key``) — so a webhook and the poll that reconciles it are one delivery,
+    whichever arrives first.
     """
     topic = header(headers, "x-shopify-topic") or ""
+    key_of = None
     if source is not None and topic.startswith("payouts/") and polls(source, "shopify-payouts"):
+        key_of = payout_key
+    elif source is not None and topic in _POLLED_TOPICS and polls_orders(source):
+        key_of = lambda resource: order_key(topic, resource)  # noqa: E731 - one line, used once
+    if key_of is not None:
         try:
-            key = payout_key(load_json(body))
+            key = key_of(load_json(body))
         except ParseError:
             key = None
         if key is not None:
             return key
-    if source is not None and polls_orders(source):
-        if topic in _POLLED_TOPICS:
-            try:
-                key = order_key(topic, load_json(body))
-            except ParseError:
-                key = None
-            if key is not None:
-                return key
     return header(headers, "x-shopify-event-id") or header(headers, "x-shopify-webhook-id") or None
 
 

@@ -61,7 +61,7 @@ def payout_events(event: Event, payload: dict[str, Any], source: Source, detail:
         return [event]
     events = [event]
     for kind in ("gross", "fee"):
-        total = sum((decimal_field(summary.get(f"{name}_{kind}_amount", 0), f"summary.{name}_{kind}_amount")
+        total = sum((decimal_field(summary.get(f"{name}_{kind}_amount") or 0, f"summary.{name}_{kind}_amount")
                      for name in _SUMMARY_KINDS), Decimal(0))
         events.append(Event(source=event.source, source_event_id=f"{event.source_event_id}:{kind}", type=event.type,
                             occurred_at=event.occurred_at, refs=list(event.refs), amount=Amount(total, currency, kind),
