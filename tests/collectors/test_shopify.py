@@ -131,6 +131,30 @@ def test_order_steps_are_what_a_polled_order_shows_happened() -> None:
     assert shopify.order_steps(order) == ["orders/create", "orders/paid", "orders/cancelled"]
 
 
+def test_a_polled_refunded_order_shows_its_refunds_and_its_fulfillments_shipment_status() -> None:
+    order = resource("order")  # its fulfillment 255858046 failed
+    order.update(financial_status="partially_refunded", refunds=[resource("refund")])
+    order["fulfillments"].append({**order["fulfillments"][0], "id": 255858047, "status": "success",
+                                  "shipment_status": "delivered"})
+    order["fulfillments"].append({**order["fulfillments"][0], "id": 255858048, "status": "success",
+                                  "shipment_status": None})
+    facts = [(topic, shopify.order_key(topic, item)) for topic, item in shopify.polled_facts(order)]
+    assert facts == [("orders/create", "450789469:orders/create"), ("orders/paid", "450789469:orders/paid"),
+                     ("refunds/create", "509562969:refunds/create"),
+                     ("fulfillments/create", "255858046:fulfillments/create"),
+                     ("fulfillments/update", "255858046@2014-01-22T15:58:27-05:00"),
+                     ("fulfillments/create", "255858047:fulfillments/create"),
+                     ("fulfillments/update", "255858047@2014-01-22T15:58:27-05:00"),
+                     ("fulfillments/create", "255858048:fulfillments/create")]
+    events = {topic: parse_one(topic, item, polled_source(), event_id=None) for topic, item in
+              shopify.polled_facts(order)[2:5]}
+    assert events["refunds/create"].type == "refund.issued"
+    assert events["refunds/create"].amount == Amount(Decimal("209.00"), "USD", "refund")
+    assert events["fulfillments/create"].type == "shipment.shipped"
+    assert events["fulfillments/update"].type == "shipment.exception"
+    assert {e.source_event_id for e in events.values()} == {key for _, key in facts[2:5]}
+
+
 def test_a_polled_creation_is_placed_at_the_creation_time_of_a_later_version() -> None:
     order = resource("order")
     order["updated_at"] = "2008-01-12T08:00:00-05:00"
