@@ -6,9 +6,11 @@ from typing import Any
 
 import orjson
 
-from hub.errors import HubError, PayloadTooLarge
+from hub.errors import HubError
+from hub.request_body import read_body
 
 Scope = dict[str, Any]
+__all__ = ["media_type", "read_body", "request_headers", "send_error", "send_json"]
 
 
 def request_headers(scope: Scope) -> dict[str, str]:
@@ -23,27 +25,6 @@ def request_headers(scope: Scope) -> dict[str, str]:
 
 def media_type(headers: dict[str, str]) -> str:
     return headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
-    """The request body, refusing with 413 as soon as it exceeds ``limit`` bytes."""
-    declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
 
 
 async def send_json(send: Any, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:

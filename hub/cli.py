@@ -72,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app
+    from resolvers.limits import limits_from
 
     config = load(args.config)
     app = create_app(config)
@@ -79,7 +80,9 @@ def _serve(args: argparse.Namespace) -> int:
           file=sys.stderr)
     print("crosstrace: the web UI asks for an API key (`crosstrace keys create --name you --role operator`)",
           file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # A subscription message may be no bigger than a /graphql body (uvicorn's default is 16 MiB).
+    ws_max_size = limits_from(config.graphql).max_body_bytes
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, ws_max_size=ws_max_size)
     return 0
 
 

@@ -13,16 +13,18 @@ import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
 from strawberry.asgi import GraphQL
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.tools import merge_types
 
 from hub.auth import authenticate
 from hub.errors import HubError
 from hub.runtime import Hub
 from resolvers.admin import AdminMutation, AdminQuery
+from resolvers.errors import MaskUnexpected, Schema, is_expected
 from resolvers.exceptions import ExceptionMutation, ExceptionQuery, Subscription
 from resolvers.http import GraphQLHTTP
-from resolvers.limits import Guard, LeakyBuckets, Limits, MaskUnexpected, is_expected, limits_from
+from resolvers.limits import Guard, LeakyBuckets, Limits, limits_from
 from resolvers.loaders import Loaders
 from resolvers.metrics import MetricsQuery
 from resolvers.mutation import DeliveryMutation
@@ -32,6 +34,7 @@ from resolvers.persisted import PersistedDocuments, load_allow_list
 from resolvers.query import TransactionQuery
 from resolvers.sources import SourceQuery
 from resolvers.stock import StockQuery
+from schema.scalars import SCALAR_OVERRIDES
 
 Query = merge_types("Query", (TransactionQuery, ExceptionQuery, StockQuery, MetricsQuery, AdminQuery,
                                 SourceQuery, NodeQuery))
@@ -58,20 +61,23 @@ def _expected(error: GraphQLError) -> bool:
 
 
 def build_schema(limits: Limits | None = None, buckets: LeakyBuckets | None = None) -> strawberry.Schema:
-    """The schema with a parse cache, abuse limits (depth, aliases through fragments, tokens, cost) and masking.
+    """The schema with a parse cache, abuse limits (tokens, depth, aliases and selections through fragments,
+    cost) and masking.
 
     Factories, not instances: strawberry builds fresh extensions per request; caches and buckets are shared.
     """
     limits = limits or Limits()
     buckets = buckets or LeakyBuckets(limits.cost_bucket, limits.cost_restore_rate, time.monotonic)
-    schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[
-        lambda: ParserCache(maxsize=1024), lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: Guard(limits, buckets),  # cached validation (role-aware introspection), then the cost budget
+    extensions = [
+        lambda: ParserCache(maxsize=1024), lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        # depth, aliases and expanded selections (linear in the document), cached validation with role-aware
+        # introspection, then the cost budget: strawberry's depth and alias limiters expand fragments literally
+        lambda: Guard(limits, buckets),
         AccessControl,  # roles' personal-data masking and the audit log (resolvers/permissions.py)
         MaskUnexpected,
-    ])
+    ]
+    schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, scalar_overrides=SCALAR_OVERRIDES,
+                    extensions=extensions)
     guard_schema(schema._schema)  # every root field checks the caller's role (resolvers/permissions.RULES)
     return schema
 
@@ -87,7 +93,7 @@ class GraphQLApp(GraphQL):
         super().__init__(build_schema(limits, buckets), **kwargs)
         self.hub = hub
         documents = PersistedDocuments(load_allow_list(limits.persisted_documents), limits.persisted_only)
-        self.http = GraphQLHTTP(self.schema, documents, lambda request: self.get_context(request, None))
+        self.http = GraphQLHTTP(self.schema, documents, lambda request: self.get_context(request, None), limits)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -104,6 +110,13 @@ class GraphQLApp(GraphQL):
         response = await super().render_graphql_ide(request)
         response.headers["content-security-policy"] = ide_csp(self.graphql_ide_html)
         return response
+
+    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
+        """graphql-transport-ws ``connection_init``: a socket without a valid API key is closed with 4403 before
+        it may subscribe (every subscription needs a viewer key; an anonymous socket could only hold resources)."""
+        if context.get("auth_error") is not None or context.get("api_key") is None:
+            raise ConnectionRejectionError({"message": "send a valid API key as `Authorization: Bearer <key>`"})
+        return await super().on_ws_connect(context)
 
     async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
         context: dict[str, Any] = {"hub": self.hub, "request": request, "response": response,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import timedelta
 
 import strawberry
 from graphql import GraphQLError
@@ -13,7 +12,7 @@ from hub.model import utcnow
 from hub.store import exception_queries as xq
 from hub.store.paging import EXCEPTION_ORDER
 from resolvers.permissions import require_operator
-from resolvers.query import keyset_connection, page_request
+from resolvers.query import distinct, keyset_connection, minutes, page_request
 from schema.exception import ExceptionActionResult, ExceptionCount, ExceptionEvent, ExceptionItem
 from schema.filters import ExceptionDimension, ExceptionFilter, ExceptionOrder
 from schema.pagination import Connection
@@ -25,8 +24,7 @@ def _filter(flt: ExceptionFilter | None) -> xq.ExceptionFilter:
         status=tuple(flt.status or ()), type=tuple(flt.type or ()), severity=tuple(flt.severity or ()),
         source=flt.source, system_kind=flt.system_kind, tx_kind=flt.transaction_kind, assignee=flt.assignee,
         queue=flt.queue, tx_id=flt.transaction_id,
-        older_than=timedelta(minutes=flt.older_than_minutes) if flt.older_than_minutes is not None else None,
-        since=flt.since, until=flt.until)
+        older_than=minutes(flt.older_than_minutes), since=flt.since, until=flt.until)
 
 
 def _now(info: strawberry.Info):  # type: ignore[no-untyped-def]
@@ -49,7 +47,7 @@ class ExceptionQuery:
     async def exception_counts(self, info: strawberry.Info, group_by: list[ExceptionDimension],
                                filter: ExceptionFilter | None = None) -> list[ExceptionCount]:
         async with info.context["hub"].require_store().read() as conn:
-            rows = await xq.group_counts(conn, _filter(filter), _now(info), [d.value for d in group_by])
+            rows = await xq.group_counts(conn, _filter(filter), _now(info), distinct(group_by, "groupBy"))
         return [ExceptionCount(**row) for row in rows]
 
 

@@ -7,11 +7,17 @@
 - GET runs queries only: a mutation over GET is 405 with ``Allow: POST``. POST needs ``application/json``
   (415 otherwise); a body that is not a JSON object is 400 (batching is off).
 - Over the caller's cost budget: 429 with ``Retry-After`` (RFC 9110 §10.2.3).
+- Cheap refusals first: the API key is checked before the body is read (a wrong key: UNAUTHORIZED, 401 with
+  ``application/graphql-response+json``); a body over ``max_body_bytes`` is 413 as soon as its Content-Length or
+  its streamed size says so, a GET query string over it 414; an operation running past ``max_execution_seconds``
+  is stopped and answered with a TIMEOUT error (``data: null``).
 Transport errors carry both the GraphQL shape (``errors``) and the hub's one error shape (``error``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,11 +31,15 @@ from strawberry.http import process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from hub.errors import HubError
+from hub.request_body import read_body
+from resolvers.limits import Limits
 from resolvers.persisted import PersistedDocuments, PersistedQueryError
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 _ALLOWED = {"GET": {OperationType.QUERY}, "POST": {OperationType.QUERY, OperationType.MUTATION}}
+log = logging.getLogger("crosstrace.graphql")
 
 
 class RequestError(Exception):
@@ -80,16 +90,24 @@ def _json_param(value: Any, name: str) -> dict[str, Any] | None:
     raise RequestError(400, "BAD_REQUEST", f"`{name}` must be a JSON object")
 
 
-async def read_params(request: Request) -> dict[str, Any]:
-    """The request's GraphQL parameters, validated for type; :class:`RequestError` for a malformed request."""
+async def read_params(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The request's GraphQL parameters, validated for type; :class:`RequestError` for a malformed request or one
+    over ``max_bytes`` (the body is read chunk by chunk and refused as soon as it passes the limit)."""
     if request.method == "GET":
+        if len(request.scope.get("query_string", b"")) > max_bytes:
+            raise RequestError(414, "URI_TOO_LONG", f"the query string is over the limit of {max_bytes} bytes: "
+                               "POST the document instead")
         params: dict[str, Any] = dict(request.query_params)
     else:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON:
             raise RequestError(415, "UNSUPPORTED_MEDIA_TYPE", "POST a JSON body with `Content-Type: application/json`")
         try:
-            params = orjson.loads(await request.body())
+            body = await read_body(request.receive, dict(request.headers), max_bytes)
+        except HubError as exc:  # 413: the body is over the limit
+            raise RequestError(exc.status, exc.code.upper(), exc.message) from None
+        try:
+            params = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise RequestError(400, "BAD_REQUEST", "the body is not valid JSON") from None
         if isinstance(params, list):
@@ -113,8 +131,8 @@ class GraphQLHTTP:
     """Handles one GET/POST request: parameters, persisted documents, execution, status and media type."""
 
     def __init__(self, schema: Schema, documents: PersistedDocuments,
-                 get_context: Callable[[Request], Awaitable[dict[str, Any]]]) -> None:
-        self.schema, self.documents, self.get_context = schema, documents, get_context
+                 get_context: Callable[[Request], Awaitable[dict[str, Any]]], limits: Limits) -> None:
+        self.schema, self.documents, self.get_context, self.limits = schema, documents, get_context, limits
 
     async def handle(self, request: Request) -> Response:
         media = negotiate(request.headers.get("accept"))
@@ -123,19 +141,34 @@ class GraphQLHTTP:
                 raise RequestError(405, "METHOD_NOT_ALLOWED", "use GET (queries) or POST", {"Allow": "GET, POST"})
             if media is None:
                 raise RequestError(406, "NOT_ACCEPTABLE", f"accept {GRAPHQL_RESPONSE} or {JSON}")
-            params = await read_params(request)
+            context = await self.get_context(request)  # authenticates: a wrong key costs no reading or parsing
+            if context.get("auth_error") is not None:
+                error = context["auth_error"]
+                return self._graphql_error(media, error.code.upper(), error.message, 401,
+                                           {"WWW-Authenticate": "Bearer"})  # RFC 6750 §3
+            params = await read_params(request, self.limits.max_body_bytes)
             try:
                 query = self.documents.resolve(params.get("query"), params.get("documentId"), params["extensions"])
             except PersistedQueryError as exc:
                 return self._graphql_error(media, exc.code, exc.message)
             if not query:
                 raise RequestError(400, "BAD_REQUEST", "no GraphQL `query` (or `documentId`) in the request")
-            context = await self.get_context(request)
             try:
-                result = await self.schema.execute(
-                    query, variable_values=params["variables"], context_value=context,
-                    operation_name=params.get("operationName"), allowed_operation_types=_ALLOWED[request.method],
-                    operation_extensions=params["extensions"])
+                # A wall-clock limit: a slow operation is cancelled at its next await (the walks before execution
+                # are linear in the document, so nothing before it holds the loop).
+                async with asyncio.timeout(self.limits.max_execution_seconds):
+                    result = await self.schema.execute(
+                        query, variable_values=params["variables"], context_value=context,
+                        operation_name=params.get("operationName"), allowed_operation_types=_ALLOWED[request.method],
+                        operation_extensions=params["extensions"])
+            except TimeoutError:
+                seconds = f"{self.limits.max_execution_seconds:g}"
+                log.warning("graphql TIMEOUT: an operation of %s ran past %s s and was stopped",
+                            context.get("caller"), seconds)
+                error = GraphQLError(f"the operation ran past the limit of {seconds} s and was stopped: ask for less "
+                                     "(smaller pages, fewer nested objects, a narrower filter)",
+                                     extensions={"code": "TIMEOUT", "maxExecutionSeconds": float(seconds)})
+                return self._respond({"data": None, "errors": [error.formatted]}, 200, media)
             except InvalidOperationTypeError as exc:
                 if exc.operation_type == OperationType.MUTATION:
                     raise RequestError(405, "METHOD_NOT_ALLOWED", "mutations need POST",
@@ -157,11 +190,12 @@ class GraphQLHTTP:
             return self._respond(_without_data(body), 400, media)
         return self._respond(body, 200, media)
 
-    def _graphql_error(self, media: str, code: str, message: str) -> Response:
+    def _graphql_error(self, media: str, code: str, message: str, status: int = 400,
+                       headers: dict[str, str] | None = None) -> Response:
         error = GraphQLError(message, extensions={"code": code}).formatted
         if media == GRAPHQL_RESPONSE:
-            return self._respond({"errors": [error]}, 400, media)
-        return self._respond({"data": None, "errors": [error]}, 200, media)
+            return self._respond({"errors": [error]}, status, media, headers)
+        return self._respond({"data": None, "errors": [error]}, 200, media, headers)
 
     @staticmethod
     def _respond(body: Any, status: int, media: str, headers: dict[str, str] | None = None) -> Response:

@@ -1,5 +1,5 @@
-"""Abuse limits for ``/graphql``: settings, static query cost, per-caller leaky buckets, and the extensions that
-enforce them (role-aware validation, cost budget, error masking with a logged id).
+"""Abuse limits for ``/graphql``: settings, static query cost, per-caller leaky buckets, and the extension that
+enforces them (shape limits, role-aware validation, cost budget).
 
 Cost model (after Shopify's, https://shopify.dev/docs/api/usage/rate-limits#graphql-admin-api-rate-limits): a
 field returning an object costs 1, scalars and enums cost 0, each root mutation field costs 10, and a field that
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,12 +39,13 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from hub.errors import ConfigError
 from hub.store.paging import DEFAULT_PAGE
+from resolvers.shape import shape_errors
 
 log = logging.getLogger("crosstrace.graphql")
 MUTATION_COST = 10
@@ -58,6 +58,9 @@ class Limits:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
+    max_selections: int = 5000  # fields, spreads and inline fragments once every fragment spread is expanded
+    max_body_bytes: int = 256 * 1024  # a POST body (or a GET query string) longer than this is 413 (414)
+    max_execution_seconds: float = 10.0  # wall-clock limit on running one operation (TIMEOUT)
     max_cost: int = 1000  # one query may not cost more than this (MAX_COST_EXCEEDED, 400)
     cost_bucket: int = 1000  # each caller's budget, refilled at cost_restore_rate points per second
     cost_restore_rate: float = 50.0
@@ -66,7 +69,8 @@ class Limits:
     persisted_documents: str | None = None  # a JSON file: a list of documents, or {"sha256:<hex>": document}
 
 
-_INTS = ("max_depth", "max_aliases", "max_tokens", "max_cost", "cost_bucket")
+_INTS = ("max_depth", "max_aliases", "max_tokens", "max_selections", "max_body_bytes", "max_cost", "cost_bucket")
+_SECONDS = ("cost_restore_rate", "max_execution_seconds")
 
 
 def limits_from(raw: dict[str, Any]) -> Limits:
@@ -81,11 +85,13 @@ def limits_from(raw: dict[str, Any]) -> Limits:
             if not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < 1:
                 raise ConfigError(f"graphql.{key} = {raw[key]!r}: must be a positive integer")
             values[key] = raw[key]
-    if "cost_restore_rate" in raw:
-        rate = raw["cost_restore_rate"]
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
-            raise ConfigError(f"graphql.cost_restore_rate = {rate!r}: must be a positive number (points/second)")
-        values["cost_restore_rate"] = float(rate)
+    for key in _SECONDS:
+        if key in raw:
+            number = raw[key]
+            if not isinstance(number, int | float) or isinstance(number, bool) or not 0 < number < math.inf:
+                unit = "points/second" if key == "cost_restore_rate" else "seconds"
+                raise ConfigError(f"graphql.{key} = {number!r}: must be a positive number ({unit})")
+            values[key] = float(number)
     if "introspection_roles" in raw:
         roles = raw["introspection_roles"]
         if not isinstance(roles, list) or not set(roles) <= {"anonymous", "viewer", "operator", "admin"}:
@@ -134,6 +140,7 @@ class _CostWalker:
     fragments: dict[str, FragmentDefinitionNode]
     variables: dict[str, Any]
     _active: set[str] = field(default_factory=set)
+    _costs: dict[str, int] = field(default_factory=dict)
 
     def selection_cost(self, selection_set: SelectionSetNode | None, parent: Any) -> int:
         if selection_set is None:
@@ -147,15 +154,22 @@ class _CostWalker:
                 target = self.schema.get_type(condition.name.value) if condition else parent
                 total += self.selection_cost(selection.selection_set, target or parent)
             elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in self._active:  # unknown or cyclic: validation reports it
-                    continue
-                self._active.add(name)
-                target = self.schema.get_type(fragment.type_condition.name.value) or parent
-                total += self.selection_cost(fragment.selection_set, target)
-                self._active.discard(name)
+                total += self._fragment_cost(selection.name.value, parent)
         return total
+
+    def _fragment_cost(self, name: str, parent: Any) -> int:
+        """A fragment's cost, computed once: spreads that fan out (each fragment spreading the next twice) would
+        otherwise take time exponential in the document (issue 13)."""
+        if name in self._costs:
+            return self._costs[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._active:  # unknown or cyclic: validation reports it
+            return 0
+        self._active.add(name)
+        target = self.schema.get_type(fragment.type_condition.name.value) or parent
+        cost = self._costs[name] = self.selection_cost(fragment.selection_set, target)
+        self._active.discard(name)
+        return cost
 
     def _field_cost(self, node: FieldNode, parent: Any) -> int:
         fields = getattr(parent, "fields", None)
@@ -205,15 +219,15 @@ def result_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: s
 class _ResultWalker:
     schema: GraphQLSchema
     fragments: dict[str, FragmentDefinitionNode]
-    _active: set[str] = field(default_factory=set)
 
     def cost(self, selection_sets: list[SelectionSetNode], parent: Any, value: Any) -> int:
         """The objects below one result object, its fields merged by response key across fragments."""
         if not isinstance(value, dict):
             return 0
         merged: dict[str, tuple[Any, list[SelectionSetNode]]] = {}
+        visited: set[str] = set()  # a fragment spread twice into one object adds nothing the second time
         for selection_set in selection_sets:
-            self._collect(selection_set, parent, merged)
+            self._collect(selection_set, parent, merged, visited)
         total = 0
         for key, (named, below) in merged.items():
             if key in value:
@@ -228,7 +242,7 @@ class _ResultWalker:
         return 1 + self.cost(below, named, value)
 
     def _collect(self, selection_set: SelectionSetNode, parent: Any,
-                 merged: dict[str, tuple[Any, list[SelectionSetNode]]]) -> None:
+                 merged: dict[str, tuple[Any, list[SelectionSetNode]]], visited: set[str]) -> None:
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 fields = getattr(parent, "fields", None)
@@ -241,16 +255,15 @@ class _ResultWalker:
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = self.schema.get_type(condition.name.value) if condition else parent
-                self._collect(selection.selection_set, target or parent, merged)
+                self._collect(selection.selection_set, target or parent, merged, visited)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
-                if fragment is None or name in self._active:
+                if fragment is None or name in visited:  # unknown, cyclic or already collected
                     continue
-                self._active.add(name)
+                visited.add(name)
                 self._collect(fragment.selection_set, self.schema.get_type(fragment.type_condition.name.value)
-                              or parent, merged)
-                self._active.discard(name)
+                              or parent, merged, visited)
 
 
 class LeakyBuckets:
@@ -297,17 +310,20 @@ _VALIDATED: OrderedDict[tuple[Any, ...], list[GraphQLError]] = OrderedDict()
 _VALIDATED_MAX = 1024
 
 
-def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...], hide: bool) -> list[GraphQLError]:
-    """Validation errors of a (parse-cached) document, cached per schema, rule set and introspection setting.
+def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...], hide: bool,
+              limits: Limits) -> list[GraphQLError]:
+    """Shape limits (:mod:`resolvers.shape`: depth, aliases, expanded selections) then validation errors of a
+    (parse-cached) document, cached per schema, rule set and introspection setting.
 
-    strawberry's limiter extensions are built per request and each builds its validator class afresh, so the
-    classes themselves never repeat: the cache keys on their names. Within one schema they carry one ``Limits``.
+    The shape is measured first, in time linear in the document: a document over a limit is refused before the
+    validation rules walk it. The cache keys on the rules' names (extensions build rule classes per request);
+    within one schema they carry one ``Limits``.
     """
     key = (schema, document, tuple(f"{rule.__module__}.{rule.__qualname__}" for rule in rules), hide)
     errors = _VALIDATED.get(key)
     if errors is None:
-        errors = validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
-                          hide_suggestions=hide)
+        errors = shape_errors(document, limits.max_depth, limits.max_aliases, limits.max_selections) or validate(
+            schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule), hide_suggestions=hide)
         _VALIDATED[key] = errors
         if len(_VALIDATED) > _VALIDATED_MAX:
             _VALIDATED.popitem(last=False)
@@ -338,7 +354,7 @@ class Guard(SchemaExtension):
         closed = role not in self.limits.introspection_roles
         rules = tuple(ctx.validation_rules) + ((NoSchemaIntrospectionCustomRule,) if closed else ())
         assert ctx.graphql_document is not None
-        errors = _validate(ctx.schema._schema, ctx.graphql_document, rules, closed)
+        errors = _validate(ctx.schema._schema, ctx.graphql_document, rules, closed, self.limits)
         if not errors:
             errors = self._charge(context, ctx.schema._schema, ctx.graphql_document, ctx.operation_name,
                                   ctx.variables)
@@ -386,25 +402,3 @@ class Guard(SchemaExtension):
         if isinstance(context, dict) and "cost" in context:
             return {"cost": context["cost"]}
         return {}
-
-
-def is_expected(error: GraphQLError) -> bool:
-    """Errors we raise on purpose carry a code; anything else is unexpected and masked."""
-    original = error.original_error
-    return original is None or (isinstance(original, GraphQLError) and bool(original.extensions))
-
-
-class MaskUnexpected(MaskErrors):
-    """Unexpected errors become "internal error (id …)"; the id and the traceback go to the log, never the client."""
-
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda error: not is_expected(error))
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        error_id = "err_" + secrets.token_hex(8)
-        original = error.original_error
-        log.error("unexpected GraphQL error %s at %s: %r", error_id, error.path, original,
-                  exc_info=(type(original), original, original.__traceback__) if original else None)
-        return GraphQLError(f"internal error (id {error_id}); the server log has the details", nodes=error.nodes,
-                            source=error.source, positions=error.positions, path=error.path,
-                            extensions={"code": "INTERNAL", "id": error_id})

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
+from enum import Enum
+
 import strawberry
 from graphql import GraphQLError
 
@@ -20,6 +24,32 @@ from schema.delivery import Delivery
 from schema.filters import DeliveryFilter, TransactionFilter
 from schema.pagination import Connection, Edge, PageInfo
 from schema.transaction import Transaction
+
+MAX_MINUTES = 10 * 366 * 24 * 60  # ten years: an age beyond it is a mistake, and overflows date arithmetic
+
+
+def bad_input(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})
+
+
+def minutes(value: int | None, name: str = "olderThanMinutes") -> timedelta | None:
+    """An age argument in minutes, 0 to :data:`MAX_MINUTES`; a BAD_USER_INPUT error otherwise (a huge one would
+    be an ``OverflowError`` in ``now - age``)."""
+    if value is None:
+        return None
+    if not 0 <= value <= MAX_MINUTES:
+        raise bad_input(f"`{name}` must be between 0 and {MAX_MINUTES} (ten years); got {value}")
+    return timedelta(minutes=value)
+
+
+def distinct(values: Sequence[Enum], name: str) -> list[str]:
+    """The enum values, each at most once; a BAD_USER_INPUT error names the repeated ones (a dimension grouped
+    twice is an ambiguous column in SQL)."""
+    names = [value.name for value in values]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise bad_input(f"`{name}` lists {', '.join(repeated)} more than once: give each dimension once")
+    return [value.value for value in values]
 
 
 def page_size(first: int) -> int:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError
 
 from hub import stock
 from hub.model import as_utc, utcnow
-from resolvers.query import connection, cursor_error, page_size
+from resolvers.query import connection, cursor_error, minutes, page_size
 from schema.pagination import Connection
 from schema.stock import (
     DivergenceCount,
@@ -34,12 +33,9 @@ def _now(info: strawberry.Info) -> datetime:
 
 def _filter(flt: DivergenceFilter | None) -> stock.DivergenceFilter:
     flt = flt or DivergenceFilter()
-    if flt.older_than_minutes is not None and flt.older_than_minutes < 0:
-        raise GraphQLError("olderThanMinutes must be ≥ 0", extensions={"code": "BAD_USER_INPUT"})
     return stock.DivergenceFilter(
         location=flt.location, sku_prefix=flt.sku_prefix, source=flt.source, min_units=flt.min_units,
-        older_than=timedelta(minutes=flt.older_than_minutes) if flt.older_than_minutes is not None else None,
-        status=flt.status)
+        older_than=minutes(flt.older_than_minutes), status=flt.status)
 
 
 @strawberry.type
