@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.e2e.server import Server, free_port, write_config
+from tests.e2e.server import Server
 from tests.resolvers.test_no_stall import BOMBS, doubling
 from tests.support import OPERATOR_KEY, cloudevent, signed_headers
 
 BOUND = 60  # seconds: a bound against hanging forever, not a timing assertion
-
-
-@pytest_asyncio.fixture
-async def server(tmp_path: Path, store_url: str) -> AsyncIterator[Server]:
-    hub = Server(write_config(tmp_path, store_url), free_port())
-    await asyncio.to_thread(hub.start)
-    try:
-        yield hub
-    finally:
-        await asyncio.to_thread(hub.stop)
 
 
 @pytest.mark.asyncio

@@ -9,30 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.e2e.server import Server, free_port, write_config
+from tests.e2e.server import Server
 from tests.support import OPERATOR_KEY, cloudevent
 
 SUBSCRIBE = """subscription { exceptionEvents(types: ["amount_mismatch"]) {
   action exception { id type status evidence transactionId } } }"""
-
-
-@pytest_asyncio.fixture
-async def server(tmp_path: Path, store_url: str) -> AsyncIterator[Server]:
-    hub = Server(write_config(tmp_path, store_url), free_port())
-    await asyncio.to_thread(hub.start)
-    try:
-        yield hub
-    finally:
-        await asyncio.to_thread(hub.stop)
 
 
 async def post(client: httpx.AsyncClient, server: Server, event: dict[str, Any]) -> None:
