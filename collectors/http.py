@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -28,7 +29,10 @@ def media_type(headers: dict[str, str]) -> str:
 
 
 async def send_json(send: Any, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-    body = orjson.dumps(payload)
+    try:
+        body = orjson.dumps(payload)
+    except orjson.JSONEncodeError:  # a lone surrogate quoted from the request: escaped, never a 500
+        body = json.dumps(payload).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})

@@ -142,7 +142,7 @@ def document(response: httpx.Response) -> Any:
     """The response's JSON, or :class:`UpstreamError` naming what came back instead."""
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # json.loads raises RecursionError, not ValueError, at depth ~1000
         raise UpstreamError(f"expected JSON from {response.request.url.path}, got "
                             f"{response.headers.get('content-type', 'no content type')}") from None
 

@@ -97,3 +97,27 @@ def test_erasing_a_body_with_a_lone_surrogate_writes_storable_bytes() -> None:
     body = b'{"email": "ana@example.org", "note": "\\ud800"}'
     erased = redact_body(body, {"ana@example.org"})
     assert json.loads(erased) == {"email": "[erased]", "note": "\ud800"}
+
+
+def test_a_json_answer_quoting_a_lone_surrogate_is_sent_escaped_not_a_500() -> None:
+    import asyncio
+
+    from collectors.http import send_json
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(send_json(send, 400, {"error": {"code": "bad_request", "message": "got '\ud800'"}}))
+    assert sent[0]["status"] == 400 and json.loads(sent[1]["body"])["error"]["message"] == "got '\ud800'"
+
+
+def test_a_polled_answer_nested_too_deep_for_json_is_an_upstream_error() -> None:
+    import httpx
+
+    from collectors.polling import UpstreamError, document
+
+    deep = httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000, request=httpx.Request("GET", "http://up/x"))
+    with pytest.raises(UpstreamError):
+        document(deep)
