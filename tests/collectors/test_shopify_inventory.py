@@ -23,7 +23,8 @@ from tests.collectors.polling_server import Upstream
 from tests.hub.test_exception_rules import T0, FakeClock
 from tests.hub.test_stock import line, listed, move, snapshot
 from tests.paths import FIXTURES
-from tests.support import ERP_SECRET, VIEWER_KEY, gql, running_app
+from tests.support import ERP_SECRET, OPERATOR_KEY, VIEWER_KEY, gql, running_app
+from tests.web.app import login
 
 SECRET = "shpss_inventory_app_secret"
 LEVELS = json.loads((FIXTURES / "shopify" / "inventory_levels.json").read_text())["inventory_levels"]
@@ -179,6 +180,8 @@ async def test_a_webhook_level_compares_with_the_erp_and_an_unresolved_one_shows
         assert health == {"erp": [], "shop": [], "outlet": ["inventory_item 808950810", "location 905684977"]}
         metrics = (await client.get("/metrics")).text
         assert 'crosstrace_source_unresolved{source="outlet"} 2\n' in metrics
+        assert (await login(client, OPERATOR_KEY, "/dashboard")).status_code == 303
+        assert "Unresolved ids: inventory_item 808950810, location 905684977" in (await client.get("/dashboard")).text
 
 
     # The outlet's mappings are configured and the hub restarted: once an id's newest level is resolved, it no
