@@ -33,8 +33,9 @@ from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.errors import ConfigError
 from hub.exceptions import SEVERITIES, Changes, Finding, auto_resolve, raise_exception
+from hub.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
-from hub.store import Store
+from hub.store import Store, describe
 from hub.store.tables import deliveries, events, exceptions
 
 log = logging.getLogger(__name__)
@@ -225,16 +226,29 @@ class AlertEvaluator:
         return tuple(getattr(self._config, "alerts", ()))
 
     async def tick(self, now: datetime | None = None) -> dict[str, Measure]:
-        """Measure every rule at ``now`` (default: the clock); open, refresh or resolve their exceptions."""
-        now = now or self._clock()
-        if not self.rules:
-            return {}
-        async with self._store.read() as conn:
-            values = {rule.name: await measure(conn, rule, now, self._sources) for rule in self.rules}
+        """Measure every rule at ``now`` (default: the clock); open, refresh or resolve their exceptions.
+
+        A rule that fails (its measure or its exception cannot be computed or written) is logged and left out
+        of this tick; the other rules are measured and applied all the same (hub.isolate)."""
+        at = now or self._clock()
+        values: dict[str, Measure] = {}
         changes = Changes()
-        async with self._store.write() as conn:
-            for rule in self.rules:
-                await self._apply(conn, rule, values[rule.name], now, changes)
+
+        async def apply(rules: Sequence[AlertRule]) -> None:
+            async with self._store.read() as conn:
+                measured = {rule.name: await measure(conn, rule, at, self._sources) for rule in rules}
+            found = Changes()
+            async with self._store.write() as conn:
+                for rule in rules:
+                    await self._apply(conn, rule, measured[rule.name], at, found)
+            values.update(measured)
+            changes.items.extend(found.items)
+
+        async def failed(rule: AlertRule, exc: Exception) -> None:
+            log.error("alert %s could not be evaluated, skipped this tick: %s", rule.name, describe(exc),
+                      exc_info=exc)
+
+        await isolate(self.rules, apply, failed)
         if self._broadcaster is not None and changes.items:
             self._broadcaster.publish(changes.items)
         return values

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,16 +23,18 @@ from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.exceptions import Changes, Finding, auto_resolve, open_new, raise_exception
 from hub.flows import FlowEvent, next_due, step_states
+from hub.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.rules import RuleSettings, TxEvent, findings
-from hub.stock_divergence import tick_divergences
-from hub.store import Store
+from hub.stock_divergence import due_pairs, evaluate_keys, postpone
+from hub.store import Store, describe
 from hub.store.tables import events, exceptions, transactions, tx_due
 
 log = logging.getLogger(__name__)
 OWNED_RULES = ("flow.overdue", "event.failed", "event.duplicates", "event.out_of_order", "quantity.mismatch",
                "amount.mismatch")
 _CHUNK = 400
+RETRY_FAILED = timedelta(minutes=10)  # a transaction whose evaluation failed is looked at again after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +116,48 @@ class Evaluator:
         return len(kinds)
 
     async def tick(self, now: datetime | None = None, limit: int = 2000) -> TickResult:
-        """Evaluate what fell due by ``now`` (default: the clock), at most ``limit`` transactions."""
-        now = now or self._clock()
+        """Evaluate what fell due by ``now`` (default: the clock), at most ``limit`` transactions.
+
+        One transaction for the transactions and one for the stock pairs that fell due; one that cannot be
+        evaluated (a rule that raises on it, a value the store refuses) is logged, skipped and looked at again
+        after ``RETRY_FAILED``, and the rest of the tick goes on (hub.isolate)."""
+        at = now or self._clock()
         changes = Changes()
-        async with self._store.write() as conn:
-            due = list((await conn.execute(select(tx_due.c.tx_id).where(tx_due.c.due_at <= now)
+        evaluated = 0
+        async with self._store.read() as conn:
+            due = list((await conn.execute(select(tx_due.c.tx_id).where(tx_due.c.due_at <= at)
                                            .order_by(tx_due.c.due_at).limit(limit))).scalars())
-            evaluated = await self.evaluate(conn, due, now, changes) if due else 0
-            stock_due = await tick_divergences(conn, self._config, now, changes, limit)  # settle windows ended
+            pairs, stock_due = await due_pairs(conn, at, limit)  # settle windows ended
+
+        async def transactions_part(part: Sequence[str]) -> None:
+            nonlocal evaluated
+            found = Changes()
+            async with self._store.write() as conn:
+                count = await self.evaluate(conn, part, at, found)
+            evaluated += count
+            changes.items.extend(found.items)
+
+        async def pairs_part(part: Sequence[tuple[str, str]]) -> None:
+            found = Changes()
+            async with self._store.write() as conn:
+                await evaluate_keys(conn, part, self._config, at, found)
+            changes.items.extend(found.items)
+
+        async def transaction_failed(tx_id: str, exc: Exception) -> None:
+            log.error("evaluating transaction %s failed, skipped until %s: %s", tx_id, at + RETRY_FAILED,
+                      describe(exc), exc_info=exc)
+            async with self._store.write() as conn:
+                await conn.execute(delete(tx_due).where(tx_due.c.tx_id == tx_id))
+                await conn.execute(tx_due.insert().values(tx_id=tx_id, due_at=at + RETRY_FAILED))
+
+        async def pair_failed(pair: tuple[str, str], exc: Exception) -> None:
+            log.error("evaluating stock of %s@%s failed, skipped until %s: %s", *pair, at + RETRY_FAILED,
+                      describe(exc), exc_info=exc)
+            async with self._store.write() as conn:
+                await postpone(conn, pair, at + RETRY_FAILED)
+
+        await isolate(due, transactions_part, transaction_failed)
+        await isolate(pairs, pairs_part, pair_failed)
         self.publish(changes)
         return TickResult(due=len(due) + stock_due, evaluated=evaluated)
 

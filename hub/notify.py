@@ -40,10 +40,12 @@ from hub.config import resolve_secret
 from hub.errors import ConfigError
 from hub.exceptions import SEVERITIES
 from hub.ids import new_id
+from hub.isolate import isolate
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.privacy import mask_json
-from hub.store import Store
+from hub.store import Store, describe
 from hub.store.tables import exception_history, exceptions, notification_cursor, notification_outbox
+from hub.values import safe_text
 
 log = logging.getLogger(__name__)
 ACTIONS = ("opened", "resolved", "acknowledged", "assigned")  # a reopened exception notifies as opened
@@ -180,7 +182,11 @@ class Notifier:
 
     async def collect(self, limit: int = 500) -> int:
         """Move new history entries that match a target into the outbox; returns how many rows it wrote."""
-        async with self._store.write() as conn:
+        async with self._lock:
+            return await self._collect(limit)
+
+    async def _collect(self, limit: int) -> int:
+        async with self._store.read() as conn:
             cursor = (await conn.execute(select(notification_cursor.c.history_id)
                                          .where(notification_cursor.c.name == _CURSOR))).scalar_one_or_none()
             if cursor is None:
@@ -190,22 +196,34 @@ class Notifier:
                 select(exceptions, h.id.label("history_id"), h.action.label("history_action"), h.actor, h.note, h.at)
                 .join(exceptions, exceptions.c.id == h.exception_id).where(h.id > cursor)
                 .order_by(h.id).limit(limit))).all()
-            if not rows:
-                return 0
+        written = 0
+
+        async def move(part: Sequence[Any]) -> None:
+            """The part's outbox rows and the cursor past its last entry, in one transaction."""
+            nonlocal written
             now = self._clock()
             outbox = []
-            for row in rows:
+            for row in part:
                 action = "opened" if row.history_action == "reopened" else row.history_action
                 for target in self._targets.values():
                     if target.matches(action, row):
                         outbox.append({"id": new_id("msg"), "target": target.name, "exception_id": row.id,
                                        "history_id": row.history_id, "action": action,
                                        "payload": _payload(action, row), "created_at": now, "next_attempt_at": now})
-            if outbox:
-                await conn.execute(notification_outbox.insert(), outbox)
-            await conn.execute(update(notification_cursor).where(notification_cursor.c.name == _CURSOR)
-                               .values(history_id=rows[-1].history_id))
-        return len(outbox)
+            async with self._store.write() as conn:
+                if outbox:
+                    await conn.execute(notification_outbox.insert(), outbox)
+                await _advance(conn, part[-1].history_id)
+            written += len(outbox)
+
+        async def skip(row: Any, exc: Exception) -> None:
+            log.error("exception %s change %s cannot be queued for notification, skipped: %s", row.id,
+                      row.history_id, describe(exc), exc_info=exc)
+            async with self._store.write() as conn:
+                await _advance(conn, row.history_id)
+
+        await isolate(rows, move, skip)  # in history order: the cursor only moves forward
+        return written
 
     async def send_due(self, now: datetime | None = None) -> SendResult:
         """POST every pending row due by ``now`` (default: the clock) once; record success or the next try."""
@@ -215,7 +233,7 @@ class Notifier:
     async def run_once(self, now: datetime | None = None) -> SendResult:
         """Collect, then send what is due: what the background task does on every wake-up."""
         async with self._lock:
-            await self.collect()
+            await self._collect(500)
             return await self._send_due(now or self._clock())
 
     async def _send_due(self, now: datetime) -> SendResult:
@@ -227,38 +245,53 @@ class Notifier:
         if not rows:
             return SendResult()
         outcomes = await asyncio.gather(*(self._post(row) for row in rows))
-        delivered = failed = 0
-        async with self._store.write() as conn:
-            for row, (error, permanent, retry_after) in zip(rows, outcomes, strict=True):
-                attempts = row.attempts + 1
-                values: dict[str, Any] = {"attempts": attempts, "last_error": error}
-                if error is None:
-                    values.update(state="delivered", delivered_at=now)
-                    delivered += 1
-                elif permanent or attempts >= self._max_attempts:
-                    values.update(state="failed")
-                    failed += 1
-                else:
-                    delay = max(backoff(attempts, self._rng, self._base, self._cap), retry_after)
-                    values.update(next_attempt_at=now + timedelta(seconds=delay))
-                await conn.execute(update(notification_outbox).where(notification_outbox.c.id == row.id)
-                                   .values(**values))
-        return SendResult(attempted=len(rows), delivered=delivered, failed=failed)
+        states: list[str] = []
+
+        async def record(part: Sequence[tuple[Any, tuple[str | None, bool, float]]]) -> None:
+            done = []
+            async with self._store.write() as conn:
+                for row, (error, permanent, retry_after) in part:
+                    attempts = row.attempts + 1
+                    values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+                    if error is None:
+                        values.update(state="delivered", delivered_at=now)
+                    elif permanent or attempts >= self._max_attempts:
+                        values.update(state="failed")
+                    else:
+                        delay = max(backoff(attempts, self._rng, self._base, self._cap), retry_after)
+                        values.update(next_attempt_at=now + timedelta(seconds=delay))
+                    await conn.execute(update(notification_outbox).where(notification_outbox.c.id == row.id)
+                                       .values(**values))
+                    done.append(values.get("state", "pending"))
+            states.extend(done)
+
+        async def unrecordable(item: tuple[Any, Any], exc: Exception) -> None:
+            # Its outcome cannot be written: fail it (kept for inspection) rather than POST it again every round.
+            log.error("notification %s: outcome cannot be recorded, marked failed: %s", item[0].id, describe(exc))
+            async with self._store.write() as conn:
+                await conn.execute(update(notification_outbox).where(notification_outbox.c.id == item[0].id)
+                                   .values(state="failed", attempts=item[0].attempts + 1,
+                                           last_error=safe_text(f"outcome not recordable: {describe(exc)}")))
+            states.append("failed")
+
+        await isolate(list(zip(rows, outcomes, strict=True)), record, unrecordable)
+        return SendResult(attempted=len(rows), delivered=states.count("delivered"), failed=states.count("failed"))
 
     async def _post(self, row: Any) -> tuple[str | None, bool, float]:
         """(error or None, permanent, Retry-After seconds) for one attempt; never raises."""
         target = self._targets.get(row.target)
         if target is None:
             return f"notification target {row.target!r} is no longer configured", True, 0.0
-        body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
-        stamp = int(self._wall())
-        headers = {"webhook-id": row.id, "webhook-timestamp": str(stamp),
-                   "webhook-signature": self._sign(target.secret, row.id, stamp, body),
-                   "content-type": "application/json", "user-agent": "crosstrace-notify"}
         try:
+            body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
+            stamp = int(self._wall())
+            headers = {"webhook-id": row.id, "webhook-timestamp": str(stamp),
+                       "webhook-signature": self._sign(target.secret, row.id, stamp, body),
+                       "content-type": "application/json", "user-agent": "crosstrace-notify"}
             response = await self._client.post(target.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return f"{exc.__class__.__name__}: {exc}"[:500], False, 0.0
+        except Exception as exc:  # noqa: BLE001 - network errors, and an endpoint httpx refuses (InvalidURL, …):
+            # either way one failed attempt of this row, never a failed round for every other row
+            return safe_text(f"{exc.__class__.__name__}: {exc}", 500), False, 0.0
         if 200 <= response.status_code < 300:
             return None, False, 0.0
         return f"HTTP {response.status_code}", False, _retry_after(response.headers.get("retry-after"))
@@ -301,6 +334,11 @@ class Notifier:
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+
+async def _advance(conn: Any, history_id: int) -> None:
+    await conn.execute(update(notification_cursor).where(notification_cursor.c.name == _CURSOR)
+                       .values(history_id=history_id))
 
 
 def _retry_after(value: str | None) -> float:

@@ -71,15 +71,28 @@ async def evaluate_keys(conn: AsyncConnection, keys: Iterable[Pair], config: Con
     return divergent
 
 
-async def tick_divergences(conn: AsyncConnection, config: Config, now: datetime, changes: Changes,
-                           limit: int = 2000) -> int:
-    """Evaluate the pairs whose settle window ended by ``now``; returns how many rows fell due."""
+async def due_pairs(conn: AsyncConnection, now: datetime, limit: int = 2000) -> tuple[list[Pair], int]:
+    """The SKU × location pairs whose settle window ended by ``now`` (first due first), and how many rows fell due."""
     d = stock_divergences.c
     due = (await conn.execute(select(d.sku, d.location).where(d.due_at <= now).order_by(d.due_at)
                               .limit(limit))).all()
-    if due:
-        await evaluate_keys(conn, [(r.sku, r.location) for r in due], config, now, changes)
-    return len(due)
+    return list(dict.fromkeys((r.sku, r.location) for r in due)), len(due)
+
+
+async def tick_divergences(conn: AsyncConnection, config: Config, now: datetime, changes: Changes,
+                           limit: int = 2000) -> int:
+    """Evaluate the pairs whose settle window ended by ``now``; returns how many rows fell due."""
+    pairs, due = await due_pairs(conn, now, limit)
+    if pairs:
+        await evaluate_keys(conn, pairs, config, now, changes)
+    return due
+
+
+async def postpone(conn: AsyncConnection, pair: Pair, until: datetime) -> None:
+    """Look at this pair again at ``until`` (its evaluation failed: the tick goes on without it)."""
+    d = stock_divergences.c
+    await conn.execute(update(stock_divergences).where(d.sku == pair[0], d.location == pair[1], d.due_at.is_not(None))
+                       .values(due_at=until))
 
 
 async def evaluate_all(conn: AsyncConnection, config: Config, now: datetime, changes: Changes,
