@@ -86,20 +86,26 @@ async def test_a_pending_delivery_older_than_the_threshold_makes_healthz_503_unt
 async def test_a_loop_that_stops_completing_ticks_makes_healthz_503_and_200_once_it_ticks_again(
         store_url: str) -> None:
     clock = Clock()
-    async with app_with(store_url, clock, evaluate_every=0.05) as (client, hub):
-        await eventually(client, lambda r: r.status_code == 200)
-        async with hub.require_store().write():  # the one writer is held: the evaluator's next tick hangs on it
-            clock.offset = 120  # past max(3 × 0.05 s, 60 s) without a completed tick
-            stalled = await eventually(client, lambda r: r.status_code == 503 and len(r.json()["reasons"]) == 1)
-            [reason] = stalled.json()["reasons"]
-            assert reason.startswith("crosstrace-evaluator has not completed a tick for 12")
-            assert stalled.json()["checks"]["loops"]["crosstrace-evaluator"]["ok"] is False
-            assert stalled.json()["checks"]["loops"]["crosstrace-normalizer"]["ok"] is True  # it still ticks
+    patient = {"health": {"max_pending_seconds": 3600}}  # only the loop's silence is under test here
+    async with app_with(store_url, clock, extra=patient) as (client, hub):
+        await hub.normalizer.stop()
+        payload = dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", "SO-H2")]))
+        assert (await client.post("/hooks/erp", content=payload, headers=signed_headers(payload))).status_code == 202
+        async with hub.require_store().write():  # the one writer is held: the normalizer's batch hangs on it
+            hub.normalizer.start(hub.heartbeats)
+            clock.offset = 120  # past max(3 × 1 s, 60 s) without a completed tick
+            stalled = await client.get("/healthz")
+            assert stalled.status_code == 503, stalled.text
+            assert stalled.json()["reasons"] == [
+                "crosstrace-normalizer has not completed a tick for 120 s (threshold 60 s)"]
+            loops = stalled.json()["checks"]["loops"]
+            assert loops["crosstrace-normalizer"]["ok"] is False and loops["crosstrace-evaluator"]["ok"] is True
             metrics = (await client.get("/metrics")).text
-            assert 'crosstrace_loop_last_tick_seconds{loop="crosstrace-evaluator"} 12' in metrics
+            assert 'crosstrace_loop_last_tick_seconds{loop="crosstrace-normalizer"} 12' in metrics
             assert "crosstrace_healthy 0" in metrics
-        back = await eventually(client, lambda r: r.status_code == 200)  # released: the tick completes
-        assert back.json()["checks"]["loops"]["crosstrace-evaluator"]["ok"] is True
+        back = await eventually(client, lambda r: r.status_code == 200)  # released: the batch completes
+        assert back.json()["checks"]["loops"]["crosstrace-normalizer"]["ok"] is True
+        assert back.json()["checks"]["pending"]["oldest_seconds"] == 0.0
 
 
 def test_heartbeats_count_a_loop_stalled_after_its_intervals_and_forget_a_stopped_one() -> None:
