@@ -9,8 +9,16 @@ only proof of origin, compared in constant time against the source's secrets.
 The body is the notification itself or EventBridge's envelope (``{"version": "0", "id", "detail-type",
 "source", "time", "detail": {notification}}``). Both casings Amazon uses are read: ``NotificationType`` /
 ``Payload`` / ``NotificationMetadata.NotificationId`` (SQS-era types) and ``notificationType`` /
-``payload`` / ``notificationMetadata.notificationId`` (newer types). Dedup key: ``NotificationId``, else
-EventBridge's event ``id``, else the body hash.
+``payload`` / ``notificationMetadata.notificationId`` (newer types).
+
+Trust review. Signed: nothing; the API-key header proves only that the sender holds the key, and no time is
+signed (``EventTime`` is the event's, and EventBridge retries for up to 24 hours), so there is no staleness
+check. Dedup key, read from the body: ``NotificationType:NotificationId``, else ``NotificationType:`` +
+EventBridge's event ``id``, else the body hash. Amazon and EventBridge retry a notification with the same
+``NotificationId``, so a repeat is one delivery; the type is part of the key because a ``NotificationId``
+names a notification only within its type (Amazon's published examples reuse ``d0e9e693-…`` across
+``ORDER_CHANGE``, ``FULFILLMENT_ORDER_STATUS``, ``ITEM_INVENTORY_EVENT_CHANGE`` and ``TRANSACTION_UPDATE``).
+The same key is the event's ``source_event_id``. No header takes part.
 
 Mapping (``NotificationType`` → canonical type); ``<status>`` mappings are case-insensitive:
 
@@ -148,7 +156,8 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
 
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
-    """``NotificationId`` (stable across Amazon's and EventBridge's retries), else EventBridge's event id."""
+    """``NotificationType:NotificationId`` (the id is stable across Amazon's and EventBridge's retries, and
+    unique only within a type), else the type and EventBridge's event id; None without either id."""
     try:
         document = load_json(body)
     except ParseError:
@@ -156,10 +165,11 @@ def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = N
     if not isinstance(document, dict):
         return None
     notification = _unwrap(document)
+    kind = _get(notification, "NotificationType")
     for value in (_get(_get(notification, "NotificationMetadata"), "NotificationId"),
                   document.get("id") if notification is not document else None):
         if isinstance(value, str) and value:
-            return value
+            return f"{kind}:{value}" if isinstance(kind, str) and kind else value
     return None
 
 

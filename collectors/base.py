@@ -3,6 +3,12 @@
 An adapter module exposes ``verify(headers, body, source, now)`` (raises :class:`SignatureError`),
 ``dedup_key(headers, body, source)`` (the sender's delivery id, stable across its retries) and
 ``parse(delivery, source) -> list[Event]`` (raises :class:`ParseError`). No network, no database.
+
+The inbox keys a webhook delivery by ``dedup_key``, so that key must come from what the signature covers:
+otherwise a captured delivery resent with a new id would be stored again. An adapter whose sender's id
+is not signed (Shopify's headers) also exposes ``delivery_key(headers, body, source)``, built from signed
+content, and the receiver uses that instead. Each adapter's module docstring has its trust review: what is
+signed, what the key is built from, and why it is unique.
 """
 
 from __future__ import annotations

@@ -2,6 +2,13 @@
 
 Used by ``/ingest`` (API key) and by ``/hooks/{source}`` for sources with ``adapter = "cloudevents"``
 (signed per Standard Webhooks, ``webhook-id`` the dedup key).
+
+Trust review (``/hooks``). Signed: ``{webhook-id}.{webhook-timestamp}.{body}``, the timestamp within the
+tolerance (the sender signs each attempt afresh). Dedup key: ``webhook-id``, covered by the signature, so a
+resent body under a new id fails verification (401); unique because Standard Webhooks makes it the message's
+id, the same on every retry of one message. Each event's ``source_event_id`` is its CloudEvent ``id`` from the
+signed body (``source`` + ``id`` identify an event, CloudEvents 1.0 §3.1.1), so a batch resent in another
+message is counted, not stored again.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ A webhook body is one EasyPost Event (``{"id": "evt_…", "object": "Event", "de
 "result": {…Tracker…}}``, https://docs.easypost.com/docs/webhooks); EasyPost retries the same event id, so
 ``id`` is the dedup key. ``description`` names the event.
 
+Trust review. Signed: the raw body only (``X-Hmac-Signature``), no time, so staleness cannot be checked. Dedup
+key: the Event ``id`` (``evt_…``) from the signed body, so no header can change it; unique because EasyPost
+creates one Event per change and resends it under the same id (else, with no id, the body's SHA-256). It is
+also the event's ``source_event_id``.
+
 Mapping (``tracker.created`` / ``tracker.updated``, by the tracker's ``status``):
 
 - ``pre_transit`` → ``shipment.shipped``: the label exists and the carrier knows the parcel. This is the

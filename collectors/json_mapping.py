@@ -22,10 +22,20 @@ or qty, an amount without its currency → :class:`ParseError` naming the field 
 dead-lettered, replayable once the mapping is fixed). A ref whose path is absent is simply not a ref,
 unless the ref says ``required = true``.
 
-Signatures: Standard Webhooks (``webhook-id`` is the dedup key, stale timestamps refused), or a plain
-hex HMAC keyed by the secret string as given (no timestamp is signed, so replays are absorbed by
-dedup on the event id). Polled items (``x-crosstrace-polled`` header, from ``collectors.polling.rest``)
-are one event object each, whatever ``events_path`` says for webhooks.
+Polled items (``x-crosstrace-polled`` header, from ``collectors.polling.rest``) are one event object each,
+whatever ``events_path`` says for webhooks.
+
+Trust review, per ``signature``:
+
+- ``standard-webhooks``: signed ``{webhook-id}.{webhook-timestamp}.{body}``, stale timestamps refused. Dedup
+  key: ``webhook-id``, the sender's message id, the same on every retry of one message and covered by the
+  signature (a new id needs the secret).
+- ``hmac-sha256-hex``: signed the body only, no time. Dedup key from the body: the mapped event ``id`` of a
+  single-event body (the sender's id for that event, so unique by the sender's contract), else the body's
+  SHA-256 (identical bytes are one delivery). Any ``webhook-id`` header is unsigned and ignored.
+
+Either way each event's ``source_event_id`` is its mapped ``id`` from the signed body, so the events of a
+resent batch are counted as repeats, not stored again.
 """
 
 from __future__ import annotations
@@ -188,13 +198,14 @@ def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, 
 
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
-    """``webhook-id`` under Standard Webhooks; else the event id of a single-event body; else None (digest)."""
-    if header(headers, "webhook-id"):
-        return header(headers, "webhook-id")
+    """``webhook-id`` under Standard Webhooks (it is signed); else the event id of a single-event body; else None
+    (the body's digest). A ``webhook-id`` sent to an ``hmac-sha256-hex`` source is unsigned and not used."""
     if source is None:
         return None
     try:
         mapping = mapping_for(source)
+        if mapping.signature == "standard-webhooks" and header(headers, "webhook-id"):
+            return header(headers, "webhook-id")
         document = load_json(body)
     except (ConfigError, ParseError):
         return None

@@ -1,10 +1,10 @@
 """``POST /hooks/{source}``: verify the signature on the raw bytes, store the delivery, then answer.
 
-202 + ``{"delivery": id}`` once stored; the same delivery again → 200 with the same id; 401 for a bad
-signature or stale timestamp (nothing stored, a counter counts it); 404 unknown source; 405 not POST;
-413 too large; 415 wrong content type; 503 + Retry-After when the inbox is full. Anything verified but
-unparseable is stored and acknowledged, and the normalizer dead-letters it (a 4xx would only make the
-sender retry the same bytes for days).
+202 + ``{"delivery": id}`` once stored; the same delivery again (the same key from signed content, see
+collectors.base) → 200 with the first delivery's id; 401 for a bad signature or stale timestamp (nothing
+stored, a counter counts it); 404 unknown source; 405 not POST; 413 too large; 415 wrong content type;
+503 + Retry-After when the inbox is full. Anything verified but unparseable is stored and acknowledged, and
+the normalizer dead-letters it (a 4xx would only make the sender retry the same bytes for days).
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ class WebhookReceiver:
             kept = {k: v for k, v in headers.items()  # a header carrying the secret itself (an API key) is a credential
                     if k not in _DROPPED_HEADERS and v.strip() not in source.secrets}
             received_at = datetime.fromtimestamp(self._clock(), UTC).replace(tzinfo=None)  # the hub's clock
+            # Keyed on signed content only (collectors.base): a resent body under a new id header is a repeat.
+            key = getattr(adapter, "delivery_key", adapter.dedup_key)(headers, body, source)
             receipt = await self._hub.require_inbox().submit(
-                source=name, dedup_key=dedup_key_for(adapter.dedup_key(headers, body, source), body), headers=kept,
+                source=name, dedup_key=dedup_key_for(key, body), headers=kept,
                 body=body, content_type=media_type(headers), received_at=received_at)
         await send_json(send, 202 if receipt.new else 200, {"delivery": receipt.delivery_id})

@@ -1,9 +1,22 @@
 """Shopify (storefront): ``X-Shopify-Hmac-Sha256`` verification and webhook topics → canonical events.
 
 A webhook body is the REST resource itself (an order, a fulfillment, …); ``X-Shopify-Topic`` names it
-(https://shopify.dev/docs/apps/build/webhooks). Dedup key: ``X-Shopify-Event-Id`` (the same on every
+(https://shopify.dev/docs/apps/build/webhooks). The event's id is ``X-Shopify-Event-Id`` (the same on every
 delivery of one event, https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates), else
 ``X-Shopify-Webhook-Id``.
+
+Trust review. Signed: the raw body only (``X-Shopify-Hmac-Sha256``); no header is covered, so anyone holding a
+captured delivery can resend it with a new ``X-Shopify-Event-Id``. The inbox therefore keys a delivery on what
+is signed (:func:`delivery_key`): the SHA-256 of topic + body. That is unique because every real change carries
+a new ``updated_at`` (orders, fulfillments, inventory levels) or a new resource id (refunds), so two different
+events never share a body, while Shopify's retries and a second subscription to the topic resend the same
+bytes (one event); the topic is part of it because Shopify sends one order body to several topics
+(``orders/create`` and ``orders/paid``). A resent body with a new event id is a repeat: 200 with the first
+delivery's id. ``X-Shopify-Triggered-At`` (when Shopify fired the event) is refused when it is more than the
+tolerance ahead of the hub's clock or older than Shopify's retry window (8 retries over 4 hours, each with the
+original ``X-Shopify-Triggered-At``: https://shopify.dev/changelog/updates-to-webhook-retry-mechanism) plus the
+tolerance: a narrower window would refuse Shopify's own retries. Not covered: the topic header itself is
+unsigned (a body resent under another topic is a new delivery; the parser only reads what that body says).
 
 Mapping (topic → canonical type):
 
@@ -60,13 +73,14 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from collectors import shopify_catalog
 from collectors.base import (
     ParseError,
+    SignatureError,
     body_digest,
     compact,
     decimal_field,
@@ -97,6 +111,8 @@ _POLLED_TOPICS = frozenset({*_ORDER_TYPES, "fulfillments/create", "fulfillments/
 _PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
 _IN_TRANSIT = frozenset({"in_transit", "out_for_delivery", "attempted_delivery", "ready_for_pickup"})
 _FAILED_FULFILLMENT = frozenset({"cancelled", "error", "failure"})
+# https://shopify.dev/changelog/updates-to-webhook-retry-mechanism: 8 retries over 4 hours.
+RETRY_WINDOW_SECONDS = 4 * 3600
 # https://shopify.dev/docs/api/admin-rest/latest/resources/fulfillmentevent (status): the carrier's feed.
 # label_printed / label_purchased / confirmed say the parcel exists but has not moved; picked_up is the
 # customer collecting a pickup order (delivered), carrier_picked_up the carrier taking it (in transit).
@@ -118,36 +134,60 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def verify(headers: Mapping[str, str], body: bytes, source: Source, now: float, tolerance: int = 300) -> None:
-    """Accept when the HMAC matches any configured secret.
+    """Accept when the HMAC matches any configured secret and ``X-Shopify-Triggered-At`` (when sent) is fresh:
+    at most ``tolerance`` ahead of ``now``, at most Shopify's retry window plus ``tolerance`` behind it.
 
-    Shopify signs no timestamp, so ``now``/``tolerance`` cannot apply: replays are absorbed by dedup.
+    The header is unsigned, so this only turns away a captured delivery resent as it was; a resent body is
+    recognised as a repeat by :func:`delivery_key` whatever its headers say.
     """
     verify_with_any_secret(header(headers, "x-shopify-hmac-sha256"), "X-Shopify-Hmac-Sha256", source,
                            lambda secret: sign(secret, body))
+    triggered = header(headers, "x-shopify-triggered-at")
+    if triggered is None:
+        return  # not sent by older API versions or by test tools; it proves nothing when present either
+    try:
+        at = parse_time(triggered, "X-Shopify-Triggered-At").replace(tzinfo=UTC).timestamp()
+    except ParseError:
+        raise SignatureError("X-Shopify-Triggered-At is not a timestamp") from None
+    if not now - RETRY_WINDOW_SECONDS - tolerance <= at <= now + tolerance:
+        raise SignatureError("X-Shopify-Triggered-At is outside the tolerance window")
+
+
+def delivery_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str:
+    """The inbox key of a delivery, from what the signature covers (see the module's trust review): the key
+    the poller gives the same fact on a source that polls (:func:`dedup_key`), else the SHA-256 of topic and body."""
+    key = _polled_key(headers, body, source)
+    if key is not None:
+        return key
+    topic = header(headers, "x-shopify-topic") or ""
+    return "sha256:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
 
 
 def dedup_key(headers: Mapping[str, str], body: bytes, source: Source | None = None) -> str | None:
-    """``X-Shopify-Event-Id`` (stable across retries), else ``X-Shopify-Webhook-Id``.
+    """The event's id (its ``source_event_id``): ``X-Shopify-Event-Id`` (stable across retries), else
+    ``X-Shopify-Webhook-Id``. Unsigned, so the inbox keys the delivery itself by :func:`delivery_key`.
 
     On a source that also polls, a topic the poll delivers too is keyed as the poller keys the same fact — an
     order, refund or fulfillment topic with ``shopify-orders`` (:func:`order_key`), a ``payouts/*`` topic with
     ``shopify-payouts`` (``payout_key``) — so a webhook and the poll that reconciles it are one delivery,
     whichever arrives first.
     """
+    return (_polled_key(headers, body, source) or header(headers, "x-shopify-event-id")
+            or header(headers, "x-shopify-webhook-id") or None)
+
+
+def _polled_key(headers: Mapping[str, str], body: bytes, source: Source | None) -> str | None:
+    """The key a poller gives the fact this webhook reports (read from the signed body), when the source polls it."""
     topic = header(headers, "x-shopify-topic") or ""
-    key_of = None
-    if source is not None and topic.startswith("payouts/") and polls(source, "shopify-payouts"):
-        key_of = payout_key
-    elif source is not None and topic in _POLLED_TOPICS and polls_orders(source):
-        key_of = lambda resource: order_key(topic, resource)  # noqa: E731 - one line, used once
-    if key_of is not None:
-        try:
-            key = key_of(load_json(body))
-        except ParseError:
-            key = None
-        if key is not None:
-            return key
-    return header(headers, "x-shopify-event-id") or header(headers, "x-shopify-webhook-id") or None
+    payouts = source is not None and topic.startswith("payouts/") and polls(source, "shopify-payouts")
+    orders = source is not None and topic in _POLLED_TOPICS and polls_orders(source)
+    if not (payouts or orders):
+        return None
+    try:
+        document = load_json(body)
+    except ParseError:
+        return None
+    return payout_key(document) if payouts else order_key(topic, document)
 
 
 def polls_orders(source: Source) -> bool:

@@ -4,6 +4,12 @@ A webhook body is ``{"merchant_id", "type", "event_id", "created_at", "data": {"
 (https://developer.squareup.com/docs/webhooks/overview); ``event_id`` is the dedup key and
 ``created_at`` the event time.
 
+Trust review. Signed: the notification URL + the raw body (``x-square-hmacsha256-signature``); no time is
+signed (``Square-Initial-Delivery-Timestamp`` is a plain header, not checked). Dedup key: ``event_id`` from
+the signed body, so no header can change it; unique because Square gives each event its own id and retries it
+under that id (https://developer.squareup.com/docs/webhooks/step4manage: ``event_id`` is its idempotency value).
+It is also the event's ``source_event_id``.
+
 Mapping (``type`` → canonical type):
 
 - ``order.created`` → ``order.placed``; ``order.updated`` → ``order.updated`` (``order.cancelled`` when

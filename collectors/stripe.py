@@ -3,6 +3,11 @@
 A webhook body is one Stripe event (``{"id": "evt_…", "type", "created", "data": {"object": …}}``, see
 https://docs.stripe.com/api/events/object); ``id`` is the dedup key (Stripe retries the same event id).
 
+Trust review. Signed: ``{t}.{raw body}`` (``Stripe-Signature``), ``t`` within the tolerance; Stripe signs each
+attempt afresh, so its retries pass. Dedup key: the event ``id`` (``evt_…``) read from the signed body, so no
+header can change it; unique because Stripe gives every event its own id and resends one event under the same
+id (https://docs.stripe.com/webhooks, "Handle duplicate events"). It is also each event's ``source_event_id``.
+
 Mapping (``type`` → canonical type):
 
 - ``payment_intent.created`` / ``payment_intent.amount_capturable_updated`` → ``payment.authorized``

@@ -89,7 +89,7 @@ def group(group_id: str, start: str, status: str, total: str) -> dict[str, Any]:
 def test_published_transaction_update_is_a_captured_net_amount_on_its_order() -> None:
     [event] = parse_body(transaction_update())
     assert (event.type, event.status, event.error) == ("payment.captured", "ok", None)
-    assert event.source_event_id == "d0e9e693-c3ad-4373-979f-ed4ec98dd746"
+    assert event.source_event_id == "TRANSACTION_UPDATE:d0e9e693-c3ad-4373-979f-ed4ec98dd746"
     assert event.occurred_at == datetime(2023, 7, 14, 3, 35, 13, 214000)  # PostedDate
     assert event.amount == Amount(Decimal(10), "USD", "net")
     assert event.refs == [Ref("amazon:order", "8129762527551")]

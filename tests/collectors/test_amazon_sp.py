@@ -96,12 +96,17 @@ def test_wrong_or_missing_secret_is_refused(headers: dict[str, str], message: st
         amazon_sp.verify(amazon_sp.sign(SECRET), b"{}", Source("amazon", "marketplace", "amazon-sp"), NOW)
 
 
-def test_dedup_key_is_the_notification_id_in_either_casing() -> None:
-    assert amazon_sp.dedup_key({}, json.dumps(order_change()).encode()) == "d0e9e693-c3ad-4373-979f-ed4ec98dd746"
-    assert amazon_sp.dedup_key({}, json.dumps(item_inventory()).encode()) == "d0e9e693-c3ad-4373-979f-ed4ec98dd746"
+def test_dedup_key_is_the_notification_type_and_id_in_either_casing() -> None:
+    """Amazon's published examples reuse one NotificationId across types: the type keeps them apart."""
+    notification_id = "d0e9e693-c3ad-4373-979f-ed4ec98dd746"
+    assert amazon_sp.dedup_key({}, json.dumps(order_change()).encode()) == f"ORDER_CHANGE:{notification_id}"
+    assert amazon_sp.dedup_key({}, json.dumps(item_inventory()).encode()) \
+        == f"ITEM_INVENTORY_EVENT_CHANGE:{notification_id}"
     wrapped = eventbridge(order_change())
-    assert amazon_sp.dedup_key({}, json.dumps(wrapped).encode()) == "d0e9e693-c3ad-4373-979f-ed4ec98dd746"
+    assert amazon_sp.dedup_key({}, json.dumps(wrapped).encode()) == "ORDER_CHANGE:d0e9e693-c3ad-4373-979f-ed4ec98dd746"
     del wrapped["detail"]["NotificationMetadata"]
+    assert amazon_sp.dedup_key({}, json.dumps(wrapped).encode()) == "ORDER_CHANGE:eb-7f1c"
+    del wrapped["detail"]["NotificationType"]
     assert amazon_sp.dedup_key({}, json.dumps(wrapped).encode()) == "eb-7f1c"
     assert amazon_sp.dedup_key({}, b"not json") is None and amazon_sp.dedup_key({}, b"[]") is None
 
@@ -111,7 +116,7 @@ def test_dedup_key_is_the_notification_id_in_either_casing() -> None:
 
 def test_order_change_buyer_requested_cancel_field_by_field() -> None:
     event = parse_one(order_change(), make_source(locations={SUPPLY_SOURCE: "WH-1"}))
-    assert (event.source, event.source_event_id) == ("amazon", "d0e9e693-c3ad-4373-979f-ed4ec98dd746")
+    assert (event.source, event.source_event_id) == ("amazon", "ORDER_CHANGE:d0e9e693-c3ad-4373-979f-ed4ec98dd746")
     assert event.type == "order.updated"  # a buyer's request changes no status yet
     assert event.occurred_at == datetime(2022, 11, 29, 19, 42, 4, 284000)  # TimeOfOrderChange, not EventTime
     assert event.lines == [Line("SellerSKUID1", Decimal(10), "WH-1")]
@@ -136,7 +141,7 @@ def test_order_status_changes(status: str, expected: str, qty: int) -> None:
 def test_item_inventory_event_change_in_lower_camel_case() -> None:
     event = parse_one(item_inventory(), make_source(locations={"ATVPDKIKX0DER": "AMZ-US"}))
     assert event.type == "inventory.snapshot"
-    assert event.source_event_id == "d0e9e693-c3ad-4373-979f-ed4ec98dd746"
+    assert event.source_event_id == "ITEM_INVENTORY_EVENT_CHANGE:d0e9e693-c3ad-4373-979f-ed4ec98dd746"
     assert event.occurred_at == datetime(2023, 2, 7, 16, 5, 32, 378000)
     assert event.lines == [Line("B00032HE0O", Decimal(650), "AMZ-US", "available"),
                            Line("B00094A20U", Decimal(519), "AMZ-US", "available")]
@@ -145,7 +150,8 @@ def test_item_inventory_event_change_in_lower_camel_case() -> None:
 
 def test_fba_inventory_availability_per_marketplace_and_state() -> None:
     event = parse_one(fba_inventory(), make_source(locations={"ATVPDKIKX0DER": "FBA-US"}))
-    assert event.type == "inventory.snapshot" and event.source_event_id == "fba-notif-1"
+    assert event.type == "inventory.snapshot"
+    assert event.source_event_id == "FBA_INVENTORY_AVAILABILITY_CHANGES:fba-notif-1"
     by_place = {(line.location, line.state): line.qty for line in event.lines}
     assert all(line.sku == "SELLERSKU-1" for line in event.lines)
     # US: 50 fulfillable, 5+15+10 reserved, inbound shipped 5 + receiving 10 (working units not counted).

@@ -49,7 +49,7 @@ def test_published_milestone_is_a_delivery_at_the_milestones_own_time_with_the_t
     [event] = parse(fixture("ShipmentTrackingMilestoneChangedNotification"))
     assert (event.type, event.status, event.error) == ("shipment.delivered", "ok", None)
     assert event.occurred_at == datetime(2026, 6, 14, 1, 26, 56)  # occurredAt, not eventTime (2025-08-08)
-    assert event.source_event_id == "6712e8e5-b365-4cb1-9fd8-be9dfc6d5bda"
+    assert event.source_event_id == "SHIPMENT_TRACKING_MILESTONE_CHANGED:6712e8e5-b365-4cb1-9fd8-be9dfc6d5bda"
     assert event.refs == [Ref("amazon:tracking", "AFTN987654321")]
 
 
@@ -87,7 +87,7 @@ def test_published_fulfillment_status_reports_its_unknown_status_and_reads_the_r
     assert (status.type, status.status) == ("order.updated", "ok")
     assert status.error == "unmapped FulfillmentOrderStatus 'PROCESSED'"
     assert returned.type == "return.received"
-    assert returned.source_event_id == "d0e9e693-c3ad-4373-979f-ed4ec98dd746:return"
+    assert returned.source_event_id == "FULFILLMENT_ORDER_STATUS:d0e9e693-c3ad-4373-979f-ed4ec98dd746:return"
     assert returned.lines == [Line("SELLERSKU9345", Decimal(12), None, "returned")]
     assert returned.occurred_at == datetime(2020, 7, 13, 19, 42, 4, 284000)
     assert Ref("amazon:fulfillment_order", "SFOID2345") in returned.refs

@@ -280,7 +280,10 @@ def test_standard_webhooks_signature_fresh_and_stale() -> None:
 
 def test_dedup_key() -> None:
     erp_body = json.dumps(ERP_BODY).encode()
-    assert json_mapping.dedup_key({"webhook-id": "msg_9"}, erp_body, source()) == "msg_9"
+    # The body-HMAC source signs no header: a webhook-id there could be anything, the body's event id is the key.
+    assert json_mapping.dedup_key({"webhook-id": "msg_9"}, erp_body, source()) == "erp-evt-9001"
+    wms_body = json.dumps(WMS_BODY).encode()
+    assert json_mapping.dedup_key({"webhook-id": "msg_9"}, wms_body, source("wms", WMS_OPTIONS)) == "msg_9"
     assert json_mapping.dedup_key({}, erp_body, source()) == "erp-evt-9001"
     assert json_mapping.dedup_key({}, json.dumps(WMS_BODY).encode(), source("wms", WMS_OPTIONS)) is None  # a batch
     assert json_mapping.dedup_key({}, b"{oops", source()) is None
