@@ -14,7 +14,7 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.extensions import MaxTokensLimiter, ParserCache
+from strawberry.extensions import MaxTokensLimiter
 from strawberry.tools import merge_types
 
 from hub.auth import authenticate
@@ -24,7 +24,7 @@ from resolvers.admin import AdminMutation, AdminQuery
 from resolvers.errors import MaskUnexpected, Schema, is_expected
 from resolvers.exceptions import ExceptionMutation, ExceptionQuery, Subscription
 from resolvers.http import GraphQLHTTP
-from resolvers.limits import Guard, LeakyBuckets, Limits, limits_from
+from resolvers.limits import BoundedParserCache, Guard, LeakyBuckets, Limits, limits_from
 from resolvers.loaders import Loaders
 from resolvers.metrics import MetricsQuery
 from resolvers.mutation import DeliveryMutation
@@ -69,7 +69,7 @@ def build_schema(limits: Limits | None = None, buckets: LeakyBuckets | None = No
     limits = limits or Limits()
     buckets = buckets or LeakyBuckets(limits.cost_bucket, limits.cost_restore_rate, time.monotonic)
     extensions = [
-        lambda: ParserCache(maxsize=1024), lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: BoundedParserCache(maxsize=1024), lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         # depth, aliases and expanded selections (linear in the document), cached validation with role-aware
         # introspection, then the cost budget: strawberry's depth and alias limiters expand fragments literally
         lambda: Guard(limits, buckets),

@@ -39,7 +39,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
@@ -59,6 +59,7 @@ class Limits:
     max_aliases: int = 30
     max_tokens: int = 2000
     max_selections: int = 5000  # fields, spreads and inline fragments once every fragment spread is expanded
+    max_repeated_fields: int = 50  # fields sharing one response key in a selection set (validation is quadratic)
     max_body_bytes: int = 256 * 1024  # a POST body (or a GET query string) longer than this is 413 (414)
     max_execution_seconds: float = 10.0  # wall-clock limit on running one operation (TIMEOUT)
     max_cost: int = 1000  # one query may not cost more than this (MAX_COST_EXCEEDED, 400)
@@ -69,7 +70,8 @@ class Limits:
     persisted_documents: str | None = None  # a JSON file: a list of documents, or {"sha256:<hex>": document}
 
 
-_INTS = ("max_depth", "max_aliases", "max_tokens", "max_selections", "max_body_bytes", "max_cost", "cost_bucket")
+_INTS = ("max_depth", "max_aliases", "max_tokens", "max_selections", "max_repeated_fields", "max_body_bytes",
+         "max_cost", "cost_bucket")
 _SECONDS = ("cost_restore_rate", "max_execution_seconds")
 
 
@@ -308,6 +310,21 @@ class LeakyBuckets:
 
 _VALIDATED: OrderedDict[tuple[Any, ...], list[GraphQLError]] = OrderedDict()
 _VALIDATED_MAX = 1024
+# Longer documents are parsed and validated afresh each time: 1024 cached documents of up to max_body_bytes each
+# (a long comment costs no tokens) would hold hundreds of MiB.
+CACHED_DOCUMENT_CHARS = 16 * 1024
+
+
+class BoundedParserCache(ParserCache):
+    """strawberry's parse cache for documents up to :data:`CACHED_DOCUMENT_CHARS`; longer ones strawberry parses
+    itself (under the token limit), uncached."""
+
+    def on_parse(self) -> Iterator[None]:
+        query = self.execution_context.query
+        if query is not None and len(query) > CACHED_DOCUMENT_CHARS:
+            yield
+            return
+        yield from super().on_parse()
 
 
 def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...], hide: bool,
@@ -322,9 +339,11 @@ def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, .
     key = (schema, document, tuple(f"{rule.__module__}.{rule.__qualname__}" for rule in rules), hide)
     errors = _VALIDATED.get(key)
     if errors is None:
-        errors = shape_errors(document, limits.max_depth, limits.max_aliases, limits.max_selections) or validate(
+        errors = shape_errors(document, limits.max_depth, limits.max_aliases, limits.max_selections,
+                              limits.max_repeated_fields) or validate(
             schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule), hide_suggestions=hide)
-        _VALIDATED[key] = errors
+        if document.loc is None or document.loc.end <= CACHED_DOCUMENT_CHARS:
+            _VALIDATED[key] = errors
         if len(_VALIDATED) > _VALIDATED_MAX:
             _VALIDATED.popitem(last=False)
     else:

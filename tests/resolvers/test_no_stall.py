@@ -8,6 +8,7 @@ whole) is ``tests/e2e/test_no_stall.py``."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_the_issues_document_is_small_and_measured_without_expanding_it() -> Non
 
     document = BOMBS["spreads"]
     assert len(document) < 1500  # the issue's 1.4 KB
-    (shape,) = measure(parse(document)).values()
+    (shape,) = measure(parse(document)).operations.values()
     assert shape.selections == 3 * 2 ** LEVELS - 1  # 1 + 2 + 4 + … + 2^25 spreads, plus 2^25 leaves
     assert shape.depth == 0 and shape.aliases == 0
 
@@ -56,6 +57,26 @@ async def test_fragment_fan_out_is_refused_naming_the_limit(store_url: str, name
         assert error["extensions"]["code"] == "MAX_SELECTIONS_EXCEEDED", error
         assert "once its fragments are expanded; the limit is 5000" in error["message"]
         assert (await client.get("/healthz")).status_code == 200
+
+
+REPEATS = {  # graphql-core compares every pair of fields sharing a response key: 490 copies took seconds
+    "in one selection set": "{ " + "sources { name } " * 490 + "}",
+    "through fragments": "{ " + " ".join(f"...S{i}" for i in range(60)) + " } "
+                         + " ".join(f"fragment S{i} on Query {{ sources {{ name }} }}" for i in range(60)),
+    "in an unused fragment": "{ __typename } fragment U on Query { " + "sources { name } " * 60 + "}",
+    "nested": "{ sources { " + "name " * 60 + "} }",
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", sorted(REPEATS))
+async def test_a_field_repeated_past_the_limit_is_refused_before_validation(store_url: str, name: str) -> None:
+    async with running_app(store_url) as (client, _):
+        response = await client.post("/graphql", json={"query": REPEATS[name]}, headers={"accept": GRAPHQL_RESPONSE})
+        assert response.status_code == 400, response.text
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "MAX_REPEATED_FIELDS_EXCEEDED", error
+        assert "in one selection set (fragments included); the limit is 50" in error["message"]
 
 
 @pytest.mark.asyncio
@@ -134,3 +155,21 @@ async def test_an_operation_past_the_wall_clock_limit_is_stopped_with_a_clear_er
         done = await client.post("/graphql", json={"query": MUTATION}, headers=headers)  # the writer was let go
         assert done.json() == {"data": {"acknowledgeException": {"count": 1}},
                                "extensions": done.json()["extensions"]}
+
+
+@pytest.mark.asyncio
+async def test_long_documents_are_not_kept_in_the_parse_and_validation_caches(store_url: str) -> None:
+    from strawberry.extensions.parser_cache import _get_parse_cache
+
+    from resolvers import limits
+
+    parsed = _get_parse_cache(1024)
+    async with running_app(store_url) as (client, _):
+        before = parsed.cache_info().currsize, len(limits._VALIDATED)
+        for n in range(3):  # a long comment costs no tokens: 1024 of these would otherwise stay cached
+            long = f"{{ __typename }} # {n} {'x' * (limits.CACHED_DOCUMENT_CHARS + 1)}"
+            assert (await client.post("/graphql", json={"query": long})).json()["data"] == {"__typename": "Query"}
+        assert (parsed.cache_info().currsize, len(limits._VALIDATED)) == before
+        short = f"{{ __typename }} # {uuid.uuid4()}"  # new to both caches
+        assert (await client.post("/graphql", json={"query": short})).status_code == 200
+        assert (parsed.cache_info().currsize, len(limits._VALIDATED)) == (before[0] + 1, before[1] + 1)
