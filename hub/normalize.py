@@ -177,7 +177,7 @@ class Normalizer:
         dead = [item for item in items if item.dead is not None]
         with tracer.start_as_current_span("correlate"):
             async with self._store.write() as conn:
-                result = await record_events(self._store, conn, parsed, self._settings)
+                result = await record_events(self._store, conn, parsed, self._settings, whole=done)
                 await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
                                         result.changes)
                 await self._finish(conn, done, retried, dead, result.changes)

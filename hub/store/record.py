@@ -84,8 +84,13 @@ def _result_name(query: Any, column: Any) -> str:
 
 
 async def record_events(store: Store, conn: AsyncConnection, items: list[Incoming],
-                        settings: CorrelationSettings) -> Recorded:
-    """Store new events, count duplicates, and (re)compute the transactions they touch."""
+                        settings: CorrelationSettings, whole: Iterable[str] = ()) -> Recorded:
+    """Store new events, count duplicates, and (re)compute the transactions they touch.
+
+    ``whole``: deliveries whose every event is in ``items`` (the normalizer derives a delivery at once); an
+    event stored earlier from one of them under a key not derived now is outdated and removed (a replay after
+    an adapter renamed its events, e.g. Amazon's type-qualified ids, replaces rather than adds).
+    """
     result = Recorded()
     fresh, batch_repeats = _first_of_each(items)
     by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
@@ -107,7 +112,9 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
             del by_key[key]
     result.duplicates = sum(repeats.values()) + sum(batch_repeats.values())
     await _count_repeats(conn, repeats)
-    await _forget(conn, list(reuse_ids.values()))
+    outdated = await _outdated(conn, items, set(whole))
+    recompute.update(outdated.values())
+    await _forget(conn, [*reuse_ids.values(), *outdated])
 
     resent = await _resent(conn, {item.delivery_id for item in by_key.values()})
     rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, resent, settings)
@@ -142,6 +149,20 @@ def _first_of_each(items: list[Incoming]) -> tuple[list[Incoming], Counter[Key]]
             seen.add(key)
             fresh.append(item)
     return fresh, repeats
+
+
+async def _outdated(conn: AsyncConnection, items: list[Incoming], whole: set[str]) -> dict[str, str]:
+    """Events stored earlier from the ``whole`` deliveries under a key their derivation no longer yields:
+    event id → transaction. Only a replayed delivery has any (one query by the delivery index otherwise)."""
+    if not whole:
+        return {}
+    derived: dict[str, set[Key]] = {delivery: set() for delivery in whole}
+    for item in items:
+        if item.delivery_id in derived:
+            derived[item.delivery_id].add((item.event.source, item.event.source_event_id))
+    rows = await _select_in(conn, select(events.c.id, events.c.tx_id, events.c.source, events.c.source_event_id,
+                                         events.c.delivery_id), events.c.delivery_id, sorted(whole))
+    return {row.id: row.tx_id for row in rows if (row.source, row.source_event_id) not in derived[row.delivery_id]}
 
 
 async def _resent(conn: AsyncConnection, delivery_ids: set[str]) -> dict[str, int]:
