@@ -170,6 +170,11 @@ async def _count_repeat(conn: AsyncConnection, delivery_id: str, count: int) -> 
                        .values(duplicates=events.c.duplicates + count))
     tx_ids = list((await conn.execute(select(events.c.tx_id).where(events.c.delivery_id == delivery_id)
                                       .distinct())).scalars())
+    await evaluate_soon(conn, tx_ids)
+
+
+async def evaluate_soon(conn: AsyncConnection, tx_ids: list[str]) -> None:
+    """Have the evaluator's next tick look at these transactions (inside the caller's write transaction)."""
     if tx_ids:
         await conn.execute(delete(tx_due).where(tx_due.c.tx_id.in_(tx_ids)))
         await conn.execute(tx_due.insert(), [{"tx_id": tx_id, "due_at": EVALUATE_NOW} for tx_id in tx_ids])

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
 from hub.correlate import CorrelationSettings
 from hub.evaluate import Evaluator
 from hub.exceptions import Changes, Finding, clear_exception, raise_exception
+from hub.inbox import evaluate_soon
 from hub.isolate import isolate
 from hub.model import Delivery, Event, utcnow
 from hub.periodic import Heartbeats, cancel_and_wait
@@ -183,12 +185,28 @@ class Normalizer:
                 await self._finish(conn, done, retried, dead, result.changes)
                 if self._evaluator is not None and result.transactions:
                     with tracer.start_as_current_span("evaluate"):
-                        await self._evaluator.evaluate(conn, sorted(result.transactions), self._evaluator.now(),
-                                                       result.changes)
+                        await self._evaluate(conn, self._evaluator, sorted(result.transactions), result.changes)
         if self._evaluator is not None:
             self._evaluator.publish(result.changes)
         tally.stored, tally.duplicates = tally.stored + result.stored, tally.duplicates + result.duplicates
         tally.dead.extend(item.source for item in dead)
+
+    @staticmethod
+    async def _evaluate(conn: AsyncConnection, evaluator: Evaluator, tx_ids: list[str], changes: Changes) -> None:
+        """Evaluate the recorded transactions in a savepoint: one the rules cannot evaluate must not cost the
+        deliveries their events. It is left to the evaluator's next tick, which isolates it (hub.isolate)."""
+        found = Changes()
+        try:
+            async with conn.begin_nested():
+                await evaluator.evaluate(conn, tx_ids, evaluator.now(), found)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.warning("evaluating %d transactions failed while recording, left to the evaluator's tick: %s",
+                        len(tx_ids), describe(exc))
+            await evaluate_soon(conn, tx_ids)
+            return
+        changes.items.extend(found.items)
 
     async def _record_failed(self, item: _Item, exc: Exception, tally: _Tally) -> None:
         """The one delivery whose write fails: dead-letter it with the error (its events are not recorded)."""

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from hub.store.tables import deliveries
+from hub.correlate import CorrelationSettings
+from hub.inbox import EVALUATE_NOW
+from hub.model import Event, Ref
+from hub.store.record import Incoming, record_events
+from hub.store.tables import deliveries, tx_due
 from tests.conftest import pg_execute
 from tests.support import cloudevent, dumps, gql, running_app, signed_headers
 
@@ -119,3 +124,28 @@ async def test_a_database_that_is_unavailable_dead_letters_nothing(store_url: st
         assert {state for state, _ in (await states(hub)).values()} == {"pending"}
         assert await hub.normalizer.run_until_idle() == 3
         assert {(await states(hub))[i] for i in ids} == {("done", None)}
+
+
+@pytest.mark.asyncio
+async def test_a_transaction_the_rules_cannot_evaluate_costs_a_new_delivery_nothing(store_url: str) -> None:
+    """An order stored before values were checked (placed at the last instant a datetime holds: its SLA due
+    time overflows) gets a valid delivery: the delivery is recorded, the evaluation is left to the tick."""
+    async with running_app(store_url) as (client, hub):
+        async with hub.store.write() as conn:  # as it was stored before hub.values refused such a time
+            await record_events(hub.store, conn, [Incoming(Event(
+                source="shop", source_event_id="legacy", type="order.placed",
+                occurred_at=datetime(9999, 12, 31, 23, 59, 59), refs=[Ref("shop:order", "LEGACY-1")]),
+                "dlv_legacy", datetime(2026, 11, 1))], CorrelationSettings(frozenset(), 50))
+        await hub.normalizer.stop()
+        body = dumps(cloudevent("shop", "payment.authorized", [("shop:order", "LEGACY-1")], id="authorized-1"))
+        response = await client.post("/hooks/shop", content=body, headers=signed_headers(body))
+        assert response.status_code == 202
+        await hub.normalizer.run_until_idle()
+        assert (await states(hub))[response.json()["delivery"]] == ("done", None)
+        trace = (await gql(client, TRACE, ref="shop:order:LEGACY-1"))["data"]["transaction"]
+        assert sorted(e["type"] for e in trace["events"]) == ["order.placed", "payment.authorized"]
+        async with hub.store.read() as conn:
+            due = (await conn.execute(select(tx_due.c.due_at).where(tx_due.c.tx_id == trace["id"]))).scalar_one()
+        assert due == EVALUATE_NOW  # the evaluator's tick takes it, and isolates it there
+        result = await hub.evaluator.tick()
+        assert result.evaluated == 0  # logged and postponed, the tick went on
