@@ -106,6 +106,8 @@ async def run_demo(options: DemoOptions, app_factory: AppFactory, out: TextIO = 
     poll_interval = min(2.0, max(0.05, 300.0 / clock.factor))  # every 5 simulated minutes
     raw = demo_config(f"sqlite+aiosqlite:///{db}", hub_url, f"http://{options.host}:{erp_port}", poll_interval,
                       tolerance_seconds=int(max(300.0, 30 * clock.factor)))  # 30 real seconds of latency
+    # The hub's clock runs `factor` times real time: /healthz allows a real minute, not a simulated one.
+    raw["health"] = {"max_pending_seconds": 60 * clock.factor, "stall_min_seconds": 60 * clock.factor}
     key, key_sha256 = auth.new_key()
     raw["api_keys"] = [{"name": "demo", "role": "operator", "key_sha256": key_sha256}]
     config = parse(raw, secrets)
