@@ -90,7 +90,9 @@ async def test_shopify_triggered_at_outside_the_window_is_refused_and_shopifys_r
                                      headers=shopify_headers(topic, "e-1", triggered=triggered, **extra))
 
         stale = NOW - shopify.RETRY_WINDOW_SECONDS - 301
-        for refused in (await post(stale), await post(NOW + 301), await post(None, **{"x-shopify-triggered-at": "x"})):
+        odd = [await post(None, **{"x-shopify-triggered-at": value})
+               for value in ("x", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00", "1793000000")]
+        for refused in (await post(stale), await post(NOW + 301), *odd):
             assert refused.status_code == 401, refused.text
             assert refused.json()["error"]["code"] and "Triggered-At" in refused.json()["error"]["message"]
         assert await delivery_count(hub, "shop") == 0
