@@ -41,7 +41,8 @@ Mapping (topic → canonical type):
 - ``inventory_levels/update`` → ``inventory.snapshot`` (state ``available``): the SKU and location name from
   ``options.inventory_items`` / ``options.locations`` or the Admin API (:mod:`collectors.shopify_catalog`);
   unresolved, Shopify's ids with an ``unresolved_inventory_item`` / ``unresolved_location`` related ref
-- any other topic → ``unknown`` (refs still taken when the resource is an order/fulfillment/refund)
+- any other topic → ``unknown``, with the refs its resource has: an order/fulfillment/fulfillment event/refund's
+  own, else its ``order_id`` (``order_transactions/create``, ``disputes/*``, …), so it lands on the order
 
 Reconciliation with the ``shopify-orders`` poller (``collectors.polling.shopify_orders``): the poller
 turns each polled order into an ``orders/updated`` delivery for its version plus one delivery per
@@ -282,6 +283,8 @@ def parse(delivery: Delivery, source: Source, resolver: Resolver | None = None) 
         event.refs = _fulfillment_event_refs(payload, source, required=False)
     elif resource == "refunds":
         event.refs = compact([ref(source, "refund", payload.get("id")), ref(source, "order", payload.get("order_id"))])
+    else:  # any other resource naming its order (order_transactions, disputes, fulfillment_orders…): on its trace
+        event.refs = compact([ref(source, "order", payload.get("order_id"))])
     event.refs = compact([*event.refs, *mapped_refs(payload, source.refs)])
     return [event]
 
