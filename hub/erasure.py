@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import audit
@@ -77,6 +77,7 @@ async def _erase(conn: AsyncConnection, email: str | None, ref: str | None) -> E
         if delivery_ids:
             tx_ids |= set((await conn.execute(select(events.c.tx_id)
                                               .where(events.c.delivery_id.in_(delivery_ids)))).scalars())
+    tx_ids.discard(None)  # type: ignore[arg-type]  # an unlinked event's: its delivery is in delivery_ids already
     if tx_ids:
         delivery_ids |= set((await conn.execute(select(events.c.delivery_id)
                                                 .where(events.c.tx_id.in_(tx_ids)))).scalars())
@@ -91,8 +92,9 @@ async def _erase(conn: AsyncConnection, email: str | None, ref: str | None) -> E
             body=redact_body(row.body, emails), headers=erase(row.headers),
             error=erase(row.error) if row.error else row.error))
     event_count = ref_count = 0
-    if tx_ids:
-        event_rows = (await conn.execute(select(events.c.id, events.c.error).where(events.c.tx_id.in_(tx_ids)))).all()
+    if tx_ids or delivery_ids:  # the transactions' events, and the unlinked ones of the deliveries rewritten
+        event_rows = (await conn.execute(select(events.c.id, events.c.error).where(or_(
+            events.c.tx_id.in_(tx_ids), events.c.delivery_id.in_(delivery_ids))))).all()
         event_count = len(event_rows)
         for row in event_rows:
             if row.error and erase(row.error) != row.error:

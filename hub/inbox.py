@@ -168,7 +168,8 @@ async def _count_repeat(conn: AsyncConnection, delivery_id: str, count: int) -> 
                        .values(repeats=deliveries.c.repeats + count))
     await conn.execute(update(events).where(events.c.delivery_id == delivery_id)
                        .values(duplicates=events.c.duplicates + count))
-    tx_ids = list((await conn.execute(select(events.c.tx_id).where(events.c.delivery_id == delivery_id)
+    tx_ids = list((await conn.execute(select(events.c.tx_id).where(events.c.delivery_id == delivery_id,
+                                                                   events.c.tx_id.is_not(None))
                                       .distinct())).scalars())
     await evaluate_soon(conn, tx_ids)
 

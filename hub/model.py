@@ -103,6 +103,15 @@ def is_junk(value: str, junk_values: frozenset[str] | set[str] | tuple[str, ...]
     return not text or text.lower() in junk_values or bool(_ALL_ZERO.match(text))
 
 
+def needs_identity(event_type: str) -> bool:
+    """Whether an event of this type must name what it is about (an identity ref) to join a transaction.
+
+    Stock counts and movements (``inventory.*``) are about a SKU at a location and stand alone as adjustments;
+    every other event without an identity ref is *unlinked*: it joins no transaction and is counted instead.
+    """
+    return not event_type.startswith("inventory.")
+
+
 def transaction_kind(event_types: set[str] | frozenset[str]) -> str:
     """The transaction kind implied by the event types it holds (orders win over the movements they cause)."""
     prefixes = {t.split(".", 1)[0] for t in event_types}

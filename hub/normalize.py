@@ -30,6 +30,7 @@ from hub.store import Store, describe, is_transient
 from hub.store.record import Incoming, record_events
 from hub.store.tables import deliveries
 from hub.telemetry import Metrics, tracer
+from hub.unlinked import flag_unlinked
 from hub.values import RefusedValue, check_events, safe_text
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,9 @@ class Normalizer:
         with tracer.start_as_current_span("correlate"):
             async with self._store.write() as conn:
                 result = await record_events(self._store, conn, parsed, self._settings, whole=done)
+                if result.unlinked:
+                    await flag_unlinked(conn, result.unlinked, source_kinds=self._source_kinds, routing=self._routing,
+                                        changes=result.changes)
                 await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
                                         result.changes)
                 await self._finish(conn, done, retried, dead, result.changes)

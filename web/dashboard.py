@@ -22,6 +22,7 @@ from hub.process_map import process_map
 from hub.runtime import Hub
 from hub.store import dashboard_queries as dq
 from hub.store import metrics_queries as mq
+from hub.store.unlinked import unlinked_per_source
 from web import charts
 from web.common import now_of, render
 from web.stock import divergence_heat
@@ -41,9 +42,14 @@ def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, float]
     return dict(series)
 
 
-def _failures(deliveries: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per source: deliveries, dead letters (deliveries in state dead) and failed events."""
-    result: dict[str, dict[str, int]] = defaultdict(lambda: {"deliveries": 0, "dead_letters": 0, "failed_events": 0})
+def _failures(deliveries: list[dict[str, Any]], events: list[dict[str, Any]],
+              unlinked: dict[str, int]) -> list[dict[str, Any]]:
+    """Per source: deliveries, dead letters (deliveries in state dead), failed events, and the events that name
+    nothing they are about (unlinked: in no transaction; all of them, not only this window's)."""
+    result: dict[str, dict[str, int]] = defaultdict(lambda: {"deliveries": 0, "dead_letters": 0, "failed_events": 0,
+                                                             "unlinked": 0})
+    for source, count in unlinked.items():
+        result[source]["unlinked"] = count
     for row in deliveries:
         result[row["source"]]["deliveries"] += row["count"]
         if row["status"] == "dead":
@@ -76,7 +82,8 @@ def routes(hub: Hub) -> list[BaseRoute]:
             lag = await mq.receive_lag(conn, scope)
             step_lag = await mq.step_lag(conn, scope)
             failures = _failures(await mq.counts(conn, "deliveries", ["source", "status"], scope),
-                                 await mq.counts(conn, "events", ["source", "status"], scope))
+                                 await mq.counts(conn, "events", ["source", "status"], scope),
+                                 await unlinked_per_source(conn))
             by_age = await dq.open_exceptions_by_age(conn, now)
             pm = await process_map(conn, kind, since, until)
             heat = await divergence_heat(conn)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from hub.store import exception_queries as xq
 from hub.store import queries as q
-from hub.store.tables import events
 
 KINDS = {"tx": "transaction", "evt": "event", "exc": "exception", "dlv": "delivery"}
 
@@ -29,11 +26,7 @@ async def find_node(conn: Any, node_id: str) -> tuple[str, Any] | None:
     elif kind == "delivery":
         row = await q.get_delivery(conn, node_id)
     elif kind == "event":
-        tx_id = (await conn.execute(select(events.c.tx_id).where(events.c.id == node_id))).scalar()
-        record = None
-        if tx_id is not None:
-            record = next((e for e in (await q.events_by_transaction(conn, [tx_id])).get(tx_id, [])
-                           if e.id == node_id), None)
+        record = (await q.events_by_id(conn, [node_id])).get(node_id)  # an unlinked event has no transaction
         if record is None:
             return None
         keys = sorted({(ns, v) for ns, v, role in record.refs if role == "identity"})

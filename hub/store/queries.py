@@ -24,7 +24,7 @@ class EventRecord:
     """An event as read back, with its refs (one JOIN fetches both)."""
 
     id: str
-    tx_id: str
+    tx_id: str | None  # None: unlinked (no identity ref)
     source: str
     source_event_id: str
     type: str
@@ -107,11 +107,22 @@ async def transactions_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[
 
 async def events_by_transaction(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, list[EventRecord]]:
     """Each transaction's events in timeline order (occurred_at, then received_at), refs included."""
+    return await _events(conn, events.c.tx_id.in_(list(tx_ids)), events.c.tx_id)
+
+
+async def events_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, EventRecord]:
+    """These events (linked or not), refs included."""
+    return {event_id: found[0] for event_id, found in
+            (await _events(conn, events.c.id.in_(list(ids)), events.c.id)).items()}
+
+
+async def _events(conn: AsyncConnection, condition: Any, key: Any) -> dict[str, list[EventRecord]]:
+    """The events matching ``condition`` grouped by ``key`` (a column), each group in timeline order."""
     rows = (await conn.execute(
         select(events, refs.c.namespace, refs.c.value, refs.c.role)
         .select_from(events.outerjoin(refs, refs.c.event_id == events.c.id))
-        .where(events.c.tx_id.in_(list(tx_ids)))
-        .order_by(events.c.tx_id, events.c.occurred_at, events.c.received_at, events.c.id, refs.c.namespace,
+        .where(condition)
+        .order_by(key, events.c.occurred_at, events.c.received_at, events.c.id, refs.c.namespace,
                   refs.c.value))).all()
     result: dict[str, list[EventRecord]] = defaultdict(list)
     current: EventRecord | None = None
@@ -124,7 +135,7 @@ async def events_by_transaction(conn: AsyncConnection, tx_ids: Sequence[str]) ->
                 amount_value=row.amount_value, amount_currency=row.amount_currency, amount_kind=row.amount_kind,
                 unknown_type=bool(row.unknown_type), out_of_order=bool(row.out_of_order),
                 duplicates=row.duplicates)
-            result[row.tx_id].append(current)
+            result[row._mapping[key]].append(current)
         if row.namespace is not None:
             current.refs.append((row.namespace, row.value, row.role))
     return result

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.correlate import CorrelationSettings, Key, UnionFind, clean_refs, components, out_of_order
 from hub.exceptions import Changes, Finding, raise_exception
 from hub.ids import new_id
-from hub.model import EVENT_TYPES, IDENTITY, Event, transaction_kind, utcnow
+from hub.model import EVENT_TYPES, IDENTITY, Event, needs_identity, transaction_kind, utcnow
 from hub.store import Store
 from hub.store.tables import deliveries, events, exceptions, ref_keys, refs, transactions, tx_aliases
 
@@ -42,6 +42,7 @@ class Recorded:
     transactions: set[str] = field(default_factory=set)
     demoted: list[Key] = field(default_factory=list)
     changes: Changes = field(default_factory=Changes)
+    unlinked: set[tuple[str, str]] = field(default_factory=set)  # (source, type) whose unlinked count may change
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -95,7 +96,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     fresh, batch_repeats = _first_of_each(items)
     by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
     known = await _select_in(conn, select(events.c.id, events.c.source, events.c.source_event_id,
-                                          events.c.delivery_id, events.c.tx_id),
+                                          events.c.delivery_id, events.c.tx_id, events.c.type),
                              (events.c.source, events.c.source_event_id), by_key)
     reuse_ids: dict[Key, str] = {}
     recompute: set[str] = set()
@@ -105,10 +106,14 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
         incoming = by_key[key]
         if row.delivery_id == incoming.delivery_id:  # re-derived by a replay: replace it, keep its id
             reuse_ids[key] = row.id
-            recompute.add(row.tx_id)
+            if row.tx_id is None:
+                result.unlinked.add((row.source, row.type))  # it may be linked now (a fixed mapping)
+            else:
+                recompute.add(row.tx_id)
         else:
             repeats[row.id] += 1 + batch_repeats.pop(key, 0)
-            result.transactions.add(row.tx_id)  # its duplicate count changed: rules look again
+            if row.tx_id is not None:
+                result.transactions.add(row.tx_id)  # its duplicate count changed: rules look again
             del by_key[key]
     result.duplicates = sum(repeats.values()) + sum(batch_repeats.values())
     await _count_repeats(conn, repeats)
@@ -120,9 +125,13 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, resent, settings)
     result.stored = len(rows)
     if rows:
-        tx_of, merging = await _assign(conn, rows, keys_of)
-        for row in rows:
+        # An event that names nothing it is about joins no transaction (it would be an orphan nobody finds):
+        # it is stored unlinked and counted per source and type by an `unlinked` exception (hub.unlinked).
+        linked = [row for row in rows if keys_of[row["id"]] or not needs_identity(row["type"])]
+        tx_of, merging = await _assign(conn, linked, keys_of)
+        for row in linked:
             row["tx_id"] = tx_of[row["id"]]
+        result.unlinked.update((row["source"], row["type"]) for row in rows if row["tx_id"] is None)
         await conn.execute(events.insert(), rows)
         if ref_rows:
             await conn.execute(refs.insert(), ref_rows)
@@ -218,7 +227,7 @@ def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Count
             "amount_value": str(event.amount.value) if event.amount else None,
             "amount_currency": event.amount.currency if event.amount else None,
             "amount_kind": event.amount.kind if event.amount else None,
-            "unknown_type": event.type not in EVENT_TYPES, "out_of_order": False,
+            "unknown_type": event.type not in EVENT_TYPES, "out_of_order": False, "tx_id": None,
             "duplicates": batch_repeats.get(key, 0) + resent.get(item.delivery_id, 0),
         })
     return rows, ref_rows, keys_of

@@ -53,7 +53,7 @@ events = Table(
     Column("type", String(64), nullable=False),
     Column("occurred_at", DateTime, nullable=False),
     Column("received_at", DateTime, nullable=False),
-    Column("tx_id", String(40), nullable=False),
+    Column("tx_id", String(40)),  # NULL: an unlinked event (no identity ref), counted by an `unlinked` exception
     Column("delivery_id", String(40), nullable=False),
     Column("status", String(10), nullable=False, server_default="ok"),
     Column("error", Text),
@@ -277,6 +277,9 @@ stock_divergences = Table(
 # Alert windows (hub.alerts) count events by type or source over an occurred_at range: a range read each.
 Index("ix_events_type_occurred", events.c.type, events.c.occurred_at)
 Index("ix_events_source_occurred", events.c.source, events.c.occurred_at)
+# Unlinked events per source and type (the `unlinked` exception's count); partial: only they are in it.
+Index("ix_events_unlinked", events.c.source, events.c.type, events.c.received_at,
+      sqlite_where=text("tx_id IS NULL"), postgresql_where=text("tx_id IS NULL"))
 # Dead letters per source over a received_at range; partial, so the hot ingest path never maintains it.
 Index("ix_deliveries_dead", deliveries.c.source, deliveries.c.received_at,
       sqlite_where=text("state = 'dead'"), postgresql_where=text("state = 'dead'"))
