@@ -156,8 +156,9 @@ def window_query(rule: AlertRule, now: datetime, all_sources: Sequence[str] = ()
         return select(func.count()).select_from(deliveries).where(
             deliveries.c.source.in_(names), deliveries.c.received_at > start, deliveries.c.received_at <= now,
             text("deliveries.state = 'dead'"))
-    query = select(events.c.tx_id, func.min(events.c.occurred_at)).where(
-        events.c.source == rule.to_source, events.c.occurred_at > start, events.c.occurred_at <= now)
+    query = select(events.c.tx_id, func.min(events.c.occurred_at)).where(  # unlinked events have no lag to measure
+        events.c.source == rule.to_source, events.c.occurred_at > start, events.c.occurred_at <= now,
+        events.c.tx_id.is_not(None))
     if rule.to_type:
         query = query.where(events.c.type == rule.to_type)
     return query.group_by(events.c.tx_id)

@@ -66,7 +66,7 @@ async def ocel_json(store: Store, since: datetime | None, until: datetime | None
             select(refs.c.event_id, refs.c.namespace, refs.c.value, refs.c.role)
             .select_from(refs.join(events, events.c.id == refs.c.event_id)).where(*window)
             .order_by(refs.c.event_id, refs.c.namespace, refs.c.value))).all()
-        tx_ids = sorted({row.tx_id for row in rows})
+        tx_ids = sorted({row.tx_id for row in rows if row.tx_id is not None})  # an unlinked event has none
         txs = {}
         for start in range(0, len(tx_ids), 1000):
             chunk = tx_ids[start:start + 1000]

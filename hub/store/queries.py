@@ -93,7 +93,7 @@ async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
     if not ids:  # a value only ever stated by one event with no identity ref of its own, or demoted
         ids = list((await conn.execute(
             select(events.c.tx_id).join(refs, refs.c.event_id == events.c.id)
-            .where(refs.c.value == (value if namespace else text),
+            .where(refs.c.value == (value if namespace else text), events.c.tx_id.is_not(None),
                    *([refs.c.namespace == namespace] if namespace else []))
             .distinct().limit(MAX_PAGE))).scalars())
         return RefLookup(sorted(ids), related_only=True)
