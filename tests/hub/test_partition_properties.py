@@ -3,6 +3,7 @@
 The oracle below restates the rule from DESIGN §3 independently of the incremental implementation:
 junk values are no refs; an identity ref whose events carry more than `threshold` different values of
 another identity namespace is a placeholder and merges nothing; the rest merge by connected components.
+An event with no identity ref at all joins no transaction (it is stored unlinked): a part of its own.
 """
 
 from __future__ import annotations
@@ -83,9 +84,12 @@ async def stored_partition(store: Store, refsets: list[list[tuple[str, str, str]
             await record_events(store, conn, items[start:end], SETTINGS)
     async with store.read() as conn:
         rows = (await conn.execute(select(events.c.source_event_id, events.c.tx_id))).all()
+    unlinked = {int(row.source_event_id) for row in rows if row.tx_id is None}
+    assert unlinked == {i for i, refs in enumerate(refsets)
+                        if not any(role == IDENTITY and not is_junk(v) for _, v, role in refs)}
     groups: dict[str, set[int]] = defaultdict(set)
     for row in rows:
-        groups[row.tx_id].add(int(row.source_event_id))
+        groups[row.tx_id or f"unlinked:{row.source_event_id}"].add(int(row.source_event_id))
     return {frozenset(g) for g in groups.values()}
 
 
