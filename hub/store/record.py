@@ -118,7 +118,8 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     result.duplicates = sum(repeats.values()) + sum(batch_repeats.values())
     await _count_repeats(conn, repeats)
     outdated = await _outdated(conn, items, set(whole))
-    recompute.update(outdated.values())
+    recompute.update(tx for tx, _ in outdated.values() if tx is not None)
+    result.unlinked.update(kind for tx, kind in outdated.values() if tx is None)
     await _forget(conn, [*reuse_ids.values(), *outdated])
 
     resent = await _resent(conn, {item.delivery_id for item in by_key.values()})
@@ -160,9 +161,11 @@ def _first_of_each(items: list[Incoming]) -> tuple[list[Incoming], Counter[Key]]
     return fresh, repeats
 
 
-async def _outdated(conn: AsyncConnection, items: list[Incoming], whole: set[str]) -> dict[str, str]:
+async def _outdated(conn: AsyncConnection, items: list[Incoming],
+                    whole: set[str]) -> dict[str, tuple[str | None, tuple[str, str]]]:
     """Events stored earlier from the ``whole`` deliveries under a key their derivation no longer yields:
-    event id → transaction. Only a replayed delivery has any (one query by the delivery index otherwise)."""
+    event id → (transaction, or None when unlinked; (source, type)). Only a replayed delivery has any (one query
+    by the delivery index otherwise)."""
     if not whole:
         return {}
     derived: dict[str, set[Key]] = {delivery: set() for delivery in whole}
@@ -170,8 +173,9 @@ async def _outdated(conn: AsyncConnection, items: list[Incoming], whole: set[str
         if item.delivery_id in derived:
             derived[item.delivery_id].add((item.event.source, item.event.source_event_id))
     rows = await _select_in(conn, select(events.c.id, events.c.tx_id, events.c.source, events.c.source_event_id,
-                                         events.c.delivery_id), events.c.delivery_id, sorted(whole))
-    return {row.id: row.tx_id for row in rows if (row.source, row.source_event_id) not in derived[row.delivery_id]}
+                                         events.c.delivery_id, events.c.type), events.c.delivery_id, sorted(whole))
+    return {row.id: (row.tx_id, (row.source, row.type)) for row in rows
+            if (row.source, row.source_event_id) not in derived[row.delivery_id]}
 
 
 async def _resent(conn: AsyncConnection, delivery_ids: set[str]) -> dict[str, int]:
