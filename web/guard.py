@@ -130,7 +130,11 @@ class WebGuard:
         if key is None or ROLE_RANK[key.role] < ROLE_RANK["admin"]:
             send = _masking_html(send)  # the UI masks personal data for everyone but an admin
         if method in SAFE_METHODS:
-            if key is None and path not in (LOGIN, LOGOUT):
+            if key is None and path not in (LOGIN, LOGOUT) and request.headers.get("sec-fetch-mode", "navigate") \
+                    not in ("navigate", "nested-navigate"):
+                # a script's fetch (the live queue) must not swap the login page in for its rows (Fetch Metadata)
+                await error(401, "unauthorized", "the session ended: log in again at /login")(scope, receive, send)
+            elif key is None and path not in (LOGIN, LOGOUT):
                 target = path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
                 await RedirectResponse(f"{LOGIN}?next={quote(target)}", status_code=303)(scope, receive, send)
             else:

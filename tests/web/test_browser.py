@@ -223,3 +223,13 @@ def test_logging_out_from_any_page_ends_the_session(server: str, page: Page) -> 
     assert "ct_session" not in cookies
     page.goto(server + "/exceptions")
     page.wait_for_url(re.compile(r"/login\?next=/exceptions"))
+
+
+def test_the_live_queue_stops_and_says_so_when_the_session_ends(server: str, page: Page) -> None:
+    page.goto(server + "/exceptions?every=300")
+    rows = page.locator("#queue tbody tr").count()
+    page.wait_for_selector("#live-status:has-text('updated')")
+    page.context.clear_cookies()  # as after a logout elsewhere or the session's expiry
+    page.wait_for_selector("#live-status:has-text('session ended')")
+    assert page.locator("#queue tbody tr").count() == rows  # the rows stay; no login page swapped in
+    assert page.locator("#queue input[name=key]").count() == 0

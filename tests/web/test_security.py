@@ -149,6 +149,8 @@ async def test_the_default_config_shows_no_page_and_no_raw_delivery_without_a_lo
             assert response.headers["location"].startswith("/login?next=/"), path
             assert response.text == "" and "ct_session" not in response.headers.get("set-cookie", ""), path
         assert (await client.get("/login")).status_code == 200
+        fetched = await client.get("/exceptions/live", headers={"sec-fetch-mode": "cors"})  # a script's fetch
+        assert fetched.status_code == 401 and fetched.json()["error"]["code"] == "unauthorized"
 
         assert (await login(client, VIEWER_KEY, f"/deliveries/{delivery}")).headers["location"] == \
             f"/deliveries/{delivery}"

@@ -50,11 +50,16 @@
   if (body) {
     var every = parseInt(body.getAttribute("data-every"), 10) || 5000;
     var status = document.getElementById("live-status");
+    var ended = false;
     var poll = function () {
       if (document.querySelector("input[name=ids]:checked")) { setTimeout(poll, every); return; }
+      if (ended) return;
       fetch(body.getAttribute("data-live"), { headers: { "accept": "text/html" } })
-        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text().then(function (html) {
-          return [html, r.headers.get("x-total-count")]; }); })
+        .then(function (r) {
+          ended = r.status === 401;  // logged out or expired: stop polling and say how to get back
+          if (!r.ok) throw new Error(r.status);
+          return r.text().then(function (html) { return [html, r.headers.get("x-total-count")]; });
+        })
         .then(function (res) {
           if (res[0] !== body.getAttribute("data-html")) {
             body.innerHTML = res[0];
@@ -65,8 +70,11 @@
           if (total && res[1] !== null) total.textContent = res[1];
           if (status) status.textContent = "live · updated " + new Date().toLocaleTimeString();
         })
-        .catch(function () { if (status) status.textContent = "live updates paused (server unreachable); retrying"; })
-        .then(function () { setTimeout(poll, every); });
+        .catch(function () {
+          if (status) status.textContent = ended ? "session ended: reload the page to log in again"
+            : "live updates paused (server unreachable); retrying";
+        })
+        .then(function () { if (!ended) setTimeout(poll, every); });
     };
     body.setAttribute("data-html", body.innerHTML);
     setTimeout(poll, every);
