@@ -147,19 +147,18 @@ class WebGuard:
         path = scope["path"]
         refusal: Response | None = None
         why = cross_site(request)
-        body = b""
+        body = None if why is not None else await _read(receive)
         if why is not None:
             refusal = error(403, "cross_site", f"refused a request from another site ({why})")
+        elif body is None:
+            refusal = error(413, "too_large", f"a form is at most {MAX_BODY} bytes")
         elif path == LOGIN or (path == LOGOUT and session is None):
             pass  # the login form checks its own token; a logout without a session has nothing to end
         elif session is None:
             refusal = error(401, "unauthorized", "log in at /login with an API key")
         else:
-            body = await _read(receive)
-            presented = request.headers.get(CSRF_HEADER) or form_field(body or b"", CSRF_FIELD)
-            if body is None:
-                refusal = error(413, "too_large", f"a form is at most {MAX_BODY} bytes")
-            elif not csrf_ok(session.csrf_token, presented):
+            presented = request.headers.get(CSRF_HEADER) or form_field(body, CSRF_FIELD)
+            if not csrf_ok(session.csrf_token, presented):
                 refusal = error(403, "csrf", "the form is stale or came from another site: reload the page")
             elif path != LOGOUT and ROLE_RANK[session.key.role] < ROLE_RANK["operator"]:
                 refusal = error(403, "forbidden", f"{session.key.name!r} is a {session.key.role} key; "
@@ -170,7 +169,7 @@ class WebGuard:
             await refusal(scope, receive, send)
             return
         if path == LOGIN or session is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, _replay(body or b""), send)
             return
         status: list[int] = []
 

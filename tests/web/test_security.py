@@ -65,7 +65,10 @@ async def test_a_cross_site_form_or_a_request_without_session_and_token_changes_
         assert forged.status_code == 403 and forged.json()["error"]["code"] == "cross_site"
         replay = await client.post(f"/deliveries/{delivery}/replay", data={}, headers=CROSS_SITE)
         assert replay.status_code == 403
-        # No browser headers, no session: refused too.
+        # No browser headers, no session: refused too; an absurd form is refused before it is kept in memory.
+        huge = await client.post("/login", content=b"k=" + b"x" * (2 * 1024 * 1024),
+                                 headers={"content-type": "application/x-www-form-urlencoded"})
+        assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
         assert (await client.post("/exceptions/act", data=resolve)).status_code == 401
         assert (await client.post(f"/deliveries/{delivery}/replay")).status_code == 401
 
