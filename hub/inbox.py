@@ -137,7 +137,8 @@ class Inbox:
                 await conn.execute(self._store.insert_ignoring_conflicts(deliveries), list(first.values()))
                 stored = await conn.execute(
                     select(deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id)
-                    .where(pairs_in(deliveries.c.source, deliveries.c.dedup_key, list(first)))
+                    .where(pairs_in(deliveries.c.source, deliveries.c.dedup_key, list(first),
+                                    self._store.dialect))
                 )
                 ids = {(row.source, row.dedup_key): row.id for row in stored}
                 repeats: dict[str, int] = {}

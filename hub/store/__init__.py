@@ -15,14 +15,14 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import ColumnElement, Table, and_, tuple_
+from sqlalchemy import BindParameter, ColumnElement, Table, Text, and_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.store.engine import migrate, open_engine
 from hub.store.faults import describe, is_transient
 
-__all__ = ["Store", "WriterStats", "describe", "is_transient", "pairs_in"]
+__all__ = ["Store", "WriterStats", "TEXTS", "describe", "is_transient", "pair_params", "pairs_in", "pairs_match"]
 
 _URGENT, _BACKGROUND = 0, 1
 
@@ -135,11 +135,40 @@ class Store:
         return self.upsert(table).on_conflict_do_nothing()
 
 
-def pairs_in(first: ColumnElement, second: ColumnElement, pairs: list[tuple[str, str]]) -> ColumnElement[bool]:
-    """``(first, second) IN pairs`` in a form SQLite answers from a two-column index.
+TEXTS = postgresql.ARRAY(Text)
+"""A PostgreSQL ``text[]`` parameter: not ``varchar(n)[]``, whose cast would cut a longer value to a false match."""
+
+
+def pairs_in(first: ColumnElement, second: ColumnElement, pairs: list[tuple[str, str]],
+             dialect: str) -> ColumnElement[bool]:
+    """``(first, second) IN pairs`` in a form the ``dialect``'s database answers from a two-column index.
 
     SQLite scans the whole table for a bare row-value ``IN`` (seen in EXPLAIN QUERY PLAN: ``SCAN ref_keys``);
     a plain ``IN`` on each column first lets it search the index, and the row-value test keeps it exact.
+    PostgreSQL: see :func:`pairs_match`.
     """
+    if dialect == "postgresql":
+        firsts, seconds = pair_params(pairs)
+        return pairs_match(first, second, bindparam(None, firsts, type_=TEXTS, unique=True),
+                           bindparam(None, seconds, type_=TEXTS, unique=True))
     return and_(first.in_(sorted({a for a, _ in pairs})), second.in_(sorted({b for _, b in pairs})),
                 tuple_(first, second).in_(pairs))
+
+
+def pairs_match(first: ColumnElement, second: ColumnElement, firsts: BindParameter,
+                seconds: BindParameter) -> ColumnElement[bool]:
+    """PostgreSQL: ``(first, second) IN (SELECT * FROM unnest(firsts, seconds))``, two array parameters.
+
+    The planner probes the two-column index once per wanted pair (a semi-join), so a lookup reads what it
+    asks for however much is stored. ``first IN (…) AND second IN (…)`` let it search by one column and
+    filter the other: on PostgreSQL each chunk then read every stored row of those namespaces (issue 14).
+    One statement text whatever the number of pairs, so asyncpg's prepared statement is reused.
+    """
+    wanted = func.unnest(firsts, seconds).table_valued("a", "b").render_derived()
+    return tuple_(first, second).in_(select(wanted.c.a, wanted.c.b))
+
+
+def pair_params(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The two arrays :func:`pairs_match` takes, distinct pairs only."""
+    distinct = sorted(set(pairs))
+    return [a for a, _ in distinct], [b for _, b in distinct]

@@ -146,7 +146,8 @@ async def demoted_keys(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -
     if not keys:
         return set()
     rows = await conn.execute(select(ref_keys.c.namespace, ref_keys.c.value).where(
-        ref_keys.c.demoted.is_(True), pairs_in(ref_keys.c.namespace, ref_keys.c.value, list(keys))))
+        ref_keys.c.demoted.is_(True), pairs_in(ref_keys.c.namespace, ref_keys.c.value, list(keys),
+                                                  conn.dialect.name)))
     return {(r.namespace, r.value) for r in rows}
 
 

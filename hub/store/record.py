@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import String, and_, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.correlate import CorrelationSettings, Key, UnionFind, clean_refs, components, out_of_order
 from hub.exceptions import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, needs_identity, transaction_kind, utcnow
-from hub.store import Store
+from hub.store import TEXTS, Store, pair_params, pairs_match
 from hub.store.tables import deliveries, events, exceptions, ref_keys, refs, transactions, tx_aliases
 
 _CHUNK = 400
@@ -51,13 +52,19 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 async def _select_in(conn: AsyncConnection, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
-    """Rows whose ``column`` (or pair of columns, for pairs of values) is one of ``values``, asked in chunks.
+    """Rows whose ``column`` (or pair of columns, for pairs of values) is one of ``values``.
 
-    The values travel as expanding bind parameters (SQLAlchemy coerces nothing per value, and the statement's
-    compiled form is cached); a pair of columns is asked as ``first IN (…) AND second IN (…)``, which SQLite
-    and PostgreSQL answer from the two-column index, and the exact pairs are kept here.
+    PostgreSQL: one statement with array parameters (``= ANY($1)``; pairs joined against ``unnest``, which
+    probes the two-column index per pair: :func:`hub.store.pairs_match`), so its text and prepared plan are the
+    same for every batch. SQLite: chunks of expanding bind parameters (its limit on variables); a pair of columns
+    is asked as ``first IN (…) AND second IN (…)``, answered from the two-column index, and the exact pairs are
+    kept here.
     """
     values = list(values)
+    if not values:
+        return []
+    if conn.dialect.name == "postgresql":
+        return await _select_in_arrays(conn, query, column, values)
     rows: list[Any] = []
     if not isinstance(column, tuple):
         statement = query.where(column.in_(bindparam("b_values", expanding=True)))
@@ -74,6 +81,22 @@ async def _select_in(conn: AsyncConnection, query: Any, column: Any, values: Ite
                                                 "b_second": sorted({b for _, b in chunk})})
         rows.extend(row for row in result if (getattr(row, first_name), getattr(row, second_name)) in wanted)
     return rows
+
+
+async def _select_in_arrays(conn: AsyncConnection, query: Any, column: Any, values: list[Any]) -> list[Any]:
+    if not isinstance(column, tuple):
+        statement = query.where(column == any_(bindparam("b_values", type_=_array(column))))
+        return list((await conn.execute(statement, {"b_values": sorted(set(values))})).all())
+    first, second = column
+    statement = query.where(pairs_match(first, second, bindparam("b_first", type_=TEXTS),
+                                        bindparam("b_second", type_=TEXTS)))
+    firsts, seconds = pair_params(values)
+    return list((await conn.execute(statement, {"b_first": firsts, "b_second": seconds})).all())
+
+
+def _array(column: Any) -> Any:
+    """The array parameter type for ``column``'s values: ``text[]`` for strings (never a cutting ``varchar(n)[]``)."""
+    return TEXTS if isinstance(column.type, String) else postgresql.ARRAY(column.type)
 
 
 def _result_name(query: Any, column: Any) -> str:
