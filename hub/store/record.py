@@ -1,5 +1,8 @@
 """Recording canonical events: dedup, correlation into transactions, aliases and summaries.
 
+Correlation itself is decided in :mod:`hub.correlate` (a pure plan); this module reads the store's view of the
+keys a batch touches, and applies the plan.
+
 Promise: :func:`record_events` runs inside the caller's write transaction and is idempotent — an event
 already stored under ``(source, source_event_id)`` is counted as a duplicate, never stored twice; an
 event re-derived from the *same* delivery (``replay``) replaces its earlier version under the same id.
@@ -17,7 +20,18 @@ from sqlalchemy import String, and_, any_, bindparam, delete, func, select, upda
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.correlate import CorrelationSettings, Key, UnionFind, clean_refs, components, out_of_order
+from hub.correlate import (
+    CorrelationSettings,
+    Key,
+    KeyState,
+    Plan,
+    View,
+    clean_refs,
+    out_of_order,
+    placeholders,
+    plan,
+    to_repartition,
+)
 from hub.exceptions import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, needs_identity, transaction_kind, utcnow
@@ -148,24 +162,23 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     resent = await _resent(conn, {item.delivery_id for item in by_key.values()})
     rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, resent, settings)
     result.stored = len(rows)
-    if rows:
+    if rows or recompute:
         # An event that names nothing it is about joins no transaction (it would be an orphan nobody finds):
         # it is stored unlinked and counted per source and type by an `unlinked` exception (hub.unlinked).
-        linked = [row for row in rows if keys_of[row["id"]] or not needs_identity(row["type"])]
-        tx_of, merging = await _assign(conn, linked, keys_of)
-        for row in linked:
-            row["tx_id"] = tx_of[row["id"]]
+        batch = {row["id"]: frozenset(keys_of[row["id"]]) for row in rows
+                 if keys_of[row["id"]] or not needs_identity(row["type"])}
+        view = await _read_view(conn, batch, recompute, settings.placeholder_threshold)
+        decided = plan(batch, view, settings.placeholder_threshold)
+        await _apply(conn, decided, settings.placeholder_threshold, result.changes)
+        for row in rows:
+            row["tx_id"] = decided.tx_of.get(row["id"])
         result.unlinked.update((row["source"], row["type"]) for row in rows if row["tx_id"] is None)
-        await conn.execute(events.insert(), rows)
+        if rows:
+            await conn.execute(events.insert(), rows)
         if ref_rows:
             await conn.execute(refs.insert(), ref_rows)
-        result.transactions.update(tx_of.values())
-        demoted = await _demote_placeholders(conn, merging, settings, result.changes)
-        result.demoted = list(demoted)
-        recompute.update(demoted.values())
-    if recompute:
-        result.transactions.update(await _split(conn, recompute))
-    result.transactions.update(recompute)
+        result.demoted = [d.key for d in decided.demotions]
+        result.transactions.update(decided.touched)
     await _summarise(store, conn, result.transactions)
     return result
 
@@ -274,44 +287,87 @@ async def _add_key_counts(conn: AsyncConnection, counts: Counter[Key], sign: int
             [{"b_ns": ns, "b_value": value, "b_n": sign * n} for (ns, value), n in counts.items()])
 
 
-async def _assign(conn: AsyncConnection, rows: list[dict],
-                  keys_of: dict[str, set[Key]]) -> tuple[dict[str, str], list[Key]]:
-    """Union the new events with the transactions their identity refs already belong to; merge as needed.
+async def _read_view(conn: AsyncConnection, batch: dict[str, frozenset[Key]], resplit: set[str],
+                     threshold: int) -> View:
+    """What the plan needs to know of the store: the batch's keys, the spread of those stored, and the members
+    of the transactions to re-partition (read only when a demotion or a re-derived event asks for it)."""
+    view = View(resplit=set(resplit))
+    for key, row in (await _load_keys(conn, {k for keys in batch.values() for k in keys})).items():
+        view.keys[key] = KeyState(row.tx_id, row.events, bool(row.demoted))
+    candidates = [key for key, state in view.keys.items() if not state.demoted]
+    if candidates:
+        view.spread = await _spreads(conn, candidates)
+    split = to_repartition(view, placeholders(batch, view, threshold))
+    if split:
+        await _read_members(conn, view, split)
+    return view
 
-    Returns each new event's transaction and the batch's identity keys that merge (those not demoted).
-    """
-    counts: Counter[Key] = Counter(key for keys in keys_of.values() for key in keys)
-    stored = await _load_keys(conn, counts)
-    sets = UnionFind()
+
+async def _spreads(conn: AsyncConnection, keys: list[Key]) -> dict[Key, set[Key]]:
+    """For each key, the distinct identity keys of other namespaces on the stored events carrying it."""
+    r1, r2 = refs.alias("r1"), refs.alias("r2")
+    query = (select(r1.c.namespace.label("ns"), r1.c.value.label("value"), r2.c.namespace.label("other_ns"),
+                    r2.c.value.label("other_value"))
+             .select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
+             .where(r1.c.role == IDENTITY, r2.c.role == IDENTITY, r2.c.namespace != r1.c.namespace).distinct())
+    spread: dict[Key, set[Key]] = defaultdict(set)
+    for row in await _select_in(conn, query, (r1.c.namespace, r1.c.value), keys):
+        spread[(row.ns, row.value)].add((row.other_ns, row.other_value))
+    return spread
+
+
+async def _read_members(conn: AsyncConnection, view: View, tx_ids: set[str]) -> None:
+    """Each transaction's events with their identity keys, and those keys' state, in one statement."""
+    rows = await _select_in(
+        conn, select(events.c.tx_id, events.c.id, refs.c.namespace, refs.c.value, ref_keys.c.tx_id.label("key_tx"),
+                     ref_keys.c.events.label("key_events"), ref_keys.c.demoted)
+        .select_from(events.outerjoin(refs, and_(refs.c.event_id == events.c.id, refs.c.role == IDENTITY))
+                     .outerjoin(ref_keys, and_(ref_keys.c.namespace == refs.c.namespace,
+                                               ref_keys.c.value == refs.c.value))),
+        events.c.tx_id, sorted(tx_ids))
+    members: dict[str, dict[str, set[Key]]] = {tx_id: {} for tx_id in tx_ids}
     for row in rows:
-        node = ("event", row["id"])
-        sets.find(node)
-        for key in keys_of[row["id"]]:
-            existing = stored.get(key)
-            if existing is not None and existing.demoted:
-                continue
-            sets.union(node, ("tx", existing.tx_id) if existing is not None and existing.tx_id else ("key", key))
-    tx_of: dict[str, str] = {}
-    merges: list[dict[str, str]] = []
-    nodes = [("event", row["id"]) for row in rows] + [("key", k) for k in counts if k not in stored]
-    nodes += [("tx", r.tx_id) for r in stored.values() if r.tx_id and not r.demoted]
-    new_keys: list[dict] = []
-    for group in sets.groups(nodes).values():
-        existing_tx = sorted({node[1] for node in group if node[0] == "tx"})  # type: ignore[index]
-        survivor = existing_tx[0] if existing_tx else new_id("tx")
-        merges.extend({"b_loser": loser, "b_survivor": survivor} for loser in existing_tx[1:])
-        for kind, value in group:  # type: ignore[misc]
-            if kind == "event":
-                tx_of[value] = survivor
-            elif kind == "key":
-                new_keys.append({"namespace": value[0], "value": value[1], "tx_id": survivor,
-                                 "events": counts[value], "demoted": False})
-    if new_keys:
-        await conn.execute(ref_keys.insert(), new_keys)
-    await _add_key_counts(conn, Counter({k: n for k, n in counts.items() if k in stored}))
-    if merges:
-        await _merge(conn, merges)
-    return tx_of, [key for key in counts if key not in stored or not stored[key].demoted]
+        keys = members[row.tx_id].setdefault(row.id, set())
+        if row.namespace is not None:
+            keys.add((row.namespace, row.value))
+            if row.key_events is not None:
+                view.keys.setdefault((row.namespace, row.value),
+                                     KeyState(row.key_tx, row.key_events, bool(row.demoted)))
+    view.members = {tx_id: {event: frozenset(keys) for event, keys in found.items()}
+                    for tx_id, found in members.items()}
+
+
+async def _apply(conn: AsyncConnection, decided: Plan, threshold: int, changes: Changes) -> None:
+    """Write the plan: new keys, event counts, demotions (each with its exception), moves and merges."""
+    if decided.new_keys:
+        await conn.execute(ref_keys.insert(), [{"namespace": k.key[0], "value": k.key[1], "tx_id": k.tx_id,
+                                                "events": k.events, "demoted": k.demoted} for k in decided.new_keys])
+    await _add_key_counts(conn, Counter(decided.counts))
+    stored_demotions = [{"b_ns": d.key[0], "b_value": d.key[1]} for d in decided.demotions
+                        if d.key not in {k.key for k in decided.new_keys}]
+    if stored_demotions:
+        await conn.execute(update(ref_keys).where(ref_keys.c.namespace == bindparam("b_ns"),
+                                                  ref_keys.c.value == bindparam("b_value"))
+                           .values(demoted=True, tx_id=None), stored_demotions)
+    if decided.moves:
+        await conn.execute(update(events).where(events.c.id == bindparam("b_event")).values(tx_id=bindparam("b_tx")),
+                           [{"b_event": e, "b_tx": tx} for e, tx in decided.moves.items()])
+    if decided.key_moves:
+        await conn.execute(update(ref_keys).where(ref_keys.c.namespace == bindparam("b_ns"),
+                                                  ref_keys.c.value == bindparam("b_value"))
+                           .values(tx_id=bindparam("b_tx")),
+                           [{"b_ns": k[0], "b_value": k[1], "b_tx": tx} for k, tx in decided.key_moves.items()])
+    if decided.merges:
+        await _merge(conn, [{"b_loser": loser, "b_survivor": survivor} for loser, survivor in decided.merges.items()])
+    for demotion in decided.demotions:
+        key, spread = demotion.key, demotion.spread
+        widest = max(spread, key=lambda ns: spread[ns])
+        await raise_exception(conn, Finding(
+            rule="correlation.placeholder", type="correlation", severity="warning", subject=f"{key[0]}:{key[1]}",
+            message=(f"{key[0]} value {key[1]!r} appears on events of {spread[widest]} different {widest} "
+                     "values: treated as a placeholder, it no longer merges transactions"),
+            evidence={"namespace": key[0], "value": key[1], "events": demotion.events, "spread": spread,
+                      "threshold": threshold}), changes=changes)
 
 
 async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
@@ -323,76 +379,6 @@ async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
     await conn.execute(tx_aliases.insert(), [{"alias": m["b_loser"], "tx_id": m["b_survivor"]} for m in merges])
     await conn.execute(delete(transactions).where(transactions.c.id == bindparam("b_loser")),
                        [{"b_loser": m["b_loser"]} for m in merges])
-
-
-async def _demote_placeholders(conn: AsyncConnection, candidates: list[Key],
-                               settings: CorrelationSettings, changes: Changes) -> dict[Key, str]:
-    """Demote those of the (merging) ``candidates`` whose events carry more than the threshold of values of
-    another namespace.
-
-    One grouped query per batch (chunked): an event count alone is no shortcut, since one event may
-    carry several values of another namespace. The keys' rows are read only for what is demoted (rare).
-    """
-    r1, r2 = refs.alias("r1"), refs.alias("r2")
-    spread_query = (
-        select(r1.c.namespace.label("ns"), r1.c.value.label("value"), r2.c.namespace.label("other"),
-               func.count(func.distinct(r2.c.value)).label("values"))
-        .select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
-        .where(r1.c.role == IDENTITY, r2.c.role == IDENTITY, r2.c.namespace != r1.c.namespace)
-        .group_by(r1.c.namespace, r1.c.value, r2.c.namespace)
-        .having(func.count(func.distinct(r2.c.value)) > settings.placeholder_threshold))
-    spreads: dict[Key, dict[str, int]] = defaultdict(dict)
-    for row in await _select_in(conn, spread_query, (r1.c.namespace, r1.c.value), candidates):
-        spreads[(row.ns, row.value)][row.other] = row.values
-    demoted: dict[Key, str] = {}
-    stored = await _load_keys(conn, spreads) if spreads else {}
-    for key, spread in sorted(spreads.items()):
-        demoted[key] = stored[key].tx_id
-        widest = max(spread, key=lambda ns: spread[ns])
-        await conn.execute(update(ref_keys).where(ref_keys.c.namespace == key[0], ref_keys.c.value == key[1])
-                           .values(demoted=True, tx_id=None))
-        await raise_exception(conn, Finding(
-            rule="correlation.placeholder", type="correlation", severity="warning", subject=f"{key[0]}:{key[1]}",
-            message=(f"{key[0]} value {key[1]!r} appears on events of {spread[widest]} different {widest} "
-                     "values: treated as a placeholder, it no longer merges transactions"),
-            evidence={"namespace": key[0], "value": key[1], "events": stored[key].events, "spread": spread,
-                      "threshold": settings.placeholder_threshold}), changes=changes)
-    return demoted
-
-
-async def _split(conn: AsyncConnection, tx_ids: set[str]) -> set[str]:
-    """Recompute the partition inside these transactions (after a demotion or a re-derived event)."""
-    rows = await _select_in(
-        conn, select(events.c.tx_id, events.c.id, refs.c.namespace, refs.c.value)
-        .select_from(events.outerjoin(refs, and_(refs.c.event_id == events.c.id, refs.c.role == IDENTITY))),
-        events.c.tx_id, sorted(tx_ids))
-    keys = {(r.namespace, r.value) for r in rows if r.namespace is not None}
-    demoted = {k for k, r in (await _load_keys(conn, keys)).items() if r.demoted}
-    members: dict[str, dict[str, set[Key]]] = defaultdict(lambda: defaultdict(set))
-    for r in rows:
-        bucket = members[r.tx_id][r.id]
-        if r.namespace is not None and (r.namespace, r.value) not in demoted:
-            bucket.add((r.namespace, r.value))
-    created: set[str] = set()
-    moves: list[dict[str, str]] = []
-    key_moves: list[dict[str, str]] = []
-    for tx_id, event_keys in members.items():
-        parts = sorted(components(event_keys), key=min)
-        for index, part in enumerate(parts):
-            target = tx_id if index == 0 else new_id("tx")
-            if index:
-                created.add(target)
-                moves.extend({"b_event": e, "b_tx": target} for e in part)
-            key_moves.extend({"b_ns": k[0], "b_value": k[1], "b_tx": target}
-                             for e in part for k in event_keys[e])
-    if moves:
-        await conn.execute(update(events).where(events.c.id == bindparam("b_event")).values(tx_id=bindparam("b_tx")),
-                           moves)
-    if key_moves:
-        await conn.execute(update(ref_keys).where(ref_keys.c.namespace == bindparam("b_ns"),
-                                                  ref_keys.c.value == bindparam("b_value"))
-                           .values(tx_id=bindparam("b_tx")), key_moves)
-    return created
 
 
 async def _summarise(store: Store, conn: AsyncConnection, tx_ids: set[str]) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from hub.correlate import CorrelationSettings
 from hub.model import DEFAULT_JUNK_VALUES, Event, Ref
 from hub.store import Store
+from hub.store.queries import resolve_ref
 from hub.store.record import Incoming, record_events
 from hub.store.tables import events, exceptions, ref_keys, transactions, tx_aliases
 
@@ -92,3 +93,35 @@ async def test_out_of_order_event_is_kept_and_flagged(store: Store) -> None:
     async with store.read() as conn:
         flags = {r.source_event_id: r.out_of_order for r in await conn.execute(select(events))}
     assert flags == {"d": True, "p": False}
+
+
+@pytest.mark.asyncio
+async def test_a_bookmarked_transaction_keeps_its_events_when_a_placeholder_is_found(store: Store) -> None:
+    """The batch revealing a placeholder never first merges what it joined: no alias points to a stranger."""
+    for n in range(3):
+        await record(store, ev("erp", f"e{n}", "erp.posted", ("erp:so", f"SO-{n}"), ("shop:order", "PENDING")))
+    await record(store, ev("wms", "w", "shipment.shipped", ("wms:shipment", "SH-9")))
+    bookmarked = (await tx_of(store))["w"]
+    await record(store, ev("erp", "e3", "erp.posted", ("erp:so", "SO-3"), ("shop:order", "PENDING"),
+                           ("wms:shipment", "SH-9")))
+    txs = await tx_of(store)
+    async with store.read() as conn:
+        lookup = await resolve_ref(conn, bookmarked)
+    assert lookup.tx_ids == [txs["w"]] == [txs["e3"]]
+    assert len({txs[f"e{n}"] for n in range(4)}) == 4
+
+
+@pytest.mark.asyncio
+async def test_a_replayed_event_that_drops_a_link_splits_even_when_its_transaction_merges(store: Store) -> None:
+    """e, f, g share a transaction through e's SH-1; replayed, e drops SH-1 and names an older order instead."""
+    await record(store, ev("shop", "h", "order.placed", ("shop:order", "1")), delivery="dlv_0")
+    await record(store, ev("erp", "e", "erp.posted", ("erp:so", "SO-1"), ("wms:shipment", "SH-1")),
+                 ev("wms", "f", "shipment.shipped", ("wms:shipment", "SH-1")),
+                 ev("erp", "g", "erp.posted", ("erp:so", "SO-1")), delivery="dlv_1")
+    first = await tx_of(store)
+    assert first["e"] == first["f"] == first["g"] != first["h"] and first["h"] < first["e"]
+    await record(store, ev("erp", "e", "erp.posted", ("erp:so", "SO-1"), ("shop:order", "1")),
+                 ev("wms", "f", "shipment.shipped", ("wms:shipment", "SH-1")),
+                 ev("erp", "g", "erp.posted", ("erp:so", "SO-1")), delivery="dlv_1")
+    after = await tx_of(store)
+    assert after["e"] == after["g"] == after["h"] == first["h"] != after["f"]
