@@ -8,7 +8,7 @@ those events stated go. Pending deliveries (not yet normalized) are never purged
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import audit
 from hub.errors import ConfigError
+from hub.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
-from hub.store import Store
+from hub.store import Store, describe
 from hub.store.tables import deliveries, events, refs
 
 log = logging.getLogger("crosstrace.retention")
@@ -64,27 +65,39 @@ class PurgeReport:
 
 
 async def purge(store: Store, retention: Retention, now: datetime, *, actor: str = "system") -> PurgeReport:
-    """Delete what is older than each source's retention; one write transaction, recorded in the audit log."""
+    """Delete what is older than each source's retention; one write transaction, recorded in the audit log.
+
+    A source whose purge fails (e.g. a retention so long its cutoff is before year 1) is logged and left out;
+    the other sources are purged all the same (hub.isolate)."""
     if not retention.enabled:
         return PurgeReport(0, 0)
-    gone_deliveries = gone_events = 0
-    async with store.write() as conn:
-        for source in await _sources(conn):
-            days = retention.days_for(source)
-            if days is None:
-                continue
-            cutoff = now - timedelta(days=days)
-            old_events = select(events.c.id).where(events.c.source == source, events.c.received_at < cutoff)
-            await conn.execute(delete(refs).where(refs.c.event_id.in_(old_events)))
-            gone_events += (await conn.execute(delete(events).where(events.c.source == source,
-                                                                     events.c.received_at < cutoff))).rowcount
-            gone_deliveries += (await conn.execute(delete(deliveries).where(
-                deliveries.c.source == source, deliveries.c.received_at < cutoff,
-                deliveries.c.state != "pending"))).rowcount
-        if gone_deliveries or gone_events:
-            await audit.record(conn, actor=actor, role="admin", action="purge", at=now,
-                               detail={"deliveries": gone_deliveries, "events": gone_events})
-    return PurgeReport(gone_deliveries, gone_events)
+    async with store.read() as conn:
+        sources = [source for source in await _sources(conn) if retention.days_for(source) is not None]
+    gone = [0, 0]  # deliveries, events
+
+    async def purge_sources(names: Sequence[str]) -> None:
+        gone_deliveries = gone_events = 0
+        async with store.write() as conn:
+            for source in names:
+                cutoff = now - timedelta(days=retention.days_for(source) or 0)
+                old_events = select(events.c.id).where(events.c.source == source, events.c.received_at < cutoff)
+                await conn.execute(delete(refs).where(refs.c.event_id.in_(old_events)))
+                gone_events += (await conn.execute(delete(events).where(events.c.source == source,
+                                                                         events.c.received_at < cutoff))).rowcount
+                gone_deliveries += (await conn.execute(delete(deliveries).where(
+                    deliveries.c.source == source, deliveries.c.received_at < cutoff,
+                    deliveries.c.state != "pending"))).rowcount
+            if gone_deliveries or gone_events:
+                await audit.record(conn, actor=actor, role="admin", action="purge", at=now,
+                                   detail={"deliveries": gone_deliveries, "events": gone_events})
+        gone[0] += gone_deliveries
+        gone[1] += gone_events
+
+    async def failed(source: str, exc: Exception) -> None:
+        log.error("retention: purging %s failed, skipped: %s", source, describe(exc), exc_info=exc)
+
+    await isolate(sources, purge_sources, failed)
+    return PurgeReport(gone[0], gone[1])
 
 
 async def _sources(conn: AsyncConnection) -> list[str]:

@@ -1,6 +1,7 @@
 """Issue 13: one bad row never stops a loop. The evaluator skips a transaction its rules cannot evaluate, the
-alerts tick skips a rule it cannot measure, the notifier records an endpoint that raises as a failed attempt;
-everything else in the same tick goes on. Real stores (SQLite file and PostgreSQL), a real receiver."""
+alerts tick skips a rule it cannot measure, the notifier records an endpoint that raises as a failed attempt,
+retention skips a source it cannot purge; everything else in the same tick goes on. Real stores (SQLite file
+and PostgreSQL), a real receiver."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from sqlalchemy import select
 
 from hub.correlate import CorrelationSettings
 from hub.inbox import EVALUATE_NOW
-from hub.model import Event, Ref
+from hub.model import Event, Ref, utcnow
+from hub.retention import Housekeeper, Retention
+from hub.store import Store
 from hub.store.record import Incoming, record_events
-from hub.store.tables import exceptions, tx_due
+from hub.store.tables import deliveries, exceptions, tx_due
 from tests.hub.test_exception_rules import T0, FakeClock, at, ingest
 from tests.hub.test_notify import NOTIFY_SECRET, Receiver, outbox_rows, receiving
 from tests.support import cloudevent, running_app
@@ -91,3 +94,20 @@ async def test_an_endpoint_that_raises_is_a_failed_attempt_and_the_other_endpoin
             typo = rows["typo"]
             assert (typo.state, typo.attempts) == ("pending", 1) and typo.last_error
             assert typo.next_attempt_at > clock.naive()  # retried with backoff, like an endpoint that is down
+
+
+@pytest.mark.asyncio
+async def test_a_source_whose_purge_fails_does_not_keep_the_others_from_being_purged(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    now = utcnow()
+    async with store.write() as conn:
+        await conn.execute(deliveries.insert(), [
+            {"id": f"dlv_{source}", "source": source, "dedup_key": "k", "received_at": now - timedelta(days=10),
+             "headers": {}, "body": b"{}", "state": "done"} for source in ("erp", "legacy", "shop")])
+    # 10⁶ days before now is before year 1: that source's cutoff cannot be computed
+    keeper = Housekeeper(store, Retention(default_days=5, sources={"legacy": 10 ** 6}), lambda: now)
+    report = await keeper.run_once()
+    assert report.deliveries == 2
+    async with store.read() as conn:
+        assert list((await conn.execute(select(deliveries.c.id))).scalars()) == ["dlv_legacy"]
+    assert "purging legacy failed" in caplog.text and "OverflowError" in caplog.text
