@@ -48,7 +48,8 @@ class Normalizer:
     def __init__(self, store: Store, parse: Parser, config: Config, metrics: Metrics, *,
                  evaluator: Evaluator | None = None, batch_size: int = 256, idle_poll_seconds: float = 1.0,
                  gather_seconds: float = 0.02, senders_waiting: Callable[[], bool] | None = None,
-                 burst_batch_size: int = 64, max_events_per_transaction: int = 500) -> None:
+                 burst_batch_size: int = 64, max_events_per_transaction: int = 500,
+                 max_body_bytes: int = 4 * 1024 * 1024) -> None:
         self._store = store
         self._parse = parse
         self._settings = CorrelationSettings(config.junk_values, config.placeholder_threshold)
@@ -63,6 +64,7 @@ class Normalizer:
         self._senders_waiting = senders_waiting
         self._burst_batch_size = min(batch_size, burst_batch_size)
         self._max_events = max_events_per_transaction  # a bigger single delivery still goes in one transaction
+        self._max_body_bytes = max_body_bytes  # bodies taken per batch, beyond the first delivery
         self._wakeup = asyncio.Event()
         self._busy = asyncio.Lock()  # one batch at a time, whoever asks (worker, CLI, tests)
         self._task: asyncio.Task[None] | None = None
@@ -133,16 +135,13 @@ class Normalizer:
         # While senders wait, smaller batches: an ack waits at most one batch's write transaction.
         burst = self._senders_waiting is not None and self._senders_waiting()
         async with self._store.read() as conn:
-            rows = (await conn.execute(
-                select(deliveries).where(deliveries.c.state == "pending").order_by(deliveries.c.id)
-                .limit(self._burst_batch_size if burst else self._batch_size))).all()
+            rows = await self._take(conn, self._burst_batch_size if burst else self._batch_size)
         if not rows:
             self._metrics.set("crosstrace_normalize_pending", 0)
             return 0
         tally = _Tally()
         with tracer.start_as_current_span("normalize") as span:
             span.set_attribute("crosstrace.batch_size", len(rows))
-            items: list[_Item] = []
             batch = [Delivery(id=row.id, source=row.source, received_at=row.received_at, headers=row.headers or {},
                               body=row.body, content_type=row.content_type) for row in rows]
             prepare = getattr(self._parse, "prepare", None)
@@ -151,26 +150,62 @@ class Normalizer:
                     await prepare(batch)
                 except Exception:  # noqa: BLE001 - a failed lookup leaves ids unresolved, never stops the batch
                     log.exception("preparing a batch for parsing failed")
+            group: list[_Item] = []
+            in_group = 0
             for row, delivery in zip(rows, batch, strict=True):
-                try:
-                    events = check_events(self._parse(delivery))  # hostile values never reach the store
-                except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes
-                    items.append(_Item(row.id, row.source, dead=_reason(exc), stage="parsed"))
-                    continue
-                # a delivery normalized before (a replayed dead letter): its exception may clear
-                items.append(_Item(row.id, row.source, [Incoming(e, row.id, row.received_at) for e in events],
-                                   retried=bool(row.attempts)))
-            for group in _transactions(items, self._max_events):
-                # One transaction per group; whatever still fails in it is bisected down to the delivery that
-                # cannot be written, which is dead-lettered: it never holds up the deliveries behind it.
-                await isolate(group, lambda part: self._record(part, tally),
-                              lambda item, exc: self._record_failed(item, exc, tally))
+                item = self._parsed(row, delivery)
+                if group and in_group + len(item.events) > self._max_events:
+                    await self._record_group(group, tally)
+                    group, in_group = [], 0
+                group.append(item)
+                in_group += len(item.events)
+            await self._record_group(group, tally)
         self._metrics.inc("crosstrace_events_stored_total", tally.stored)
         self._metrics.inc("crosstrace_events_duplicate_total", tally.duplicates)
         for source in tally.dead:
             self._metrics.inc("crosstrace_deliveries_dead_total", source=source)
         self._metrics.set("crosstrace_normalize_lag_seconds", _lag(rows[0].received_at))
         return len(rows)
+
+    async def _take(self, conn: AsyncConnection, limit: int) -> list:  # type: ignore[type-arg]
+        """The oldest pending deliveries, at most ``limit`` and (beyond the first) ``max_body_bytes`` of bodies.
+
+        Their sizes are read first (``length`` reads a blob's size, not its content), so a backlog of big
+        ``/ingest`` batches is taken a few at a time: bodies and parsed events in memory stay bounded.
+        """
+        sizes = (await conn.execute(
+            select(deliveries.c.id, func.length(deliveries.c.body).label("size"))
+            .where(deliveries.c.state == "pending").order_by(deliveries.c.id).limit(limit))).all()
+        chosen: list[str] = []
+        total = 0
+        for row in sizes:
+            if chosen and total + (row.size or 0) > self._max_body_bytes:
+                break
+            chosen.append(row.id)
+            total += row.size or 0
+        if not chosen:
+            return []
+        return list((await conn.execute(
+            select(deliveries).where(deliveries.c.id.in_(chosen), deliveries.c.state == "pending")
+            .order_by(deliveries.c.id))).all())
+
+    def _parsed(self, row, delivery: Delivery) -> _Item:  # type: ignore[no-untyped-def]
+        try:
+            events = check_events(self._parse(delivery))  # hostile values never reach the store
+        except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes
+            return _Item(row.id, row.source, dead=_reason(exc), stage="parsed")
+        # a delivery normalized before (a replayed dead letter): its exception may clear
+        return _Item(row.id, row.source, [Incoming(e, row.id, row.received_at) for e in events],
+                     retried=bool(row.attempts))
+
+    async def _record_group(self, group: list[_Item], tally: _Tally) -> None:
+        """Record consecutive deliveries of at most ``max_events`` events (a bigger single delivery goes alone) in
+        one write transaction, short since the inbox's acks wait on it, as soon as they are parsed: parsed events
+        waiting in memory stay below one transaction's worth. Whatever still fails in it is bisected down to the
+        delivery that cannot be written, which is dead-lettered: it never holds up the deliveries behind it."""
+        if group:
+            await isolate(group, lambda part: self._record(part, tally),
+                          lambda item, exc: self._record_failed(item, exc, tally))
 
     async def _record(self, items: Sequence[_Item], tally: _Tally) -> None:
         """One write transaction: record the items' events, mark them done (or dead), evaluate."""
@@ -276,20 +311,6 @@ class _Tally:
     stored: int = 0
     duplicates: int = 0
     dead: list[str] = field(default_factory=list)  # sources of dead-lettered deliveries
-
-
-def _transactions(items: list[_Item], max_events: int) -> list[list[_Item]]:
-    """Consecutive deliveries in write transactions of at most ``max_events`` events (a bigger single delivery
-    still goes in one): one write transaction stays short, since the inbox's acks wait on it."""
-    groups: list[list[_Item]] = [[]]
-    size = 0
-    for item in items:
-        if groups[-1] and size + len(item.events) > max_events:
-            groups.append([])
-            size = 0
-        groups[-1].append(item)
-        size += len(item.events)
-    return groups
 
 
 def _reason(exc: Exception) -> str:
