@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,46 +29,69 @@ from hub.store import Store
 from hub.store.tables import deliveries, events, transactions
 
 
-def batches(total: int, size: int, lag: int, run: str) -> list[bytes]:
+def batch_stream(total: int, size: int, lag: int, run: str) -> Iterator[bytes]:
+    """The bodies of :func:`batches`, made one at a time (a long run holds none of them in memory)."""
     when = iso_now()
-    stream = order_stream(total // 3, lag)
-    bodies: list[bytes] = []
     batch: list[dict[str, Any]] = []
-    for order, stage in stream:
+    for order, stage in order_stream(total // 3, lag):
         event = order_event(order, stage, when)
         event["id"] = f"{run}-{event['id']}"
         batch.append(event)
         if len(batch) == size:
-            bodies.append(dumps(batch))
+            yield dumps(batch)
             batch = []
     if batch:
-        bodies.append(dumps(batch))
-    return bodies
+        yield dumps(batch)
 
 
-async def hub_events_per_second(db: Path, total: int, batch_size: int, inflight: int) -> dict[str, Any]:
+def rss_mb() -> float:
+    """This process's resident set size in MB (``VmRSS`` of /proc/self/status)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def hub_events_per_second(db: Path | str, total: int, batch_size: int, inflight: int, *, prestored: int = 0,
+                                post_seconds: float | None = None) -> dict[str, Any]:
+    """``db``: an SQLite file or a store URL. ``prestored``: events stored set-based first (``bench.prestore``).
+    ``post_seconds``: stop posting after that long (a sustained load for the RSS figure) instead of at ``total``.
+    RSS is sampled every 0.2 s: at the start of the load, its peak while posting, and its peak while draining."""
+    from bench.prestore import prestore
     from hub.app import create_app
 
-    bodies = batches(total, batch_size, lag=max(1, 2 * batch_size // 3 + 50), run="ing")
-    sent = sum(len(b) for b in bodies)
-    app = create_app(bench_config(sqlite_url(str(db))))
+    bodies = batch_stream(total, batch_size, lag=max(1, 2 * batch_size // 3 + 50), run="ing")
+    app = create_app(bench_config(db if isinstance(db, str) else sqlite_url(str(db))))
     headers = {"authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"}
     async with app.router.lifespan_context(app):
         hub = app.state.hub
+        before = await prestore(hub.store, prestored) if prestored else 0
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-            queue: asyncio.Queue[bytes] = asyncio.Queue()
-            for body in bodies:
-                queue.put_nowait(body)
             statuses: dict[int, int] = {}
+            sent = 0
+            rss = {"start": rss_mb(), "posting": 0.0, "draining": 0.0}
+            phase = "posting"
+
+            async def sample() -> None:
+                while True:
+                    rss[phase] = max(rss[phase], rss_mb())
+                    await asyncio.sleep(0.2)
 
             async def post() -> None:
-                while not queue.empty():
-                    response = await client.post("/ingest", content=queue.get_nowait(), headers=headers)
+                nonlocal sent
+                for body in bodies:
+                    if post_seconds is not None and time.perf_counter() - started > post_seconds:
+                        return
+                    sent += len(body)
+                    response = await client.post("/ingest", content=body, headers=headers)
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
+            sampler = asyncio.create_task(sample())
             started = time.perf_counter()
             await asyncio.gather(*(post() for _ in range(inflight)))
             accepted = time.perf_counter() - started
+            phase = "draining"
             while True:
                 async with hub.store.read() as conn:
                     pending = (await conn.execute(select(func.count()).select_from(deliveries)
@@ -76,14 +100,15 @@ async def hub_events_per_second(db: Path, total: int, batch_size: int, inflight:
                     break
                 await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - started
+            sampler.cancel()
             async with hub.store.read() as conn:
-                stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one()
+                stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one() - before
                 txs = (await conn.execute(select(func.count()).select_from(transactions))).scalar_one()
                 dead = (await conn.execute(select(func.count()).select_from(deliveries)
                                            .where(deliveries.c.state == "dead"))).scalar_one()
-    return {"events": total, "batches": len(bodies), "batch_size": batch_size, "bytes": sent, "statuses": statuses,
-            "accept_seconds": accepted, "seconds": elapsed, "events_per_s": stored / elapsed, "stored": stored,
-            "transactions": txs, "dead": dead}
+    return {"events": total, "batches": sum(statuses.values()), "batch_size": batch_size, "bytes": sent,
+            "statuses": statuses, "accept_seconds": accepted, "seconds": elapsed, "events_per_s": stored / elapsed,
+            "stored": stored, "prestored": before, "transactions": txs, "dead": dead, "rss_mb": rss}
 
 
 def event_rows(count: int) -> list[tuple]:
