@@ -157,6 +157,8 @@ def placeholders(batch: Mapping[str, frozenset[Key]], view: View, threshold: int
         state = view.keys.get(key)
         if state is not None and state.demoted:
             continue
+        if len(view.spread.get(key, ())) + sum(len(keys) - 1 for keys in holders) <= threshold:
+            continue  # too few other keys in all to exceed the threshold in any namespace
         values: dict[str, set[str]] = defaultdict(set)
         for namespace, value in chain(view.spread.get(key, ()), *holders):
             if namespace != key[0]:
@@ -196,14 +198,14 @@ def plan(batch: Mapping[str, frozenset[Key]], view: View, threshold: int,
         for event, keys in view.members[tx_id].items():
             home[event] = tx_id
             sets.find(("event", event))
-            for key in keys - demoted:
+            for key in keys - demoted if demoted else keys:
                 sets.union(("event", event), ("key", key))
                 key_nodes.add(key)
         if view.members[tx_id]:
             oldest[tx_id] = min(view.members[tx_id])
     for event, keys in batch.items():
         sets.find(("event", event))
-        for key in keys - demoted:
+        for key in keys - demoted if demoted else keys:
             state = view.keys.get(key)
             if state is None or state.tx_id is None or state.tx_id in split:
                 sets.union(("event", event), ("key", key))
@@ -220,6 +222,7 @@ def plan(batch: Mapping[str, frozenset[Key]], view: View, threshold: int,
         claims[sets.find(("event", event))].add(tx_id)
     nodes: list[object] = [("event", e) for e in dict.fromkeys((*home, *batch))] + [("key", k) for k in key_nodes]
     groups = sets.groups(nodes)
+    counts = Counter(key for keys in batch.values() for key in keys)
     result = Plan()
     for root in sorted(groups, key=lambda r: min(n[1] for n in groups[r] if n[0] == "event")):  # type: ignore
         claimed = sorted(claims.get(root, ()))
@@ -233,11 +236,9 @@ def plan(batch: Mapping[str, frozenset[Key]], view: View, threshold: int,
                 elif home[value] != survivor:
                     result.moves[value] = survivor
             elif (state := view.keys.get(value)) is None:
-                result.new_keys.append(NewKey(value, survivor, 0, False))
+                result.new_keys.append(NewKey(value, survivor, counts[value], False))
             elif state.tx_id != survivor:
                 result.key_moves[value] = survivor
-    counts = Counter(key for keys in batch.values() for key in keys)
-    result.new_keys = [NewKey(k.key, k.tx_id, counts[k.key], False) for k in result.new_keys]
     result.new_keys += [NewKey(key, None, counts[key], True) for key in sorted(demotions) if key not in view.keys]
     result.counts = {key: n for key, n in counts.items() if key in view.keys}
     result.demotions = [demotions[key] for key in sorted(demotions)]

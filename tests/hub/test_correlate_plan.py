@@ -66,7 +66,7 @@ def as_indexes(partition: set[frozenset[str]]) -> set[frozenset[int]]:
     return {frozenset(int(e.removeprefix("evt_")) for e in group) for group in partition}
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(sets=keysets, data=st.data())
 def test_partition_is_independent_of_arrival_order_and_batches(sets: list[frozenset[Key]], data: st.DataObject) -> None:
     order = data.draw(st.permutations(range(len(sets))), label="arrival order")
@@ -79,7 +79,7 @@ def test_partition_is_independent_of_arrival_order_and_batches(sets: list[frozen
     assert {d.key for d in store.demotions} == demoted
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(sets=keysets, data=st.data())
 def test_rederived_events_repartition_what_they_left(sets: list[frozenset[Key]], data: st.DataObject) -> None:
     """A replay replaces an event's keys: the partition is then that of the current events (demotion stays).
@@ -106,7 +106,7 @@ def test_rederived_events_repartition_what_they_left(sets: list[frozenset[Key]],
         assert found == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(cuts=st.lists(st.integers(0, 200), max_size=6), data=st.data())
 def test_a_placeholder_on_many_orders_is_demoted_once_above_the_threshold(cuts: list[int], data: st.DataObject) -> None:
     orders = data.draw(st.permutations(range(120)), label="arrival order")
