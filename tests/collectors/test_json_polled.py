@@ -49,6 +49,7 @@ async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_u
     source = {**ERP, "options": {**ERP["options"], "poll": poll}}
     async with running_app(store_url, extra={"sources": [source]}) as (client, hub):
         # Webhooks for both versions of SO-2 (the poller reads version 2 too) and one the API does not list.
+        answers = []
         for payload in (item(2, now - timedelta(minutes=8)), item(2, now - timedelta(minutes=5), 2, "POSTED"),
                         item(9, now)):
             body = json.dumps(payload).encode()
@@ -56,6 +57,7 @@ async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_u
                 "x-signature": json_mapping.sign(SECRET, body), "content-type": "application/json"})
             # 200 when the poller stored that very version first: its dedup key ("SO-2@2") is the same.
             assert response.status_code in (200, 202), response.text
+            answers.append(response.status_code)
         store = hub.require_store()
         deadline = time.monotonic() + 30
         while not ((state := await load_poll_state(store, "erp")) and state.last_success_at):
@@ -70,6 +72,7 @@ async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_u
                                        .where(deliveries.c.state == "dead"))).scalar_one()
         assert stored == [("SO-1@1", "order.accepted"), ("SO-2@1", "order.accepted"), ("SO-2@2", "erp.posted"),
                           ("SO-3@1", "order.accepted"), ("SO-9@1", "order.accepted")]
-        assert dead == 0 and state.items_total == 3
+        # The poller counts the rows it inserted: SO-2@2 is its own only when it got there before the webhook.
+        assert dead == 0 and state.items_total == 2 + (answers[1] == 200)
         tx = (await gql(client, TRACE, ref="shop:order:5002"))["data"]["transaction"]
         assert tx["events"] == [{"source": "erp", "type": "order.accepted"}, {"source": "erp", "type": "erp.posted"}]
