@@ -96,8 +96,9 @@ class View:
     """The store's view of what a batch touches, read before the batch is applied.
 
     - ``keys``: the stored state of every identity key the batch or a re-partitioned transaction carries;
-    - ``spread``: for each stored, undemoted key of the batch, the identity keys of other namespaces on the stored
-      events carrying it (a key never demoted holds at most the threshold of values per namespace, so this is small);
+    - ``spread``: for each stored, undemoted key of the batch holding more than :func:`spread_floor` values of some
+      other namespace on its stored events, the identity keys of other namespaces on those events (a key left out
+      cannot reach the threshold with this batch; one never demoted holds at most the threshold per namespace);
     - ``resplit``: transactions to re-partition whatever the batch says (a re-derived event left them);
     - ``members``: for each transaction :func:`to_repartition` names, its stored events and their identity keys.
     """
@@ -143,6 +144,16 @@ class Plan:
     moves: dict[str, str] = field(default_factory=dict)
     key_moves: dict[Key, str] = field(default_factory=dict)
     touched: set[str] = field(default_factory=set)
+
+
+def spread_floor(batch: Mapping[str, frozenset[Key]], threshold: int) -> int:
+    """A stored key with at most this many values of each other namespace cannot pass ``threshold`` with this
+    batch, which adds at most ``threshold - floor`` values to any key: the view need not read its spread."""
+    added: Counter[Key] = Counter()
+    for keys in batch.values():
+        for key in keys:
+            added[key] += len(keys) - 1
+    return threshold - max(added.values(), default=0)
 
 
 def placeholders(batch: Mapping[str, frozenset[Key]], view: View, threshold: int) -> dict[Key, Demotion]:

@@ -30,6 +30,7 @@ from hub.correlate import (
     out_of_order,
     placeholders,
     plan,
+    spread_floor,
     to_repartition,
 )
 from hub.exceptions import Changes, Finding, raise_exception
@@ -296,23 +297,32 @@ async def _read_view(conn: AsyncConnection, batch: dict[str, frozenset[Key]], re
         view.keys[key] = KeyState(row.tx_id, row.events, bool(row.demoted))
     candidates = [key for key, state in view.keys.items() if not state.demoted]
     if candidates:
-        view.spread = await _spreads(conn, candidates)
+        view.spread = await _spreads(conn, candidates, spread_floor(batch, threshold))
     split = to_repartition(view, placeholders(batch, view, threshold))
     if split:
         await _read_members(conn, view, split)
     return view
 
 
-async def _spreads(conn: AsyncConnection, keys: list[Key]) -> dict[Key, set[Key]]:
-    """For each key, the distinct identity keys of other namespaces on the stored events carrying it."""
+async def _spreads(conn: AsyncConnection, keys: list[Key], floor: int) -> dict[Key, set[Key]]:
+    """For each key holding more than ``floor`` values of another namespace on its stored events, the distinct
+    identity keys of other namespaces on them. The counts come first, so the common case (no key near the
+    threshold) returns no rows; the values are read only for the keys near it."""
     r1, r2 = refs.alias("r1"), refs.alias("r2")
-    query = (select(r1.c.namespace.label("ns"), r1.c.value.label("value"), r2.c.namespace.label("other_ns"),
-                    r2.c.value.label("other_value"))
-             .select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
-             .where(r1.c.role == IDENTITY, r2.c.role == IDENTITY, r2.c.namespace != r1.c.namespace).distinct())
+    pairs = (select().select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
+             .where(r1.c.role == IDENTITY, r2.c.role == IDENTITY, r2.c.namespace != r1.c.namespace))
+    if floor > 0:
+        near = {(row.ns, row.value) for row in await _select_in(
+            conn, pairs.add_columns(r1.c.namespace.label("ns"), r1.c.value.label("value"))
+            .group_by(r1.c.namespace, r1.c.value, r2.c.namespace).having(func.count(func.distinct(r2.c.value)) > floor),
+            (r1.c.namespace, r1.c.value), keys)}
+        keys = [key for key in keys if key in near]
     spread: dict[Key, set[Key]] = defaultdict(set)
-    for row in await _select_in(conn, query, (r1.c.namespace, r1.c.value), keys):
-        spread[(row.ns, row.value)].add((row.other_ns, row.other_value))
+    if keys:
+        query = pairs.add_columns(r1.c.namespace.label("ns"), r1.c.value.label("value"),
+                                  r2.c.namespace.label("other_ns"), r2.c.value.label("other_value")).distinct()
+        for row in await _select_in(conn, query, (r1.c.namespace, r1.c.value), keys):
+            spread[(row.ns, row.value)].add((row.other_ns, row.other_value))
     return spread
 
 

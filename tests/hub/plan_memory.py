@@ -7,9 +7,10 @@ Its view follows :class:`hub.correlate.View`'s definition word for word; its app
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Mapping
 
-from hub.correlate import Demotion, Key, KeyState, Plan, View, placeholders, plan, to_repartition
+from hub.correlate import Demotion, Key, KeyState, Plan, View, placeholders, plan, spread_floor, to_repartition
 
 
 class MemoryStore:
@@ -48,13 +49,18 @@ class MemoryStore:
             if key in self.keys:
                 view.keys[key] = self.keys[key]
                 self.stale_links += self.keys[key].events == 0 and self.keys[key].tx_id is not None
+        floor = spread_floor(batch, self.threshold)
+        full = View(keys=view.keys)
         for key, state in view.keys.items():
             if not state.demoted:
                 spread = {other for _, keys in self.events.values() if key in keys for other in keys
                           if other[0] != key[0]}
-                if spread:
+                full.spread[key] = spread
+                if max(Counter(ns for ns, _ in spread).values(), default=0) > floor:
                     view.spread[key] = spread
-        for tx_id in to_repartition(view, placeholders(batch, view, self.threshold)):
+        found = placeholders(batch, view, self.threshold)
+        assert found == placeholders(batch, full, self.threshold), "a key below the floor would have been demoted"
+        for tx_id in to_repartition(view, found):
             view.members[tx_id] = {event: keys for event, (tx, keys) in self.events.items() if tx == tx_id}
             for keys in view.members[tx_id].values():
                 view.keys.update((key, self.keys[key]) for key in keys)
