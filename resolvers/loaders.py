@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.dataloader import DataLoader
@@ -10,48 +9,29 @@ from strawberry.dataloader import DataLoader
 from hub.store import Store
 from hub.store import exception_queries as xq
 from hub.store import queries as q
-
-
-@dataclass(slots=True)
-class Trace:
-    events: list[q.EventRecord] = field(default_factory=list)
-    demoted: set[tuple[str, str]] = field(default_factory=set)
+from hub.store.trace import Trace, get_traces
 
 
 class Loaders:
-    """The request's loaders; each reads through ``hub.store.queries``."""
+    """The request's loaders; each reads through the hub store (``trace``: ``hub.store.trace.get_traces``)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self.trace = DataLoader(self._traces)
         self.transaction = DataLoader(self._transactions)
-        self.related = DataLoader(self._related)
-        self.exceptions_by_tx = DataLoader(self._exceptions)
         self.delivery = DataLoader(self._deliveries)
         self.events_by_delivery = DataLoader(self._events_by_delivery)
         self.exception_history = DataLoader(self._history)
 
-    async def _traces(self, tx_ids: list[str]) -> list[Trace]:
+    async def _traces(self, tx_ids: list[str]) -> list[Trace | None]:
         async with self._store.read() as conn:
-            grouped = await q.events_by_transaction(conn, tx_ids)
-            keys = {(ns, v) for evs in grouped.values() for e in evs for ns, v, role in e.refs if role == "identity"}
-            demoted = await q.demoted_keys(conn, sorted(keys))
-        return [Trace(grouped.get(tx, []), demoted) for tx in tx_ids]
+            found = await get_traces(conn, tx_ids)
+        return [found.get(tx) for tx in tx_ids]
 
     async def _transactions(self, ids: list[str]) -> list[Any]:
         async with self._store.read() as conn:
             rows = await q.transactions_by_id(conn, ids)
         return [rows.get(i) for i in ids]
-
-    async def _related(self, ids: list[str]) -> list[list[str]]:
-        async with self._store.read() as conn:
-            related = await q.related_transactions(conn, ids)
-        return [related.get(i, []) for i in ids]
-
-    async def _exceptions(self, ids: list[str]) -> list[list[Any]]:
-        async with self._store.read() as conn:
-            rows = await xq.exceptions_by_transaction(conn, ids)
-        return [rows.get(i, []) for i in ids]
 
     async def _history(self, ids: list[str]) -> list[list[Any]]:
         async with self._store.read() as conn:

@@ -20,6 +20,7 @@ from hub.store.paging import (
     cursor_for,
     keyset_page,
 )
+from hub.store.trace import AmbiguousRef, get_trace
 from schema.delivery import Delivery
 from schema.filters import DeliveryFilter, TransactionFilter
 from schema.pagination import Connection, Edge, PageInfo
@@ -103,15 +104,16 @@ class TransactionQuery:
                                   "transaction id (merged-away ids still resolve). Null when nothing matches.")
     async def transaction(self, info: strawberry.Info, ref: str) -> Transaction | None:
         async with info.context["hub"].require_store().read() as conn:
-            lookup = await q.resolve_ref(conn, ref)
-        if lookup.ambiguous:
-            raise GraphQLError(f"{ref!r} names {len(lookup.tx_ids)} transactions: ask with namespace:value "
-                               "or use transactionsByRef", extensions={"code": "AMBIGUOUS_REF",
-                                                                       "candidates": lookup.tx_ids[:20]})
-        if not lookup.tx_ids:
+            try:
+                trace = await get_trace(conn, ref)
+            except AmbiguousRef as exc:
+                raise GraphQLError(f"{ref!r} names {len(exc.tx_ids)} transactions: ask with namespace:value "
+                                   "or use transactionsByRef", extensions={"code": "AMBIGUOUS_REF",
+                                                                           "candidates": exc.tx_ids[:20]}) from None
+        if trace is None:
             return None
-        row = await info.context["loaders"].transaction.load(lookup.tx_ids[0])
-        return Transaction.from_row(row) if row is not None else None
+        info.context["loaders"].trace.prime(trace.transaction.id, trace)  # its nested fields render this trace
+        return Transaction.from_row(trace.transaction)
 
     @strawberry.field(description="Every transaction a ref value names (the choice list for an ambiguous value).")
     async def transactions_by_ref(self, info: strawberry.Info, ref: str) -> list[Transaction]:

@@ -1,4 +1,8 @@
-"""``Transaction``: one order or stock movement stitched across systems."""
+"""``Transaction``: one order or stock movement stitched across systems.
+
+Its nested fields render the one ``hub.store.trace.Trace`` (the request's ``trace`` loader reads it, once per
+transaction, batched), the same object the web page ``/t/{id}`` renders.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import strawberry
 
 from hub.flows import FlowEvent, step_states
 from hub.model import utcnow
-from hub.store.queries import identity_roles
 from schema.event import Event
 from schema.exception import ExceptionItem
 from schema.flow import FlowStep
@@ -32,8 +35,8 @@ class Transaction(Node):
         trace = await info.context["loaders"].trace.load(str(self.id))
         previous = None
         result = []
-        for record in trace.events:
-            result.append(Event.from_record(record, identity_roles(record, trace.demoted), previous))
+        for record in trace.events if trace is not None else []:
+            result.append(Event.from_record(record, trace.event_refs(record), previous))
             previous = record.occurred_at
         return result
 
@@ -42,30 +45,25 @@ class Transaction(Node):
         hub = info.context["hub"]
         trace = await info.context["loaders"].trace.load(str(self.id))
         kinds = {name: source.kind for name, source in hub.config.sources.items()}
-        flow_events = [FlowEvent(e.id, e.type, e.source, e.occurred_at, kinds.get(e.source)) for e in trace.events]
+        flow_events = [FlowEvent(e.id, e.type, e.source, e.occurred_at, kinds.get(e.source))
+                       for e in (trace.events if trace is not None else [])]
         now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
         return [FlowStep.from_state(s) for s in step_states(hub.config.flows[self.kind], flow_events, now)]
 
     @strawberry.field(description="Every ref any of its events stated, each once.")
     async def refs(self, info: strawberry.Info) -> list[Ref]:
         trace = await info.context["loaders"].trace.load(str(self.id))
-        seen: dict[tuple[str, str], tuple[str, str, str]] = {}
-        for record in trace.events:
-            for item in identity_roles(record, trace.demoted):
-                if (item[0], item[1]) not in seen or item[2] == "identity":
-                    seen[(item[0], item[1])] = item
-        return [Ref.from_tuple(item) for item in sorted(seen.values())]
+        return [Ref(namespace=r.namespace, value=r.value, role=r.role) for r in (trace.refs if trace else [])]
 
     @strawberry.field(description="Transactions linked by a related ref (a payout, the orders it covers).")
     async def related(self, info: strawberry.Info) -> list[Transaction]:
-        ids = await info.context["loaders"].related.load(str(self.id))
-        rows = await info.context["loaders"].transaction.load_many(ids)
-        return [Transaction.from_row(row) for row in rows if row is not None]
+        trace = await info.context["loaders"].trace.load(str(self.id))
+        return [Transaction.from_row(row) for row in (trace.related if trace is not None else [])]
 
     @strawberry.field(description="Exceptions raised about it (open and closed).")
     async def exceptions(self, info: strawberry.Info) -> list[ExceptionItem]:
-        rows = await info.context["loaders"].exceptions_by_tx.load(str(self.id))
-        return [ExceptionItem.from_row(row) for row in rows]
+        trace = await info.context["loaders"].trace.load(str(self.id))
+        return [ExceptionItem.from_row(row) for row in (trace.exceptions if trace is not None else [])]
 
     @classmethod
     def from_row(cls, row: Any) -> Transaction:
