@@ -63,7 +63,12 @@ class Transaction(Node):
     @strawberry.field(description="Exceptions raised about it (open and closed).")
     async def exceptions(self, info: strawberry.Info) -> list[ExceptionItem]:
         trace = await info.context["loaders"].trace.load(str(self.id))
-        return [ExceptionItem.from_row(row) for row in (trace.exceptions if trace is not None else [])]
+        if trace is None:
+            return []
+        history = info.context["loaders"].exception_history
+        for row in trace.exceptions:  # the trace read their history already: their ``history`` field renders it
+            history.prime(row.id, trace.history.get(row.id, []))
+        return [ExceptionItem.from_row(row) for row in trace.exceptions]
 
     @classmethod
     def from_row(cls, row: Any) -> Transaction:
