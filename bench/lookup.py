@@ -10,10 +10,10 @@ Measured over N lookups of random bare ref values of the 50-event traces (after 
 - ``graphql``: POST /graphql with the TRACE query of tests/hub/test_app.py, through the real app
   (``create_app``, lifespan running) in-process over ``httpx.ASGITransport``, as the admin (unmasked, like the
   bare endpoint); ``graphql_masked``: the same as an operator, whose answers have personal data masked;
-- ``bare_json``: a raw-ASGI endpoint (in this module) over the same transport and the same app's store: the
-  hub query functions (resolve_ref, transactions_by_id, events_by_transaction, demoted_keys) on one
-  connection, encoded with orjson;
-- ``store``: the same hub query functions with no HTTP at all (aiosqlite + SQLAlchemy Core);
+- ``bare_json``: a raw-ASGI endpoint (in this module) over the same transport and the same app's store: the one
+  store call ``hub.store.trace.get_trace`` (ref → the whole trace, related and exceptions included), encoded
+  with orjson;
+- ``store``: ``get_trace`` with no HTTP at all (aiosqlite + SQLAlchemy Core);
 - ``bare_sql``: ``sqlite3`` directly: ref → tx_id on ref_keys, then events LEFT JOIN refs for that tx;
 - ``asgi_floor``: a no-op raw-ASGI endpoint over the same transport (what httpx.ASGITransport costs).
 """
@@ -34,7 +34,7 @@ import orjson
 
 from bench.common import ADMIN_KEY, OPERATOR_KEY, Ids, bench_config, latency_summary, ratio, sqlite_url
 from hub.store import Store
-from hub.store import queries as q
+from hub.store.trace import AmbiguousRef, get_trace
 
 TRACE = """query($ref: String!) { transaction(ref: $ref) { id kind systems
   refs { namespace value role }
@@ -177,30 +177,27 @@ async def _send(send: Any, status: int, body: bytes) -> None:
 
 
 async def trace_payload(store: Store, ref: str) -> dict[str, Any] | None:
-    """What the GraphQL TRACE query returns, from the hub's query functions on one read connection."""
+    """What the GraphQL TRACE query returns, from the one store call ``get_trace`` (hub/store/trace.py)."""
     async with store.read() as conn:
-        lookup = await q.resolve_ref(conn, ref)
-        if len(lookup.tx_ids) != 1:
+        try:
+            trace = await get_trace(conn, ref)
+        except AmbiguousRef:
             return None
-        tx = (await q.transactions_by_id(conn, lookup.tx_ids))[lookup.tx_ids[0]]
-        records = (await q.events_by_transaction(conn, [tx.id])).get(tx.id, [])
-        keys = sorted({(ns, v) for e in records for ns, v, role in e.refs if role == "identity"})
-        demoted = await q.demoted_keys(conn, keys)
-    events, seen, previous = [], {}, None
-    for record in records:
-        roles = q.identity_roles(record, demoted)
-        for item in roles:
-            if (item[0], item[1]) not in seen or item[2] == "identity":
-                seen[(item[0], item[1])] = item
+    if trace is None:
+        return None
+    events, previous = [], None
+    for record in trace.events:
         events.append({"id": record.id, "source": record.source, "type": record.type,
                        "occurredAt": record.occurred_at, "receivedAt": record.received_at,
                        "lagSeconds": (record.occurred_at - previous).total_seconds() if previous else None,
                        "status": record.status, "error": record.error, "outOfOrder": record.out_of_order,
                        "unknownType": record.unknown_type, "deliveryId": record.delivery_id,
-                       "refs": [{"namespace": n, "value": v, "role": r} for n, v, r in roles]})
+                       "refs": [{"namespace": n, "value": v, "role": r} for n, v, r in trace.event_refs(record)]})
         previous = record.occurred_at
+    tx = trace.transaction
     return {"id": tx.id, "kind": tx.kind, "systems": list(tx.systems or []),
-            "refs": [{"namespace": n, "value": v, "role": r} for n, v, r in sorted(seen.values())], "events": events}
+            "refs": [{"namespace": r.namespace, "value": r.value, "role": r.role} for r in trace.refs],
+            "events": events}
 
 
 class BenchRoutes:

@@ -221,19 +221,27 @@ def result_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: s
 class _ResultWalker:
     schema: GraphQLSchema
     fragments: dict[str, FragmentDefinitionNode]
+    # (selection sets, parent type) → its object fields merged by response key: collected once per walk, not once
+    # per result object (a 50-event trace would otherwise collect the event's selection 50 times). Keyed by id():
+    # the nodes belong to the document, which outlives the walk.
+    _merged: dict[tuple[Any, ...], list[tuple[str, Any, list[SelectionSetNode]]]] = field(default_factory=dict)
 
     def cost(self, selection_sets: list[SelectionSetNode], parent: Any, value: Any) -> int:
         """The objects below one result object, its fields merged by response key across fragments."""
         if not isinstance(value, dict):
             return 0
-        merged: dict[str, tuple[Any, list[SelectionSetNode]]] = {}
-        visited: set[str] = set()  # a fragment spread twice into one object adds nothing the second time
-        for selection_set in selection_sets:
-            self._collect(selection_set, parent, merged, visited)
+        key = (id(parent), *map(id, selection_sets))
+        fields = self._merged.get(key)
+        if fields is None:
+            merged: dict[str, tuple[Any, list[SelectionSetNode]]] = {}
+            visited: set[str] = set()  # a fragment spread twice into one object adds nothing the second time
+            for selection_set in selection_sets:
+                self._collect(selection_set, parent, merged, visited)
+            fields = self._merged[key] = [(name, named, below) for name, (named, below) in merged.items()]
         total = 0
-        for key, (named, below) in merged.items():
-            if key in value:
-                total += self._objects(value[key], below, named)
+        for name, named, below in fields:
+            if name in value:
+                total += self._objects(value[name], below, named)
         return total
 
     def _objects(self, value: Any, below: list[SelectionSetNode], named: Any) -> int:
