@@ -128,17 +128,21 @@ async def _events(conn: AsyncConnection, condition: Any, key: Any) -> dict[str, 
     current: EventRecord | None = None
     for row in rows:
         if current is None or current.id != row.id:
-            current = EventRecord(
-                id=row.id, tx_id=row.tx_id, source=row.source, source_event_id=row.source_event_id, type=row.type,
-                occurred_at=row.occurred_at, received_at=row.received_at, status=row.status, error=row.error,
-                delivery_id=row.delivery_id, traceparent=row.traceparent, lines=row.lines or [],
-                amount_value=row.amount_value, amount_currency=row.amount_currency, amount_kind=row.amount_kind,
-                unknown_type=bool(row.unknown_type), out_of_order=bool(row.out_of_order),
-                duplicates=row.duplicates)
+            current = event_record(row)
             result[row._mapping[key]].append(current)
         if row.namespace is not None:
             current.refs.append((row.namespace, row.value, row.role))
     return result
+
+
+def event_record(row: Any) -> EventRecord:
+    """An ``EventRecord`` (refs still empty) from a row holding the columns of ``events``."""
+    return EventRecord(
+        id=row.id, tx_id=row.tx_id, source=row.source, source_event_id=row.source_event_id, type=row.type,
+        occurred_at=row.occurred_at, received_at=row.received_at, status=row.status, error=row.error,
+        delivery_id=row.delivery_id, traceparent=row.traceparent, lines=row.lines or [],
+        amount_value=row.amount_value, amount_currency=row.amount_currency, amount_kind=row.amount_kind,
+        unknown_type=bool(row.unknown_type), out_of_order=bool(row.out_of_order), duplicates=row.duplicates)
 
 
 async def demoted_keys(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
 from hub.store import exception_queries as xq
-from hub.store.queries import EventRecord, identity_roles, resolve_ref
+from hub.store.queries import EventRecord, event_record, identity_roles, resolve_ref
 from hub.store.tables import events, ref_keys, refs, transactions
 
 __all__ = ["AmbiguousRef", "Trace", "TraceRef", "TransactionRecord", "get_trace", "get_traces"]
@@ -153,13 +153,7 @@ async def _transactions_with_events(conn: AsyncConnection, ids: list[str]) -> di
         if row.id is None:  # a transaction with no events left (all erased)
             continue
         if current is None or current.id != row.id:
-            current = EventRecord(
-                id=row.id, tx_id=row.tx_id, source=row.source, source_event_id=row.source_event_id, type=row.type,
-                occurred_at=row.occurred_at, received_at=row.received_at, status=row.status, error=row.error,
-                delivery_id=row.delivery_id, traceparent=row.traceparent, lines=row.lines or [],
-                amount_value=row.amount_value, amount_currency=row.amount_currency, amount_kind=row.amount_kind,
-                unknown_type=bool(row.unknown_type), out_of_order=bool(row.out_of_order),
-                duplicates=row.duplicates)
+            current = event_record(row)
             trace.events.append(current)
         if row.namespace is not None:
             current.refs.append((row.namespace, row.value, row.role))
