@@ -8,6 +8,7 @@ and the untouched future rows afterwards. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,19 +24,31 @@ NOW = datetime(2026, 11, 2, 9, 0)
 FUTURE = 100_000
 
 
+_MEASURING: ContextVar[StatementLog | None] = ContextVar("measuring", default=None)
+
+
 class StatementLog:
-    """Every statement the engine sends, with its parameters (a real count, no mock)."""
+    """Every statement the engine sends for the code measured, with its parameters (a real count, no mock).
+
+    Measured: what runs in the opening task's context from here to ``close()`` (tasks it starts inherit the
+    context; SQLAlchemy's greenlets carry it to the listener). The app's background loops, started before, also
+    send statements whenever they wake (the normalizer's scan for pending deliveries, PostgreSQL's key refresh):
+    counting those made the count depend on the scheduler (11 vs 12 under load).
+    """
 
     def __init__(self, store: Store) -> None:
         self.statements: list[tuple[str, Any]] = []
         self._engine = store.engine.sync_engine
+        self._token = _MEASURING.set(self)
         event.listen(self._engine, "before_cursor_execute", self._record)
 
     def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        self.statements.append((statement, parameters))
+        if _MEASURING.get() is self:
+            self.statements.append((statement, parameters))
 
     def close(self) -> None:
         event.remove(self._engine, "before_cursor_execute", self._record)
+        _MEASURING.reset(self._token)
 
 
 async def add_due(store: Store, prefix: str, count: int, due_at: datetime) -> None:
