@@ -46,6 +46,7 @@ from hub.store.tables import deliveries
 from hub.telemetry import new_metrics
 from resolvers import GraphQLApp
 from web import export as web_export
+from web import graphiql as web_graphiql
 from web import login as web_login
 from web import routes as web_routes
 from web.guard import WebGuard
@@ -116,7 +117,8 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
             await store.close()
             hub.store = hub.inbox = hub.normalizer = hub.evaluator = hub.alerts = hub.notifier = None
 
-    graphql = GraphQLApp(hub, clock=clock)  # the cost budget refills on the app's clock
+    graphql = GraphQLApp(hub, clock=clock,  # the cost budget refills on the app's clock
+                         ide_html=web_graphiql.page(), ide_csp=web_graphiql.CSP)  # GraphiQL from /static
 
     async def healthz(request: Request) -> Response:
         """200 when the store answers, the oldest pending delivery is recent and every loop ticks; else 503 + why."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaxTokensLimiter
@@ -39,21 +37,6 @@ from schema.scalars import SCALAR_OVERRIDES
 Query = merge_types("Query", (TransactionQuery, ExceptionQuery, StockQuery, MetricsQuery, AdminQuery,
                                 SourceQuery, NodeQuery))
 Mutation = merge_types("Mutation", (DeliveryMutation, ExceptionMutation, AdminMutation))
-
-
-_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
-
-
-def ide_csp(html: str) -> str:
-    """GraphiQL's CSP: its scripts and styles from the CDN it names (unpkg.com, pinned with SRI hashes), its one
-    inline script by SHA-256 (CSP Level 3 hash source), its inline ``<style>``, fetch and WebSocket to this
-    origin only, never framed. Until GraphiQL is served from ``/static`` this page alone allows a CDN."""
-    hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
-                      for body in _INLINE_SCRIPT.findall(html))
-    cdn = "https://unpkg.com"
-    return (f"default-src 'none'; script-src {cdn} {hashes}; style-src {cdn} 'unsafe-inline'; "
-            f"font-src {cdn} data:; img-src 'self' data:; connect-src 'self'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
 
 
 def _expected(error: GraphQLError) -> bool:
@@ -85,20 +68,27 @@ def build_schema(limits: Limits | None = None, buckets: LeakyBuckets | None = No
 class GraphQLApp(GraphQL):
     """``/graphql``: GET/POST by the GraphQL-over-HTTP spec (:mod:`resolvers.http`); GraphiQL for browsers and
     the graphql-transport-ws WebSocket through strawberry. Every context has the hub, the caller's API key, a
-    caller id for the cost budget, and fresh DataLoaders."""
+    caller id for the cost budget, and fresh DataLoaders.
 
-    def __init__(self, hub: Hub, *, clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> None:
+    ``ide_html`` and ``ide_csp``: the GraphiQL page a browser gets (the composition root passes the one ``web``
+    serves from its own static files); without it a browser's GET is answered as any other request.
+    """
+
+    def __init__(self, hub: Hub, *, clock: Callable[[], float] = time.monotonic, ide_html: str | None = None,
+                 ide_csp: str = "default-src 'none'", **kwargs: Any) -> None:
         limits = limits_from(getattr(hub.config, "graphql", None) or {})
         buckets = LeakyBuckets(limits.cost_bucket, limits.cost_restore_rate, clock)
-        super().__init__(build_schema(limits, buckets), **kwargs)
-        self.hub = hub
+        # strawberry's own IDE page loads React and GraphiQL from a CDN: never served, ours or none
+        super().__init__(build_schema(limits, buckets), graphql_ide="graphiql" if ide_html else None, **kwargs)
+        self.hub, self.ide_html, self.ide_csp = hub, ide_html, ide_csp
         documents = PersistedDocuments(load_allow_list(limits.persisted_documents), limits.persisted_only)
         self.http = GraphQLHTTP(self.schema, documents, lambda request: self.get_context(request, None), limits)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
-            wants_ide = "text/html" in request.headers.get("accept", "") and "query" not in request.query_params
+            wants_ide = (self.ide_html is not None and "text/html" in request.headers.get("accept", "")
+                         and "query" not in request.query_params)
             if not (request.method == "GET" and wants_ide):
                 response = await self.http.handle(request)
                 await response(scope, receive, send)
@@ -106,10 +96,8 @@ class GraphQLApp(GraphQL):
         await super().__call__(scope, receive, send)
 
     async def render_graphql_ide(self, request: Any) -> Any:
-        """GraphiQL, with a Content-Security-Policy that allows exactly what it loads (:func:`ide_csp`)."""
-        response = await super().render_graphql_ide(request)
-        response.headers["content-security-policy"] = ide_csp(self.graphql_ide_html)
-        return response
+        """GraphiQL, with the Content-Security-Policy that allows exactly what it loads."""
+        return HTMLResponse(self.ide_html or "", headers={"content-security-policy": self.ide_csp})
 
     async def on_ws_connect(self, context: dict[str, Any]) -> Any:
         """graphql-transport-ws ``connection_init``: a socket without a valid API key is closed with 4403 before

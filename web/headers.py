@@ -4,7 +4,7 @@ The UI's Content-Security-Policy allows exactly what the pages use: their one sc
 ``/static``, the ``style="…"`` attributes the templates and SVG charts carry (``style-src-attr``), ``fetch``
 of the live queue from the same origin, forms posting to the same origin; no framing (``frame-ancestors``
 and ``X-Frame-Options: DENY`` for older browsers). A route that sets its own CSP keeps it: GraphiQL at
-``/graphql`` does (``resolvers.GraphQLApp``), because it loads from a CDN.
+``/graphql`` does (``web/graphiql.py``: its scripts and stylesheets are from this origin too, but not ours).
 """
 
 from __future__ import annotations

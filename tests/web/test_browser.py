@@ -7,13 +7,15 @@ into a temporary folder.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from tests.support import OPERATOR_KEY, cloudevent
 from tests.web import seed
@@ -195,8 +197,7 @@ def test_a_dead_letter_is_replayed_from_the_queue(server: str, page: Page) -> No
 
 def test_every_page_works_under_its_content_security_policy(server: str, page: Page) -> None:
     """The pages' one script, stylesheet, inline style attributes, SVG and live polling all run under the CSP:
-    chromium reports no violation on any page, the login page included (GraphiQL's CDN is out of reach here,
-    so its page is checked for violations only, not for drawing)."""
+    chromium reports no violation on any page, the login page and GraphiQL included."""
     page.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
                          "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
     trace = server + "/search?ref=SO-1042"
@@ -233,3 +234,39 @@ def test_the_live_queue_stops_and_says_so_when_the_session_ends(server: str, pag
     page.wait_for_selector("#live-status:has-text('session ended')")
     assert page.locator("#queue tbody tr").count() == rows  # the rows stay; no login page swapped in
     assert page.locator("#queue input[name=key]").count() == 0
+
+
+def test_graphiql_works_offline_and_runs_a_query(server: str, browser: Browser, shots: Path) -> None:
+    """GraphiQL loads everything from the hub: with every request to a host other than 127.0.0.1 refused, it
+    draws, fetches the schema with the key typed into its Headers editor and runs a query."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    elsewhere: list[str] = []
+
+    def offline(route: Route) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context.route("**/*", offline)
+    page = context.new_page()
+    page.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+                         "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
+    response = page.goto(server + "/graphql?q=" + quote('{ transaction(ref: "SO-1042") { id systems } }'))
+    assert response is not None and "https:" not in response.headers["content-security-policy"]
+    page.locator(".graphiql-editor-tools button", has_text="Headers").click()
+    page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror").click()
+    page.keyboard.insert_text(json.dumps({"Authorization": f"Bearer {OPERATOR_KEY}"}))
+    with page.expect_response(lambda r: r.request.method == "POST" and "SO-1042" in (r.request.post_data or "")) \
+            as answered:
+        page.locator("button.graphiql-execute-button").click()
+    found = answered.value.json()["data"]["transaction"]
+    assert found["systems"] == ["carrier", "erp", "pay", "shop", "wms"]
+    page.locator(".result-window", has_text=found["id"]).wait_for()  # drawn in the result pane
+    page.locator("button[aria-label='Re-fetch GraphQL schema']").click()  # introspection, now with the key
+    page.locator("button[aria-label='Show Documentation Explorer']").click()
+    page.locator(".graphiql-doc-explorer a", has_text="Transaction").first.wait_for()
+    page.screenshot(path=str(shots / "graphiql.png"))
+    assert elsewhere == [] and page.evaluate("window.__csp") == []
+    context.close()
