@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import audit
 from hub.errors import ConfigError
+from hub.exceptions import Changes
 from hub.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.store import Store, describe
 from hub.store.tables import deliveries, events, refs
+from hub.unlinked import flag_unlinked
 
 log = logging.getLogger("crosstrace.retention")
 
@@ -77,16 +79,22 @@ async def purge(store: Store, retention: Retention, now: datetime, *, actor: str
 
     async def purge_sources(names: Sequence[str]) -> None:
         gone_deliveries = gone_events = 0
+        unlinked_keys: set[tuple[str, str]] = set()
         async with store.write() as conn:
             for source in names:
                 cutoff = now - timedelta(days=retention.days_for(source) or 0)
                 old_events = select(events.c.id).where(events.c.source == source, events.c.received_at < cutoff)
+                unlinked_keys |= {(row.source, row.type) for row in await conn.execute(  # their counts drop
+                    select(events.c.source, events.c.type).where(
+                        events.c.source == source, events.c.received_at < cutoff, events.c.tx_id.is_(None)).distinct())}
                 await conn.execute(delete(refs).where(refs.c.event_id.in_(old_events)))
                 gone_events += (await conn.execute(delete(events).where(events.c.source == source,
                                                                          events.c.received_at < cutoff))).rowcount
                 gone_deliveries += (await conn.execute(delete(deliveries).where(
                     deliveries.c.source == source, deliveries.c.received_at < cutoff,
                     deliveries.c.state != "pending"))).rowcount
+            if unlinked_keys:
+                await flag_unlinked(conn, unlinked_keys, source_kinds={}, routing=(), changes=Changes())
             if gone_deliveries or gone_events:
                 await audit.record(conn, actor=actor, role="admin", action="purge", at=now,
                                    detail={"deliveries": gone_deliveries, "events": gone_events})

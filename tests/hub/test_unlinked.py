@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from collectors import amazon_sp
 from hub.normalize import ReplayFilter, replay
+from hub.retention import Retention, purge
 from tests.paths import FIXTURES
 from tests.support import ERP_SECRET, OPERATOR_KEY, cloudevent, dumps, gql, running_app, signed_headers
 from tests.web import seed
@@ -113,3 +115,18 @@ async def test_dashboard_counts_unlinked_events_per_source_and_links_the_queue(s
         assert '<a href="/exceptions?type=unlinked">unlinked</a>' in page
         queue = (await client.get("/exceptions", params={"type": "unlinked"})).text
         assert "2 erp.invoice_sent events from erp" in queue
+
+
+@pytest.mark.asyncio
+async def test_purging_old_unlinked_events_lowers_the_count_and_resolves_when_none_is_left(store_url: str) -> None:
+    async with running_app(store_url, extra={"sources": [ERP]}) as (client, hub):
+        for number in range(2):
+            await post_erp(client, unlinked(number))
+        await hub.normalizer.run_until_idle()
+        store = hub.require_store()
+        assert (await purge(store, Retention(default_days=1), datetime.now(UTC).replace(tzinfo=None))).events == 0
+        later = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=2)
+        assert (await purge(store, Retention(default_days=1), later)).events == 2
+        data = (await gql(client, QUEUE))["data"]
+        [gone] = data["exceptions"]["nodes"]
+        assert gone["status"] == "resolved" and gone["evidence"]["count"] == 2  # the last count it had
