@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -19,6 +20,21 @@ def hub_app() -> Any:
     from hub.app import create_app
 
     return create_app(bench_config(os.environ["BENCH_STORE_URL"]))
+
+
+def hub_receive_only() -> Any:
+    """The real hub with its normalizer loop parked: what the receiver does when nothing shares its loop or writer.
+
+    The upper bound of moving the normalizer out of the server's event loop and off its writer (issue 14, item 3);
+    deliveries stay pending. Bench only: ``crosstrace serve`` always runs the normalizer.
+    """
+    from hub.normalize import Normalizer
+
+    async def parked(self: Normalizer) -> None:
+        await asyncio.Event().wait()  # cancelled by Normalizer.stop() like the real loop
+
+    Normalizer._run = parked  # type: ignore[method-assign]  # this server process only
+    return hub_app()
 
 
 async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -7,12 +7,14 @@ normalizer to drain the inbox and reports how far behind it was when the load st
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -80,7 +82,8 @@ def _counts(db: str) -> dict[str, int]:
                 "transactions": conn.execute("SELECT count(*) FROM transactions").fetchone()[0]}
 
 
-def run(tmp: Path, *, duration: float, concurrency: int, limit: int, drain_timeout: float) -> dict[str, Any]:
+def run(tmp: Path, *, duration: float, concurrency: int, limit: int, drain_timeout: float,
+        receive_only: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {"concurrency": concurrency, "duration": duration}
     proc, port = _serve(["bench.server:hello"], {}, "/")
     try:
@@ -106,13 +109,53 @@ def run(tmp: Path, *, duration: float, concurrency: int, limit: int, drain_timeo
     finally:
         _stop(proc)
     result["ratio"] = ratio(result["hub"]["rps"], result["hello"]["rps"])
+    if receive_only:
+        result["receive_only"] = _receive_only(tmp, concurrency, duration, limit)
+        result["receive_only_ratio"] = ratio(result["receive_only"]["rps"], result["hello"]["rps"])
     print(f"  webhooks/hello = {result['ratio']:.2f}; normalizer backlog when load stopped: "
           f"{result['backlog_at_stop']} deliveries, drained in {result['drain_seconds']:.1f} s; "
           f"stored {counts['events']} events in {counts['transactions']} transactions", flush=True)
     return result
 
 
+def _receive_only(tmp: Path, concurrency: int, duration: float, limit: int) -> dict[str, Any]:
+    """The same load on the hub with its normalizer parked (``bench.server:hub_receive_only``)."""
+    db = str(tmp / "receive-only.db")
+    proc, port = _serve(["--factory", "bench.server:hub_receive_only"], {"BENCH_STORE_URL": sqlite_url(db)},
+                        "/healthz")
+    try:
+        result = _load(port, concurrency, duration, limit, f"ro{int(time.time())}", proc.pid)
+    finally:
+        _stop(proc)
+    print(f"  receive-only (normalizer parked): {_line(result)}", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.webhooks``: the webhook figure at several concurrencies, repeated, with the load average."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", default="16,64", help="comma-separated loader connections")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per server")
+    parser.add_argument("--receive-only", action="store_true",
+                        help="also the hub with its normalizer parked (what the receiver alone sustains)")
+    args = parser.parse_args(argv)
+    for repeat in range(1, args.repeats + 1):
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            print(f"repeat {repeat}, c{concurrency}, load average {os.getloadavg()[0]:.1f}", flush=True)
+            with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
+                result = run(Path(tmp), duration=args.duration, concurrency=concurrency, limit=10**9,
+                             drain_timeout=60, receive_only=args.receive_only)
+            if args.receive_only:
+                print(f"  receive-only/hello = {result['receive_only_ratio']:.2f}", flush=True)
+    return 0
+
+
 def _line(r: dict[str, Any]) -> str:
     return (f"{r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['requests']} requests "
             f"in {r['seconds']:.1f} s, statuses {r['statuses']}, errors {r['errors']}, "
             f"CPU server {r['server_cpu']:.0%} loader {r['loader_cpu']:.0%}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
