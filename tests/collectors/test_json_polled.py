@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import func, select
 
 from collectors import json_mapping
-from hub.polling import load_poll_state
+from hub.polling import PollState, load_poll_state
+from hub.store import Store
 from hub.store.tables import deliveries, events
 from tests.collectors.polling_server import Upstream, iso
 from tests.support import gql, running_app
@@ -38,9 +39,24 @@ def item(n: int, updated: datetime, version: int = 1, status: str = "RELEASED") 
             "updated_at": iso(updated), "lines": [{"item": "SKU-1", "qty": n}]}
 
 
+async def poll_done(store: Store) -> PollState:
+    """The poller's first run, once it has committed."""
+    deadline = time.monotonic() + 30
+    while not ((state := await load_poll_state(store, "erp")) and state.last_success_at):
+        assert time.monotonic() < deadline, "the poller did not finish a run"
+        await asyncio.sleep(0.02)
+    return state
+
+
 @pytest.mark.asyncio
-async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_url: str, upstream: Upstream) -> None:
+@pytest.mark.parametrize("first", ["either", "webhook", "poller"])
+async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_url: str, upstream: Upstream,
+                                                                         first: str) -> None:
+    """``either``: the webhooks race the poller's first run; ``webhook`` holds the poller's request until they
+    are stored; ``poller`` sends them once its run has committed. Each order stores every event once."""
     now = datetime.now(UTC)
+    if first == "webhook":
+        upstream.block["rest"] = 1
     for n in (1, 3):
         upstream.put_item(item(n, now - timedelta(minutes=10 - n)))
     upstream.put_item(item(2, now - timedelta(minutes=5), version=2, status="POSTED"))  # the API lists the latest
@@ -48,6 +64,11 @@ async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_u
             "items_path": "data.items", "version_field": "version", "params": {"sort": "updated_at"}}
     source = {**ERP, "options": {**ERP["options"], "poll": poll}}
     async with running_app(store_url, extra={"sources": [source]}) as (client, hub):
+        store = hub.require_store()
+        if first == "poller":
+            await poll_done(store)
+        elif first == "webhook":  # the poller's run has started and waits on its first page
+            await asyncio.wait_for(upstream.blocked.wait(), 30)
         # Webhooks for both versions of SO-2 (the poller reads version 2 too) and one the API does not list.
         answers = []
         for payload in (item(2, now - timedelta(minutes=8)), item(2, now - timedelta(minutes=5), 2, "POSTED"),
@@ -58,11 +79,8 @@ async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_u
             # 200 when the poller stored that very version first: its dedup key ("SO-2@2") is the same.
             assert response.status_code in (200, 202), response.text
             answers.append(response.status_code)
-        store = hub.require_store()
-        deadline = time.monotonic() + 30
-        while not ((state := await load_poll_state(store, "erp")) and state.last_success_at):
-            assert time.monotonic() < deadline, "the poller did not finish a run"
-            await asyncio.sleep(0.02)
+        upstream.release.set()
+        state = await poll_done(store)
         await hub.normalizer.run_until_idle()
 
         async with store.read() as conn:
@@ -74,5 +92,6 @@ async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_u
                           ("SO-3@1", "order.accepted"), ("SO-9@1", "order.accepted")]
         # The poller counts the rows it inserted: SO-2@2 is its own only when it got there before the webhook.
         assert dead == 0 and state.items_total == 2 + (answers[1] == 200)
+        assert answers == {"either": answers, "webhook": [202, 202, 202], "poller": [202, 200, 202]}[first]
         tx = (await gql(client, TRACE, ref="shop:order:5002"))["data"]["transaction"]
         assert tx["events"] == [{"source": "erp", "type": "order.accepted"}, {"source": "erp", "type": "erp.posted"}]
