@@ -134,13 +134,17 @@ class Inbox:
         with tracer.start_as_current_span("inbox.store") as span:
             span.set_attribute("crosstrace.batch_size", len(batch))
             async with self._store.write(urgent=True) as conn:
-                await conn.execute(self._store.insert_ignoring_conflicts(deliveries), list(first.values()))
-                stored = await conn.execute(
-                    select(deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id)
-                    .where(pairs_in(deliveries.c.source, deliveries.c.dedup_key, list(first),
-                                    self._store.dialect))
-                )
-                ids = {(row.source, row.dedup_key): row.id for row in stored}
+                key_and_id = (deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id)
+                # RETURNING gives the rows this insert stored (not those DO NOTHING skipped): new deliveries need
+                # no read-back, one statement per group commit; only repeats' ids are looked up.
+                inserted = await conn.execute(self._store.insert_ignoring_conflicts(deliveries).returning(*key_and_id),
+                                              list(first.values()))
+                ids = {(row.source, row.dedup_key): row.id for row in inserted}
+                repeated = [key for key in first if key not in ids]
+                if repeated:
+                    stored = await conn.execute(select(*key_and_id).where(
+                        pairs_in(deliveries.c.source, deliveries.c.dedup_key, repeated, self._store.dialect)))
+                    ids.update({(row.source, row.dedup_key): row.id for row in stored})
                 repeats: dict[str, int] = {}
                 for item in batch:
                     stored_id = ids[(item.row["source"], item.row["dedup_key"])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from hub.errors import Busy
 from hub.inbox import Inbox, dedup_key_for
@@ -65,3 +65,31 @@ def test_dedup_key_uses_sender_id_or_body_hash() -> None:
     assert dedup_key_for("msg_1", b"x") == "msg_1"
     assert dedup_key_for(None, b"x") == dedup_key_for(None, b"x") != dedup_key_for(None, b"y")
     assert dedup_key_for("m" * 500, b"x").startswith("sha256:")
+
+
+@pytest.mark.asyncio
+async def test_a_group_commit_of_new_deliveries_is_one_statement(store: Store) -> None:
+    """The insert returns the new deliveries' ids; only keys stored before (repeats) are looked up after it."""
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("INSERT", "SELECT", "UPDATE", "DELETE")):
+            statements.append(statement.lstrip().split()[0].upper())
+
+    inbox = Inbox(store, new_metrics())
+    inbox.start()
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        fresh = await asyncio.gather(*(inbox.submit(**submission(f"n{n}")) for n in range(20)))
+        await inbox.stop()
+        assert all(r.new for r in fresh) and len({r.delivery_id for r in fresh}) == 20
+        new_batches = len(statements)
+        assert new_batches >= 1 and statements == ["INSERT"] * new_batches  # no read-back of what was just inserted
+        statements.clear()
+        inbox.start()
+        again = await inbox.submit(**submission("n3"))
+        assert not again.new and again.delivery_id == fresh[3].delivery_id
+        assert statements[:2] == ["INSERT", "SELECT"]  # a repeat's id is read back, then its counters updated
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+        await inbox.stop()
