@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.exceptions import Changes, Finding, auto_resolve, open_new, raise_exception
-from hub.flows import FlowEvent, next_due, step_states
+from hub.flows import next_due, transaction_steps
 from hub.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.rules import RuleSettings, TxEvent, findings
@@ -86,8 +86,7 @@ class Evaluator:
         fresh: dict[str, Finding] = {}  # never raised before: opened together below
         for tx_id, kind in kinds.items():
             tx_events = by_tx.get(tx_id, [])
-            states = step_states(self._config.flows[kind], [
-                FlowEvent(e.id, e.type, e.source, e.occurred_at, e.system_kind) for e in tx_events], now)
+            states = transaction_steps(self._config, kind, tx_events, now)
             for finding in findings(tx_id, kind, tx_events, states, self._settings):
                 wanted.add(finding.key)
                 if finding.key not in latest:

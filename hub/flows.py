@@ -6,16 +6,24 @@ completion of the step before. Optional steps never go overdue; a step is skippe
 stops it (an order cancellation) arrives first, or when the flow's first step was reported by a system kind
 the step is not expected from (a sale rung up at a POS is handed over at the till: never allocated, shipped
 or delivered). Retail defaults are built in; ``[flows.<kind>]`` in the config replaces a kind's steps.
+
+A step that is due but not done is *owed* by a system: the configured source of the step's ``system_kind``, else
+of the kind that normally reports its event types (:data:`REPORTED_BY`), preferring one that already took part
+in the transaction — "waiting on ERP (erp) since 14:02".
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.errors import ConfigError
 from hub.model import EVENT_TYPES, SOURCE_KINDS, TRANSACTION_KINDS
+
+if TYPE_CHECKING:
+    from hub.config import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +86,27 @@ DEFAULT_FLOWS: dict[str, Flow] = {
 }
 
 
+# The kinds of system that normally report each event type, first the likeliest: who owes a step nobody has
+# reported yet (a step's own ``system_kind`` wins). The warehouse ships, the carrier scans and delivers.
+REPORTED_BY: dict[str, tuple[str, ...]] = {
+    "order.accepted": ("erp",), "erp.posted": ("erp",),
+    "payment.authorized": ("payment",), "payment.captured": ("payment",), "refund.issued": ("payment",),
+    "settlement.paid": ("payment",),
+    "fulfillment.allocated": ("wms",), "fulfillment.picked": ("wms",), "fulfillment.packed": ("wms",),
+    "shipment.shipped": ("wms", "carrier"), "shipment.in_transit": ("carrier",), "shipment.delivered": ("carrier",),
+    "transfer.shipped": ("wms",), "transfer.received": ("wms",), "receipt.received": ("wms",),
+    "return.received": ("returns", "wms"), "return.inspected": ("returns", "wms"),
+    "return.restocked": ("returns", "wms"),
+}
+KIND_LABELS = {"erp": "ERP", "pos": "POS", "wms": "WMS", "commerce": "storefront", "marketplace": "marketplace",
+               "carrier": "carrier", "payment": "payments", "returns": "returns platform", "other": "system"}
+
+
 @dataclass(frozen=True, slots=True)
 class StepState:
-    """Where one transaction stands on one step."""
+    """Where one transaction stands on one step. A pending or overdue step says since when its clock runs
+    (``since``: the step before it was done) and which source owes it (``owed_by``, of kind ``owed_kind``; the
+    kind alone when several sources of that kind could)."""
 
     name: str
     status: str  # done | pending | overdue | skipped | waiting
@@ -90,6 +116,17 @@ class StepState:
     due_at: datetime | None = None
     lag_seconds: float | None = None
     optional: bool = False
+    since: datetime | None = None
+    owed_by: str | None = None
+    owed_kind: str | None = None
+
+    @property
+    def waiting_on(self) -> str | None:
+        """``ERP (erp)``: the kind of system and the source that owe this step (None when nobody does)."""
+        if self.owed_kind is None:
+            return None
+        label = KIND_LABELS.get(self.owed_kind, self.owed_kind)
+        return f"{label} ({self.owed_by})" if self.owed_by else f"a {label} system"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +140,46 @@ class FlowEvent:
     system_kind: str | None
 
 
-def step_states(flow: Flow, events: list[FlowEvent], now: datetime) -> list[StepState]:
-    """Each step's state at ``now``. ``waiting``: the step before it is not done yet, so no clock runs."""
+class _Reported(Protocol):
+    id: str
+    type: str
+    source: str
+    occurred_at: datetime
+
+
+def transaction_steps(config: Config, kind: str, events: Iterable[_Reported], now: datetime) -> list[StepState]:
+    """The steps of a transaction of ``kind`` with these events (its flow from ``config``; none for a kind
+    without one), each owed by one of the configured sources."""
+    flow = config.flows.get(kind)
+    if flow is None:
+        return []
+    kinds = {name: source.kind for name, source in config.sources.items()}
+    return step_states(flow, [FlowEvent(e.id, e.type, e.source, e.occurred_at, kinds.get(e.source))
+                              for e in events], now, kinds)
+
+
+def owner(step: Step, events: list[FlowEvent], sources: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(source, kind) that owes ``step``: of the step's ``system_kind`` or the kinds that report its types, a
+    source that took part in the transaction, else the only source of the likeliest kind configured; (None, kind)
+    when several sources of that kind could; (None, None) when no configured source reports such events."""
+    kinds = (step.system_kind,) if step.system_kind else tuple(dict.fromkeys(
+        kind for event_type in step.types for kind in REPORTED_BY.get(event_type, ())))
+    involved = {e.source for e in events}
+    for kind in kinds:
+        took_part = [name for name, of in sources.items() if of == kind and name in involved]
+        if took_part:
+            return took_part[0], kind
+    for kind in kinds:
+        configured = [name for name, of in sources.items() if of == kind]
+        if configured:
+            return (configured[0] if len(configured) == 1 else None), kind
+    return None, None
+
+
+def step_states(flow: Flow, events: list[FlowEvent], now: datetime,
+                sources: Mapping[str, str] | None = None) -> list[StepState]:
+    """Each step's state at ``now``. ``waiting``: the step before it is not done yet, so no clock runs.
+    ``sources`` (configured source name → kind) names who owes each pending or overdue step."""
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
     states: list[StepState] = []
     previous_done: datetime | None = None
@@ -134,14 +209,17 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime) -> list[Step
         if previous_done is None:
             states.append(StepState(step.name, "waiting", optional=step.optional))
             continue
+        owed_by, owed_kind = owner(step, ordered, sources or {})
         if step.sla is None:  # expected next but with no deadline: pending, never overdue
-            states.append(StepState(step.name, "pending", optional=step.optional))
+            states.append(StepState(step.name, "pending", optional=step.optional, since=previous_done,
+                                    owed_by=owed_by, owed_kind=owed_kind))
             if not step.optional:
                 previous_done = None
             continue
         due = previous_done + step.sla
         status = "overdue" if now > due and not step.optional else "pending"
-        states.append(StepState(step.name, status, due_at=due, optional=step.optional))
+        states.append(StepState(step.name, status, due_at=due, optional=step.optional, since=previous_done,
+                                owed_by=owed_by, owed_kind=owed_kind))
         if not step.optional:
             previous_done = None  # later steps wait for this one
     return states

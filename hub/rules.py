@@ -61,11 +61,22 @@ def findings(tx_id: str, kind: str, events: list[TxEvent], steps: list[StepState
 
 
 def _overdue(tx_id: str, steps: list[StepState], base: dict) -> list[Finding]:
-    return [Finding(rule="flow.overdue", type="late", severity="warning", subject=f"{tx_id}:{step.name}",
-                    message=f"step {step.name!r} was due at {step.due_at:%Y-%m-%d %H:%M} UTC and has not happened",
-                    evidence={"step": step.name, "due_at": step.due_at.isoformat() if step.due_at else None,
-                              "expected": "done", "actual": "missing"}, **base)
-            for step in steps if step.status == "overdue"]
+    """A step past its due time, owed by the system named in the message and the exception's source columns."""
+    found = []
+    for step in steps:
+        if step.status != "overdue":
+            continue
+        due = f"step {step.name!r} was due at {step.due_at:%Y-%m-%d %H:%M} UTC"
+        message = (f"waiting on {step.waiting_on} since {step.since:%Y-%m-%d %H:%M} UTC: {due}"
+                   if step.waiting_on and step.since else f"{due} and has not happened")
+        found.append(Finding(
+            rule="flow.overdue", type="late", severity="warning", subject=f"{tx_id}:{step.name}", message=message,
+            evidence={"step": step.name, "due_at": step.due_at.isoformat() if step.due_at else None,
+                      "since": step.since.isoformat() if step.since else None,
+                      "waiting_on": {"source": step.owed_by, "kind": step.owed_kind} if step.owed_kind else None,
+                      "expected": "done", "actual": "missing"},
+            system=step.owed_by, system_kind=step.owed_kind, **base))
+    return found
 
 
 def _failures(tx_id: str, events: list[TxEvent], base: dict) -> list[Finding]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import strawberry
 
-from hub.flows import FlowEvent, step_states
+from hub.flows import transaction_steps
 from hub.model import utcnow
 from schema.event import Event
 from schema.exception import ExceptionItem
@@ -44,11 +44,9 @@ class Transaction(Node):
     async def steps(self, info: strawberry.Info) -> list[FlowStep]:
         hub = info.context["hub"]
         trace = await info.context["loaders"].trace.load(str(self.id))
-        kinds = {name: source.kind for name, source in hub.config.sources.items()}
-        flow_events = [FlowEvent(e.id, e.type, e.source, e.occurred_at, kinds.get(e.source))
-                       for e in (trace.events if trace is not None else [])]
         now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
-        return [FlowStep.from_state(s) for s in step_states(hub.config.flows[self.kind], flow_events, now)]
+        return [FlowStep.from_state(s) for s in transaction_steps(hub.config, self.kind,
+                                                                  trace.events if trace is not None else [], now)]
 
     @strawberry.field(description="Every ref any of its events stated, each once.")
     async def refs(self, info: strawberry.Info) -> list[Ref]:

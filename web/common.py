@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -63,8 +63,15 @@ def duration(seconds: float | None) -> str:
     return f"{sign}{s // 86400}d {s % 86400 // 3600}h" if s % 86400 // 3600 else f"{sign}{s // 86400}d"
 
 
-def age(value: datetime | None, now: datetime) -> str:
-    return duration((now - value).total_seconds()) if value is not None else ""
+def age(value: datetime | str | None, now: datetime) -> str:
+    """How long ago ``value`` (a naive UTC time, or one in ISO 8601 as exception evidence holds it) was."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return ""
+        value = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return duration(max((now - value).total_seconds(), 0)) if value is not None else ""
 
 
 def pretty(value: Any) -> str:
@@ -151,6 +158,7 @@ def bad_request(request: Request, title: str, hint: str) -> Response:
 
 templates.env.filters["ts"] = ts
 templates.env.filters["duration"] = duration
+templates.env.filters["age"] = age
 templates.env.filters["pretty"] = pretty
 templates.env.filters["iso"] = iso_utc
 templates.env.globals["escape"] = escape

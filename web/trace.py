@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub.flows import FlowEvent, step_states
+from hub.flows import transaction_steps
 from hub.runtime import Hub
 from hub.store import queries as q
 from hub.store.trace import AmbiguousRef, Trace, get_trace
@@ -74,10 +74,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             event = next((e for e in events if e.id == selected), None)
             delivery = await q.get_delivery(conn, event.delivery_id) if event is not None else None
         tx = trace.transaction
-        kinds = {name: source.kind for name, source in hub.config.sources.items()}
-        flow = hub.config.flows.get(tx.kind)
-        steps = step_states(flow, [FlowEvent(e.id, e.type, e.source, e.occurred_at, kinds.get(e.source))
-                                   for e in events], now_of(hub)) if flow is not None else []
+        steps = transaction_steps(hub.config, tx.kind, events, now_of(hub))
         lags: dict[str, float | None] = {}
         previous = None
         for record in events:

@@ -270,3 +270,22 @@ def test_graphiql_works_offline_and_runs_a_query(server: str, browser: Browser, 
     page.screenshot(path=str(shots / "graphiql.png"))
     assert elsewhere == [] and page.evaluate("window.__csp") == []
     context.close()
+
+
+def test_a_late_order_names_the_system_that_owes_its_next_step(server: str, page: Page) -> None:
+    """W1002 was placed 29 hours ago and the ERP never accepted it: the trace's step bar and the exception queue
+    (filtered by the ERP as source) both say it waits on the ERP, and for how long."""
+    page.goto(server + "/search?ref=W1002")
+    page.wait_for_url(re.compile(r"/t/tx_\w+$"))
+    tx_id = page.url.rsplit("/", 1)[1]
+    accepted = page.locator("ol.steps li", has=page.locator(".name", has_text="accepted"))
+    assert re.fullmatch(r"waiting on ERP \(erp\) for 1d 5h( \d+m)?", accepted.locator(".owed").inner_text())
+    assert accepted.get_attribute("class") == "overdue"
+
+    page.goto(server + "/exceptions?type=late&source=erp")
+    row = page.locator("#queue tbody tr", has=page.locator(f'a[href="/t/{tx_id}"]'))
+    assert row.count() == 1
+    assert "waiting on ERP (erp) since" in row.inner_text() and "(for 1d 5h" in row.inner_text()
+    assert row.locator("td").nth(5).inner_text() == "erp (erp)"  # the Source column
+    page.goto(server + "/exceptions?type=late&source=shop")
+    assert page.locator(f'#queue a[href="/t/{tx_id}"]').count() == 0
