@@ -16,7 +16,8 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 EXCEPTIONS = """query($filter: ExceptionFilter, $order: ExceptionOrder) {
   exceptions(filter: $filter, orderBy: $order, first: 50) { totalCount nodes {
-    id type rule subject severity status transactionId transactionKind system evidence resolvedBy queue
+    id type rule subject severity status transactionId transactionKind system systemKind message evidence resolvedBy
+    queue
     history { actor action note } } } }"""
 
 

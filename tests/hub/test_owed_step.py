@@ -9,19 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.flows import DEFAULT_FLOWS, FlowEvent, Step, owner, step_states
-from tests.hub.test_exception_rules import FakeClock, at, ingest
+from tests.hub.test_exception_rules import FakeClock, at, ingest, listed
 from tests.support import cloudevent, gql, running_app
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 STEPS = '{ transaction(ref: "1001") { steps { name status since owedBy owedKind waitingOn } } }'
-LATE = """query($filter: ExceptionFilter) { exceptions(filter: $filter, first: 50) {
-  nodes { id type message system systemKind evidence } } }"""
-
-
-async def listed(client, **filter_: object) -> list[dict]:  # type: ignore[no-untyped-def]
-    result = await gql(client, LATE, filter=filter_)
-    assert "errors" not in result, result
-    return result["data"]["exceptions"]["nodes"]
 
 
 @pytest.mark.asyncio
