@@ -5,7 +5,7 @@ Resolution is ``hub.store.queries.resolve_ref`` — the same function GraphQL ``
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -35,9 +35,12 @@ def routes(hub: Hub) -> list[BaseRoute]:
         async with hub.require_store().read() as conn:
             lookup = await q.resolve_ref(conn, ref)
             found = await q.transactions_by_id(conn, lookup.tx_ids[: q.MAX_PAGE])
-            is_sku = (not lookup.tx_ids or lookup.related_only) and await stock.sku_known(conn, ref)
+            plain = unquote(ref).strip() if "%" in ref else ref
+            sku, _, location = plain.partition("@")  # SKU@LOCATION, as divergence subjects and the demo print it
+            is_sku = (not lookup.tx_ids or lookup.related_only) and await stock.sku_known(conn, sku.strip())
         if is_sku:  # a SKU only named on listings and counts is a product: its stock page, not a choice list
-            return RedirectResponse(f"/stock?sku={quote(ref)}", status_code=303)
+            cell = f"&location={quote(location.strip())}" if location.strip() else ""
+            return RedirectResponse(f"/stock?sku={quote(sku.strip())}{cell}", status_code=303)
         if len(lookup.tx_ids) == 1:
             return RedirectResponse(f"/t/{lookup.tx_ids[0]}", status_code=303)
         rows = sorted(found.values(), key=lambda r: r.id, reverse=True)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -71,9 +72,27 @@ def split_ref(text: str) -> tuple[str | None, str]:
     return None, text
 
 
+MIN_PREFIX = 5  # a unique prefix this long finds its transaction (shorter ones match too much to mean one)
+
+
+def ref_variants(text: str) -> list[str]:
+    """The forms a typed or pasted ref may be stored in: as given, URL-decoded (a value copied from a link), without
+    or with a leading ``#`` (``1008`` and ``#1008``), upper and lower case (``so-40001``); each once, in that order."""
+    decoded = unquote(text).strip() if "%" in text else text
+    forms = []
+    for base in dict.fromkeys((text, decoded)):
+        bare = base.lstrip("#").strip()
+        for form in (base, bare, f"#{bare}"):
+            forms += [form, form.upper(), form.lower()]
+    return [form for form in dict.fromkeys(forms) if form and form != "#"]
+
+
 async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
-    """Transactions a user-given string names: a transaction id, a merged-away id, or any identity ref."""
+    """Transactions a user-given string names: a transaction id, a merged-away id, or any identity ref — as
+    typed or in any of its :func:`ref_variants`, else by a prefix of at least :data:`MIN_PREFIX` characters."""
     text = text.strip()
+    if "%" in text:
+        text = unquote(text).strip()
     if "\x00" in text:  # no stored ref holds a NUL (PostgreSQL text cannot): nothing to look up
         return RefLookup([])
     if text.startswith("tx_"):
@@ -90,6 +109,10 @@ async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
         if found_ids:
             return RefLookup(sorted(found_ids))
     ids = list((await conn.execute(query.where(ref_keys.c.value == text))).scalars())
+    if not ids:
+        ids = list((await conn.execute(query.where(ref_keys.c.value.in_(ref_variants(text))))).scalars())
+    if not ids and len(text.lstrip("#")) >= MIN_PREFIX:
+        ids = await _by_prefix(conn, text.lstrip("#"))
     if not ids:  # a value only ever stated by one event with no identity ref of its own, or demoted
         ids = list((await conn.execute(
             select(events.c.tx_id).join(refs, refs.c.event_id == events.c.id)
@@ -98,6 +121,19 @@ async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
             .distinct().limit(MAX_PAGE))).scalars())
         return RefLookup(sorted(ids), related_only=True)
     return RefLookup(sorted(ids))
+
+
+async def _by_prefix(conn: AsyncConnection, prefix: str) -> list[str]:
+    """Transactions holding an identity ref that starts with ``prefix`` (as typed, upper or lower case): a range
+    on the value index, never a scan; at most :data:`MAX_PAGE`."""
+    found: set[str] = set()
+    for form in dict.fromkeys((prefix, prefix.upper(), prefix.lower(), f"#{prefix}")):
+        rows = await conn.execute(select(ref_keys.c.tx_id).where(
+            ref_keys.c.value >= form, ref_keys.c.value < form + "\U0010ffff",  # the range the index serves
+            ref_keys.c.value.startswith(form, autoescape=True), ref_keys.c.tx_id.is_not(None))
+            .distinct().limit(MAX_PAGE))
+        found.update(rows.scalars())
+    return sorted(found)[:MAX_PAGE]
 
 
 async def transactions_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:

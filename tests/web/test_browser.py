@@ -289,3 +289,19 @@ def test_a_late_order_names_the_system_that_owes_its_next_step(server: str, page
     assert row.locator("td").nth(5).inner_text() == "erp (erp)"  # the Source column
     page.goto(server + "/exceptions?type=late&source=shop")
     assert page.locator(f'#queue a[href="/t/{tx_id}"]').count() == 0
+
+
+def test_search_as_people_type_and_paste(server: str, page: Page) -> None:
+    """Lower case, a stray ``#``, spaces, a URL-encoded paste or a 5-character prefix all land on the order;
+    ``SKU@LOCATION`` opens that stock cell."""
+    page.goto(server + "/search?ref=SO-1042")
+    trace = page.url
+    for typed in ["so-1042", " #SO-1042 ", "erp%3Asales_order%3ASO-1042", "1z999"]:
+        page.fill("#search", typed)
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/t/tx_\w+$"))
+        assert page.url == trace, typed
+    page.fill("#search", "SKU-GRN-L@STORE-12")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/stock\?sku=SKU-GRN-L&location=STORE-12$"))
+    assert "37" in page.inner_text('tr[data-source="wms"]')

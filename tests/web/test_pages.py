@@ -206,3 +206,21 @@ async def test_bad_input_on_any_page_is_a_page_that_says_so_never_a_500(store_ur
         for path, data in (("/exceptions/act", {"ids": "nope", "action": "explode"}), ("/exceptions/act", {})):
             response = await client.post(path, data=data)
             assert response.status_code == 303 and "msg=Choose" in response.headers["location"], path
+
+
+@pytest.mark.asyncio
+async def test_search_forgives_case_hashes_spaces_encoding_and_finds_prefixes_and_stock_cells(store_url: str) -> None:
+    async with web_app(store_url) as (client, hub):
+        await deliver_story(client, hub)
+        target = await _trace_url(client, "SO-1042")
+        for typed in ["so-1042", "  SO-1042 ", "#SO-1042", "#so-1042", "SO%2D1042", "erp%3Asales_order%3ASO-1042",
+                      "w1001", "1z999aa1", "1Z999", "1z999"]:
+            assert await _trace_url(client, typed) == target, typed
+        assert await _trace_url(client, "TR-9") != target
+        few = await client.get("/search", params={"ref": "W100"})  # four characters: too short to be a prefix
+        assert few.status_code == 404
+        cell = await client.get("/search", params={"ref": "SKU-GRN-L@STORE-12"})
+        assert cell.status_code == 303 and cell.headers["location"] == "/stock?sku=SKU-GRN-L&location=STORE-12"
+        graphql = await client.post("/graphql", json={"query": '{ transaction(ref: "  #so-1042") { id } }'},
+                                    headers={"authorization": f"Bearer {OPERATOR_KEY}"})
+        assert graphql.json()["data"]["transaction"]["id"] == target.rsplit("/", 1)[1]
