@@ -74,6 +74,11 @@ def age(value: datetime | str | None, now: datetime) -> str:
     return duration(max((now - value).total_seconds(), 0)) if value is not None else ""
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 event``, ``2 events``, ``0 events`` (``nouns`` for an irregular plural)."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
 def pretty(value: Any) -> str:
     """JSON pretty-printed for a ``<pre>`` (autoescaped by the template)."""
     return json_text(value, indent=2, sort_keys=True, default=str)
@@ -159,6 +164,7 @@ def bad_request(request: Request, title: str, hint: str) -> Response:
 templates.env.filters["ts"] = ts
 templates.env.filters["duration"] = duration
 templates.env.filters["age"] = age
+templates.env.filters["plural"] = plural
 templates.env.filters["pretty"] = pretty
 templates.env.filters["iso"] = iso_utc
 templates.env.globals["escape"] = escape

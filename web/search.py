@@ -35,6 +35,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         async with hub.require_store().read() as conn:
             lookup = await q.resolve_ref(conn, ref)
             found = await q.transactions_by_id(conn, lookup.tx_ids[: q.MAX_PAGE])
+            tx_refs = await q.identity_refs(conn, list(found)) if len(found) > 1 else {}
             plain = unquote(ref).strip() if "%" in ref else ref
             sku, _, location = plain.partition("@")  # SKU@LOCATION, as divergence subjects and the demo print it
             is_sku = (not lookup.tx_ids or lookup.related_only) and await stock.sku_known(conn, sku.strip())
@@ -44,6 +45,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         if len(lookup.tx_ids) == 1:
             return RedirectResponse(f"/t/{lookup.tx_ids[0]}", status_code=303)
         rows = sorted(found.values(), key=lambda r: r.id, reverse=True)
-        return render(request, "choose.html", {"ref": ref, "transactions": rows}, status_code=200 if rows else 404)
+        return render(request, "choose.html", {"ref": ref, "transactions": rows, "tx_refs": tx_refs},
+                      status_code=200 if rows else 404)
 
     return [Route("/", index), Route("/search", search)]

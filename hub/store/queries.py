@@ -136,6 +136,21 @@ async def _by_prefix(conn: AsyncConnection, prefix: str) -> list[str]:
     return sorted(found)[:MAX_PAGE]
 
 
+async def identity_refs(conn: AsyncConnection, tx_ids: Sequence[str],
+                        per_tx: int = 4) -> dict[str, list[tuple[str, str, str]]]:
+    """Each transaction's identity refs (namespace, value, role), a few each, sorted: what tells choice list rows
+    apart (as ref triples, so hub.privacy masks a personal namespace's value)."""
+    found: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    if tx_ids:
+        rows = await conn.execute(select(ref_keys.c.tx_id, ref_keys.c.namespace, ref_keys.c.value)
+                                  .where(ref_keys.c.tx_id.in_(list(tx_ids)), ref_keys.c.demoted.is_(False))
+                                  .order_by(ref_keys.c.tx_id, ref_keys.c.namespace, ref_keys.c.value))
+        for tx_id, namespace, value in rows:
+            if len(found[tx_id]) < per_tx:
+                found[tx_id].append((namespace, value, IDENTITY))
+    return dict(found)
+
+
 async def transactions_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
     rows = (await conn.execute(select(transactions).where(transactions.c.id.in_(list(ids))))).all()
     return {row.id: row for row in rows}

@@ -34,6 +34,10 @@ async def test_every_ref_lands_on_the_same_trace(store_url: str) -> None:
         choice = await client.get("/search", params={"ref": "7"})  # two systems use "7" for different orders
         assert choice.status_code == 200
         assert len(set(re.findall(r'href="/t/(tx_\w+)"', choice.text))) == 2
+        assert "2 transactions match" in choice.text  # each row says what it is: kind, its ids, systems, first seen
+        assert "<code>shop:order:7</code>" in choice.text and "<code>erp:sales_order:7</code>" in choice.text
+        single = await client.get(await _trace_url(client, "W1002"))
+        assert "1 event from shop" in single.text  # not "1 events"
         assert "namespace" in choice.text
 
         sku = await client.get("/search", params={"ref": "SKU-GRN-L"})
