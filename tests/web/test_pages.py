@@ -228,3 +228,14 @@ async def test_search_forgives_case_hashes_spaces_encoding_and_finds_prefixes_an
         graphql = await client.post("/graphql", json={"query": '{ transaction(ref: "  #so-1042") { id } }'},
                                     headers={"authorization": f"Bearer {OPERATOR_KEY}"})
         assert graphql.json()["data"]["transaction"]["id"] == target.rsplit("/", 1)[1]
+
+
+@pytest.mark.asyncio
+async def test_every_page_and_graphiql_name_a_favicon_that_is_served(store_url: str) -> None:
+    async with web_app(store_url) as (client, hub):
+        for path in ["/", "/exceptions", "/login", "/graphql"]:
+            page = await client.get(path, headers={"accept": "text/html"})
+            assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.text, path
+        icon = await client.get("/static/favicon.svg")
+        assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+        assert icon.text.startswith("<svg")
