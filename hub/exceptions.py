@@ -3,12 +3,16 @@
 Lifecycle: open → acknowledged → resolved. Rules re-evaluate as events arrive and time passes: an
 exception whose evidence clears resolves itself (history says so); one that recurs after that reopens.
 A person's resolution stands until the evidence changes.
+
+Every change here also moves the exception between the counters of :mod:`hub.store.exception_counts`, in the
+same transaction, so the dashboards' counts always equal a fresh count of the rows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.config import RoutingRule
 from hub.ids import new_id
 from hub.model import utcnow
+from hub.store import exception_counts as counts
 from hub.store.tables import exception_history, exceptions
 
 SYSTEM = "system"
@@ -114,11 +119,13 @@ async def raise_exception(conn: AsyncConnection, finding: Finding, *, routing: S
     if existing.status != "resolved":
         if existing.evidence_hash != digest or existing.severity != finding.severity:
             await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(**values))
+            await _count(conn, existing, severity=finding.severity, tx_kind=finding.tx_kind)
             changes.add(existing, "changed", existing.status, now)
         return existing.id
     if existing.resolved_by == SYSTEM or existing.evidence_hash != digest:
         await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(
             status="open", open_key=finding.key, resolved_at=None, resolved_by=None, **values))
+        await _count(conn, existing, status="open", severity=finding.severity, tx_kind=finding.tx_kind)
         await _history(conn, existing.id, SYSTEM, "reopened", "the evidence is back", now)
         changes.add(existing, "reopened", "open", now)
         return existing.id
@@ -136,6 +143,7 @@ async def open_new(conn: AsyncConnection, findings: Sequence[Finding], *, routin
              "system": f.system, "system_kind": f.system_kind, "queue": route(f, routing), "status": "open",
              "open_key": f.key, "opened_at": now, **_refreshed(f, now)} for f in findings]
     await conn.execute(exceptions.insert(), rows)
+    await counts.apply(conn, Counter(counts.key_of(row) for row in rows))
     await conn.execute(exception_history.insert(), [
         {"exception_id": row["id"], "at": now, "actor": SYSTEM, "action": "opened", "note": f.message}
         for row, f in zip(rows, findings, strict=True)])
@@ -143,6 +151,13 @@ async def open_new(conn: AsyncConnection, findings: Sequence[Finding], *, routin
         for row in rows:
             changes.add(row, "opened", "open", now)
     return [row["id"] for row in rows]
+
+
+async def _count(conn: AsyncConnection, row: Any, **changed: Any) -> None:
+    """Move one exception between counters as ``changed`` is written to it."""
+    deltas: Counter[counts.Key] = Counter()
+    counts.move(deltas, row, **changed)
+    await counts.apply(conn, deltas)
 
 
 def _refreshed(finding: Finding, now: datetime) -> dict[str, Any]:
@@ -158,6 +173,7 @@ async def auto_resolve(conn: AsyncConnection, row: Any, note: str, *, changes: C
     now = now or utcnow()
     await conn.execute(update(exceptions).where(exceptions.c.id == row.id).values(
         status="resolved", open_key=None, resolved_at=now, resolved_by=SYSTEM, updated_at=now))
+    await _count(conn, row, status="resolved")
     await _history(conn, row.id, SYSTEM, "resolved", note, now)
     if changes is not None:
         changes.add(row, "resolved", "resolved", now)
@@ -179,6 +195,7 @@ async def act(conn: AsyncConnection, ids: Sequence[str], *, actor: str, action: 
     now = utcnow()
     rows = (await conn.execute(select(exceptions).where(exceptions.c.id.in_(list(ids))))).all()
     done = []
+    deltas: Counter[counts.Key] = Counter()
     for row in rows:
         if action == "acknowledged":
             if row.status != "open":
@@ -193,9 +210,12 @@ async def act(conn: AsyncConnection, ids: Sequence[str], *, actor: str, action: 
         else:
             raise ValueError(f"unknown action {action!r}")
         await conn.execute(update(exceptions).where(exceptions.c.id == row.id).values(updated_at=now, **values))
+        if "status" in values:
+            counts.move(deltas, row, status=values["status"])
         await _history(conn, row.id, actor, action, note if action != "assigned" else f"to {assignee}"
                        + (f": {note}" if note else ""), now)
         if changes is not None:
             changes.add(row, action, values.get("status", row.status), now)
         done.append(row.id)
+    await counts.apply(conn, deltas)
     return done

@@ -39,9 +39,10 @@ class ExceptionQuery:
                          order_by: ExceptionOrder = ExceptionOrder.AGE, first: int | None = None,
                          after: str | None = None, last: int | None = None,
                          before: str | None = None) -> Connection[ExceptionItem]:
-        query = xq.exception_query(_filter(filter), _now(info))
-        return await keyset_connection(info, query, EXCEPTION_ORDER[order_by.value],
-                                       page_request(first, after, last, before), ExceptionItem.from_row)
+        flt, now = _filter(filter), _now(info)
+        return await keyset_connection(info, xq.exception_query(flt, now), EXCEPTION_ORDER[order_by.value],
+                                       page_request(first, after, last, before), ExceptionItem.from_row,
+                                       count=lambda conn: xq.count_exceptions(conn, flt, now))
 
     @strawberry.field(description="Exception counts grouped by the given dimensions (flat rows for dashboards).")
     async def exception_counts(self, info: strawberry.Info, group_by: list[ExceptionDimension],

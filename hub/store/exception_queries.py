@@ -1,4 +1,9 @@
-"""Reads over exceptions: the filtered, sorted queue (keyset pages, capped total), counts, history."""
+"""Reads over exceptions: the filtered, sorted queue (keyset pages, capped total), counts, history.
+
+Counts whose filter names only counted dimensions (status, type, severity, source, system kind, transaction kind,
+queue) read the maintained counters (:mod:`hub.store.exception_counts`, a few hundred rows); the others (assignee,
+transaction, age, time range) count the exceptions themselves, through the indexes.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 
 from hub.store.queries import Page, decode_cursor, encode_cursor, page_of
-from hub.store.tables import exception_history, exceptions
+from hub.store.tables import exception_counts, exception_history, exceptions
 
 TOTAL_COUNT_CAP = 10_000
 SEVERITY_RANK = case({"critical": 4, "error": 3, "warning": 2, "info": 1}, value=exceptions.c.severity, else_=0)
@@ -34,6 +39,40 @@ class ExceptionFilter:
     older_than: timedelta | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+def _counter_conditions(flt: ExceptionFilter) -> list[Any] | None:
+    """The filter over the counters, or None when it names something they do not count."""
+    if (flt.assignee, flt.tx_id, flt.older_than, flt.since, flt.until) != (None,) * 5:
+        return None
+    c = exception_counts.c
+    conditions: list[Any] = [c.n != 0]
+    for column, values in ((c.status, flt.status), (c.type, flt.type), (c.severity, flt.severity)):
+        if values:
+            conditions.append(column.in_(list(values)))
+    for column, value in ((c.system, flt.source), (c.system_kind, flt.system_kind), (c.tx_kind, flt.tx_kind),
+                          (c.queue, flt.queue)):
+        if value is not None:
+            conditions.append(column == value)
+    return conditions
+
+
+COUNTED = {"type": exception_counts.c.type, "source": exception_counts.c.system,
+           "status": exception_counts.c.status, "severity": exception_counts.c.severity,
+           "queue": exception_counts.c.queue, "system_kind": exception_counts.c.system_kind,
+           "tx_kind": exception_counts.c.tx_kind}
+
+
+async def counted(conn: Any, conditions: list[Any], by: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows ``{<name>: value, …, "count": n}`` from the counters grouped by ``by`` (name → counter column);
+    ``''`` reads back as None, as the column it counts was NULL."""
+    columns = [column.label(name) for name, column in by.items()]
+    total = func.sum(exception_counts.c.n)
+    query = select(*columns, total.label("count")).where(*conditions)
+    if columns:
+        query = query.group_by(*columns)
+    rows = await conn.execute(query.having(total > 0).order_by(total.desc()))
+    return [{**{name: (row._mapping[name] or None) for name in by}, "count": int(row.count)} for row in rows]
 
 
 def _conditions(flt: ExceptionFilter, now: datetime) -> list[Any]:
@@ -90,12 +129,20 @@ def cursor_of(row: Any, order: str) -> str:
 
 async def count_exceptions(conn: Any, flt: ExceptionFilter, now: datetime) -> int:
     """How many match, counted up to :data:`TOTAL_COUNT_CAP` (GitHub and Shopify cap theirs too)."""
+    conditions = _counter_conditions(flt)
+    if conditions is not None:
+        rows = await counted(conn, conditions, {})
+        return min(rows[0]["count"] if rows else 0, TOTAL_COUNT_CAP)
     inner = select(exceptions.c.id).where(*_conditions(flt, now)).limit(TOTAL_COUNT_CAP).subquery()
     return (await conn.execute(select(func.count()).select_from(inner))).scalar_one()
 
 
 async def group_counts(conn: Any, flt: ExceptionFilter, now: datetime, by: Sequence[str]) -> list[dict[str, Any]]:
     """Flat rows ``{<dimension>: value, …, "count": n}`` for dashboards and BI."""
+    conditions = _counter_conditions(flt)
+    if conditions is not None:
+        rows = await counted(conn, conditions, {name: COUNTED[name] for name in by})
+        return rows if rows or by else [{"count": 0}]  # no dimension: the one total row, as GROUP BY () gives
     columns = [GROUPABLE[name].label(name) for name in by]
     rows = await conn.execute(select(*columns, func.count().label("count")).where(*_conditions(flt, now))
                               .group_by(*columns).order_by(func.count().desc()))

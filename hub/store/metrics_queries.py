@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.tables import deliveries, events, exceptions, transactions
+from hub.store.exception_queries import counted
+from hub.store.tables import deliveries, events, exception_counts, exceptions, transactions
 
 SAMPLE_CAP = 100_000
 MAX_GROUP_ROWS = 200_000  # grouped rows fetched before the caller is asked for a narrower window
@@ -44,6 +45,8 @@ _SUBJECTS: dict[str, tuple[Any, Any, dict[str, Any]]] = {
                                                         "status": exceptions.c.status}),
 }
 DIMENSIONS = ("source", "type", "kind", "status")
+_COUNTED = {"source": exception_counts.c.system, "type": exception_counts.c.type, "kind": exception_counts.c.tx_kind,
+            "status": exception_counts.c.status}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ async def counts(conn: AsyncConnection, subject: str, group_by: Sequence[str], w
         raise ValueError("bucket must be hour or day")
     zone = timezone(tz)
     table, time_column, columns = _SUBJECTS[subject]
+    if subject == "exceptions" and bucket is None and window.since is None and window.until is None:
+        return await _counted_exceptions(conn, group_by, window.source)
     count: Any = func.count()
     source_column = columns.get("source")
     if subject == "transactions" and ("source" in group_by or window.source is not None):
@@ -124,6 +129,20 @@ async def counts(conn: AsyncConnection, subject: str, group_by: Sequence[str], w
     result = [{**dict(zip(dims, key[:-1], strict=True)), "bucket": key[-1], "count": n} for key, n in totals.items()]
     result.sort(key=lambda r: (r["bucket"] or "", *(str(r[name]) for name in dims)))
     return result
+
+
+async def _counted_exceptions(conn: AsyncConnection, group_by: Sequence[str],
+                              source: str | None) -> list[dict[str, Any]]:
+    """Exception counts with no time window, from the maintained counters (the same rows :func:`counts` gives)."""
+    dims = list(dict.fromkeys(group_by))
+    for name in dims:
+        if name not in _COUNTED:
+            raise ValueError(f"exceptions cannot be grouped by {name!r}: use {sorted(_COUNTED)}")
+    conditions = [exception_counts.c.n != 0] + ([exception_counts.c.system == source] if source is not None else [])
+    rows = await counted(conn, conditions, {name: _COUNTED[name] for name in dims})
+    result = [{**{name: row[name] for name in dims}, "bucket": None, "count": row["count"]} for row in rows]
+    result.sort(key=lambda r: tuple(str(r[name]) for name in dims))
+    return result or ([] if dims else [{"bucket": None, "count": 0}])  # no dimension: one total row, as in SQL
 
 
 def _local_bucket(quarter: int, bucket: str | None, zone: ZoneInfo) -> str:
