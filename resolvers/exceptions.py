@@ -10,9 +10,10 @@ from graphql import GraphQLError
 from hub.exceptions import Changes, act
 from hub.model import utcnow
 from hub.store import exception_queries as xq
-from hub.store.paging import EXCEPTION_ORDER
+from hub.store.exception_pages import queue_page
+from hub.store.paging import EXCEPTION_ORDER, cursor_for
 from resolvers.permissions import require_operator
-from resolvers.query import distinct, keyset_connection, minutes, page_request
+from resolvers.query import connection, cursor_error, distinct, minutes, page_request
 from schema.exception import ExceptionActionResult, ExceptionCount, ExceptionEvent, ExceptionItem
 from schema.filters import ExceptionDimension, ExceptionFilter, ExceptionOrder
 from schema.pagination import Connection
@@ -39,10 +40,15 @@ class ExceptionQuery:
                          order_by: ExceptionOrder = ExceptionOrder.AGE, first: int | None = None,
                          after: str | None = None, last: int | None = None,
                          before: str | None = None) -> Connection[ExceptionItem]:
-        flt, now = _filter(filter), _now(info)
-        return await keyset_connection(info, xq.exception_query(flt, now), EXCEPTION_ORDER[order_by.value],
-                                       page_request(first, after, last, before), ExceptionItem.from_row,
-                                       count=lambda conn: xq.count_exceptions(conn, flt, now))
+        flt, now, keys = _filter(filter), _now(info), EXCEPTION_ORDER[order_by.value]
+        request = page_request(first, after, last, before)
+        try:
+            async with info.context["hub"].require_store().read() as conn:
+                page = await queue_page(conn, flt, now, order_by.value, request)
+                total = await xq.count_exceptions(conn, flt, now)
+        except ValueError as exc:
+            raise cursor_error(exc) from None
+        return connection(page, ExceptionItem.from_row, lambda row: cursor_for(row, keys), total)
 
     @strawberry.field(description="Exception counts grouped by the given dimensions (flat rows for dashboards).")
     async def exception_counts(self, info: strawberry.Info, group_by: list[ExceptionDimension],

@@ -83,13 +83,12 @@ def page_request(first: int | None, after: str | None, last: int | None, before:
 
 
 async def keyset_connection(info: strawberry.Info, query, keys: list[Key], request: PageRequest,  # type: ignore[no-untyped-def]
-                            convert, count=None) -> Connection:
-    """A connection over a filtered select: one keyset page plus the capped total count (``count(conn)`` when
-    the list has a cheaper way to it than counting the query's rows)."""
+                            convert) -> Connection:
+    """A connection over a filtered select: one keyset page plus the capped total count."""
     try:
         async with info.context["hub"].require_store().read() as conn:
             page = await keyset_page(conn, query, keys, request)
-            total = await count(conn) if count else await capped_count(conn, query)
+            total = await capped_count(conn, query)
     except ValueError as exc:
         raise cursor_error(exc) from None
     return connection(page, convert, lambda row: cursor_for(row, keys), total)

@@ -20,6 +20,8 @@ from hub.normalize import ReplayFilter, replay
 from hub.runtime import Hub
 from hub.store import exception_queries as xq
 from hub.store import queries as q
+from hub.store.exception_pages import queue_page
+from hub.store.paging import PageRequest
 from web.common import actor_of, bad_request, local_path, now_of, parse_minutes, query_with, render
 
 PAGE = 50
@@ -57,9 +59,9 @@ async def _queue(hub: Hub, request: Request) -> dict[str, Any]:
     after = request.query_params.get("after") or None
     async with hub.require_store().read() as conn:
         try:
-            page = await xq.list_exceptions(conn, flt, PAGE, after, now, order)
+            page = await queue_page(conn, flt, now, order, PageRequest(first=PAGE, after=after))
         except ValueError:
-            page = await xq.list_exceptions(conn, flt, PAGE, None, now, order)  # a stale cursor starts over
+            page = await queue_page(conn, flt, now, order, PageRequest(first=PAGE))  # a stale cursor starts over
         total = await xq.count_exceptions(conn, flt, now)
         facets = {facet: await xq.group_counts(conn, _without(flt, facet), now, [facet]) for facet in FACETS}
         history = await xq.history_of(conn, [r.id for r in page.rows])

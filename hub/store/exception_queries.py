@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, select
 
-from hub.store.queries import Page, decode_cursor, encode_cursor, page_of
 from hub.store.tables import exception_counts, exception_history, exceptions
 
 TOTAL_COUNT_CAP = 10_000
-SEVERITY_RANK = case({"critical": 4, "error": 3, "warning": 2, "info": 1}, value=exceptions.c.severity, else_=0)
+RANKS = {"critical": 4, "error": 3, "warning": 2, "info": 1}
+SEVERITY_RANK = case(RANKS, value=exceptions.c.severity, else_=0)
 GROUPABLE = {"type": exceptions.c.type, "source": exceptions.c.system, "status": exceptions.c.status,
              "severity": exceptions.c.severity, "queue": exceptions.c.queue, "system_kind": exceptions.c.system_kind,
              "tx_kind": exceptions.c.tx_kind}
@@ -94,37 +94,9 @@ def _conditions(flt: ExceptionFilter, now: datetime) -> list[Any]:
     return conditions
 
 
-async def list_exceptions(conn: Any, flt: ExceptionFilter, first: int, after: str | None, now: datetime,
-                          order: str = "age") -> Page:
-    """The queue: ``age`` = oldest first; ``severity`` = most severe first, then oldest; keyset cursors."""
-    query = select(exceptions, SEVERITY_RANK.label("rank")).where(*_conditions(flt, now))
-    c = exceptions.c
-    if order == "severity":
-        if after:
-            rank, opened, ident = decode_cursor(after, 3)
-            at = datetime.fromisoformat(opened)
-            query = query.where(or_(SEVERITY_RANK < int(rank), and_(SEVERITY_RANK == int(rank), or_(
-                c.opened_at > at, and_(c.opened_at == at, c.id > ident)))))
-        query = query.order_by(SEVERITY_RANK.desc(), c.opened_at, c.id)
-    else:
-        if after:
-            opened, ident = decode_cursor(after, 2)
-            at = datetime.fromisoformat(opened)
-            query = query.where(or_(c.opened_at > at, and_(c.opened_at == at, c.id > ident)))
-        query = query.order_by(c.opened_at, c.id)
-    rows = (await conn.execute(query.limit(first + 1))).all()
-    return page_of(rows, first, lambda row: cursor_of(row, order))
-
-
 def exception_query(flt: ExceptionFilter, now: datetime) -> Any:
     """The filtered ``select`` (with the severity ``rank``) that lists and counts share."""
     return select(exceptions, SEVERITY_RANK.label("rank")).where(*_conditions(flt, now))
-
-
-def cursor_of(row: Any, order: str) -> str:
-    if order == "severity":
-        return encode_cursor(row.rank, row.opened_at, row.id)
-    return encode_cursor(row.opened_at, row.id)
 
 
 async def count_exceptions(conn: Any, flt: ExceptionFilter, now: datetime) -> int:

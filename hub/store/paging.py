@@ -61,6 +61,12 @@ class PageRequest:
         if self.last is not None and self.after is not None:
             raise ValueError("`after` goes with `first`")
 
+    @property
+    def size(self) -> int:
+        size = self.first if self.first is not None else self.last
+        assert size is not None
+        return size
+
 
 @dataclass(slots=True)
 class KeysetPage:
@@ -76,13 +82,18 @@ def cursor_for(row: Any, keys: Sequence[Key]) -> str:
 
 
 def _beyond(keys: Sequence[Key], values: list[Any], forward: bool) -> Any:
-    """Rows strictly past ``values`` in the walking direction: (k1 > v1) or (k1 = v1 and k2 > v2) or …"""
+    """Rows strictly past ``values`` in the walking direction: (k1 > v1) or (k1 = v1 and k2 > v2) or …
+
+    Led by the redundant k1 >= v1, a range an index seeks to: without it a page deep in a long list would walk
+    every entry before the cursor to test the OR on each.
+    """
     clauses = []
     for i, key in enumerate(keys):
         ascending = key.descending != forward  # walking forward on a descending key means going down
         step = key.column > values[i] if ascending else key.column < values[i]
         clauses.append(and_(*(keys[j].column == values[j] for j in range(i)), step))
-    return or_(*clauses)
+    first_ascending = keys[0].descending != forward
+    return and_(keys[0].column >= values[0] if first_ascending else keys[0].column <= values[0], or_(*clauses))
 
 
 def _values(cursor: str, keys: Sequence[Key]) -> list[Any]:
@@ -98,13 +109,32 @@ async def keyset_page(conn: Any, query: Any, keys: Sequence[Key], request: PageR
     that order; ``ValueError`` for a bad request or a cursor that is not ours."""
     request.check()
     forward = request.first is not None
-    size = request.first if forward else request.last
-    assert size is not None
     cursor = request.after if forward else request.before
-    if cursor is not None:
-        query = query.where(_beyond(keys, _values(cursor, keys), forward))
+    rows = await keyset_rows(conn, query, keys, forward, _values(cursor, keys) if cursor else None,
+                             request.size)
+    return page_from(rows, keys, request)
+
+
+async def keyset_rows(conn: Any, query: Any, keys: Sequence[Key], forward: bool, values: list[Any] | None,
+                      size: int) -> list[Any]:
+    """Up to ``size + 1`` rows of ``query`` past the cursor ``values`` (None: from the start), walking order."""
+    if values is not None:
+        query = query.where(_beyond(keys, values, forward))
     order = [(k.column.desc() if k.descending == forward else k.column.asc()) for k in keys]
-    rows = list((await conn.execute(query.order_by(*order).limit(size + 1))).all())
+    return list((await conn.execute(query.order_by(*order).limit(size + 1))).all())
+
+
+def cursor_values(cursor: str, keys: Sequence[Key]) -> list[Any]:
+    """The key values a cursor holds; ``ValueError`` for one that is not ours."""
+    return _values(cursor, keys)
+
+
+def page_from(rows: list[Any], keys: Sequence[Key], request: PageRequest) -> KeysetPage:
+    """The page of up to ``size + 1`` rows fetched in walking order (the extra one says there is more)."""
+    forward = request.first is not None
+    size = request.size
+    cursor = request.after if forward else request.before
+    rows = list(rows)
     more = len(rows) > size
     rows = rows[:size]
     if not forward:

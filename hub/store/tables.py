@@ -142,6 +142,8 @@ exceptions = Table(
     # walks it and a page reads 51 entries, never sorts the status's rows.
     Index("ix_exceptions_status_type", "status", "type", "opened_at", "id"),
     Index("ix_exceptions_status_age", "status", "opened_at", "id"),
+    Index("ix_exceptions_status_severity", "status", "severity", "opened_at", "id"),  # a part of a severity page
+    Index("ix_exceptions_status_source", "status", "system", "opened_at", "id"),
     Index("ix_exceptions_tx", "tx_id"),
     Index("ix_exceptions_key", "key"),
     Index("ix_exceptions_counts", "status", "type", "system", "severity"),

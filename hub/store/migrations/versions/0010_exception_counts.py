@@ -39,10 +39,15 @@ def upgrade() -> None:
         batch_op.drop_index('ix_exceptions_status_type')
         batch_op.create_index('ix_exceptions_status_type', ['status', 'type', 'opened_at', 'id'], unique=False)
         batch_op.create_index('ix_exceptions_status_age', ['status', 'opened_at', 'id'], unique=False)
+        batch_op.create_index('ix_exceptions_status_severity', ['status', 'severity', 'opened_at', 'id'],
+                              unique=False)
+        batch_op.create_index('ix_exceptions_status_source', ['status', 'system', 'opened_at', 'id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('exceptions', schema=None) as batch_op:
+        batch_op.drop_index('ix_exceptions_status_source')
+        batch_op.drop_index('ix_exceptions_status_severity')
         batch_op.drop_index('ix_exceptions_status_age')
         batch_op.drop_index('ix_exceptions_status_type')
         batch_op.create_index('ix_exceptions_status_type', ['status', 'type', 'opened_at'], unique=False)
