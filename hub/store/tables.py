@@ -141,7 +141,7 @@ exceptions = Table(
     # The queue pages oldest first within a status (and type): (opened_at, id) is the keyset order, so the index
     # walks it and a page reads 51 entries, never sorts the status's rows.
     Index("ix_exceptions_status_type", "status", "type", "opened_at", "id"),
-    Index("ix_exceptions_status_age", "status", "opened_at", "id"),
+    Index("ix_exceptions_status_age", "status", "opened_at", "id", "type"),  # type: the dashboard's recent ages
     Index("ix_exceptions_status_severity", "status", "severity", "opened_at", "id"),  # a part of a severity page
     Index("ix_exceptions_status_source", "status", "system", "opened_at", "id"),
     Index("ix_exceptions_tx", "tx_id"),

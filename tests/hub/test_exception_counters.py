@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from hub.exceptions import Finding, act, clear_exception, raise_exception
 from hub.store import Store
+from hub.store import dashboard_queries as dq
 from hub.store import exception_queries as xq
 from hub.store import metrics_queries as mq
 from hub.store.exception_counts import DIMS, rebuild
@@ -78,6 +79,15 @@ async def check_case(store: Store, ops: list[tuple[Any, ...]]) -> None:
                 assert sorted(map(str, await xq.group_counts(conn, flt, T0, by))) == sorted(
                     map(str, await xq.group_counts(conn, scanned, T0, by)))
                 assert await xq.count_exceptions(conn, flt, T0) == await xq.count_exceptions(conn, scanned, T0)
+        unresolved = (await conn.execute(select(exceptions.c.type, exceptions.c.opened_at)
+                                         .where(exceptions.c.status != "resolved"))).all()
+        for now in (T0, T0 + timedelta(minutes=70), T0 + timedelta(days=2), T0 + timedelta(days=9)):
+            expected: dict[tuple[str, str], int] = {}
+            for row in unresolved:
+                age = next((label for label, limit in mq.AGE_BUCKETS if limit is not None
+                            and row.opened_at > now - limit), mq.AGE_BUCKETS[-1][0])
+                expected[(row.type, age)] = expected.get((row.type, age), 0) + 1
+            assert {(r["type"], r["age"]): r["count"] for r in await dq.open_exceptions_by_age(conn, now)} == expected
         for group_by in (["type", "status"], ["source", "kind"], []):
             assert await mq.counts(conn, "exceptions", group_by) == await mq.counts(
                 conn, "exceptions", group_by, mq.Window(since=T0 - timedelta(days=1)))

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.store import Store
+from hub.store.exception_counts import rebuild as rebuild_counts
 from hub.store.tables import deliveries, events, exceptions, refs, transactions
 
 T0 = datetime(2026, 10, 24, 21, 30)  # 23:30 in Berlin (CEST), the evening before the DST change
@@ -46,3 +47,5 @@ async def write(store: Store, *, delivery_rows: list[dict] = (), event_rows: lis
                             (exceptions, exception_rows), (refs, ref_rows)):
             if rows:
                 await conn.execute(table.insert(), list(rows))
+        if exception_rows:  # written around hub.exceptions, as a bulk load is: count them as the hub would
+            await rebuild_counts(conn)

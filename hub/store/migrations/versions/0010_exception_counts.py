@@ -38,7 +38,7 @@ def upgrade() -> None:
     with op.batch_alter_table('exceptions', schema=None) as batch_op:
         batch_op.drop_index('ix_exceptions_status_type')
         batch_op.create_index('ix_exceptions_status_type', ['status', 'type', 'opened_at', 'id'], unique=False)
-        batch_op.create_index('ix_exceptions_status_age', ['status', 'opened_at', 'id'], unique=False)
+        batch_op.create_index('ix_exceptions_status_age', ['status', 'opened_at', 'id', 'type'], unique=False)
         batch_op.create_index('ix_exceptions_status_severity', ['status', 'severity', 'opened_at', 'id'],
                               unique=False)
         batch_op.create_index('ix_exceptions_status_source', ['status', 'system', 'opened_at', 'id'], unique=False)
