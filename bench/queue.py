@@ -99,8 +99,11 @@ async def _seed_postgres(store: Store, schema: str, rows: list[tuple[Any, ...]])
 
 async def _rebuild_counters(store: Store) -> None:
     """Counters the hub maintains beside the exceptions (absent before item 5: nothing to do)."""
-    rebuild = getattr(xq, "rebuild_counters", None)
-    if rebuild is not None:
+    try:
+        from hub.store.exception_counts import rebuild
+    except ImportError:
+        return
+    else:
         async with store.write() as conn:
             await rebuild(conn)
 

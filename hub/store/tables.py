@@ -162,6 +162,14 @@ exception_counts = Table(
     Column("tx_kind", String(20), primary_key=True),
     Column("n", Integer, nullable=False),
 )
+# Per UTC hour opened (hours since 1970) and one dimension ('' for all, status, type, source, kind): how many.
+exception_counts_hourly = Table(
+    "exception_counts_hourly", metadata,
+    Column("hour", Integer, primary_key=True, autoincrement=False),
+    Column("dim", String(8), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
 
 # Who did what to an exception, and when (the system included: opened, auto-resolved, reopened).
 exception_history = Table(

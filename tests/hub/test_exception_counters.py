@@ -88,6 +88,14 @@ async def check_case(store: Store, ops: list[tuple[Any, ...]]) -> None:
                             and row.opened_at > now - limit), mq.AGE_BUCKETS[-1][0])
                 expected[(row.type, age)] = expected.get((row.type, age), 0) + 1
             assert {(r["type"], r["age"]): r["count"] for r in await dq.open_exceptions_by_age(conn, now)} == expected
+        hour_edges, inside = (T0 - timedelta(days=1), T0 + timedelta(days=2)), timedelta(seconds=1)
+        for group_by, source in ((["type"], None), (["status"], None), (["source"], None), (["kind"], None),
+                                 ([], None), ([], "erp"), (["source"], "wms")):
+            for bucket, tz in ((None, "UTC"), ("hour", "UTC"), ("day", "Europe/Berlin"), ("day", "Asia/Kolkata")):
+                hourly = await mq.counts(conn, "exceptions", group_by, mq.Window(*hour_edges, source), bucket, tz)
+                scanned = await mq.counts(conn, "exceptions", group_by, mq.Window(
+                    hour_edges[0] + inside, hour_edges[1], source), bucket, tz)  # an edge inside an hour: the rows
+                assert hourly == scanned, (group_by, source, bucket, tz)
         for group_by in (["type", "status"], ["source", "kind"], []):
             assert await mq.counts(conn, "exceptions", group_by) == await mq.counts(
                 conn, "exceptions", group_by, mq.Window(since=T0 - timedelta(days=1)))

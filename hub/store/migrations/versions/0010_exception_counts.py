@@ -16,10 +16,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 DIMS = ("status", "type", "system", "severity", "queue", "system_kind", "tx_kind")
-# The same back-fill as hub.store.exception_counts.rebuild (a migration does not import the code it migrates for).
-BACKFILL = (f"INSERT INTO exception_counts ({', '.join(DIMS)}, n) SELECT "
-            + ", ".join(f"COALESCE({d}, '')" for d in DIMS) + ", COUNT(*) FROM exceptions GROUP BY "
-            + ", ".join(f"COALESCE({d}, '')" for d in DIMS))
 
 
 def upgrade() -> None:
@@ -34,7 +30,17 @@ def upgrade() -> None:
         sa.Column('tx_kind', sa.String(length=20), nullable=False),
         sa.Column('n', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(*DIMS))
-    op.execute(BACKFILL)
+    op.create_table(
+        'exception_counts_hourly',
+        sa.Column('hour', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('dim', sa.String(length=8), nullable=False),
+        sa.Column('value', sa.String(length=64), nullable=False),
+        sa.Column('n', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('hour', 'dim', 'value'))
+    # The back-fill: the same statements as hub.store.exception_counts.rebuild.
+    from hub.store.exception_counts import rebuild_statements
+    for statement in rebuild_statements(op.get_bind().dialect.name):
+        op.execute(statement)
     with op.batch_alter_table('exceptions', schema=None) as batch_op:
         batch_op.drop_index('ix_exceptions_status_type')
         batch_op.create_index('ix_exceptions_status_type', ['status', 'type', 'opened_at', 'id'], unique=False)
@@ -51,4 +57,5 @@ def downgrade() -> None:
         batch_op.drop_index('ix_exceptions_status_age')
         batch_op.drop_index('ix_exceptions_status_type')
         batch_op.create_index('ix_exceptions_status_type', ['status', 'type', 'opened_at'], unique=False)
+    op.drop_table('exception_counts_hourly')
     op.drop_table('exception_counts')
