@@ -19,6 +19,7 @@ from sqlalchemy import BindParameter, ColumnElement, Table, Text, and_, bindpara
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hub.store import exception_counts
 from hub.store.engine import migrate, open_engine
 from hub.store.faults import describe, is_transient
 
@@ -113,7 +114,12 @@ class Store:
         granted = time.perf_counter()
         try:
             async with self.engine.begin() as conn:
-                yield conn
+                exception_counts.defer(conn)
+                try:
+                    yield conn
+                    await exception_counts.flush(conn)
+                finally:
+                    exception_counts.discard(conn)
         finally:
             self._write_lock.release()
             stats = self.writer_stats["inbox" if urgent else "background"]

@@ -50,8 +50,39 @@ def move(deltas: Counter[Key], row: Any, **changed: Any) -> None:
         deltas[after] += 1
 
 
+_PENDING = "crosstrace.exception_count_deltas"
+
+
+def defer(conn: AsyncConnection) -> None:
+    """Collect the deltas of this write transaction and add them once, at :func:`flush`: each counter row is then
+    locked once, late and in key order, so two hubs writing exceptions on one PostgreSQL never deadlock on them
+    and hold them only for the commit."""
+    conn.info[_PENDING] = Counter()
+
+
+async def flush(conn: AsyncConnection) -> None:
+    """Add what :func:`defer` collected (the transaction is about to commit)."""
+    pending = conn.info.pop(_PENDING, None)
+    if pending:
+        await _apply_now(conn, pending)
+
+
+def discard(conn: AsyncConnection) -> None:
+    """Forget what was collected (the transaction rolled back); the connection goes back to the pool clean."""
+    conn.info.pop(_PENDING, None)
+
+
 async def apply(conn: AsyncConnection, deltas: Counter[Key]) -> None:
-    """Add the deltas, one statement per table; rows go in key order so concurrent writers lock them in one order."""
+    """Add the deltas: at the commit when the transaction deferred them (:func:`defer`), else now."""
+    pending = conn.info.get(_PENDING)
+    if pending is not None:
+        pending.update(deltas)
+    else:
+        await _apply_now(conn, deltas)
+
+
+async def _apply_now(conn: AsyncConnection, deltas: Counter[Key]) -> None:
+    """One statement per table; rows go in key order so concurrent writers lock them in one order."""
     totals: Counter[Key] = Counter()
     hourly: Counter[Key] = Counter()
     for key, n in deltas.items():
