@@ -32,6 +32,11 @@ from hub.store import exception_queries as xq
 from hub.store import metrics_queries as mq
 from hub.store.paging import EXCEPTION_ORDER, PageRequest, keyset_page
 
+try:
+    from hub.store.exception_pages import queue_page
+except ImportError:  # before item 5
+    queue_page = None  # type: ignore[assignment]
+
 PG_URL = os.environ.get("CROSSTRACE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 12, 6, 12, 0, 0)
 SPAN = timedelta(days=90)  # exceptions opened over the last 90 days
@@ -143,8 +148,11 @@ async def _measure(store: Store, bare: Callable[[], Awaitable[Any]], repeats: in
     results["bare page query (driver)"] = await _time(bare, repeats)
     for name, (flt, order) in _queues().items():
         async def page(conn: Any, flt: xq.ExceptionFilter = flt, order: str = order) -> Any:
-            result = await keyset_page(conn, xq.exception_query(flt, NOW), EXCEPTION_ORDER[order],
-                                       PageRequest(first=PAGE))
+            if queue_page is not None:  # the queue's page as GraphQL and the web read it
+                result = await queue_page(conn, flt, NOW, order, PageRequest(first=PAGE))
+            else:  # before item 5: one query in the keyset order
+                result = await keyset_page(conn, xq.exception_query(flt, NOW), EXCEPTION_ORDER[order],
+                                           PageRequest(first=PAGE))
             await xq.count_exceptions(conn, flt, NOW)
             return result
         results[f"page {name}"] = await _time(reader(page), repeats)

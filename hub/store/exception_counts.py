@@ -87,11 +87,11 @@ async def _apply_now(conn: AsyncConnection, deltas: Counter[Key]) -> None:
     hourly: Counter[Key] = Counter()
     for key, n in deltas.items():
         totals[key[:-1]] += n
-        hourly[(key[-1], "", "")] += n
+        hourly[("", key[-1], "")] += n
         for dim, place in HOURLY.items():
-            hourly[(key[-1], dim, key[place])] += n
+            hourly[(dim, key[-1], key[place])] += n
     await _add(conn, exception_counts, DIMS, totals)
-    await _add(conn, exception_counts_hourly, ("hour", "dim", "value"), hourly)
+    await _add(conn, exception_counts_hourly, ("dim", "hour", "value"), hourly)
 
 
 async def _add(conn: AsyncConnection, table: Any, columns: tuple[str, ...], deltas: Counter[Key]) -> None:

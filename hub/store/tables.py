@@ -165,8 +165,8 @@ exception_counts = Table(
 # Per UTC hour opened (hours since 1970) and one dimension ('' for all, status, type, source, kind): how many.
 exception_counts_hourly = Table(
     "exception_counts_hourly", metadata,
+    Column("dim", String(8), primary_key=True),  # first: a time series reads one dimension over a range of hours
     Column("hour", Integer, primary_key=True, autoincrement=False),
-    Column("dim", String(8), primary_key=True),
     Column("value", String(64), primary_key=True),
     Column("n", Integer, nullable=False),
 )

@@ -32,11 +32,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(*DIMS))
     op.create_table(
         'exception_counts_hourly',
-        sa.Column('hour', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('dim', sa.String(length=8), nullable=False),
+        sa.Column('hour', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('value', sa.String(length=64), nullable=False),
         sa.Column('n', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('hour', 'dim', 'value'))
+        sa.PrimaryKeyConstraint('dim', 'hour', 'value'))
     # The back-fill: the same statements as hub.store.exception_counts.rebuild.
     from hub.store.exception_counts import rebuild_statements
     for statement in rebuild_statements(op.get_bind().dialect.name):
