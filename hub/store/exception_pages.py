@@ -3,7 +3,8 @@
 An index on (status, opened_at, id) gives the oldest-first order for one status, not for ``status IN (open,
 acknowledged)`` nor for every status: the database would sort all the matching rows (a second at 1M) to return 50.
 So the page is read per status (three at most) and per severity when sorted by severity (the rank is then fixed
-within a part, and the part walks (status, severity, opened_at, id)); each part returns at most ``size + 1``
+within a part, and the part walks (status, severity, opened_at, id); the counters say which severities have
+rows); each part returns at most ``size + 1``
 rows past the cursor and the parts are merged here, in the same key order, into the page.
 """
 
@@ -13,12 +14,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
+
 from hub.store.exception_queries import RANKS, ExceptionFilter, exception_query
 from hub.store.paging import EXCEPTION_ORDER, KeysetPage, PageRequest, cursor_values, keyset_rows, page_from
-from hub.store.tables import exceptions
+from hub.store.tables import exception_counts
 
 STATUSES = ("open", "acknowledged", "resolved")
-_OTHER = ""  # a severity outside RANKS (rank 0)
 
 
 async def queue_page(conn: Any, flt: ExceptionFilter, now: datetime, order: str,
@@ -36,23 +38,26 @@ async def queue_page(conn: Any, flt: ExceptionFilter, now: datetime, order: str,
         if order != "severity":
             rows += await keyset_rows(conn, exception_query(part, now), keys, forward, values, request.size)
             continue
-        for severity in _severities(flt):
+        for severity in dict.fromkeys(flt.severity) if flt.severity else await _severities(conn, status):
             rank = RANKS.get(severity, 0)
             after = None
             if values is not None:
                 if (rank > values[0]) if forward else (rank < values[0]):
                     continue  # this severity is wholly before the cursor
                 after = values[1:] if rank == values[0] else None
-            query = exception_query(replace(part, severity=(severity,)) if severity != _OTHER else part, now)
-            if severity == _OTHER:
-                query = query.where(exceptions.c.severity.not_in(list(RANKS)))
+            query = exception_query(replace(part, severity=(severity,)), now)
             rows += await keyset_rows(conn, query, age, forward, after, request.size)
     rows.sort(key=_order_key(order), reverse=not forward)
     return page_from(rows[:request.size + 1], keys, request)
 
 
-def _severities(flt: ExceptionFilter) -> list[str]:
-    return list(dict.fromkeys(flt.severity)) if flt.severity else [*RANKS, _OTHER]
+async def _severities(conn: Any, status: str) -> list[str]:
+    """The severities that have exceptions in ``status``, from the counters: a part per severity that has none would
+    walk every row of the status looking for one."""
+    c = exception_counts.c
+    rows = await conn.execute(select(c.severity).where(c.status == status).group_by(c.severity)
+                              .having(func.sum(c.n) > 0))
+    return [row.severity for row in rows]
 
 
 def _order_key(order: str) -> Any:
