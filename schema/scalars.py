@@ -1,4 +1,5 @@
-"""``DateTime`` inputs as strawberry parses them (ISO 8601), then as the store keeps times: naive UTC.
+"""``DateTime`` inputs as strawberry parses them (ISO 8601), then as the store keeps times: naive UTC; outputs in
+UTC with their zone (``2026-11-02T09:30:00Z``, RFC 3339 §5.6), so no client reads them as its local time.
 
 An offset is applied (``12:00+02:00`` is 10:00 UTC) instead of handed on: PostgreSQL refused an aware time against
 its naive columns (an internal error) and SQLite compared it as text. A time outside what UTC can hold
@@ -23,8 +24,14 @@ def _parse(value: str) -> datetime:
         raise ValueError("It is outside the years 1 to 9999 in UTC.") from None
 
 
+def _serialize(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"
+
+
 DATETIME = ScalarDefinition(
     name=DateTimeDefinition.name, description=DateTimeDefinition.description, specified_by_url=None,
-    serialize=DateTimeDefinition.serialize, parse_value=wrap_parser(_parse, "DateTime", (ValueError, OverflowError)),
+    serialize=_serialize, parse_value=wrap_parser(_parse, "DateTime", (ValueError, OverflowError)),
     parse_literal=None, origin=datetime)
 SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {datetime: DATETIME}

@@ -112,9 +112,9 @@ async def test_carrier_statuses_over_http_land_on_the_orders_trace(store_url: st
         also = (await gql(client, TRACE, ref="shop:fulfillment:255858046"))["data"]["transaction"]
     assert also["id"] == trace["id"]
     timeline = [(e["type"], e["occurredAt"]) for e in trace["events"]]
-    assert timeline == [("order.placed", "2008-01-10T16:00:00"),
-                        ("shipment.shipped", "2013-11-01T20:06:08"),
-                        ("shipment.in_transit", "2013-11-02T12:00:00"),
-                        ("shipment.in_transit", "2013-11-03T11:30:00"),
-                        ("shipment.delivered", "2013-11-03T18:05:00")]
+    assert timeline == [("order.placed", "2008-01-10T16:00:00Z"),
+                        ("shipment.shipped", "2013-11-01T20:06:08Z"),
+                        ("shipment.in_transit", "2013-11-02T12:00:00Z"),
+                        ("shipment.in_transit", "2013-11-03T11:30:00Z"),
+                        ("shipment.delivered", "2013-11-03T18:05:00Z")]
     assert all(e["status"] == "ok" for e in trace["events"])

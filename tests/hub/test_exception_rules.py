@@ -57,7 +57,7 @@ async def test_overdue_step_opens_on_tick_and_resolves_when_the_posting_arrives(
         await ingest(client, hub, cloudevent("shop", "order.placed", [("shop:order", "1001")], time_=at(0)))
         steps = (await gql(client, '{ transaction(ref: "1001") { steps { name status dueAt } } }'))[
             "data"]["transaction"]["steps"]
-        assert steps[1] == {"name": "accepted", "status": "pending", "dueAt": "2026-11-02T09:30:00"}
+        assert steps[1] == {"name": "accepted", "status": "pending", "dueAt": "2026-11-02T09:30:00Z"}
         clock.now = T0 + timedelta(minutes=29)
         assert (await hub.evaluator.tick(clock.naive())).due == 0
         clock.now = T0 + timedelta(minutes=31)

@@ -50,7 +50,7 @@ async def test_a_configured_flow_needs_its_system_kind_takes_alternatives_and_sk
                      cloudevent("shop", "order.cancelled", [("shop:order", "C-1")], time_=at(3)))
         _, steps = await steps_of(client, "A-1")
         assert steps["posted"] == {"name": "posted", "status": "pending", "doneBy": None, "lagSeconds": None,
-                                   "dueAt": "2026-11-02T09:20:00"}
+                                   "dueAt": "2026-11-02T09:20:00Z"}
         assert steps["shipped"]["status"] == "waiting" and steps["delivered"]["status"] == "waiting"
 
         clock.now = T0 + timedelta(minutes=21)

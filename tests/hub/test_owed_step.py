@@ -35,7 +35,7 @@ async def test_a_late_step_names_the_system_that_owes_it(store_url: str) -> None
         assert counts["data"]["exceptionCounts"] == [{"source": "erp", "count": 1}]
 
         steps = (await gql(client, STEPS))["data"]["transaction"]["steps"]
-        assert steps[1] == {"name": "accepted", "status": "overdue", "since": "2026-11-02T09:00:00",
+        assert steps[1] == {"name": "accepted", "status": "overdue", "since": "2026-11-02T09:00:00Z",
                             "owedBy": "erp", "owedKind": "erp", "waitingOn": "ERP (erp)"}
         assert steps[0]["owedBy"] is None and steps[2]["status"] == "waiting" and steps[2]["owedBy"] is None
 
@@ -46,7 +46,7 @@ async def test_a_late_step_names_the_system_that_owes_it(store_url: str) -> None
         assert await listed(client, status=["open"]) == []
         steps = (await gql(client, STEPS))["data"]["transaction"]["steps"]
         assert steps[2]["name"] == "paid" and steps[2]["status"] == "pending"
-        assert (steps[2]["owedBy"], steps[2]["waitingOn"], steps[2]["since"]) == (None, None, "2026-11-02T09:40:00")
+        assert (steps[2]["owedBy"], steps[2]["waitingOn"], steps[2]["since"]) == (None, None, "2026-11-02T09:40:00Z")
 
 
 SOURCES = {"shop": "commerce", "wms-eu": "wms", "wms-us": "wms", "ups": "carrier", "stripe": "payment",
