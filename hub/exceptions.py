@@ -119,13 +119,15 @@ async def raise_exception(conn: AsyncConnection, finding: Finding, *, routing: S
     if existing.status != "resolved":
         if existing.evidence_hash != digest or existing.severity != finding.severity:
             await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(**values))
-            await _count(conn, existing, severity=finding.severity, tx_kind=finding.tx_kind)
+            await _count(conn, existing, severity=finding.severity, tx_kind=finding.tx_kind, system=finding.system,
+                         system_kind=finding.system_kind)
             changes.add(existing, "changed", existing.status, now)
         return existing.id
     if existing.resolved_by == SYSTEM or existing.evidence_hash != digest:
         await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(
             status="open", open_key=finding.key, resolved_at=None, resolved_by=None, **values))
-        await _count(conn, existing, status="open", severity=finding.severity, tx_kind=finding.tx_kind)
+        await _count(conn, existing, status="open", severity=finding.severity, tx_kind=finding.tx_kind,
+                     system=finding.system, system_kind=finding.system_kind)
         await _history(conn, existing.id, SYSTEM, "reopened", "the evidence is back", now)
         changes.add(existing, "reopened", "open", now)
         return existing.id
@@ -164,7 +166,8 @@ def _refreshed(finding: Finding, now: datetime) -> dict[str, Any]:
     """The columns a finding sets each time it is raised."""
     return {"evidence": finding.evidence, "evidence_hash": evidence_hash(finding.evidence),
             "message": finding.message, "severity": finding.severity, "tx_id": finding.tx_id,
-            "tx_kind": finding.tx_kind, "updated_at": now}
+            "tx_kind": finding.tx_kind, "system": finding.system, "system_kind": finding.system_kind,
+            "updated_at": now}  # the system too: who owes a late step can change (another source took part)
 
 
 async def auto_resolve(conn: AsyncConnection, row: Any, note: str, *, changes: Changes | None = None,

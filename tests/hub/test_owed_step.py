@@ -84,3 +84,23 @@ def test_step_states_name_the_owner_only_of_due_steps() -> None:
                                                                             "payments (stripe)")
     assert paid.since == datetime(2026, 11, 2, 9, 1)
     assert by_name["shipped"].status == "waiting" and by_name["shipped"].owed_by is None
+
+
+@pytest.mark.asyncio
+async def test_a_refreshed_exception_moves_to_the_system_that_now_owes_it(store_url: str) -> None:
+    """A late exception opened before its owner was known (or by an older hub) takes the owner when raised again,
+    and its counters move with it."""
+    from hub.exceptions import Finding, raise_exception
+
+    async with running_app(store_url) as (client, hub):
+        found = {"rule": "flow.overdue", "type": "late", "severity": "warning", "subject": "tx_1:accepted",
+                 "tx_id": "tx_1", "tx_kind": "order"}
+        async with hub.require_store().write() as conn:
+            await raise_exception(conn, Finding(message="was due", evidence={"step": "accepted"}, **found))
+        async with hub.require_store().write() as conn:
+            await raise_exception(conn, Finding(message="waiting on ERP (erp)", system="erp", system_kind="erp",
+                                                evidence={"step": "accepted", "waiting_on": "erp"}, **found))
+        [late] = await listed(client, status=["open"])
+        assert (late["system"], late["systemKind"], late["message"]) == ("erp", "erp", "waiting on ERP (erp)")
+        counts = await gql(client, "{ exceptionCounts(groupBy: [SOURCE]) { source count } }")
+        assert counts["data"]["exceptionCounts"] == [{"source": "erp", "count": 1}]
