@@ -9,6 +9,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+_RECANCEL_SECONDS = 1.0
+
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[None] | None]) -> None:
     """Cancel the tasks, then wait until each has finished."""
@@ -16,6 +18,12 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[None] | None]) -> None:
     for task in running:
         task.cancel()
     for task in running:
+        # Cancel again until it is done: a cancellation can be lost inside a task (Python 3.11's asyncio.timeout
+        # racing its own expiry, or a library's cancel scope), and one lost cancel must not make stop() wait for ever.
+        while not task.done():
+            await asyncio.wait({task}, timeout=_RECANCEL_SECONDS)
+            if not task.done():
+                task.cancel()
         try:
             await task
         except asyncio.CancelledError:
