@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 __all__ = ["describe", "is_transient"]
@@ -45,7 +45,9 @@ def is_transient(exc: BaseException) -> bool:
         cause = getattr(orig, "__cause__", None)
         return isinstance(cause, OSError | TimeoutError)
     # Connecting raises the driver's OSError unwrapped (asyncpg: ConnectionRefusedError); the pool may time out.
-    return isinstance(exc, OSError | TimeoutError | PoolTimeout)
+    # PendingRollbackError: a pooled connection was cut inside its transaction and not yet reset — the store's
+    # state, never the data's (seen when PostgreSQL terminates the backend mid-write).
+    return isinstance(exc, OSError | TimeoutError | PoolTimeout | PendingRollbackError)
 
 
 def describe(exc: BaseException) -> str:
