@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from hub.auth import digest
+from hub.access.auth import digest
 from hub.config import Config, parse
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWZvci1jcm9zc3RyYWNlLTEyMzQ1Ng=="  # any base64 key will do

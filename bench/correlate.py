@@ -5,7 +5,7 @@
 
 1. **plan cases/s**: random cases of the property test (up to 14 events over 3 namespaces with placeholders, a
    random arrival order and batch split) recorded into the dict store of ``tests/hub/plan_memory.py`` through
-   :func:`hub.correlate.plan`, each checked against the oracle (no database, no hypothesis overhead).
+   :func:`hub.correlation.plan.plan`, each checked against the oracle (no database, no hypothesis overhead).
 2. **record_events events/s**: the normalizer's recording step alone (no HTTP, no parsing, no evaluator): 500-event
    batches of linked orders (``bench.common.order_stream``: shop, erp and wms events of one order arrive batches
    apart) each in one write transaction, after ``--stored`` events were recorded the same way; with the SQL
@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from sqlalchemy import event as sa_event
 
 from bench.common import order_stream
-from hub.correlate import CorrelationSettings
+from hub.correlation.plan import CorrelationSettings
 from hub.model import DEFAULT_JUNK_VALUES, Event, Ref
 from hub.store import Store
 from hub.store.record import Incoming, record_events

@@ -5,7 +5,7 @@ bulk-loaded with ``sqlite3.executemany`` (``synchronous=OFF`` while loading only
 (authoritative) reports on_hand and reserved, the POS and the WMS on_hand, the storefront a published
 available figure. ``--divergent`` of the pairs (default 5 %) have one source off by 1–5 units.
 
-Measured, each in one write transaction through the hub's own code (``hub.stock_divergence.evaluate_all``,
+Measured, each in one write transaction through the hub's own code (``hub.stock.divergence.evaluate_all``,
 SQLAlchemy Core on aiosqlite, the same path the normalizer and the tick take):
 - ``sweep 1``: every pair evaluated, divergent ones recorded as pending (inside the settle window);
 - ``tick``: 20 minutes later, the pending rows that fell due re-evaluated and raised as exceptions;
@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from hub.config import Config, parse
-from hub.exceptions import Changes
-from hub.stock_divergence import evaluate_all, tick_divergences
+from hub.exceptions.lifecycle import Changes
+from hub.stock.divergence import evaluate_all, tick_divergences
 from hub.store import Store
 
 SOURCES = (("erp", "erp"), ("pos", "pos"), ("wms", "wms"), ("shop", "commerce"))

@@ -246,7 +246,7 @@ async def in_app(db: Path, refs: list[str], warmup: int, budget: float) -> dict[
                 response = await client.post("/graphql", json={"query": TRACE, "variables": {"ref": ref}})
                 assert len(response.json()["data"]["transaction"]["events"]) == BIG, response.text[:300]
 
-            async def graphql_masked(ref: str) -> None:  # as an operator: personal data masked (hub/privacy.py)
+            async def graphql_masked(ref: str) -> None:  # as an operator: personal data masked (hub/access/privacy.py)
                 response = await client.post("/graphql", json={"query": TRACE, "variables": {"ref": ref}},
                                              headers={"authorization": f"Bearer {OPERATOR_KEY}"})
                 assert len(response.json()["data"]["transaction"]["events"]) == BIG, response.text[:300]

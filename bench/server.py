@@ -28,7 +28,7 @@ def hub_receive_only() -> Any:
     The upper bound of moving the normalizer out of the server's event loop and off its writer (issue 14, item 3);
     deliveries stay pending. Bench only: ``crosstrace serve`` always runs the normalizer.
     """
-    from hub.normalize import Normalizer
+    from hub.ingest.normalize import Normalizer
 
     async def parked(self: Normalizer) -> None:
         await asyncio.Event().wait()  # cancelled by Normalizer.stop() like the real loop

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from hub.errors import HubError
-from hub.request_body import read_body
+from hub.ingest.request_body import read_body
 
 Scope = dict[str, Any]
 __all__ = ["media_type", "read_body", "request_headers", "send_error", "send_json"]

@@ -12,14 +12,14 @@ from typing import Any
 from collectors import cloudevents
 from collectors.base import ParseError, body_digest, header, load_json
 from collectors.http import media_type, read_body, request_headers, send_error, send_json
-from hub.auth import authenticate, require_role
+from hub.access.auth import authenticate, require_role
 from hub.config import Config
 from hub.errors import BadRequest, HubError, MethodNotAllowed, UnsupportedMediaType
-from hub.inbox import dedup_key_for
+from hub.ingest.inbox import dedup_key_for
+from hub.ingest.values import RefusedValue, check_events
 from hub.model import Delivery, Event, utcnow
 from hub.runtime import Hub
 from hub.telemetry import tracer
-from hub.values import RefusedValue, check_events
 
 INGEST_SOURCE = "ingest"
 
@@ -52,7 +52,7 @@ class IngestEndpoint:
                 for index, item in enumerate(items):
                     if item["source"] not in self._config.sources:
                         raise BadRequest(f"event[{index}].source: {item['source']!r} is not a configured source")
-                # What the normalizer would dead-letter, our own client hears now (hub.values: the same check).
+                # What the normalizer would dead-letter, our own client hears now (hub.ingest.values: the same check).
                 check_events(_events(items, self._config, header(headers, "traceparent")))
             except (ParseError, RefusedValue) as exc:
                 raise BadRequest(str(exc)) from None

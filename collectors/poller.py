@@ -1,7 +1,7 @@
 """The poller runtime: polls the APIs of sources that have ``[sources.options.poll]`` into the inbox.
 
 Promise: every page a poll adapter (``collectors.polling``) reads is committed by
-``hub.polling.commit_poll`` — its deliveries and the cursor in one transaction — before the next page
+``hub.ingest.polling.commit_poll`` — its deliveries and the cursor in one transaction — before the next page
 is requested, so a crash (even SIGKILL) at any point loses nothing and a restart re-reads from the
 committed cursor minus the lookback, dedup absorbing the overlap. One run per source at a time; at
 most ``concurrency`` runs across sources (an ``asyncio.Semaphore``).
@@ -66,8 +66,8 @@ import httpx
 
 from collectors.polling import STYLES, PollSettings, Request, UpstreamError, poll_settings
 from hub.config import Config
+from hub.ingest.polling import commit_poll, load_poll_state, mark_half_open, record_poll_failure
 from hub.periodic import Heartbeats, cancel_and_wait
-from hub.polling import commit_poll, load_poll_state, mark_half_open, record_poll_failure
 from hub.store import Store
 from hub.telemetry import Metrics
 

@@ -18,7 +18,7 @@ from typing import Any
 from collectors.base import SignatureError
 from collectors.http import media_type, read_body, request_headers, send_error, send_json
 from hub.errors import HubError, MethodNotAllowed, NotFound, Unauthorized, UnsupportedMediaType
-from hub.inbox import dedup_key_for
+from hub.ingest.inbox import dedup_key_for
 from hub.runtime import Hub
 from hub.telemetry import tracer
 

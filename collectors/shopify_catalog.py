@@ -18,7 +18,7 @@ The ``shopify`` adapter resolves both, in this order:
 
 What stays unresolved keeps Shopify's id as its SKU or location, and says so: the event carries a related ref
 ``<source>:unresolved_inventory_item`` / ``<source>:unresolved_location``, which ``sources { unresolved }``
-(``hub.polling.source_health``) lists.
+(``hub.ingest.polling.source_health``) lists.
 """
 
 from __future__ import annotations

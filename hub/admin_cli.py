@@ -8,11 +8,11 @@ import getpass
 from collections.abc import Callable
 from typing import Any
 
-from hub import audit, auth, keys
+from hub.access import audit, auth, keys
+from hub.access.retention import Retention, purge
 from hub.config import ROLES, load
 from hub.errors import HubError
 from hub.model import utcnow
-from hub.retention import Retention, purge
 from hub.store import Store
 
 

@@ -25,21 +25,21 @@ from collectors.ingest import IngestEndpoint
 from collectors.poller import Poller, plan_polls
 from collectors.receiver import WebhookReceiver
 from collectors.standard_webhooks import sign
-from hub.alerts import AlertEvaluator
-from hub.auth import attach_ring, detach_ring
+from hub.access.auth import attach_ring, detach_ring
+from hub.access.keys import KeyRing
+from hub.access.retention import Housekeeper, Retention
 from hub.config import ApiKey, Config
 from hub.errors import ConfigError, HubError
-from hub.evaluate import Evaluator
+from hub.exceptions.alerts import AlertEvaluator
+from hub.exceptions.evaluate import Evaluator
+from hub.exceptions.notify import Notifier
 from hub.health import HealthSettings
 from hub.health import check as check_health
 from hub.health import publish as publish_health_gauges
-from hub.inbox import Inbox
-from hub.keys import KeyRing
-from hub.normalize import Normalizer
-from hub.notify import Notifier
+from hub.ingest.inbox import Inbox
+from hub.ingest.normalize import Normalizer
+from hub.ingest.polling import publish_health, source_health
 from hub.periodic import Heartbeats
-from hub.polling import publish_health, source_health
-from hub.retention import Housekeeper, Retention
 from hub.runtime import Hub
 from hub.store import Store
 from hub.store.tables import deliveries
@@ -79,7 +79,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await Store.open(config.store_url)
-        keyring = KeyRing(store)  # stored API keys (hub/keys.py), consulted by hub.auth.authenticate
+        keyring = KeyRing(store)  # stored API keys (hub/access/keys.py), consulted by hub.access.auth.authenticate
         await keyring.reload()
         attach_ring(config, keyring)
         keyring.start()

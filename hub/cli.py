@@ -120,9 +120,9 @@ def _replay(args: argparse.Namespace) -> int:
 
 async def _replay_async(config: Config, args: argparse.Namespace) -> int:
     from collectors import parser_for
-    from hub.evaluate import Evaluator
+    from hub.exceptions.evaluate import Evaluator
+    from hub.ingest.normalize import Normalizer, ReplayFilter, replay
     from hub.model import utcnow
-    from hub.normalize import Normalizer, ReplayFilter, replay
     from hub.store import Store
     from hub.telemetry import new_metrics
 

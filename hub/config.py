@@ -16,7 +16,7 @@ from typing import Any
 
 from hub.errors import ConfigError
 from hub.model import DEFAULT_JUNK_VALUES, SOURCE_KINDS
-from hub.stock_config import StockSettings, parse_stock
+from hub.stock.config import StockSettings, parse_stock
 
 DEFAULT_CONFIG_PATH = "crosstrace.toml"
 DEFAULT_STORE_URL = "sqlite+aiosqlite:///crosstrace.db"
@@ -26,7 +26,7 @@ RESERVED_SOURCE_NAMES = ("ingest",)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", "exceptions", "routing", "stock",
               "retention", "web"}
-_TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.alerts; [[notifications]]: hub.notify
+_TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.exceptions.alerts; [[notifications]]: hub.exceptions.notify
 _TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
 _TOP_LEVEL |= {"health"}  # [health]: when /healthz reports a stuck pipeline (hub.health)
 _SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative"}
@@ -74,22 +74,22 @@ class Config:
     signature_tolerance_seconds: int = 300
     junk_values: frozenset[str] = frozenset(DEFAULT_JUNK_VALUES)
     placeholder_threshold: int = 50
-    flows: dict[str, Any] = field(default_factory=dict)  # kind → Flow (hub.flows), defaults applied
+    flows: dict[str, Any] = field(default_factory=dict)  # kind → Flow (hub.exceptions.flows), defaults applied
     duplicate_threshold: int = 3
     amount_tolerance: Decimal = Decimal("0.01")
     routing: tuple[RoutingRule, ...] = ()
-    alerts: tuple[Any, ...] = ()  # hub.alerts.AlertRule, from [[alerts]]
-    notifications: tuple[Any, ...] = ()  # hub.notify.Target, from [[notifications]]
-    stock: StockSettings = field(default_factory=StockSettings)  # [stock]: hub.stock_config
-    retention: Any = None  # [retention]: hub.retention.Retention; None = keep forever
-    session_hours: float = 12.0  # [web] session_hours: how long a UI login lasts (hub.sessions, web/guard.py)
+    alerts: tuple[Any, ...] = ()  # hub.exceptions.alerts.AlertRule, from [[alerts]]
+    notifications: tuple[Any, ...] = ()  # hub.exceptions.notify.Target, from [[notifications]]
+    stock: StockSettings = field(default_factory=StockSettings)  # [stock]: hub.stock.config
+    retention: Any = None  # [retention]: hub.access.retention.Retention; None = keep forever
+    session_hours: float = 12.0  # [web] session_hours: how long a UI login lasts (hub.access.sessions, web/guard.py)
     health: Any = None  # [health]: hub.health.HealthSettings; None = the defaults
     graphql: dict[str, Any] = field(default_factory=dict)  # [graphql], checked by resolvers.limits.limits_from
     path: str | None = None
 
     def __post_init__(self) -> None:
         if not self.flows:
-            from hub.flows import DEFAULT_FLOWS
+            from hub.exceptions.flows import DEFAULT_FLOWS
 
             object.__setattr__(self, "flows", dict(DEFAULT_FLOWS))
 
@@ -133,7 +133,7 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
             raise ConfigError(f"sources[{index}].name {source.name!r} is used twice: source names must be unique")
         sources[source.name] = source
     keys = tuple(_api_key(item, index) for index, item in enumerate(_array(raw, "api_keys")))
-    from hub.flows import flows_from_config
+    from hub.exceptions.flows import flows_from_config
 
     exceptions_table = _table(raw, "exceptions")
     tolerance = exceptions_table.get("amount_tolerance", "0.01")
@@ -145,8 +145,8 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
     junk = correlation.get("junk_values", list(DEFAULT_JUNK_VALUES))
     if not isinstance(junk, list) or not all(isinstance(v, str) for v in junk):
         raise ConfigError("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
+    from hub.access.retention import parse_retention
     from hub.health import parse_health
-    from hub.retention import parse_retention
 
     return Config(
         retention=parse_retention(_table(raw, "retention")),
@@ -190,13 +190,13 @@ def _web_session_hours(web: dict[str, Any]) -> float:
 
 
 def _alerts(raw: dict[str, Any], sources: dict[str, Source]) -> tuple[Any, ...]:
-    from hub.alerts import alerts_from_config
+    from hub.exceptions.alerts import alerts_from_config
 
     return alerts_from_config(_array(raw, "alerts"), list(sources))
 
 
 def _notifications(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> tuple[Any, ...]:
-    from hub.notify import notifications_from_config
+    from hub.exceptions.notify import notifications_from_config
 
     return notifications_from_config(_array(raw, "notifications"), environ)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hub.alerts import AlertEvaluator
-from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.errors import Busy
-from hub.evaluate import Evaluator
-from hub.inbox import Inbox
-from hub.normalize import Normalizer
-from hub.notify import Notifier
+from hub.exceptions.alerts import AlertEvaluator
+from hub.exceptions.broadcast import Broadcaster
+from hub.exceptions.evaluate import Evaluator
+from hub.exceptions.notify import Notifier
+from hub.ingest.inbox import Inbox
+from hub.ingest.normalize import Normalizer
 from hub.periodic import Heartbeats
 from hub.store import Store
 from hub.telemetry import Metrics

@@ -15,7 +15,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import MaxTokensLimiter
 from strawberry.tools import merge_types
 
-from hub.auth import authenticate
+from hub.access.auth import authenticate
 from hub.errors import HubError
 from hub.runtime import Hub
 from resolvers.admin import AdminMutation, AdminQuery

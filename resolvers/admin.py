@@ -7,12 +7,12 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
-from hub import audit, keys
-from hub.auth import ring_for
-from hub.erasure import erase_customer
+from hub.access import audit, keys
+from hub.access.auth import ring_for
+from hub.access.erasure import erase_customer
+from hub.access.retention import Retention, purge
 from hub.errors import HubError
 from hub.model import as_utc, utcnow
-from hub.retention import Retention, purge
 from hub.runtime import Hub
 from hub.store.paging import AUDIT_ORDER, KEY_ORDER
 from resolvers.permissions import caller

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 from graphql import GraphQLError
 
-from hub.exceptions import Changes, act
+from hub.exceptions.lifecycle import Changes, act
 from hub.model import utcnow
 from hub.store import exception_queries as xq
 from hub.store.exception_pages import queue_page

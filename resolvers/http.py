@@ -32,7 +32,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from hub.errors import HubError
-from hub.request_body import read_body
+from hub.ingest.request_body import read_body
 from resolvers.limits import Limits
 from resolvers.persisted import PersistedDocuments, PersistedQueryError
 

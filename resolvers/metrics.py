@@ -23,8 +23,8 @@ from schema.metrics import (
     TimeBucket,
 )
 
-try:  # stock divergence lives in hub/stock.py (stock positions); absent in builds without it
-    from hub.stock import divergence_counts as _divergence_counts
+try:  # stock divergence lives in hub/stock/queries.py (stock positions); absent in builds without it
+    from hub.stock.queries import divergence_counts as _divergence_counts
 except ImportError:  # pragma: no cover - depends on the build
     _divergence_counts = None
 

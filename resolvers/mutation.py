@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from hub.normalize import ReplayFilter as StoreReplayFilter
-from hub.normalize import replay
+from hub.ingest.normalize import ReplayFilter as StoreReplayFilter
+from hub.ingest.normalize import replay
 from resolvers.permissions import require_operator
 from schema.filters import ReplayFilter, ReplayResult
 

@@ -17,10 +17,10 @@ import strawberry
 from graphql import GraphQLError, GraphQLSchema
 from strawberry.extensions import SchemaExtension
 
-from hub import audit
-from hub.auth import ROLE_RANK, require_role
+from hub.access import audit
+from hub.access.auth import ROLE_RANK, require_role
+from hub.access.privacy import mask_json
 from hub.errors import HubError
-from hub.privacy import mask_json
 
 RULES: dict[str, str] = {
     "Query.transaction": "viewer",

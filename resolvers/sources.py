@@ -1,11 +1,11 @@
-"""``sources``: every configured system with the health of its feed (``hub.polling.source_health``)."""
+"""``sources``: every configured system with the health of its feed (``hub.ingest.polling.source_health``)."""
 
 from __future__ import annotations
 
 import strawberry
 
+from hub.ingest.polling import source_health
 from hub.model import utcnow
-from hub.polling import source_health
 from schema.source import Source
 
 

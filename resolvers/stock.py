@@ -1,4 +1,4 @@
-"""Stock resolvers: ``stock``, ``divergences``, ``divergenceCounts`` and ``movements`` over :mod:`hub.stock`."""
+"""Stock resolvers: ``stock``, ``divergences``, ``divergenceCounts`` and ``movements`` over :mod:`hub.stock.queries`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated
 
 import strawberry
 
-from hub import stock
 from hub.model import as_utc, utcnow
+from hub.stock import queries as stock
 from resolvers.query import connection, cursor_error, minutes, page_size
 from schema.pagination import Connection
 from schema.stock import (

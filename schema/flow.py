@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from hub.flows import StepState
+from hub.exceptions.flows import StepState
 
 
 @strawberry.type(description="One expected step: done (when, by which source, lag), pending (due when), "

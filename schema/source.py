@@ -33,7 +33,7 @@ class Source:
 
     @classmethod
     def from_health(cls, health: Any) -> Source:
-        """From a :class:`hub.polling.SourceHealth`."""
+        """From a :class:`hub.ingest.polling.SourceHealth`."""
         return cls(name=health.name, kind=health.kind, adapter=health.adapter, polled=health.polled,
                    last_delivery_at=health.last_delivery_at, last_poll_at=health.last_poll_at,
                    last_success_at=health.last_success_at, last_error=health.last_error,

@@ -11,7 +11,7 @@ from typing import Any
 
 import strawberry
 
-from hub.flows import transaction_steps
+from hub.exceptions.flows import transaction_steps
 from hub.model import utcnow
 from schema.event import Event
 from schema.exception import ExceptionItem

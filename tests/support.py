@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from collectors.standard_webhooks import sign
+from hub.access.auth import digest
 from hub.app import create_app
-from hub.auth import digest
 from hub.config import parse
 from hub.runtime import Hub
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from hub.process_map import ProcessMap
+from hub.export.process_map import ProcessMap
 from web.common import duration, iso_utc
 
 _LEGEND_STEP, _LEGEND_ROW = 110, 16  # legend entry width and row height

@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from hub.auth import ROLE_RANK
+from hub.access.auth import ROLE_RANK
+from hub.access.privacy import mask_json, mask_text
+from hub.ingest.values import json_text
 from hub.model import utcnow
-from hub.privacy import mask_json, mask_text
 from hub.runtime import Hub
-from hub.values import json_text
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -87,7 +87,7 @@ def pretty(value: Any) -> str:
 def pretty_body(body: bytes | None, masked: bool = False) -> str:
     """A raw delivery body: pretty JSON when it parses, else the text as received (bytes shown safely).
 
-    ``masked``: personal data replaced (hub.privacy), for callers below admin (web.login.masks_personal_data).
+    ``masked``: personal data replaced (hub.access.privacy), for callers below admin (web.login.masks_personal_data).
     """
     if body is None:
         return ""
@@ -146,7 +146,7 @@ def masks_personal_data(request: Request) -> bool:
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    """A page; for everyone but an admin session every value it shows is masked first (hub.privacy's one rule set:
+    """A page; for everyone but an admin session every value it shows is masked first (hub.access.privacy's rule set:
     refs by namespace, records by key, texts by shape), so links and attributes built from values are masked too."""
     if masks_personal_data(request):
         context = mask_json(context)

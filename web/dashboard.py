@@ -2,8 +2,8 @@
 per flow step, failures and dead letters, open exceptions by type and age, the divergence heat map, source
 health, and the process map for a chosen transaction kind and window.
 
-Every number comes from a ``hub`` function (``hub.store.dashboard_queries``, ``hub.process_map``,
-``hub.stock``) that GraphQL can expose unchanged.
+Every number comes from a ``hub`` function (``hub.store.dashboard_queries``, ``hub.export.process_map``,
+``hub.stock.queries``) that GraphQL can expose unchanged.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from hub.export.process_map import process_map
+from hub.ingest.polling import source_health
 from hub.model import TRANSACTION_KINDS
-from hub.polling import source_health
-from hub.process_map import process_map
 from hub.runtime import Hub
 from hub.store import dashboard_queries as dq
 from hub.store import metrics_queries as mq

@@ -1,8 +1,8 @@
 """The exception queue ``/exceptions``: filters with counts, sort by age or severity, acknowledge / assign /
 resolve (with a note) one or many, replay a dead letter, and a fragment the page polls so new ones appear.
 
-Reads through ``hub.store.exception_queries`` and acts through ``hub.exceptions.act`` and
-``hub.normalize.replay`` — the functions the GraphQL mutations call — publishing the same live changes.
+Reads through ``hub.store.exception_queries`` and acts through ``hub.exceptions.lifecycle.act`` and
+``hub.ingest.normalize.replay`` — the functions the GraphQL mutations call — publishing the same live changes.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub.exceptions import Changes, act
-from hub.normalize import ReplayFilter, replay
+from hub.exceptions.lifecycle import Changes, act
+from hub.ingest.normalize import ReplayFilter, replay
 from hub.runtime import Hub
 from hub.store import exception_queries as xq
 from hub.store import queries as q

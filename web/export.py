@@ -1,10 +1,10 @@
 """``/export``: the lists as CSV and NDJSON, and the OCEL 2.0 log (JSON, SQLite) for tools without GraphQL.
 
 - ``GET /export/{transactions|events|exceptions|deliveries}.{csv|ndjson}?source&kind&type&status&tx&since&until
-  &limit`` — streamed in id order (see :mod:`hub.export`).
-- ``GET /export/ocel.json?since&until`` and ``/export/ocel.sqlite?since&until`` — :mod:`hub.ocel`.
+  &limit`` — streamed in id order (see :mod:`hub.export.rows`).
+- ``GET /export/ocel.json?since&until`` and ``/export/ocel.sqlite?since&until`` — :mod:`hub.export.ocel`.
 An API key (``Authorization: Bearer``) with role viewer or above is required; personal data is masked for every
-role but admin (:mod:`hub.privacy`). CSV cells that a spreadsheet would run as a formula are prefixed with ``'``.
+role but admin (:mod:`hub.access.privacy`). CSV cells that a spreadsheet would run as a formula are prefixed with ``'``.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from hub.auth import authenticate, require_role
+from hub.access.auth import authenticate, require_role
+from hub.access.privacy import mask_json
 from hub.errors import BadRequest, NotFound
-from hub.export import COLUMNS, LISTS, ExportFilter, export_rows
-from hub.ocel import ocel_json, write_sqlite
-from hub.privacy import mask_json
+from hub.export.ocel import ocel_json, write_sqlite
+from hub.export.rows import COLUMNS, LISTS, ExportFilter, export_rows
 from hub.runtime import Hub
 
 _FILTERS = ("source", "kind", "type", "status", "tx", "since", "until", "limit")

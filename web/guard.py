@@ -22,12 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Match
 
-from hub import audit
-from hub.auth import ROLE_RANK
+from hub.access import audit
+from hub.access.auth import ROLE_RANK
+from hub.access.privacy import mask_html
+from hub.access.sessions import Session, find_session, open_session
 from hub.config import ApiKey
-from hub.privacy import mask_html
 from hub.runtime import Hub
-from hub.sessions import Session, find_session, open_session
 
 SESSION_COOKIE = "ct_session"
 CSRF_COOKIE = "ct_csrf"  # the session's token for scripts; before a login, the login form's double-submit token

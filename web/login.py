@@ -1,4 +1,4 @@
-"""Web login: ``/login`` takes an API key and opens a server-side session (hub.sessions); ``/logout`` ends it.
+"""Web login: ``/login`` takes an API key and opens a server-side session (hub.access.sessions); ``/logout`` ends it.
 
 The browser gets an opaque session id in an ``HttpOnly``, ``SameSite=Strict`` cookie (``Secure`` over https)
 that expires with the session ([web] session_hours, 12 by default) — never the key. The login form carries a
@@ -16,12 +16,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from hub import audit
-from hub.auth import key_for
+from hub.access import audit
+from hub.access.auth import key_for
+from hub.access.sessions import end_session, open_session
 from hub.config import ApiKey
 from hub.errors import Unauthorized
 from hub.runtime import Hub
-from hub.sessions import end_session, open_session
 from web.common import local_path
 from web.guard import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, cookie, csrf_ok, form_field, session_cookies
 

@@ -1,7 +1,7 @@
 """The stock page ``/stock?sku=&location=``: positions per system and state side by side, divergences
 highlighted, recent movements linked to their transactions, and the divergence list by location.
 
-Reads through ``hub.stock`` (the functions GraphQL ``stock``/``divergences`` call). Until that module is in
+Reads through ``hub.stock.queries`` (the functions GraphQL ``stock``/``divergences`` call). Until that module is in
 the build, the page says so instead of failing.
 """
 
@@ -21,7 +21,7 @@ from web.common import render
 
 def _stock_module() -> ModuleType | None:
     try:
-        return importlib.import_module("hub.stock")
+        return importlib.import_module("hub.stock.queries")
     except ImportError:
         return None
 
@@ -35,7 +35,7 @@ async def sku_known(conn: Any, sku: str) -> bool:
 
 
 async def divergence_heat(conn: Any) -> dict[str, Any] | None:
-    """Divergent SKUs per location × source (``hub.stock.divergence_counts``) shaped for a heat map;
+    """Divergent SKUs per location × source (``hub.stock.queries.divergence_counts``) shaped for a heat map;
     ``None`` while the stock module is not in the build."""
     module = _stock_module()
     if module is None:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub.flows import transaction_steps
+from hub.exceptions.flows import transaction_steps
 from hub.runtime import Hub
 from hub.store import queries as q
 from hub.store.trace import AmbiguousRef, Trace, get_trace

@@ -22,7 +22,7 @@ import httpx
 
 from hub.config import Source, resolve_secret
 from hub.errors import ConfigError
-from hub.values import json_text
+from hub.ingest.values import json_text
 
 __all__ = ["STYLES", "Page", "PollSettings", "Request", "UpstreamError", "Walk", "poll_settings"]
 
@@ -41,7 +41,7 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """What one response yields: inbox items (``hub.polling.commit_poll`` shape), the cursor to commit with
+    """What one response yields: inbox items (``hub.ingest.polling.commit_poll`` shape), the cursor to commit with
     them (None: keep the stored one), and the next request (None: the run is finished)."""
 
     items: list[dict[str, Any]]

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import httpx
 import uvicorn
 
-from hub import auth
+from hub.access import auth
 from hub.config import ApiKey, Config, parse
 from hub.demo.clock import SimClock
 from hub.demo.erp import ErpApi

@@ -1,6 +1,6 @@
 """The dashboard's one aggregate :mod:`hub.store.metrics_queries` does not already give: open exceptions by
 type and age. Everything else on the dashboard reads ``metrics_queries`` (what GraphQL ``metrics`` returns),
-``hub.polling.source_health`` (GraphQL ``sources``), ``hub.process_map`` and ``hub.stock``.
+``hub.ingest.polling.source_health`` (GraphQL ``sources``), ``hub.export.process_map`` and ``hub.stock.queries``.
 """
 
 from __future__ import annotations

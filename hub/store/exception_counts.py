@@ -1,4 +1,4 @@
-"""The exception counters, kept by :mod:`hub.exceptions` in the same transaction as every change it makes (open,
+"""The exception counters, kept by :mod:`hub.exceptions.lifecycle` in one transaction as every change it makes (open,
 refresh, reopen, resolve, acknowledge), as deltas: ``-1`` for the row as it was, ``+1`` for the row as it is.
 
 - ``exception_counts``: how many per (status, type, system, severity, queue, system_kind, tx_kind); ``None`` is

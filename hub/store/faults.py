@@ -52,7 +52,7 @@ def is_transient(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     """A short text for ``exc``: the driver's message without the SQL and bound parameters (which may hold a
-    whole batch). It may still quote a refused value: pass it through ``hub.values.safe_text`` before storing."""
+    whole batch). It may still quote a refused value: pass it through ``hub.ingest.values.safe_text`` before storing."""
     orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     inner = getattr(orig, "__cause__", None) if isinstance(exc, DBAPIError) else None
     shown = inner if isinstance(inner, Exception) and str(inner) else orig

@@ -1,7 +1,7 @@
 """How long each stored text of an event may be: the ``VARCHAR(n)`` lengths PostgreSQL enforces on a write.
 
 SQLite stores any length, PostgreSQL refuses a longer value and fails the whole write transaction, so the
-hub checks these before recording (``hub.values``). Read from the tables, so a migration that widens a
+hub checks these before recording (``hub.ingest.values``). Read from the tables, so a migration that widens a
 column widens the check with it.
 """
 

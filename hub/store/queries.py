@@ -139,7 +139,7 @@ async def _by_prefix(conn: AsyncConnection, prefix: str) -> list[str]:
 async def identity_refs(conn: AsyncConnection, tx_ids: Sequence[str],
                         per_tx: int = 4) -> dict[str, list[tuple[str, str, str]]]:
     """Each transaction's identity refs (namespace, value, role), a few each, sorted: what tells choice list rows
-    apart (as ref triples, so hub.privacy masks a personal namespace's value)."""
+    apart (as ref triples, so hub.access.privacy masks a personal namespace's value)."""
     found: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     if tx_ids:
         rows = await conn.execute(select(ref_keys.c.tx_id, ref_keys.c.namespace, ref_keys.c.value)

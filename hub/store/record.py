@@ -1,6 +1,6 @@
 """Recording canonical events: dedup, correlation into transactions, aliases and summaries.
 
-Correlation itself is decided in :mod:`hub.correlate` (a pure plan); this module reads the store's view of the
+Correlation itself is decided in :mod:`hub.correlation.plan` (a pure plan); this module reads the store's view of the
 keys a batch touches, and applies the plan.
 
 Promise: :func:`record_events` runs inside the caller's write transaction and is idempotent — an event
@@ -20,7 +20,7 @@ from sqlalchemy import String, and_, any_, bindparam, delete, func, select, upda
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.correlate import (
+from hub.correlation.plan import (
     CorrelationSettings,
     Key,
     KeyState,
@@ -33,7 +33,7 @@ from hub.correlate import (
     spread_floor,
     to_repartition,
 )
-from hub.exceptions import Changes, Finding, raise_exception
+from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, needs_identity, transaction_kind, utcnow
 from hub.store import TEXTS, Store, pair_params, pairs_match
@@ -165,7 +165,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     result.stored = len(rows)
     if rows or recompute:
         # An event that names nothing it is about joins no transaction (it would be an orphan nobody finds):
-        # it is stored unlinked and counted per source and type by an `unlinked` exception (hub.unlinked).
+        # it is stored unlinked and counted per source and type by an `unlinked` exception (hub.correlation.unlinked).
         batch = {row["id"]: frozenset(keys_of[row["id"]]) for row in rows
                  if keys_of[row["id"]] or not needs_identity(row["type"])}
         view = await _read_view(conn, batch, recompute, settings.placeholder_threshold)

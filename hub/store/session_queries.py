@@ -1,4 +1,4 @@
-"""The ``web_sessions`` table: open, find, end and expire web UI sessions (the policy is in ``hub.sessions``)."""
+"""The ``web_sessions`` table: open, find, end and expire web UI sessions (the policy is in ``hub.access.sessions``)."""
 
 from __future__ import annotations
 

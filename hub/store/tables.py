@@ -149,7 +149,7 @@ exceptions = Table(
     Index("ix_exceptions_counts", "status", "type", "system", "severity"),
 )
 # How many exceptions there are per value of every dimension the queue filters and groups by, kept by
-# hub/exceptions.py in the same transaction as each change (None is stored as ''); counts read a few hundred
+# hub/exceptions/lifecycle.py in the same transaction as each change (None is stored as ''); counts read a few hundred
 # rows here instead of scanning the exceptions (DESIGN §6: dashboards need maintained counters).
 exception_counts = Table(
     "exception_counts", metadata,
@@ -232,7 +232,7 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
-# Web UI sessions (hub.sessions): the browser's cookie holds a random id, the store only its SHA-256, so a
+# Web UI sessions (hub.access.sessions): the browser's cookie holds a random id, the store only its SHA-256, so a
 # copy of this table lets no one in. A session names the API key it was opened with by that key's SHA-256:
 # revoking the key ends it; logout and expiry delete it.
 web_sessions = Table(
@@ -246,7 +246,7 @@ web_sessions = Table(
     Index("ix_web_sessions_expires", "expires_at"),
 )
 
-# Stock (hub.stock_ledger): the current position per (sku, location, source, state), with the time of the
+# Stock (hub.stock.ledger): the current position per (sku, location, source, state), with the time of the
 # latest event applied (as_of), of the snapshot it rests on (base_at; null while only movements were seen)
 # and the event that last set it. Quantities are floats: exact for whole units, fine for weights.
 stock_positions = Table(
@@ -301,7 +301,7 @@ stock_divergences = Table(
     Index("ix_stock_divergences_loc_source", "location", "source", "status"),
 )
 
-# Alert windows (hub.alerts) count events by type or source over an occurred_at range: a range read each.
+# Alert windows (hub.exceptions.alerts) count events by type or source over an occurred_at range: a range read each.
 Index("ix_events_type_occurred", events.c.type, events.c.occurred_at)
 Index("ix_events_source_occurred", events.c.source, events.c.occurred_at)
 # Unlinked events per source and type (the `unlinked` exception's count); partial: only they are in it.
@@ -311,7 +311,7 @@ Index("ix_events_unlinked", events.c.source, events.c.type, events.c.received_at
 Index("ix_deliveries_dead", deliveries.c.source, deliveries.c.received_at,
       sqlite_where=text("state = 'dead'"), postgresql_where=text("state = 'dead'"))
 
-# Outbound exception notifications (hub.notify): one row per matching (target, history entry), written
+# Outbound exception notifications (hub.exceptions.notify): one row per matching (target, history entry), written
 # before any attempt; the sender retries with backoff until delivered or out of attempts (state failed).
 notification_outbox = Table(
     "notification_outbox", metadata,

@@ -25,8 +25,8 @@ from collectors import amazon_sp
 from collectors.base import ParseError
 from collectors.poller import Poller, plan_polls
 from hub.config import Source, parse
+from hub.ingest.polling import load_poll_state
 from hub.model import RELATED, Amount, Delivery, Ref
-from hub.polling import load_poll_state
 from tests.collectors.polling_server import EPOCH, Upstream
 from tests.paths import FIXTURES
 from tests.support import ERP_SECRET, cloudevent, dumps, gql, running_app, signed_headers

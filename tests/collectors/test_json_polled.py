@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from collectors import json_mapping
-from hub.polling import PollState, load_poll_state
+from hub.ingest.polling import PollState, load_poll_state
 from hub.store import Store
 from hub.store.tables import deliveries, events
 from tests.collectors.polling_server import Upstream, iso

@@ -26,8 +26,8 @@ from collectors import stripe
 from collectors.poller import Poller, plan_polls, retry_after
 from hub.config import Source, parse
 from hub.errors import ConfigError
+from hub.ingest.polling import load_poll_state, source_health
 from hub.model import Amount, Delivery
-from hub.polling import load_poll_state, source_health
 from hub.store import Store
 from hub.store.tables import deliveries
 from tests.collectors.polling_server import EPOCH, FIXTURES, Upstream, iso, shopify_order, stripe_event

@@ -22,8 +22,8 @@ from collectors import shopify
 from collectors.poller import Poller, plan_polls
 from hub.config import Source, parse
 from hub.errors import ConfigError
+from hub.ingest.polling import load_poll_state
 from hub.model import RELATED, UNKNOWN_TYPE, Amount, Delivery, Ref
-from hub.polling import load_poll_state
 from hub.store import Store
 from hub.store.tables import deliveries
 from tests.collectors.polling_server import Upstream

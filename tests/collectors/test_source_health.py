@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from collectors import json_mapping
-from hub.polling import load_poll_state
+from hub.ingest.polling import load_poll_state
 from hub.store.tables import deliveries
 from tests.collectors.polling_server import Upstream, iso
 from tests.e2e.server import free_port

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from collectors import shopify, stripe
-from hub.polling import load_poll_state
+from hub.ingest.polling import load_poll_state
 from hub.runtime import Hub
 from hub.store.tables import deliveries, events
 from tests.collectors.polling_server import Upstream, shopify_order, shopify_time, stripe_event

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from hub.auth import digest
+from hub.access.auth import digest
 from tests.support import ERP_SECRET, OPERATOR_KEY
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from collectors import easypost, json_mapping, shopify, stripe
 from collectors.standard_webhooks import sign as sw_sign
-from hub.auth import digest
+from hub.access.auth import digest
 from tests.e2e.server import Server, free_port
 from tests.paths import FIXTURES
 from tests.support import OPERATOR_KEY

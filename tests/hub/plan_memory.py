@@ -1,7 +1,7 @@
 """A store held in dicts that reads the view and applies the plan as ``hub/store/record.py`` does, no database.
 
-It lets the correlation properties run on the pure :func:`hub.correlate.plan` at thousands of cases per second.
-Its view follows :class:`hub.correlate.View`'s definition word for word; its apply follows :class:`Plan`'s.
+It lets the correlation properties run on the pure :func:`hub.correlation.plan.plan` at thousands of cases per second.
+Its view follows :class:`hub.correlation.plan.View`'s definition word for word; its apply follows :class:`Plan`'s.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import itertools
 from collections import Counter
 from collections.abc import Mapping
 
-from hub.correlate import Demotion, Key, KeyState, Plan, View, placeholders, plan, spread_floor, to_repartition
+from hub.correlation.plan import Demotion, Key, KeyState, Plan, View, placeholders, plan, spread_floor, to_repartition
 
 
 class MemoryStore:

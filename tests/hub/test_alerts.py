@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from hub.alerts import alerts_from_config, window_query
 from hub.errors import ConfigError
+from hub.exceptions.alerts import alerts_from_config, window_query
 from hub.store import Store
 from tests.hub.test_exception_rules import EXCEPTIONS, FakeClock, ingest
 from tests.support import ERP_SECRET, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers

@@ -76,7 +76,7 @@ def test_keys_create_prints_a_block_that_loads(tmp_path: Path, capsys: pytest.Ca
     block = out[out.index("[[api_keys]]"):]
     config = load(write(tmp_path, block), environ={})
     key = out.split()[out.split().index("now:") + 1]
-    from hub.auth import authenticate
+    from hub.access.auth import authenticate
 
     assert authenticate(config, f"Bearer {key}").name == "bi"
 

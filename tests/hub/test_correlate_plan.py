@@ -1,4 +1,4 @@
-"""Correlation as a pure plan: properties of :func:`hub.correlate.plan` over a store held in dicts (no database).
+"""Correlation as a pure plan: properties of :func:`hub.correlation.plan.plan` over a store held in dicts (no database).
 
 The oracle restates DESIGN §3 on the final set of events: a key whose events carry more than the threshold of
 values of another namespace is a placeholder and joins nothing; the rest join by connected components. The
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.correlate import Key, KeyState, View, plan
+from hub.correlation.plan import Key, KeyState, View, plan
 from tests.hub.plan_memory import MemoryStore
 
 THRESHOLD = 2

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from hub.config import parse
-from hub.exceptions import Changes
-from hub.stock_divergence import evaluate_all, tick_divergences
+from hub.exceptions.lifecycle import Changes
+from hub.stock.divergence import evaluate_all, tick_divergences
 from hub.store import Store
 from hub.store.tables import exceptions, stock_history, stock_positions
 from tests.hub.test_due_index import StatementLog

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from hub.config import Config
-from hub.evaluate import Evaluator
+from hub.exceptions.evaluate import Evaluator
 from hub.store import Store
 from hub.store.tables import transactions, tx_due
 

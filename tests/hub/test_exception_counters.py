@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from hub.exceptions import Finding, act, clear_exception, raise_exception
+from hub.exceptions.lifecycle import Finding, act, clear_exception, raise_exception
 from hub.store import Store
 from hub.store import dashboard_queries as dq
 from hub.store import exception_queries as xq
@@ -134,7 +134,7 @@ def test_counters_equal_a_fresh_group_by(engine: str, examples: int) -> None:
 
 @pytest.mark.asyncio
 async def test_rebuild_counts_rows_written_around_the_hub(store: Store) -> None:
-    """A bulk load that bypassed hub.exceptions (a restore, the bench) is counted afresh by ``rebuild``."""
+    """A bulk load that bypassed hub.exceptions.lifecycle (a restore, the bench) is counted afresh by ``rebuild``."""
     async with store.write() as conn:
         await conn.execute(exceptions.insert(), [
             {"id": f"exc_{i}", "type": "late", "severity": "warning", "rule": "sla", "subject": f"tx_{i}",

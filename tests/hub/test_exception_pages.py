@@ -43,7 +43,7 @@ async def _walk(conn, read, forward: bool, size: int) -> list[str]:  # type: ign
 async def test_merged_pages_equal_the_pages_of_one_query(store: Store) -> None:
     async with store.write() as conn:
         await conn.execute(exceptions.insert(), _rows(70))
-        await rebuild(conn)  # written around hub.exceptions: counted as a bulk load is
+        await rebuild(conn)  # written around hub.exceptions.lifecycle: counted as a bulk load is
     filters = [xq.ExceptionFilter(), xq.ExceptionFilter(status=("open", "acknowledged")),
                xq.ExceptionFilter(status=("resolved",), source="erp"),
                xq.ExceptionFilter(severity=("high", "info", "high")),

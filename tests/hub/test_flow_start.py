@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hub.flows import DEFAULT_FLOWS, Flow, FlowEvent, Step, next_due, step_states
+from hub.exceptions.flows import DEFAULT_FLOWS, Flow, FlowEvent, Step, next_due, step_states
 
 T0 = datetime(2026, 11, 2, 9, 0)
 

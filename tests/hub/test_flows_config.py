@@ -9,8 +9,8 @@ import pytest
 
 from hub.config import RoutingRule, parse
 from hub.errors import ConfigError
-from hub.exceptions import Finding, route
-from hub.flows import DEFAULT_FLOWS, flows_from_config
+from hub.exceptions.flows import DEFAULT_FLOWS, flows_from_config
+from hub.exceptions.lifecycle import Finding, route
 
 STEPS = [{"name": "placed", "types": ["order.placed"]},
          {"name": "posted", "types": ["erp.posted"], "sla_minutes": 20, "system_kind": "erp"}]

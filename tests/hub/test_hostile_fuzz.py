@@ -29,9 +29,9 @@ from sqlalchemy import func, select
 
 from collectors import amazon_sp, easypost, json_mapping, shopify, square, stripe
 from collectors.standard_webhooks import sign as sw_sign
+from hub.ingest.values import EARLIEST, LATEST, MAX_AMOUNT, MAX_QTY
 from hub.model import utcnow
 from hub.store.tables import deliveries, events
-from hub.values import EARLIEST, LATEST, MAX_AMOUNT, MAX_QTY
 from tests.collectors.test_amazon_sp import fba_inventory, order_change
 from tests.collectors.test_square import count, inventory_event, payment, payment_event
 from tests.paths import FIXTURES

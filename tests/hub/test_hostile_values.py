@@ -1,7 +1,7 @@
 """Issue 13 ("Trust"): correctly signed deliveries carrying hostile values are dead-lettered naming the field,
 never passed on to the store, and a good event posted after them is traced. Over HTTP, on SQLite and PostgreSQL.
 
-Before the boundary (``hub.values``) each of these failed its whole normalizer batch, on every retry.
+Before the boundary (``hub.ingest.values``) each of these failed its whole normalizer batch, on every retry.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, select
 
 from hub.errors import Busy
-from hub.inbox import Inbox, dedup_key_for
+from hub.ingest.inbox import Inbox, dedup_key_for
 from hub.model import utcnow
 from hub.store import Store
 from hub.store.tables import deliveries

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from collectors import parser_for
 from hub.config import parse
-from hub.inbox import Inbox
+from hub.ingest.inbox import Inbox
+from hub.ingest.normalize import Normalizer
 from hub.model import utcnow
-from hub.normalize import Normalizer
 from hub.store import Store
 from hub.store.tables import deliveries, events
 from hub.telemetry import new_metrics

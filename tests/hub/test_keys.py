@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub import auth, keys
+from hub.access import auth, keys
 from hub.cli import main
 from hub.config import parse
 from hub.errors import NotFound, Unauthorized

@@ -20,7 +20,7 @@ import pytest_asyncio
 from sqlalchemy import event
 
 from bench.prestore import FIRST, prestore
-from hub.correlate import CorrelationSettings
+from hub.correlation.plan import CorrelationSettings
 from hub.model import DEFAULT_JUNK_VALUES, Event, Ref
 from hub.store import Store
 from hub.store.record import Incoming, record_events

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from hub.correlate import CorrelationSettings
-from hub.inbox import EVALUATE_NOW
+from hub.access.retention import Housekeeper, Retention
+from hub.correlation.plan import CorrelationSettings
+from hub.ingest.inbox import EVALUATE_NOW
 from hub.model import Event, Ref, utcnow
-from hub.retention import Housekeeper, Retention
 from hub.store import Store
 from hub.store.record import Incoming, record_events
 from hub.store.tables import deliveries, exceptions, tx_due

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.flows import DEFAULT_FLOWS, FlowEvent, Step, owner, step_states
+from hub.exceptions.flows import DEFAULT_FLOWS, FlowEvent, Step, owner, step_states
 from tests.hub.test_exception_rules import FakeClock, at, ingest, listed
 from tests.support import cloudevent, gql, running_app
 
@@ -90,7 +90,7 @@ def test_step_states_name_the_owner_only_of_due_steps() -> None:
 async def test_a_refreshed_exception_moves_to_the_system_that_now_owes_it(store_url: str) -> None:
     """A late exception opened before its owner was known (or by an older hub) takes the owner when raised again,
     and its counters move with it."""
-    from hub.exceptions import Finding, raise_exception
+    from hub.exceptions.lifecycle import Finding, raise_exception
 
     async with running_app(store_url) as (client, hub):
         found = {"rule": "flow.overdue", "type": "late", "severity": "warning", "subject": "tx_1:accepted",

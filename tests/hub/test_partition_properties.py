@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from hub.correlate import CorrelationSettings
+from hub.correlation.plan import CorrelationSettings
 from hub.model import DEFAULT_JUNK_VALUES, IDENTITY, RELATED, Event, Ref, is_junk
 from hub.store import Store
 from hub.store.record import Incoming, record_events

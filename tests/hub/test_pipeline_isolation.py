@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from hub.correlate import CorrelationSettings
-from hub.inbox import EVALUATE_NOW
+from hub.correlation.plan import CorrelationSettings
+from hub.ingest.inbox import EVALUATE_NOW
 from hub.model import Event, Ref
 from hub.store.record import Incoming, record_events
 from hub.store.tables import deliveries, tx_due
@@ -131,7 +131,7 @@ async def test_a_transaction_the_rules_cannot_evaluate_costs_a_new_delivery_noth
     """An order stored before values were checked (placed at the last instant a datetime holds: its SLA due
     time overflows) gets a valid delivery: the delivery is recorded, the evaluation is left to the tick."""
     async with running_app(store_url) as (client, hub):
-        async with hub.store.write() as conn:  # as it was stored before hub.values refused such a time
+        async with hub.store.write() as conn:  # as it was stored before hub.ingest.values refused such a time
             await record_events(hub.store, conn, [Incoming(Event(
                 source="shop", source_event_id="legacy", type="order.placed",
                 occurred_at=datetime(9999, 12, 31, 23, 59, 59), refs=[Ref("shop:order", "LEGACY-1")]),

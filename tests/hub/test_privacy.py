@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from hub.privacy import MASK, mask_json, mask_text
+from hub.access.privacy import MASK, mask_json, mask_text
 from hub.runtime import Hub
 from tests.paths import FIXTURES
 from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from hub.access.retention import Housekeeper, Retention, parse_retention
 from hub.cli import main
 from hub.config import parse
 from hub.errors import ConfigError
 from hub.model import utcnow
-from hub.retention import Housekeeper, Retention, parse_retention
 from hub.store import Store
 from hub.store.tables import audit_log, deliveries, events, refs, transactions
 from tests.support import OPERATOR_KEY, cloudevent, dumps, gql, running_app, signed_headers

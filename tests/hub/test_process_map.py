@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.process_map import process_map
+from hub.export.process_map import process_map
 from hub.store import dashboard_queries as dq
 from tests.support import cloudevent
 from tests.web import seed

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from hub.correlate import CorrelationSettings
+from hub.correlation.plan import CorrelationSettings
 from hub.model import DEFAULT_JUNK_VALUES, Event, Ref
 from hub.store import Store
 from hub.store.queries import resolve_ref

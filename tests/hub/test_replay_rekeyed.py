@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from hub.normalize import ReplayFilter, replay
+from hub.ingest.normalize import ReplayFilter, replay
 from hub.store.tables import events, transactions
 from tests.paths import FIXTURES
 from tests.support import running_app

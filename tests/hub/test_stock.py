@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from hub import stock
+from hub.stock import queries as stock
 from tests.hub.test_exception_rules import EXCEPTIONS, T0, FakeClock, at, ingest
 from tests.support import ERP_SECRET, OPERATOR_KEY, cloudevent, running_app
 from tests.support import gql as _gql

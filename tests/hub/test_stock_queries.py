@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from hub import stock
+from hub.stock import queries as stock
 from tests.hub.test_exception_rules import T0, FakeClock, at
 from tests.hub.test_stock import EXTRA, gql, line, move, quantities, snapshot
 from tests.support import cloudevent

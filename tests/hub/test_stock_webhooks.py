@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from collectors import shopify, square
-from hub import stock
+from hub.stock import queries as stock
 from tests.hub.test_exception_rules import T0, FakeClock
 from tests.hub.test_stock import line, listed, move, snapshot
 from tests.paths import FIXTURES

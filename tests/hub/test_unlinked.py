@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from collectors import amazon_sp
-from hub.normalize import ReplayFilter, replay
-from hub.retention import Retention, purge
+from hub.access.retention import Retention, purge
+from hub.ingest.normalize import ReplayFilter, replay
 from tests.paths import FIXTURES
 from tests.support import ERP_SECRET, OPERATOR_KEY, cloudevent, dumps, gql, running_app, signed_headers
 from tests.web import seed

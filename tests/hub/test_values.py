@@ -1,4 +1,4 @@
-"""``hub.values``: the boundary's rules one by one, and the texts the hub writes about hostile deliveries."""
+"""``hub.ingest.values``: the boundary's rules one by one, and the texts the hub writes about hostile deliveries."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from hub.access.privacy import redact_body
+from hub.ingest.values import RefusedValue, check_event, check_events, json_text, safe_text
 from hub.model import Amount, Event, Line, Ref
-from hub.privacy import redact_body
-from hub.values import RefusedValue, check_event, check_events, json_text, safe_text
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

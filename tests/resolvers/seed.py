@@ -47,5 +47,5 @@ async def write(store: Store, *, delivery_rows: list[dict] = (), event_rows: lis
                             (exceptions, exception_rows), (refs, ref_rows)):
             if rows:
                 await conn.execute(table.insert(), list(rows))
-        if exception_rows:  # written around hub.exceptions, as a bulk load is: count them as the hub would
+        if exception_rows:  # written around hub.exceptions.lifecycle, as a bulk load is: count them as the hub would
             await rebuild_counts(conn)

@@ -14,7 +14,7 @@ import jsonschema
 import orjson
 import pytest
 
-from hub.export import BATCH, COLUMNS
+from hub.export.rows import BATCH, COLUMNS
 from tests.resolvers.seed import T0, delivery, event, exception, transaction, write
 from tests.support import OPERATOR_KEY, VIEWER_KEY, running_app
 

@@ -39,8 +39,8 @@ from graphql import (
 )
 
 from collectors import shopify
-from hub.export import LISTS
-from hub.notify import ACTIONS
+from hub.exceptions.notify import ACTIONS
+from hub.export.rows import LISTS
 from hub.runtime import Hub
 from tests.hub.test_keys_web_login import login
 from tests.hub.test_notify import NOTIFY_SECRET, Receiver, receiving

@@ -18,7 +18,7 @@ from graphql import (
     is_composite_type,
 )
 
-from hub.auth import ROLE_RANK
+from hub.access.auth import ROLE_RANK
 from resolvers.permissions import RULES
 from tests.resolvers.introspected import literal
 from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, gql, running_app
@@ -113,8 +113,8 @@ async def test_viewers_denied_mutations_are_audited_anonymous_ones_are_not(store
 async def test_live_exception_events_are_masked_for_a_viewer(store_url: str) -> None:
     import asyncio
 
-    from hub.auth import authenticate
-    from hub.exceptions import Change
+    from hub.access.auth import authenticate
+    from hub.exceptions.lifecycle import Change
     from hub.model import utcnow
     from hub.store.tables import exceptions
     from resolvers import build_schema

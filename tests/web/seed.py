@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hub.auth import digest
+from hub.access.auth import digest
 from tests.support import ADMIN_KEY, ERP_SECRET, OPERATOR_KEY, VIEWER_KEY, cloudevent, dumps, signed_headers
 
 SOURCES = [("shop", "commerce"), ("pay", "payment"), ("erp", "erp"), ("wms", "wms"), ("carrier", "carrier")]

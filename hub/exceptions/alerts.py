@@ -29,11 +29,11 @@ from typing import Any
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.broadcast import Broadcaster
 from hub.config import Config
 from hub.errors import ConfigError
-from hub.exceptions import SEVERITIES, Changes, Finding, auto_resolve, raise_exception
-from hub.isolate import isolate
+from hub.exceptions.broadcast import Broadcaster
+from hub.exceptions.lifecycle import SEVERITIES, Changes, Finding, auto_resolve, raise_exception
+from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.store import Store, describe
 from hub.store.tables import deliveries, events, exceptions
@@ -230,7 +230,7 @@ class AlertEvaluator:
         """Measure every rule at ``now`` (default: the clock); open, refresh or resolve their exceptions.
 
         A rule that fails (its measure or its exception cannot be computed or written) is logged and left out
-        of this tick; the other rules are measured and applied all the same (hub.isolate)."""
+        of this tick; the other rules are measured and applied all the same (hub.ingest.isolate)."""
         at = now or self._clock()
         values: dict[str, Measure] = {}
         changes = Changes()

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hub.model import ROLES, Event, as_utc
-from hub.stock_ledger import SNAPSHOTS
+from hub.stock.ledger import SNAPSHOTS
 from hub.store import limits
 
 EARLIEST = datetime(1970, 1, 1)
@@ -28,7 +28,7 @@ LATEST = datetime(2200, 1, 1)  # exclusive: "outside 1970–2200"
 MAX_QTY = Decimal(10) ** 12  # units; stock positions are floats, exact far beyond this
 MAX_AMOUNT = Decimal(10) ** 15  # in the currency's major unit: beyond any order, payout or GDP
 STATUSES = ("ok", "failed")
-# Where a line's own state becomes a stock position's state (hub.stock_ledger), so its column length applies.
+# Where a line's own state becomes a stock position's state (hub.stock.ledger), so its column length applies.
 STATE_SETTING_TYPES = frozenset({*SNAPSHOTS, "inventory.adjusted"})
 MAX_REASON = 2000
 

@@ -18,20 +18,20 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
-from hub.correlate import CorrelationSettings
-from hub.evaluate import Evaluator
-from hub.exceptions import Changes, Finding, clear_exception, raise_exception
-from hub.inbox import evaluate_soon
-from hub.isolate import isolate
+from hub.correlation.plan import CorrelationSettings
+from hub.correlation.unlinked import flag_unlinked
+from hub.exceptions.evaluate import Evaluator
+from hub.exceptions.lifecycle import Changes, Finding, clear_exception, raise_exception
+from hub.ingest.inbox import evaluate_soon
+from hub.ingest.isolate import isolate
+from hub.ingest.values import RefusedValue, check_events, safe_text
 from hub.model import Delivery, Event, utcnow
 from hub.periodic import Heartbeats, cancel_and_wait
-from hub.stock_ledger import StockLedger
+from hub.stock.ledger import StockLedger
 from hub.store import Store, describe, is_transient
 from hub.store.record import Incoming, record_events
 from hub.store.tables import deliveries
 from hub.telemetry import Metrics, tracer
-from hub.unlinked import flag_unlinked
-from hub.values import RefusedValue, check_events, safe_text
 
 log = logging.getLogger(__name__)
 _LOOP = "crosstrace-normalizer"
@@ -233,7 +233,7 @@ class Normalizer:
     @staticmethod
     async def _evaluate(conn: AsyncConnection, evaluator: Evaluator, tx_ids: list[str], changes: Changes) -> None:
         """Evaluate the recorded transactions in a savepoint: one the rules cannot evaluate must not cost the
-        deliveries their events. It is left to the evaluator's next tick, which isolates it (hub.isolate)."""
+        deliveries their events. It is left to the evaluator's next tick, which isolates it (hub.ingest.isolate)."""
         found = Changes()
         try:
             async with conn.begin_nested():

@@ -1,7 +1,7 @@
 """API keys (DESIGN §5): ``ct_`` + secret, stored only as a SHA-256 hex digest; roles viewer < operator < admin.
 
 Keys come from two places: the config file's ``[[api_keys]]`` (the bootstrap) and the store's
-``api_keys`` table (``crosstrace keys create``), whose in-memory :class:`hub.keys.KeyRing` the app
+``api_keys`` table (``crosstrace keys create``), whose in-memory :class:`hub.access.keys.KeyRing` the app
 attaches to its config with :func:`attach_ring` so every caller of :func:`authenticate` sees it.
 """
 
@@ -16,7 +16,7 @@ from hub.config import ApiKey, Config
 from hub.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
-    from hub.keys import KeyRing
+    from hub.access.keys import KeyRing
 
 ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 # The running app's key ring per config object (a frozen Config cannot carry it; /ingest holds the config).
@@ -38,7 +38,7 @@ def ring_for(config: Config) -> KeyRing | None:
 
 def new_key() -> tuple[str, str]:
     """A fresh key and its SHA-256 hex digest (the digest goes in the config; the key is shown once)."""
-    key = f"ct_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"  # same shape as store keys (hub.keys)
+    key = f"ct_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"  # same shape as store keys (hub.access.keys)
     return key, digest(key)
 
 

@@ -24,7 +24,7 @@ delivery or a replay — is skipped) and independent of arrival order:
   | return.restocked                   | returned -= q (≥ 0), on_hand += q                           |
 
 ``available`` is what a source reports it to be, when it reports it (then movements of on_hand and
-reserved move it too); otherwise it is derived as on_hand − reserved (see :mod:`hub.stock`).
+reserved move it too); otherwise it is derived as on_hand − reserved (see :mod:`hub.stock.queries`).
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
-from hub.exceptions import Changes
+from hub.exceptions.lifecycle import Changes
 from hub.model import as_utc
-from hub.stock_divergence import evaluate_keys, in_pairs
+from hub.stock.divergence import evaluate_keys, in_pairs
 from hub.store.tables import events, stock_history, stock_positions
 
 SNAPSHOTS = {"inventory.snapshot": "on_hand", "inventory.published": "available"}

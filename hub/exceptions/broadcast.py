@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 
-from hub.exceptions import Change
+from hub.exceptions.lifecycle import Change
 
 
 class Broadcaster:

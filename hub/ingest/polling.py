@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
 from hub.ids import new_id
-from hub.inbox import dedup_key_for
+from hub.ingest.inbox import dedup_key_for
 from hub.store import Store
 from hub.store.tables import deliveries, events, poll_state, refs
 from hub.telemetry import Metrics

@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.errors import Busy
 from hub.ids import new_id
+from hub.ingest.values import unstorable
 from hub.periodic import cancel_and_wait
 from hub.store import Store, pairs_in
 from hub.store.tables import deliveries, events, tx_due
 from hub.telemetry import Metrics, tracer
-from hub.values import unstorable
 
 log = logging.getLogger(__name__)
 _MAX_KEY = 200

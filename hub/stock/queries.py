@@ -1,8 +1,8 @@
 """Stock queries shared by GraphQL and the web UI: positions (now or as of a time), movements, divergences.
 
-Positions come from ``stock_positions`` (kept by :mod:`hub.stock_ledger`); "as of" a past time they are
+Positions come from ``stock_positions`` (kept by :mod:`hub.stock.ledger`); "as of" a past time they are
 rebuilt from ``stock_history`` with the same rule (the latest snapshot at or before it, plus the movements
-after that snapshot). Divergences come from ``stock_divergences`` (kept by :mod:`hub.stock_divergence`).
+after that snapshot). Divergences come from ``stock_divergences`` (kept by :mod:`hub.stock.divergence`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.stock_config import StockSettings
-from hub.stock_divergence import source_view
+from hub.stock.config import StockSettings
+from hub.stock.divergence import source_view
 from hub.store.queries import Page, decode_cursor, encode_cursor, page_of
 from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import RoutingRule
-from hub.exceptions import Changes, Finding, clear_exception, raise_exception
+from hub.exceptions.lifecycle import Changes, Finding, clear_exception, raise_exception
 from hub.store.unlinked import unlinked
 
 RULE = "event.unlinked"

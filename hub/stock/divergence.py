@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.config import Config
-from hub.exceptions import Changes, Finding, auto_resolve, open_new, raise_exception
+from hub.exceptions.lifecycle import Changes, Finding, auto_resolve, open_new, raise_exception
 from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
 
 RULE = "stock.divergence"

@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import delete, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import audit
+from hub.access import audit
+from hub.correlation.unlinked import flag_unlinked
 from hub.errors import ConfigError
-from hub.exceptions import Changes
-from hub.isolate import isolate
+from hub.exceptions.lifecycle import Changes
+from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.store import Store, describe
 from hub.store.tables import deliveries, events, refs
-from hub.unlinked import flag_unlinked
 
 log = logging.getLogger("crosstrace.retention")
 
@@ -70,7 +70,7 @@ async def purge(store: Store, retention: Retention, now: datetime, *, actor: str
     """Delete what is older than each source's retention; one write transaction, recorded in the audit log.
 
     A source whose purge fails (e.g. a retention so long its cutoff is before year 1) is logged and left out;
-    the other sources are purged all the same (hub.isolate)."""
+    the other sources are purged all the same (hub.ingest.isolate)."""
     if not retention.enabled:
         return PurgeReport(0, 0)
     async with store.read() as conn:

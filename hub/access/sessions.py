@@ -3,7 +3,7 @@ a per-session CSRF token, until it expires or logout ends it (OWASP Session Mana
 
 The cookie is never the API key. Each request finds its session again and re-checks the key by digest
 (config ``[[api_keys]]`` or the store's live keys), so a revoked key's sessions stop working at once here and
-within the key ring's refresh elsewhere; :func:`hub.keys.revoke_key` also deletes them.
+within the key ring's refresh elsewhere; :func:`hub.access.keys.revoke_key` also deletes them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.auth import key_by_digest
+from hub.access.auth import key_by_digest
 from hub.config import ApiKey, Config
 from hub.store import Store
 from hub.store import session_queries as sq

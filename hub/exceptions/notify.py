@@ -13,7 +13,7 @@ a stable ``webhook-id`` (receivers deduplicate on it), retrying with exponential
 No lock is held while a request is in flight, so a slow receiver never holds up ingest.
 
 Payloads leave for another system, so personal data in them is masked by the one rule set of
-:mod:`hub.privacy` (as for a viewer), and only masked payloads are kept in the outbox.
+:mod:`hub.access.privacy` (as for a viewer), and only masked payloads are kept in the outbox.
 
 Limit: the cursor relies on history ids committing in id order, which the store's single writer
 guarantees within one hub process; several hub processes on one PostgreSQL would need a grace period.
@@ -35,17 +35,17 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, update
 
-from hub.broadcast import Broadcaster
+from hub.access.privacy import mask_json
 from hub.config import resolve_secret
 from hub.errors import ConfigError
-from hub.exceptions import SEVERITIES
+from hub.exceptions.broadcast import Broadcaster
+from hub.exceptions.lifecycle import SEVERITIES
 from hub.ids import new_id
-from hub.isolate import isolate
+from hub.ingest.isolate import isolate
+from hub.ingest.values import safe_text
 from hub.periodic import Heartbeats, cancel_and_wait
-from hub.privacy import mask_json
 from hub.store import Store, describe
 from hub.store.tables import exception_history, exceptions, notification_cursor, notification_outbox
-from hub.values import safe_text
 
 log = logging.getLogger(__name__)
 ACTIONS = ("opened", "resolved", "acknowledged", "assigned")  # a reopened exception notifies as opened
@@ -132,7 +132,7 @@ def backoff(attempt: int, rng: random.Random, base: float = 5.0, cap: float = 36
 
 
 def _payload(action: str, row: Any) -> dict[str, Any]:
-    """The body sent for one change, personal data masked (:mod:`hub.privacy`): it leaves for another system."""
+    """The body sent for one change, personal data masked (:mod:`hub.access.privacy`): it leaves for another system."""
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() + "Z" if value is not None else None
 

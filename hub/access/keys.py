@@ -2,7 +2,7 @@
 
 The config file's ``[[api_keys]]`` stay the bootstrap (a first admin key before the store has any);
 keys created with ``crosstrace keys create`` live in the ``api_keys`` table and can be listed and
-revoked. :class:`KeyRing` caches the table in memory so the synchronous ``hub.auth.authenticate`` can
+revoked. :class:`KeyRing` caches the table in memory so the synchronous ``hub.access.auth.authenticate`` can
 consult it on every request; it reloads every few seconds (revocation from another process takes
 effect within ``refresh_seconds``) and at once after a change made through this process.
 """

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from hub.values import json_text
+from hub.ingest.values import json_text
 
 MASK = "•••"
 ERASED = "[erased]"

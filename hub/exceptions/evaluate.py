@@ -19,14 +19,14 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.broadcast import Broadcaster
 from hub.config import Config
-from hub.exceptions import Changes, Finding, auto_resolve, open_new, raise_exception
-from hub.flows import next_due, transaction_steps
-from hub.isolate import isolate
+from hub.exceptions.broadcast import Broadcaster
+from hub.exceptions.flows import next_due, transaction_steps
+from hub.exceptions.lifecycle import Changes, Finding, auto_resolve, open_new, raise_exception
+from hub.exceptions.rules import RuleSettings, TxEvent, findings
+from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
-from hub.rules import RuleSettings, TxEvent, findings
-from hub.stock_divergence import due_pairs, evaluate_keys, postpone
+from hub.stock.divergence import due_pairs, evaluate_keys, postpone
 from hub.store import Store, describe
 from hub.store.tables import events, exceptions, transactions, tx_due
 
@@ -119,7 +119,7 @@ class Evaluator:
 
         One transaction for the transactions and one for the stock pairs that fell due; one that cannot be
         evaluated (a rule that raises on it, a value the store refuses) is logged, skipped and looked at again
-        after ``RETRY_FAILED``, and the rest of the tick goes on (hub.isolate)."""
+        after ``RETRY_FAILED``, and the rest of the tick goes on (hub.ingest.isolate)."""
         at = now or self._clock()
         changes = Changes()
         evaluated = 0

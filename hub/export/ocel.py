@@ -8,7 +8,7 @@
 - E2O: each event → its transaction (qualifier ``transaction``) and → each ref it states (qualifier = the
   role, ``identity`` or ``related``). O2O: transaction → its refs (``identified by`` / ``related to``).
 - ``masked``: every text a caller below admin reads (source event ids, errors, ref values) goes through the one
-  rule set of :mod:`hub.privacy`.
+  rule set of :mod:`hub.access.privacy`.
 Two flavours of the standard: JSON (:func:`ocel_json`) and SQLite (:func:`write_sqlite`, built from the JSON).
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.privacy import mask_ref, mask_text
+from hub.access.privacy import mask_ref, mask_text
 from hub.store import Store
 from hub.store.tables import events, refs, transactions
 

@@ -1,6 +1,6 @@
 """``eraseCustomer``: redact one customer's personal data from raw deliveries, events and exceptions.
 
-Contract: personal values (see :mod:`hub.privacy`) in every raw delivery that mentions the email, or
+Contract: personal values (see :mod:`hub.access.privacy`) in every raw delivery that mentions the email, or
 that belongs to a transaction the email or ref names, are replaced by ``[erased]``; refs whose value
 is the email become ``erased:sha256:…`` in ``refs`` and ``ref_keys`` alike (so the transaction stays
 one); ids, quantities, amounts and times are untouched. It runs in one write transaction with its
@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub import audit
+from hub.access import audit
+from hub.access.privacy import EMAIL, emails_in, redact_body, redactor
 from hub.errors import BadRequest
-from hub.privacy import EMAIL, emails_in, redact_body, redactor
 from hub.store import Store
 from hub.store import queries as q
 from hub.store.tables import deliveries, events, exception_history, exceptions, ref_keys, refs

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from hub.exceptions import Finding
-from hub.flows import StepState
+from hub.exceptions.flows import StepState
+from hub.exceptions.lifecycle import Finding
 
 # A failure a system reports, and the later events that show it recovered.
 FAILURES: dict[str, tuple[str, ...]] = {

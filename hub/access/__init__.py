@@ -1,0 +1,1 @@
+"""Access and privacy: API keys, sessions, the audit log, masking, erasure and retention."""

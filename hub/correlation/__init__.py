@@ -1,0 +1,1 @@
+"""Correlation: which transaction each event belongs to, and events that name nothing."""

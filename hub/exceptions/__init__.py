@@ -1,0 +1,1 @@
+"""Exceptions and flows: rules, the evaluator, exception lifecycle, alerts and notifications."""

@@ -1,0 +1,1 @@
+"""Exports: flat rows, OCEL 2.0 and the observed process map."""

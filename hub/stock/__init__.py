@@ -1,0 +1,1 @@
+"""Stock: positions from events, divergence between sources, and the ``[stock]`` settings."""
