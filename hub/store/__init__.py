@@ -23,7 +23,11 @@ from hub.store import exception_counts
 from hub.store.engine import migrate, open_engine
 from hub.store.faults import describe, is_transient
 
-__all__ = ["Store", "WriterStats", "TEXTS", "describe", "is_transient", "pair_params", "pairs_in", "pairs_match"]
+__all__ = ["Connection", "Store", "WriterStats", "TEXTS", "describe", "is_transient", "pair_params", "pairs_in",
+           "pairs_match"]
+
+Connection = AsyncConnection
+"""What ``Store.read()``/``Store.write()`` hand out: hub modules pass it to store functions, never run SQL on it."""
 
 _URGENT, _BACKGROUND = 0, 1
 
