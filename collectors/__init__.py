@@ -4,7 +4,7 @@ from types import ModuleType
 
 import httpx
 
-from collectors import amazon_sp, cloudevents, easypost, ingest, json_mapping, shopify, square, stripe
+from collectors import amazon_sp, attributes, cloudevents, easypost, ingest, json_mapping, shopify, square, stripe
 from collectors.base import ParseError, SignatureError
 from collectors.shopify_catalog import ShopifyLookups
 from hub.config import Config
@@ -34,6 +34,9 @@ def parser_for(config: Config, adapters: dict[str, ModuleType] = ADAPTERS,  # ty
     lookups = ShopifyLookups(config, client)
 
     def parse(delivery: Delivery) -> list[Event]:
+        return attributes.attach(adapter_parse(delivery), delivery.body, config.sources)
+
+    def adapter_parse(delivery: Delivery) -> list[Event]:
         if delivery.source == ingest.INGEST_SOURCE:
             return ingest.parse(delivery, config)
         source = config.sources.get(delivery.source)

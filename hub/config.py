@@ -29,7 +29,8 @@ _TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", 
 _TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.exceptions.alerts; [[notifications]]: hub.exceptions.notify
 _TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
 _TOP_LEVEL |= {"health"}  # [health]: when /healthz reports a stuck pipeline (hub.health)
-_SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative"}
+_SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative", "attributes"}
+_ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Source:
     secrets: tuple[str, ...] = ()
     refs: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)  # payload path → business attribute name
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +249,20 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
     if "authoritative" in item:
         options = {**options, "authoritative": bool(item["authoritative"])}
     secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
-    return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options)
+    return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options,
+                  attributes=_attributes(item.get("attributes", {}), where))
+
+
+def _attributes(raw: Any, where: str) -> dict[str, str]:
+    """``attributes = { "note_attributes.channel" = "channel" }``: payload path → business attribute name."""
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in raw.items()):
+        raise ConfigError(f"{where}.attributes must map payload paths to attribute names, e.g. "
+                          "{ \"source_name\" = \"channel\" }")
+    for name in raw.values():
+        if not _ATTRIBUTE_NAME.match(name):
+            raise ConfigError(f"{where}.attributes name {name!r} must be lowercase letters, digits or '_' "
+                              "(at most 40, starting with a letter), e.g. \"sales_rep\"")
+    return dict(raw)
 
 
 def _routing(item: Any, index: int) -> RoutingRule:

@@ -71,6 +71,7 @@ class Event:
     status: str = "ok"
     error: str | None = None
     traceparent: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)  # business attributes the source's config names
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ class Loaders:
         self.delivery = DataLoader(self._deliveries)
         self.events_by_delivery = DataLoader(self._events_by_delivery)
         self.exception_history = DataLoader(self._history)
+        self.attributes = DataLoader(self._attributes)
 
     async def _traces(self, tx_ids: list[str]) -> list[Trace | None]:
         async with self._store.read() as conn:
@@ -32,6 +33,11 @@ class Loaders:
         async with self._store.read() as conn:
             rows = await q.transactions_by_id(conn, ids)
         return [rows.get(i) for i in ids]
+
+    async def _attributes(self, tx_ids: list[str]) -> list[dict[str, str]]:
+        async with self._store.read() as conn:
+            found = await q.attributes_by_transaction(conn, tx_ids)
+        return [found.get(tx, {}) for tx in tx_ids]
 
     async def _history(self, ids: list[str]) -> list[list[Any]]:
         async with self._store.read() as conn:

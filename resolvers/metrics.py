@@ -43,13 +43,14 @@ class _Scope:
 class Metrics:
     scope: strawberry.Private[_Scope]
 
-    @strawberry.field(description="Counts grouped by any of source, type, kind, status and a time bucket.")
+    @strawberry.field(description="Counts grouped by any of source, type, kind, status, a time bucket and a "
+                                  "business attribute (`attribute: \"channel\"`: rows carry its value).")
     async def counts(self, info: strawberry.Info, subject: MetricSubject, group_by: list[MetricDimension],
-                     bucket: TimeBucket | None = None) -> list[CountRow]:
+                     bucket: TimeBucket | None = None, attribute: str | None = None) -> list[CountRow]:
         try:
             async with info.context["hub"].require_store().read() as conn:
                 rows = await mq.counts(conn, subject.value, [d.value for d in group_by], self.scope.window,
-                                       bucket.value if bucket else None, self.scope.timezone)
+                                       bucket.value if bucket else None, self.scope.timezone, attribute)
         except ValueError as exc:
             raise _bad_input(exc) from None
         return [CountRow(**row) for row in rows]

@@ -128,8 +128,10 @@ class TransactionQuery:
                            first: int | None = None, after: str | None = None, last: int | None = None,
                            before: str | None = None) -> Connection[Transaction]:
         flt = filter or TransactionFilter()
+        attributes = tuple((a.name, a.value) for a in flt.attributes or ())
         query = q.transaction_query(q.TransactionFilter(kind=flt.kind, source=flt.source, since=flt.since,
-                                                        until=flt.until, has_exceptions=flt.has_exceptions))
+                                                        until=flt.until, has_exceptions=flt.has_exceptions,
+                                                        attributes=attributes))
         return await keyset_connection(info, query, TRANSACTION_ORDER,
                                        page_request(first, after, last, before), Transaction.from_row)
 

@@ -7,6 +7,8 @@ from enum import Enum
 
 import strawberry
 
+from schema.attribute import AttributeInput
+
 
 @strawberry.input(description="Which transactions to list; every field narrows.")
 class TransactionFilter:
@@ -15,6 +17,8 @@ class TransactionFilter:
     since: datetime | None = strawberry.field(default=None, description="Last event at or after (UTC).")
     until: datetime | None = strawberry.field(default=None, description="First event before (UTC).")
     has_exceptions: bool | None = None
+    attributes: list[AttributeInput] | None = strawberry.field(
+        default=None, description="Business attributes that must all match (name and exact value).")
 
 
 @strawberry.input(description="Which deliveries to list.")

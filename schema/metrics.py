@@ -36,6 +36,7 @@ class CountRow:
     type: str | None = None
     kind: str | None = None
     status: str | None = None
+    attribute: str | None = strawberry.field(default=None, description="The grouped business attribute's value.")
     bucket: str | None = strawberry.field(default=None, description="Bucket start, ISO 8601 with the local offset.")
     count: int = 0
 

@@ -13,6 +13,7 @@ import strawberry
 
 from hub.exceptions.flows import transaction_steps
 from hub.model import utcnow
+from schema.attribute import Attribute
 from schema.event import Event
 from schema.exception import ExceptionItem
 from schema.flow import FlowStep
@@ -47,6 +48,11 @@ class Transaction(Node):
         now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
         return [FlowStep.from_state(s) for s in transaction_steps(hub.config, self.kind,
                                                                   trace.events if trace is not None else [], now)]
+
+    @strawberry.field(description="Business attributes (channel, store…) its events stated; the latest wins.")
+    async def attributes(self, info: strawberry.Info) -> list[Attribute]:
+        found = await info.context["loaders"].attributes.load(str(self.id))
+        return [Attribute(name=name, value=value) for name, value in sorted(found.items())]
 
     @strawberry.field(description="Every ref any of its events stated, each once.")
     async def refs(self, info: strawberry.Info) -> list[Ref]:

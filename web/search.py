@@ -18,12 +18,21 @@ from web import stock
 from web.common import now_of, render
 
 
+def attribute_filter(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """``?attribute=channel=web`` (repeatable) as (name, value) pairs; a value without ``=`` is ignored."""
+    pairs = (value.partition("=") for value in values[:10])
+    return tuple((name.strip(), value.strip()) for name, sep, value in pairs if sep and name.strip())
+
+
 def routes(hub: Hub) -> list[BaseRoute]:
     async def index(request: Request) -> Response:
+        chosen = attribute_filter(request.query_params.getlist("attribute"))
         async with hub.require_store().read() as conn:
-            page = await q.list_transactions(conn, q.TransactionFilter(), 25, None)
+            page = await q.list_transactions(conn, q.TransactionFilter(attributes=chosen), 25, None)
+            tx_attributes = await q.attributes_by_transaction(conn, [row.id for row in page.rows])
             open_count = await xq.count_exceptions(conn, xq.ExceptionFilter(status=("open",)), now_of(hub))
-        return render(request, "index.html", {"transactions": page.rows, "open_count": open_count})
+        return render(request, "index.html", {"transactions": page.rows, "open_count": open_count,
+                                              "tx_attributes": tx_attributes, "chosen_attributes": chosen})
 
     async def search(request: Request) -> Response:
         ref = request.query_params.get("ref", "").strip()

@@ -21,12 +21,20 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.exception_counts import HOURLY, hour_of
 from hub.store.exception_queries import counted
-from hub.store.tables import deliveries, events, exception_counts, exception_counts_hourly, exceptions, transactions
+from hub.store.tables import (
+    deliveries,
+    events,
+    exception_counts,
+    exception_counts_hourly,
+    exceptions,
+    transaction_attributes,
+    transactions,
+)
 
 SAMPLE_CAP = 100_000
 MAX_GROUP_ROWS = 200_000  # grouped rows fetched before the caller is asked for a narrower window
@@ -46,6 +54,7 @@ _SUBJECTS: dict[str, tuple[Any, Any, dict[str, Any]]] = {
                                                         "status": exceptions.c.status}),
 }
 DIMENSIONS = ("source", "type", "kind", "status")
+_TX_OF = {"events": events.c.tx_id, "transactions": transactions.c.id, "exceptions": exceptions.c.tx_id}
 _COUNTED = {"source": exception_counts.c.system, "type": exception_counts.c.type, "kind": exception_counts.c.tx_kind,
             "status": exception_counts.c.status}
 
@@ -87,12 +96,14 @@ def _where(query: Any, time_column: Any, window: Window, source_column: Any | No
 
 
 async def counts(conn: AsyncConnection, subject: str, group_by: Sequence[str], window: Window = Window(),
-                 bucket: str | None = None, tz: str = "UTC") -> list[dict[str, Any]]:
+                 bucket: str | None = None, tz: str = "UTC", attribute: str | None = None) -> list[dict[str, Any]]:
     """Rows ``{<dimension>: value, …, "bucket": local start (ISO 8601 with offset) or None, "count": n}``.
 
     ``subject`` is deliveries, events, transactions or exceptions; ``group_by`` any of source, type, kind,
     status the subject has (transactions by source count each transaction once per source that reported on
-    it); ``bucket`` hour or day in ``tz``. Sorted by bucket, then the dimensions.
+    it); ``bucket`` hour or day in ``tz``; ``attribute`` names a business attribute to group by as well (rows
+    get ``"attribute"``: its value on the row's transaction, None where it has none). Sorted by bucket, then the
+    dimensions.
     """
     if subject not in _SUBJECTS:
         raise ValueError(f"unknown subject {subject!r}: one of {sorted(_SUBJECTS)}")
@@ -100,9 +111,16 @@ async def counts(conn: AsyncConnection, subject: str, group_by: Sequence[str], w
         raise ValueError("bucket must be hour or day")
     zone = timezone(tz)
     table, time_column, columns = _SUBJECTS[subject]
-    if subject == "exceptions" and bucket is None and window.since is None and window.until is None:
+    if attribute is not None:
+        if subject not in _TX_OF:
+            raise ValueError(f"{subject} have no transaction to take attribute {attribute!r} from")
+        attrs = transaction_attributes.alias("attr")
+        table = table.outerjoin(attrs, and_(attrs.c.tx_id == _TX_OF[subject], attrs.c.name == attribute))
+        columns = {**columns, "attribute": attrs.c.value}
+        group_by = [*group_by, "attribute"]
+    elif subject == "exceptions" and bucket is None and window.since is None and window.until is None:
         return await _counted_exceptions(conn, group_by, window.source)
-    if subject == "exceptions":
+    if subject == "exceptions" and attribute is None:
         hourly = await _hourly_exceptions(conn, group_by, window, bucket, zone)
         if hourly is not None:
             return hourly
@@ -112,7 +130,7 @@ async def counts(conn: AsyncConnection, subject: str, group_by: Sequence[str], w
         # A transaction's sources are its events' sources: count distinct transactions per source.
         columns = {**columns, "source": events.c.source}
         source_column = events.c.source
-        table = transactions.join(events, events.c.tx_id == transactions.c.id)
+        table = table.join(events, events.c.tx_id == transactions.c.id)
         count = func.count(transactions.c.id.distinct())
     for name in group_by:
         if name not in columns:

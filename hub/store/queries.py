@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
 from hub.store import pairs_in
-from hub.store.tables import deliveries, events, ref_keys, refs, transactions, tx_aliases
+from hub.store.tables import deliveries, events, ref_keys, refs, transaction_attributes, transactions, tx_aliases
 
 MAX_PAGE = 100
 
@@ -250,6 +250,7 @@ class TransactionFilter:
     since: datetime | None = None
     until: datetime | None = None
     has_exceptions: bool | None = None
+    attributes: tuple[tuple[str, str], ...] = ()  # (name, value): each must hold
 
 
 async def list_transactions(conn: AsyncConnection, flt: TransactionFilter, first: int,
@@ -278,7 +279,22 @@ def transaction_query(flt: TransactionFilter) -> Any:
     if flt.has_exceptions is not None:
         query = query.where(transactions.c.open_exceptions > 0 if flt.has_exceptions
                             else transactions.c.open_exceptions == 0)
+    for name, value in flt.attributes:
+        query = query.where(exists().where(transaction_attributes.c.tx_id == transactions.c.id,
+                                           transaction_attributes.c.name == name,
+                                           transaction_attributes.c.value == value))
     return query
+
+
+async def attributes_by_transaction(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Each transaction's business attributes, ``{tx_id: {name: value}}`` (absent: none)."""
+    result: dict[str, dict[str, str]] = defaultdict(dict)
+    if tx_ids:
+        rows = await conn.execute(select(transaction_attributes).where(transaction_attributes.c.tx_id.in_(
+            list(tx_ids))).order_by(transaction_attributes.c.tx_id, transaction_attributes.c.name))
+        for row in rows:
+            result[row.tx_id][row.name] = row.value
+    return dict(result)
 
 
 @dataclass(frozen=True, slots=True)

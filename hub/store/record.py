@@ -37,7 +37,16 @@ from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, needs_identity, transaction_kind, utcnow
 from hub.store import TEXTS, Store, pair_params, pairs_match
-from hub.store.tables import deliveries, events, exceptions, ref_keys, refs, transactions, tx_aliases
+from hub.store.tables import (
+    deliveries,
+    events,
+    exceptions,
+    ref_keys,
+    refs,
+    transaction_attributes,
+    transactions,
+    tx_aliases,
+)
 
 _CHUNK = 400
 
@@ -270,6 +279,7 @@ def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Count
             "amount_kind": event.amount.kind if event.amount else None,
             "unknown_type": event.type not in EVENT_TYPES, "out_of_order": False, "tx_id": None,
             "duplicates": batch_repeats.get(key, 0) + resent.get(item.delivery_id, 0),
+            "attributes": dict(event.attributes) or None,
         })
     return rows, ref_rows, keys_of
 
@@ -387,8 +397,10 @@ async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
         await conn.execute(update(table).where(column == bindparam("b_loser")).values({column.name: bindparam(
             "b_survivor")}), merges)
     await conn.execute(tx_aliases.insert(), [{"alias": m["b_loser"], "tx_id": m["b_survivor"]} for m in merges])
-    await conn.execute(delete(transactions).where(transactions.c.id == bindparam("b_loser")),
-                       [{"b_loser": m["b_loser"]} for m in merges])
+    losers = [{"b_loser": m["b_loser"]} for m in merges]
+    await conn.execute(delete(transactions).where(transactions.c.id == bindparam("b_loser")), losers)
+    await conn.execute(delete(transaction_attributes).where(transaction_attributes.c.tx_id == bindparam("b_loser")),
+                       losers)  # the survivor's attributes are recomputed from all its events
 
 
 async def _summarise(store: Store, conn: AsyncConnection, tx_ids: set[str]) -> None:
@@ -396,7 +408,8 @@ async def _summarise(store: Store, conn: AsyncConnection, tx_ids: set[str]) -> N
     if not tx_ids:
         return
     rows = await _select_in(conn, select(events.c.tx_id, events.c.id, events.c.source, events.c.type,
-                                         events.c.occurred_at, events.c.out_of_order), events.c.tx_id, sorted(tx_ids))
+                                         events.c.occurred_at, events.c.out_of_order, events.c.attributes),
+                            events.c.tx_id, sorted(tx_ids))
     open_counts = dict(await _select_in(
         conn, select(exceptions.c.tx_id, func.count()).where(exceptions.c.status != "resolved")
         .group_by(exceptions.c.tx_id), exceptions.c.tx_id, sorted(tx_ids)))
@@ -422,6 +435,7 @@ async def _summarise(store: Store, conn: AsyncConnection, tx_ids: set[str]) -> N
     empty = tx_ids - set(by_tx)
     for chunk in _chunks(sorted(empty)):
         await conn.execute(delete(transactions).where(transactions.c.id.in_(chunk)))
+    await _keep_attributes(conn, tx_ids, by_tx)
     if summaries:
         statement = store.upsert(transactions)
         await conn.execute(statement.on_conflict_do_update(
@@ -430,3 +444,25 @@ async def _summarise(store: Store, conn: AsyncConnection, tx_ids: set[str]) -> N
                   ("kind", "first_at", "last_at", "updated_at", "events", "systems", "open_exceptions")}),
             summaries)
 
+
+
+def attributes_of(members: list[Any]) -> dict[str, str]:
+    """A transaction's business attributes from its events': the latest statement of each name wins (timeline
+    order), so a corrected channel or value band replaces the first one."""
+    found: dict[str, str] = {}
+    for member in sorted(members, key=lambda m: (m.occurred_at, m.id)):
+        found.update(member.attributes or {})
+    return found
+
+
+async def _keep_attributes(conn: AsyncConnection, tx_ids: set[str], by_tx: dict[str, list[Any]]) -> None:
+    """Rewrite the touched transactions' attribute rows (a merged-away or emptied one loses its rows)."""
+    wanted = [{"tx_id": tx_id, "name": name, "value": value} for tx_id, members in by_tx.items()
+              for name, value in attributes_of(members).items()]
+    if not wanted and not await _select_in(conn, select(transaction_attributes.c.tx_id),
+                                           transaction_attributes.c.tx_id, sorted(tx_ids)):
+        return  # the common case without attributes: one read, no writes
+    for chunk in _chunks(sorted(tx_ids)):
+        await conn.execute(delete(transaction_attributes).where(transaction_attributes.c.tx_id.in_(chunk)))
+    if wanted:
+        await conn.execute(transaction_attributes.insert(), wanted)

@@ -65,6 +65,7 @@ events = Table(
     Column("unknown_type", Boolean, nullable=False, server_default="0"),
     Column("out_of_order", Boolean, nullable=False, server_default="0"),
     Column("duplicates", Integer, nullable=False, server_default="0"),
+    Column("attributes", JSON),  # business attributes the source's config names ({name: value}); null: none
     UniqueConstraint("source", "source_event_id", name="uq_events_source_event"),
     Index("ix_events_tx_time", "tx_id", "occurred_at", "received_at"),
     Index("ix_events_delivery", "delivery_id"),
@@ -106,6 +107,17 @@ transactions = Table(
     Column("open_exceptions", Integer, nullable=False, server_default="0"),
     Index("ix_transactions_kind_first", "kind", "first_at", "id"),
     Index("ix_transactions_first", "first_at", "id"),
+)
+
+# Business attributes per transaction (channel, store, sales rep…), kept by hub/store/record.py from its events'
+# attributes (the latest statement of a name wins) whenever the transaction is recomputed; lists filter and metrics
+# group by (name, value).
+transaction_attributes = Table(
+    "transaction_attributes", metadata,
+    Column("tx_id", String(40), primary_key=True),
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Index("ix_transaction_attributes_value", "name", "value", "tx_id"),
 )
 
 # A transaction merged into an older one stays resolvable by its old id.
