@@ -20,24 +20,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.config import Config
 from hub.exceptions.lifecycle import Changes, Finding, auto_resolve, open_new, raise_exception
-from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
+from hub.store import Connection
+from hub.store import divergences as store
 
 RULE = "stock.divergence"
 IN_FLIGHT = ("transfer.shipped", "transfer.received", "receipt.received", "return.received", "return.restocked")
 _CHUNK = 300
 Pair = tuple[str, str]  # sku, location
-
-
-def in_pairs(first: Any, second: Any, pairs: Iterable[tuple[str, str]]) -> Any:
-    """``first IN (…) AND second IN (…)`` over the pairs' values: an index search on both engines, where a
-    row-value ``(a, b) IN (…)`` makes SQLite scan the table. Callers drop the cross-product extras."""
-    pairs = list(pairs)
-    return and_(first.in_(sorted({a for a, _ in pairs})), second.in_(sorted({b for _, b in pairs})))
 
 
 def subject(sku: str, location: str, source: str) -> str:
@@ -61,7 +52,7 @@ def source_view(rows: Iterable[Any], authoritative: bool = False) -> dict[str, t
     return view
 
 
-async def evaluate_keys(conn: AsyncConnection, keys: Iterable[Pair], config: Config, now: datetime,
+async def evaluate_keys(conn: Connection, keys: Iterable[Pair], config: Config, now: datetime,
                         changes: Changes) -> int:
     """Re-evaluate these SKU × location pairs; returns how many sources diverge among them."""
     ordered = sorted(set(keys))
@@ -71,15 +62,13 @@ async def evaluate_keys(conn: AsyncConnection, keys: Iterable[Pair], config: Con
     return divergent
 
 
-async def due_pairs(conn: AsyncConnection, now: datetime, limit: int = 2000) -> tuple[list[Pair], int]:
+async def due_pairs(conn: Connection, now: datetime, limit: int = 2000) -> tuple[list[Pair], int]:
     """The SKU × location pairs whose settle window ended by ``now`` (first due first), and how many rows fell due."""
-    d = stock_divergences.c
-    due = (await conn.execute(select(d.sku, d.location).where(d.due_at <= now).order_by(d.due_at)
-                              .limit(limit))).all()
-    return list(dict.fromkeys((r.sku, r.location) for r in due)), len(due)
+    due = await store.due_pairs(conn, now, limit)
+    return list(dict.fromkeys(due)), len(due)
 
 
-async def tick_divergences(conn: AsyncConnection, config: Config, now: datetime, changes: Changes,
+async def tick_divergences(conn: Connection, config: Config, now: datetime, changes: Changes,
                            limit: int = 2000) -> int:
     """Evaluate the pairs whose settle window ended by ``now``; returns how many rows fell due."""
     pairs, due = await due_pairs(conn, now, limit)
@@ -88,24 +77,18 @@ async def tick_divergences(conn: AsyncConnection, config: Config, now: datetime,
     return due
 
 
-async def postpone(conn: AsyncConnection, pair: Pair, until: datetime) -> None:
+async def postpone(conn: Connection, pair: Pair, until: datetime) -> None:
     """Look at this pair again at ``until`` (its evaluation failed: the tick goes on without it)."""
-    d = stock_divergences.c
-    await conn.execute(update(stock_divergences).where(d.sku == pair[0], d.location == pair[1], d.due_at.is_not(None))
-                       .values(due_at=until))
+    await store.postpone(conn, pair, until)
 
 
-async def evaluate_all(conn: AsyncConnection, config: Config, now: datetime, changes: Changes,
+async def evaluate_all(conn: Connection, config: Config, now: datetime, changes: Changes,
                        batch: int = 3000) -> tuple[int, int]:
     """Sweep every SKU × location with a position (keyset over the positions); returns (pairs, divergent)."""
-    p = stock_positions.c
     last: Pair | None = None
     pairs = divergent = 0
     while True:
-        query = select(p.sku, p.location).distinct().order_by(p.sku, p.location).limit(batch)
-        if last is not None:
-            query = query.where(tuple_(p.sku, p.location) > tuple_(*last))
-        keys = [(r.sku, r.location) for r in await conn.execute(query)]
+        keys = await store.position_pairs_after(conn, last, batch)
         if not keys:
             return pairs, divergent
         pairs += len(keys)
@@ -113,16 +96,12 @@ async def evaluate_all(conn: AsyncConnection, config: Config, now: datetime, cha
         last = keys[-1]
 
 
-async def _evaluate_chunk(conn: AsyncConnection, keys: list[Pair], config: Config, now: datetime,
+async def _evaluate_chunk(conn: Connection, keys: list[Pair], config: Config, now: datetime,
                           changes: Changes) -> int:
-    p, d = stock_positions.c, stock_divergences.c
     by_key: dict[Pair, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    wanted = set(keys)
-    for row in await conn.execute(select(stock_positions).where(in_pairs(p.sku, p.location, keys))):
-        if (row.sku, row.location) in wanted:
-            by_key[(row.sku, row.location)][row.source].append(row)
-    existing = {(r.sku, r.location, r.source): r for r in await conn.execute(
-        select(stock_divergences).where(in_pairs(d.sku, d.location, keys))) if (r.sku, r.location) in wanted}
+    for row in await store.positions_at(conn, keys):
+        by_key[(row.sku, row.location)][row.source].append(row)
+    existing = {(r.sku, r.location, r.source): r for r in await store.divergences_at(conn, keys)}
     flights = await _movements_in_flight(conn, keys)
     settings = config.stock
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -182,34 +161,23 @@ def _in_flight(own: list[Any], other: list[Any], own_bases: dict[str, datetime],
     return result
 
 
-async def _movements_in_flight(conn: AsyncConnection, keys: list[Pair]) -> dict[Pair, dict[str, list[Any]]]:
-    h = stock_history.c
-    rows = await conn.execute(
-        select(h.sku, h.location, h.source, h.state, h.at, h.delta, h.event_type, events.c.tx_id)
-        .select_from(stock_history.join(events, events.c.id == h.event_id))
-        .where(in_pairs(h.sku, h.location, keys), h.event_type.in_(IN_FLIGHT), h.delta.is_not(None)))
-    wanted = set(keys)
+async def _movements_in_flight(conn: Connection, keys: list[Pair]) -> dict[Pair, dict[str, list[Any]]]:
     result: dict[Pair, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        if (row.sku, row.location) not in wanted:
-            continue
+    for row in await store.movements_at(conn, keys, IN_FLIGHT):
         result[(row.sku, row.location)][row.source].append(row)
     return result
 
 
-async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[str, str, str], dict[str, Any]],
+async def _reconcile(conn: Connection, keys: list[Pair], found: dict[tuple[str, str, str], dict[str, Any]],
                      existing: dict[tuple[str, str, str], Any], config: Config, now: datetime,
                      changes: Changes) -> None:
-    d = stock_divergences.c
     gone = [k for k in existing if k not in found]
     if gone:
         open_keys = [f"{RULE}|{subject(*k)}" for k in gone if existing[k].status == "open"]
         if open_keys:
-            for row in await conn.execute(select(exceptions).where(exceptions.c.open_key.in_(open_keys))):
+            for row in await store.exceptions_by_open_key(conn, open_keys):
                 await auto_resolve(conn, row, "the positions agree again", changes=changes, now=now)
-        await conn.execute(delete(stock_divergences).where(
-            d.sku == bindparam("b_sku"), d.location == bindparam("b_location"), d.source == bindparam("b_source")),
-            [{"b_sku": k[0], "b_location": k[1], "b_source": k[2]} for k in gone])
+        await store.delete_divergences(conn, gone)
     raising = {key for key, result in found.items()
                if _must_raise(existing.get(key), result, now, now + config.stock.settle_for(key[0], key[1]))}
     last = await _last_movements(conn, [(k[0], k[1], side) for k in sorted(raising)
@@ -232,16 +200,9 @@ async def _reconcile(conn: AsyncConnection, keys: list[Pair], found: dict[tuple[
                             "due_at": due_at, "exception_id": exception_id, **values})
         elif (row.units, row.value, row.states, row.status, row.due_at) != (result["units"], value, result["states"],
                                                                             status, due_at):
-            updates.append({"b_sku": sku, "b_location": location, "b_source": source, "b_status": status,
-                            "b_due_at": due_at, "b_exception_id": exception_id,
-                            **{f"b_{name}": v for name, v in values.items()}})
-    if updates:
-        columns = ("status", "due_at", "exception_id", "authoritative", "units", "value", "states", "updated_at")
-        await conn.execute(update(stock_divergences).where(
-            d.sku == bindparam("b_sku"), d.location == bindparam("b_location"), d.source == bindparam("b_source"))
-            .values({name: bindparam(f"b_{name}", type_=d[name].type) for name in columns}), updates)
-    if inserts:
-        await conn.execute(stock_divergences.insert(), inserts)
+            updates.append({"sku": sku, "location": location, "source": source, "status": status, "due_at": due_at,
+                            "exception_id": exception_id, **values})
+    await store.save_divergences(conn, inserts, updates)
 
 
 def _must_raise(row: Any, result: dict[str, Any], now: datetime, due_if_new: datetime) -> bool:
@@ -254,13 +215,13 @@ def _must_raise(row: Any, result: dict[str, Any], now: datetime, due_if_new: dat
     return row.due_at is not None and row.due_at <= now
 
 
-async def _raise(conn: AsyncConnection, keys: list[tuple[str, str, str]],
+async def _raise(conn: Connection, keys: list[tuple[str, str, str]],
                  found: dict[tuple[str, str, str], dict[str, Any]], rows: dict[tuple[str, str, str], Any],
                  config: Config, now: datetime, changes: Changes,
                  last: dict[tuple[str, str, str], list[dict[str, Any]]]) -> dict[tuple[str, str, str], str]:
     """Open or refresh the exception of each key; returns key → exception id. Keys that never had one are
     opened together (two statements); the others one by one (refresh or reopen)."""
-    latest = await _latest_exceptions(conn, [f"{RULE}|{subject(*k)}" for k in keys])
+    latest = await store.latest_exceptions(conn, [f"{RULE}|{subject(*k)}" for k in keys])
     findings = {k: _finding(k, found[k], rows[k].since if k in rows else now, config, last) for k in keys}
     fresh = [k for k in keys if findings[k].key not in latest]
     result = dict(zip(fresh, await open_new(conn, [findings[k] for k in fresh], routing=config.routing,
@@ -294,34 +255,9 @@ def _finding(key: tuple[str, str, str], result: dict[str, Any], since: datetime,
     return finding
 
 
-async def _latest_exceptions(conn: AsyncConnection, keys: list[str]) -> dict[str, Any]:
-    """The latest exception row per key (open or resolved), in one read per chunk."""
-    latest: dict[str, Any] = {}
-    for start in range(0, len(keys), _CHUNK):
-        rows = await conn.execute(select(exceptions).where(exceptions.c.key.in_(keys[start:start + _CHUNK]))
-                                  .order_by(exceptions.c.opened_at))
-        latest.update({row.key: row for row in rows})
-    return latest
-
-
-async def _last_movements(conn: AsyncConnection, sides: list[tuple[str, str, str]],
+async def _last_movements(conn: Connection, sides: list[tuple[str, str, str]],
                           per_side: int = 3) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
-    """The newest ``per_side`` history rows of each (sku, location, source), in one read per chunk."""
-    h = stock_history.c
-    wanted = set(sides)
-    result: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    ordered = sorted(wanted)
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start:start + _CHUNK]
-        rank = func.row_number().over(partition_by=(h.sku, h.location, h.source),
-                                      order_by=(h.at.desc(), h.id.desc())).label("rank")
-        ranked = (select(h.sku, h.location, h.source, h.at, h.event_type, h.state, h.delta, h.qty, h.event_id, rank)
-                  .where(in_pairs(h.sku, h.location, [(s, loc) for s, loc, _ in chunk]),
-                         h.source.in_(sorted({side for _, _, side in chunk}))).subquery())
-        for r in await conn.execute(select(ranked).where(ranked.c.rank <= per_side)
-                                    .order_by(ranked.c.sku, ranked.c.location, ranked.c.source, ranked.c.rank)):
-            if (r.sku, r.location, r.source) in wanted:
-                result[(r.sku, r.location, r.source)].append(
-                    {"at": r.at.isoformat(), "type": r.event_type, "state": r.state, "delta": r.delta, "qty": r.qty,
-                     "event": r.event_id})
-    return result
+    """The newest ``per_side`` history rows of each (sku, location, source), as the exception's evidence."""
+    rows = await store.last_movements(conn, sides, per_side)
+    return {side: [{"at": r.at.isoformat(), "type": r.event_type, "state": r.state, "delta": r.delta, "qty": r.qty,
+                    "event": r.event_id} for r in history] for side, history in rows.items()}

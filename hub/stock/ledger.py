@@ -34,20 +34,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.config import Config
 from hub.exceptions.lifecycle import Changes
 from hub.model import as_utc
-from hub.stock.divergence import evaluate_keys, in_pairs
-from hub.store.tables import events, stock_history, stock_positions
+from hub.stock.divergence import evaluate_keys
+from hub.store import Connection
+from hub.store import stock as store
 
 SNAPSHOTS = {"inventory.snapshot": "on_hand", "inventory.published": "available"}
 MOVEMENTS = frozenset({"inventory.adjusted", "inventory.reserved", "inventory.released", "order.placed",
                        "shipment.shipped", "transfer.shipped", "transfer.received", "receipt.received",
                        "return.received", "return.inspected", "return.restocked"})
-_CHUNK = 300
 Key = tuple[str, str, str, str]  # sku, location, source, state
 
 
@@ -77,7 +74,7 @@ class StockLedger:
         self._config = config
         self._kinds = {name: source.kind for name, source in config.sources.items()}
 
-    async def apply(self, conn: AsyncConnection, items: Iterable[Any], now: datetime, changes: Changes) -> int:
+    async def apply(self, conn: Connection, items: Iterable[Any], now: datetime, changes: Changes) -> int:
         """Apply the stock effects of these ``Incoming`` items; returns how many events moved stock."""
         wanted = {(i.event.source, i.event.source_event_id): i for i in items if self._relevant(i.event)}
         if not wanted:
@@ -97,27 +94,16 @@ class StockLedger:
         return event.type in SNAPSHOTS or event.type in MOVEMENTS
 
 
-async def _facts(conn: AsyncConnection, wanted: dict[tuple[str, str], Any]) -> list[_Fact]:
+async def _facts(conn: Connection, wanted: dict[tuple[str, str], Any]) -> list[_Fact]:
     """The stored events behind the items (ids and times), minus those whose effects are already recorded."""
-    keys = list(wanted)
-    rows: list[Any] = []
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start:start + _CHUNK]
-        rows.extend((await conn.execute(select(events.c.id, events.c.source, events.c.source_event_id,
-                                               events.c.type, events.c.occurred_at)
-                                        .where(in_pairs(events.c.source, events.c.source_event_id, chunk)))).all())
-    rows = [r for r in rows if (r.source, r.source_event_id) in wanted]
-    ids = [r.id for r in rows]
-    seen: set[str] = set()
-    for start in range(0, len(ids), _CHUNK):
-        seen.update((await conn.execute(select(stock_history.c.event_id).distinct()
-                                        .where(stock_history.c.event_id.in_(ids[start:start + _CHUNK])))).scalars())
+    rows = await store.events_by_source_id(conn, wanted)
+    seen = await store.events_in_history(conn, [r.id for r in rows])
     facts = [_Fact(r.id, r.source, r.type, as_utc(r.occurred_at), wanted[(r.source, r.source_event_id)].event.lines)
              for r in rows if r.id not in seen]
     return sorted(facts, key=lambda f: (f.at, f.event_id))
 
 
-async def _apply_facts(conn: AsyncConnection, facts: list[_Fact], kinds: dict[str, str],
+async def _apply_facts(conn: Connection, facts: list[_Fact], kinds: dict[str, str],
                        now: datetime) -> set[tuple[str, str]]:
     triples = {(ln.sku, ln.location or "", f.source) for f in facts for ln in f.lines if ln.sku}
     positions = await _load(conn, triples)
@@ -190,7 +176,7 @@ def _move(positions: dict[Key, _Position], history: list[dict[str, Any]], key: K
     history.append(_history_row(key, fact, delta, delta, applied))
 
 
-async def _snapshot(conn: AsyncConnection, positions: dict[Key, _Position], history: list[dict[str, Any]],
+async def _snapshot(conn: Connection, positions: dict[Key, _Position], history: list[dict[str, Any]],
                     key: Key, qty: float, fact: _Fact) -> None:
     held = positions.get(key)
     applied = held is None or held.base_at is None or fact.at > held.base_at
@@ -207,11 +193,8 @@ async def _snapshot(conn: AsyncConnection, positions: dict[Key, _Position], hist
     history.append(_history_row(key, fact, None, qty, applied))
 
 
-async def _later_deltas(conn: AsyncConnection, key: Key, after: datetime, pending: list[dict[str, Any]]) -> float:
-    h = stock_history.c
-    stored = (await conn.execute(select(func.coalesce(func.sum(h.delta), 0.0)).where(
-        h.sku == key[0], h.location == key[1], h.source == key[2], h.state == key[3], h.at > after,
-        h.delta.is_not(None)))).scalar_one()
+async def _later_deltas(conn: Connection, key: Key, after: datetime, pending: list[dict[str, Any]]) -> float:
+    stored = await store.stored_deltas_after(conn, key, after)
     in_batch = sum(r["delta"] for r in pending if r["delta"] is not None and r["at"] > after
                    and (r["sku"], r["location"], r["source"], r["state"]) == key)
     return float(stored) + in_batch
@@ -222,43 +205,18 @@ def _history_row(key: Key, fact: _Fact, delta: float | None, qty: float, applied
             "event_id": fact.event_id, "event_type": fact.type, "delta": delta, "qty": qty, "applied": applied}
 
 
-async def _load(conn: AsyncConnection, triples: set[tuple[str, str, str]]) -> dict[Key, _Position]:
-    p = stock_positions.c
-    result: dict[Key, _Position] = {}
-    ordered = sorted(triples)
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start:start + _CHUNK]
-        query = select(stock_positions).where(in_pairs(p.sku, p.location, [(t[0], t[1]) for t in chunk]),
-                                              p.source.in_(sorted({t[2] for t in chunk})))
-        for r in await conn.execute(query):
-            if (r.sku, r.location, r.source) not in triples:
-                continue
-            result[(r.sku, r.location, r.source, r.state)] = _Position(r.qty, r.as_of, r.base_at, r.event_id,
-                                                                       stored=True)
-    return result
+async def _load(conn: Connection, triples: set[tuple[str, str, str]]) -> dict[Key, _Position]:
+    return {(r.sku, r.location, r.source, r.state): _Position(r.qty, r.as_of, r.base_at, r.event_id, stored=True)
+            for r in await store.positions_of(conn, triples)}
 
 
-async def _save(conn: AsyncConnection, positions: dict[Key, _Position], history: list[dict[str, Any]],
+async def _save(conn: Connection, positions: dict[Key, _Position], history: list[dict[str, Any]],
                 now: datetime) -> None:
     inserts, updates = [], []
     for (sku, location, source, state), pos in positions.items():
         if not pos.dirty:
             continue
-        values = {"qty": pos.qty, "as_of": pos.as_of, "base_at": pos.base_at, "event_id": pos.event_id,
-                  "updated_at": now}
-        if pos.stored:
-            updates.append({"b_sku": sku, "b_location": location, "b_source": source, "b_state": state,
-                            **{f"b_{name}": value for name, value in values.items()}})
-        else:
-            inserts.append({"sku": sku, "location": location, "source": source, "state": state, **values})
-    p = stock_positions.c
-    if inserts:
-        await conn.execute(stock_positions.insert(), inserts)
-    if updates:
-        await conn.execute(
-            stock_positions.update().where(p.sku == bindparam("b_sku"), p.location == bindparam("b_location"),
-                                           p.source == bindparam("b_source"), p.state == bindparam("b_state"))
-            .values(qty=bindparam("b_qty"), as_of=bindparam("b_as_of"), base_at=bindparam("b_base_at"),
-                    event_id=bindparam("b_event_id"), updated_at=bindparam("b_updated_at")), updates)
-    if history:
-        await conn.execute(stock_history.insert(), history)
+        row = {"sku": sku, "location": location, "source": source, "state": state, "qty": pos.qty,
+               "as_of": pos.as_of, "base_at": pos.base_at, "event_id": pos.event_id, "updated_at": now}
+        (updates if pos.stored else inserts).append(row)
+    await store.save_positions(conn, inserts, updates, history)

@@ -9,19 +9,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import and_, case, func, or_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.stock.config import StockSettings
 from hub.stock.divergence import source_view
-from hub.store.queries import Page, decode_cursor, encode_cursor, page_of
-from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
+from hub.store import Connection
+from hub.store import stock as store
+from hub.store.divergences import (
+    DIVERGENCE_ORDERS,
+    DivergenceFilter,
+    count_divergences,
+    divergence_counts,
+    divergence_cursor,
+    divergences_of,
+    list_divergences,
+)
 
+# The divergence finders are the store's (hub.store.divergences); named here so callers have one stock module.
 __all__ = ["DIVERGENCE_ORDERS", "DivergenceFilter", "Movement", "Position", "Quantity", "Shortfall",
-           "divergence_counts", "list_divergences", "movements", "positions", "shortfalls", "divergence_cursor"]
+           "count_divergences", "divergence_counts", "list_divergences", "movements", "positions", "shortfalls",
+           "divergence_cursor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,30 +82,17 @@ class Shortfall:
     actual: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class DivergenceFilter:
-    location: str | None = None
-    sku_prefix: str | None = None
-    source: str | None = None
-    min_units: float | None = None
-    older_than: timedelta | None = None  # divergent for at least this long (needs ``now``)
-    status: str | None = None  # pending | open
-
-
-async def positions(conn: AsyncConnection, sku: str, location: str | None = None, *, as_of: datetime | None = None,
+async def positions(conn: Connection, sku: str, location: str | None = None, *, as_of: datetime | None = None,
                     settings: StockSettings | None = None) -> list[Position]:
     """Every source's position for ``sku`` (at ``location``, or everywhere), by location then source."""
     if as_of is None:
-        query = select(stock_positions).where(stock_positions.c.sku == sku)
-        if location is not None:
-            query = query.where(stock_positions.c.location == location)
-        rows = list(await conn.execute(query))
+        rows = await store.current_positions(conn, sku, location)
     else:
         rows = await _rebuilt(conn, sku, location, as_of)
     grouped: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in rows:
         grouped[(row.location, row.source)].append(row)
-    divergences = {} if as_of is not None else await _divergences_of(conn, sku, location)
+    divergences = {} if as_of is not None else await divergences_of(conn, sku, location)
     result = []
     for (loc, source), group in sorted(grouped.items()):
         authoritative = settings is not None and settings.authoritative_for(loc, sku) == source
@@ -125,13 +120,9 @@ class _Row:
     event_id: str
 
 
-async def _rebuilt(conn: AsyncConnection, sku: str, location: str | None, as_of: datetime) -> list[_Row]:
-    h = stock_history.c
-    query = select(stock_history).where(h.sku == sku, h.at <= as_of)
-    if location is not None:
-        query = query.where(h.location == location)
+async def _rebuilt(conn: Connection, sku: str, location: str | None, as_of: datetime) -> list[_Row]:
     by_key: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
-    for row in await conn.execute(query.order_by(h.at, h.id)):
+    for row in await store.history_until(conn, sku, location, as_of):
         by_key[(row.location, row.source, row.state)].append(row)
     result = []
     for (loc, source, state), history in by_key.items():
@@ -144,119 +135,21 @@ async def _rebuilt(conn: AsyncConnection, sku: str, location: str | None, as_of:
     return result
 
 
-async def _divergences_of(conn: AsyncConnection, sku: str, location: str | None) -> dict[tuple[str, str], Any]:
-    query = select(stock_divergences).where(stock_divergences.c.sku == sku)
-    if location is not None:
-        query = query.where(stock_divergences.c.location == location)
-    return {(r.location, r.source): r for r in await conn.execute(query)}
-
-
-async def movements(conn: AsyncConnection, sku: str, location: str | None = None, since: datetime | None = None,
+async def movements(conn: Connection, sku: str, location: str | None = None, since: datetime | None = None,
                     until: datetime | None = None, limit: int = 100, source: str | None = None) -> list[Movement]:
     """Snapshots and movements of ``sku``, newest first, each with its event's (current) transaction."""
-    h = stock_history.c
-    query = (select(stock_history, events.c.tx_id).select_from(stock_history.outerjoin(events,
-                                                                                        events.c.id == h.event_id))
-             .where(h.sku == sku))
-    if location is not None:
-        query = query.where(h.location == location)
-    if source is not None:
-        query = query.where(h.source == source)
-    if since is not None:
-        query = query.where(h.at >= since)
-    if until is not None:
-        query = query.where(h.at < until)
-    rows = await conn.execute(query.order_by(h.at.desc(), h.id.desc()).limit(limit))
+    rows = await store.movement_rows(conn, sku, location, source, since, until, limit)
     return [Movement(r.at, r.sku, r.location, r.source, r.state, r.event_type, r.delta, r.qty, bool(r.applied),
                      r.event_id, r.tx_id) for r in rows]
 
 
-async def shortfalls(conn: AsyncConnection, sku: str) -> list[Shortfall]:
+async def shortfalls(conn: Connection, sku: str) -> list[Shortfall]:
     """Unresolved quantity mismatches (shipped vs received, …) of transactions moving ``sku``."""
-    rows = await conn.execute(select(exceptions).where(
-        exceptions.c.type == "quantity_mismatch", exceptions.c.status != "resolved",
-        exceptions.c.subject.endswith(f":{sku}", autoescape=True)).order_by(exceptions.c.opened_at))
     result = []
-    for row in rows:
+    for row in await store.unresolved_mismatches_of(conn, sku):
         evidence = row.evidence or {}
         if evidence.get("sku") != sku:
             continue
         result.append(Shortfall(row.id, row.tx_id, sku, float(evidence.get("shortfall", 0)),
                                 evidence.get("expected", {}), evidence.get("actual", {})))
     return result
-
-
-DIVERGENCE_ORDERS = ("units", "value")
-_NO_VALUE = -1.0  # divergences without a configured unit value sort after every valued one
-
-
-def _order_key(order: str) -> Any:
-    d = stock_divergences.c
-    return d.units if order == "units" else func.coalesce(d.value, _NO_VALUE)
-
-
-def divergence_cursor(row: Any, order: str = "units") -> str:
-    key = row.units if order == "units" else (row.value if row.value is not None else _NO_VALUE)
-    return encode_cursor(order, repr(float(key)), row.sku, row.location, row.source)
-
-
-async def list_divergences(conn: AsyncConnection, filter: DivergenceFilter, first: int, after: str | None,
-                           now: datetime | None = None, order: str = "units") -> Page:
-    """Current divergences, largest first by ``order`` — ``units``, or ``value`` (value at risk: units × the
-    configured unit value, unvalued last) — then sku, location, source; keyset pagination.
-
-    ``ValueError`` for a cursor that is not ours (or made for the other order), or ``older_than`` without ``now``.
-    """
-    if order not in DIVERGENCE_ORDERS:
-        raise ValueError(f"order must be one of {DIVERGENCE_ORDERS}")
-    d = stock_divergences.c
-    key = _order_key(order)
-    query = select(stock_divergences).where(*_conditions(filter, now))
-    if after:
-        cursor_order, raw, sku, location, source = decode_cursor(after, 5)
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError("invalid cursor") from None
-        if cursor_order != order:
-            raise ValueError("invalid cursor: it belongs to another order")
-        query = query.where(or_(key < value, and_(key == value,
-                                                  tuple_(d.sku, d.location, d.source) > tuple_(sku, location, source))))
-    rows = list(await conn.execute(query.order_by(key.desc(), d.sku, d.location, d.source).limit(first + 1)))
-    return page_of(rows, first, lambda row: divergence_cursor(row, order))
-
-
-async def count_divergences(conn: AsyncConnection, filter: DivergenceFilter, now: datetime | None = None) -> int:
-    return int((await conn.execute(select(func.count()).select_from(stock_divergences)
-                                   .where(*_conditions(filter, now)))).scalar_one())
-
-
-def _conditions(filter: DivergenceFilter, now: datetime | None) -> list[Any]:
-    d = stock_divergences.c
-    conditions: list[Any] = []
-    if filter.location is not None:
-        conditions.append(d.location == filter.location)
-    if filter.sku_prefix:
-        conditions.append(d.sku.startswith(filter.sku_prefix, autoescape=True))
-    if filter.source is not None:
-        conditions.append(d.source == filter.source)
-    if filter.min_units is not None:
-        conditions.append(d.units >= filter.min_units)
-    if filter.status is not None:
-        conditions.append(d.status == filter.status)
-    if filter.older_than is not None:
-        if now is None:
-            raise ValueError("older_than needs the current time")
-        conditions.append(d.since <= now - filter.older_than)
-    return conditions
-
-
-async def divergence_counts(conn: AsyncConnection) -> list[dict[str, Any]]:
-    """Divergent SKUs per location and source (all, and those raised as exceptions), for BI."""
-    d = stock_divergences.c
-    raised = func.sum(case((d.status == "open", 1), else_=0))
-    rows = await conn.execute(select(d.location, d.source, func.count().label("divergent"),
-                                     raised.label("raised"))
-                              .group_by(d.location, d.source).order_by(d.location, d.source))
-    return [{"location": r.location, "source": r.source, "divergent": int(r.divergent), "raised": int(r.raised or 0)}
-            for r in rows]

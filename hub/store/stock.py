@@ -1,0 +1,131 @@
+"""The stock ledger's tables: ``stock_positions`` (the current figure per key) and ``stock_history`` (every effect).
+
+Reads and writes only; the rules (what a snapshot or a movement does) are in :mod:`hub.stock.ledger`, and
+the read model (positions as of a time) in :mod:`hub.stock.queries`. Rows come back as SQLAlchemy rows
+(attribute access by column name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.tables import events, exceptions, stock_history, stock_positions
+
+CHUNK = 300  # pairs per statement
+Key = tuple[str, str, str, str]  # sku, location, source, state
+
+
+def in_pairs(first: Any, second: Any, pairs: Iterable[tuple[str, str]]) -> Any:
+    """``first IN (…) AND second IN (…)`` over the pairs' values: an index search on both engines, where a
+    row-value ``(a, b) IN (…)`` makes SQLite scan the table. Callers drop the cross-product extras."""
+    pairs = list(pairs)
+    return and_(first.in_(sorted({a for a, _ in pairs})), second.in_(sorted({b for _, b in pairs})))
+
+
+def chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+async def events_by_source_id(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> list[Any]:
+    """The stored events with these (source, source_event_id): id, source, source_event_id, type, occurred_at."""
+    keys = list(keys)
+    wanted = set(keys)
+    rows: list[Any] = []
+    for chunk in chunks(keys):
+        rows.extend((await conn.execute(select(events.c.id, events.c.source, events.c.source_event_id,
+                                               events.c.type, events.c.occurred_at)
+                                        .where(in_pairs(events.c.source, events.c.source_event_id, chunk)))).all())
+    return [r for r in rows if (r.source, r.source_event_id) in wanted]
+
+
+async def events_in_history(conn: AsyncConnection, event_ids: list[str]) -> set[str]:
+    """Which of these events already have their stock effects recorded."""
+    seen: set[str] = set()
+    for chunk in chunks(event_ids):
+        seen.update((await conn.execute(select(stock_history.c.event_id).distinct()
+                                        .where(stock_history.c.event_id.in_(chunk)))).scalars())
+    return seen
+
+
+async def positions_of(conn: AsyncConnection, triples: set[tuple[str, str, str]]) -> list[Any]:
+    """The stored position rows of these (sku, location, source), every state."""
+    p = stock_positions.c
+    result: list[Any] = []
+    for chunk in chunks(sorted(triples)):
+        query = select(stock_positions).where(in_pairs(p.sku, p.location, [(t[0], t[1]) for t in chunk]),
+                                              p.source.in_(sorted({t[2] for t in chunk})))
+        result.extend(r for r in await conn.execute(query) if (r.sku, r.location, r.source) in triples)
+    return result
+
+
+async def stored_deltas_after(conn: AsyncConnection, key: Key, after: datetime) -> float:
+    """The sum of the movements of one position key that occurred after ``after``."""
+    h = stock_history.c
+    return float((await conn.execute(select(func.coalesce(func.sum(h.delta), 0.0)).where(
+        h.sku == key[0], h.location == key[1], h.source == key[2], h.state == key[3], h.at > after,
+        h.delta.is_not(None)))).scalar_one())
+
+
+async def save_positions(conn: AsyncConnection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
+                         history: list[dict[str, Any]]) -> None:
+    """Insert new positions, update changed ones (matched by sku, location, source, state) and append history."""
+    p = stock_positions.c
+    if inserts:
+        await conn.execute(stock_positions.insert(), inserts)
+    if updates:
+        await conn.execute(
+            stock_positions.update().where(p.sku == bindparam("b_sku"), p.location == bindparam("b_location"),
+                                           p.source == bindparam("b_source"), p.state == bindparam("b_state"))
+            .values(qty=bindparam("b_qty"), as_of=bindparam("b_as_of"), base_at=bindparam("b_base_at"),
+                    event_id=bindparam("b_event_id"), updated_at=bindparam("b_updated_at")),
+            [{f"b_{name}": value for name, value in row.items()} for row in updates])
+    if history:
+        await conn.execute(stock_history.insert(), history)
+
+
+async def current_positions(conn: AsyncConnection, sku: str, location: str | None) -> list[Any]:
+    """The position rows of ``sku`` (at ``location``, or everywhere)."""
+    query = select(stock_positions).where(stock_positions.c.sku == sku)
+    if location is not None:
+        query = query.where(stock_positions.c.location == location)
+    return list(await conn.execute(query))
+
+
+async def history_until(conn: AsyncConnection, sku: str, location: str | None, until: datetime) -> list[Any]:
+    """The history rows of ``sku`` (at ``location``, or everywhere) at or before ``until``, oldest first."""
+    h = stock_history.c
+    query = select(stock_history).where(h.sku == sku, h.at <= until)
+    if location is not None:
+        query = query.where(h.location == location)
+    return list(await conn.execute(query.order_by(h.at, h.id)))
+
+
+async def movement_rows(conn: AsyncConnection, sku: str, location: str | None, source: str | None,
+                        since: datetime | None, until: datetime | None, limit: int) -> list[Any]:
+    """History rows of ``sku``, newest first, each with its event's current ``tx_id``."""
+    h = stock_history.c
+    query = (select(stock_history, events.c.tx_id).select_from(stock_history.outerjoin(events,
+                                                                                        events.c.id == h.event_id))
+             .where(h.sku == sku))
+    if location is not None:
+        query = query.where(h.location == location)
+    if source is not None:
+        query = query.where(h.source == source)
+    if since is not None:
+        query = query.where(h.at >= since)
+    if until is not None:
+        query = query.where(h.at < until)
+    return list(await conn.execute(query.order_by(h.at.desc(), h.id.desc()).limit(limit)))
+
+
+async def unresolved_mismatches_of(conn: AsyncConnection, sku: str) -> list[Any]:
+    """Unresolved ``quantity_mismatch`` exception rows whose subject ends in ``:sku``, oldest first."""
+    return list(await conn.execute(select(exceptions).where(
+        exceptions.c.type == "quantity_mismatch", exceptions.c.status != "resolved",
+        exceptions.c.subject.endswith(f":{sku}", autoescape=True)).order_by(exceptions.c.opened_at)))
