@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hub.access.contacts import transactions_by_contact, typed_contact
 from hub.runtime import Hub
 from hub.store import exception_queries as xq
 from hub.store import queries as q
 from web import stock
-from web.common import now_of, render
+from web.common import masks_personal_data, now_of, render
 
 
 def attribute_filter(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -43,6 +44,10 @@ def routes(hub: Hub) -> list[BaseRoute]:
                           status_code=400)
         async with hub.require_store().read() as conn:
             lookup = await q.resolve_ref(conn, ref)
+            contact = typed_contact(unquote(ref))
+            if contact and not masks_personal_data(request):  # an admin finds a customer's orders by email or phone
+                by_contact = await transactions_by_contact(conn, contact)
+                lookup = q.RefLookup(sorted({*lookup.tx_ids, *by_contact}), lookup.related_only and not by_contact)
             found = await q.transactions_by_id(conn, lookup.tx_ids[: q.MAX_PAGE])
             tx_refs = await q.identity_refs(conn, list(found)) if len(found) > 1 else {}
             plain = unquote(ref).strip() if "%" in ref else ref
@@ -54,7 +59,9 @@ def routes(hub: Hub) -> list[BaseRoute]:
         if len(lookup.tx_ids) == 1:
             return RedirectResponse(f"/t/{lookup.tx_ids[0]}", status_code=303)
         rows = sorted(found.values(), key=lambda r: r.id, reverse=True)
-        return render(request, "choose.html", {"ref": ref, "transactions": rows, "tx_refs": tx_refs},
+        contact_hint = bool(contact) and not rows and masks_personal_data(request)
+        return render(request, "choose.html", {"ref": ref, "transactions": rows, "tx_refs": tx_refs,
+                                               "contact_hint": contact_hint},
                       status_code=200 if rows else 404)
 
     return [Route("/", index), Route("/search", search)]

@@ -3,9 +3,10 @@
 Contract: personal values (see :mod:`hub.access.privacy`) in every raw delivery that mentions the email, or
 that belongs to a transaction the email or ref names, are replaced by ``[erased]``; refs whose value
 is the email become ``erased:sha256:…`` in ``refs`` and ``ref_keys`` alike (so the transaction stays
-one); ids, quantities, amounts and times are untouched. It runs in one write transaction with its
-audit entry. On SQLite (``secure_delete=ON``) the WAL is checkpointed afterwards so the old pages are
-overwritten in the database file and the WAL is truncated: the bytes are gone, not just unlinked.
+one); the contact index forgets the emails and the rewritten deliveries; ids, quantities, amounts and times are
+untouched. It runs in one write transaction with its audit entry. On SQLite (``secure_delete=ON``) the WAL is
+checkpointed afterwards so the old pages are overwritten in the database file and the WAL is truncated: the bytes
+are gone, not just unlinked.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.access import audit
+from hub.access.contacts import keyed
 from hub.access.privacy import EMAIL, emails_in, redact_body, redactor
 from hub.errors import BadRequest
-from hub.store import Store
+from hub.store import Store, contact_index
 from hub.store import queries as q
 from hub.store.tables import deliveries, events, exception_history, exceptions, ref_keys, refs
 
@@ -101,6 +103,8 @@ async def _erase(conn: AsyncConnection, email: str | None, ref: str | None) -> E
                 await conn.execute(update(events).where(events.c.id == row.id).values(error=erase(row.error)))
     for value in emails:
         ref_count += await _pseudonymise_ref(conn, value)
+    key = await contact_index.index_key(conn)  # the erased deliveries and emails are no longer searchable
+    await contact_index.forget(conn, delivery_ids=delivery_ids, digests={keyed(f"email:{e}", key) for e in emails})
     exception_count = await _erase_exceptions(conn, tx_ids, erase) if tx_ids else 0
     return ErasureReport(deliveries=len(rows), events=event_count, refs=ref_count, exceptions=exception_count,
                          transactions=sorted(tx_ids))

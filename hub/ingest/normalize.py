@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.access.contacts import contacts_in, keyed
 from hub.config import Config
 from hub.correlation.plan import CorrelationSettings
 from hub.correlation.unlinked import flag_unlinked
@@ -28,7 +29,7 @@ from hub.ingest.values import RefusedValue, check_events, safe_text
 from hub.model import Delivery, Event, utcnow
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock.ledger import StockLedger
-from hub.store import Store, describe, is_transient
+from hub.store import Store, contact_index, describe, is_transient
 from hub.store.record import Incoming, record_events
 from hub.store.tables import deliveries
 from hub.telemetry import Metrics, tracer
@@ -69,6 +70,7 @@ class Normalizer:
         self._busy = asyncio.Lock()  # one batch at a time, whoever asks (worker, CLI, tests)
         self._task: asyncio.Task[None] | None = None
         self._heartbeats: Heartbeats | None = None
+        self._contact_key: bytes | None = None  # the contact index's key, read once
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -196,7 +198,7 @@ class Normalizer:
             return _Item(row.id, row.source, dead=_reason(exc), stage="parsed")
         # a delivery normalized before (a replayed dead letter): its exception may clear
         return _Item(row.id, row.source, [Incoming(e, row.id, row.received_at) for e in events],
-                     retried=bool(row.attempts))
+                     retried=bool(row.attempts), contacts=contacts_in(row.body) if events else set())
 
     async def _record_group(self, group: list[_Item], tally: _Tally) -> None:
         """Record consecutive deliveries of at most ``max_events`` events (a bigger single delivery goes alone) in
@@ -222,6 +224,7 @@ class Normalizer:
                 await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
                                         result.changes)
                 await self._finish(conn, done, retried, dead, result.changes)
+                await self._index_contacts(conn, [item for item in items if item.dead is None and item.contacts])
                 if self._evaluator is not None and result.transactions:
                     with tracer.start_as_current_span("evaluate"):
                         await self._evaluate(conn, self._evaluator, sorted(result.transactions), result.changes)
@@ -229,6 +232,15 @@ class Normalizer:
             self._evaluator.publish(result.changes)
         tally.stored, tally.duplicates = tally.stored + result.stored, tally.duplicates + result.duplicates
         tally.dead.extend(item.source for item in dead)
+
+    async def _index_contacts(self, conn: AsyncConnection, items: list[_Item]) -> None:
+        """The keyed hashes of the customers' emails and phones the recorded deliveries carry (admins search them)."""
+        if not items:
+            return
+        if self._contact_key is None:
+            self._contact_key = await contact_index.index_key(conn)
+        key = self._contact_key
+        await contact_index.add(conn, ((keyed(c, key), item.delivery_id) for item in items for c in item.contacts))
 
     @staticmethod
     async def _evaluate(conn: AsyncConnection, evaluator: Evaluator, tx_ids: list[str], changes: Changes) -> None:
@@ -302,6 +314,7 @@ class _Item:
     retried: bool = False
     dead: str | None = None
     stage: str = "parsed"
+    contacts: set[str] = field(default_factory=set)  # normalised emails and phones it carries (hub.access.contacts)
 
 
 @dataclass(slots=True)

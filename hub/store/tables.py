@@ -349,3 +349,20 @@ notification_cursor = Table(
     Column("name", String(40), primary_key=True),
     Column("history_id", Integer, nullable=False, server_default="0"),
 )
+
+# Customers' emails and phones as keyed hashes (HMAC-SHA256 under the hub's `contact_index` secret), each with the
+# delivery that carried it: search finds a customer's orders without the value stored in clear, and erasure
+# deletes the rows of the deliveries it rewrites.
+contact_index = Table(
+    "contact_index", metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("delivery_id", String(40), primary_key=True),
+    Index("ix_contact_index_delivery", "delivery_id"),
+)
+
+# Secrets the hub makes for itself (random, written by the migration that needs them), by name.
+hub_secrets = Table(
+    "hub_secrets", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)

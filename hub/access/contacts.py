@@ -1,0 +1,52 @@
+"""Customers' emails and phones as search keys: found in raw deliveries, normalised, and hashed with the hub's key.
+
+The contact index (``hub.store.contact_index``) keeps only ``HMAC-SHA256(key, "email:a@b.org")`` per delivery, so
+an admin can find a customer's orders by email or phone while the value itself is never stored in clear there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from hub.access.privacy import EMAIL
+from hub.store import Connection, contact_index
+
+# A phone under a phone-like JSON key: "phone", "billing_phone", "phoneNumber", "mobile", "tel", "msisdn".
+_PHONE_FIELD = re.compile(rb'"(?:[A-Za-z_]*(?:phone|Phone)[A-Za-z_]*|mobile|tel|msisdn)"\s*:\s*"([^"\\]{7,30})"')
+_PHONE_TYPED = re.compile(r"\+?[\d\s()./-]{7,30}")
+_PHONE_DIGITS = (7, 15)  # E.164 numbers have at most 15 digits; shorter than 7 is an extension or a typo
+
+
+def _phone(text: str) -> str | None:
+    """``phone:<digits>`` (international prefix ``+`` or ``00`` dropped), or None when it is no phone number."""
+    digits = re.sub(r"\D", "", text)
+    if text.strip().startswith("00"):
+        digits = digits[2:]
+    return f"phone:{digits}" if _PHONE_DIGITS[0] <= len(digits) <= _PHONE_DIGITS[1] else None
+
+
+def contacts_in(body: bytes) -> set[str]:
+    """The normalised contacts a raw delivery carries: every email in it, and the phones under phone keys."""
+    found = {f"email:{m.lower()}" for m in EMAIL.findall(body.decode("utf-8", "replace"))}
+    found |= {p for m in _PHONE_FIELD.findall(body) if (p := _phone(m.decode("utf-8", "replace")))}
+    return found
+
+
+def typed_contact(text: str) -> str | None:
+    """What a search for ``text`` means as a contact: ``email:…``, ``phone:…``, or None (it is no contact)."""
+    text = text.strip()
+    if EMAIL.fullmatch(text):
+        return f"email:{text.lower()}"
+    return _phone(text) if _PHONE_TYPED.fullmatch(text) else None
+
+
+def keyed(contact: str, key: bytes) -> str:
+    """The index's digest of one normalised contact."""
+    return hmac.new(key, contact.encode(), hashlib.sha256).hexdigest()
+
+
+async def transactions_by_contact(conn: Connection, contact: str) -> list[str]:
+    """The transactions whose deliveries carried this normalised contact (see :func:`typed_contact`)."""
+    return await contact_index.transactions_of(conn, keyed(contact, await contact_index.index_key(conn)))
