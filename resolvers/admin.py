@@ -14,6 +14,8 @@ from hub.access.retention import Retention, purge
 from hub.errors import HubError
 from hub.model import as_utc, utcnow
 from hub.runtime import Hub
+from hub.store.audit import entry_query
+from hub.store.keys import key_query
 from hub.store.paging import AUDIT_ORDER, KEY_ORDER
 from resolvers.permissions import caller
 from resolvers.query import keyset_connection, page_request
@@ -45,8 +47,8 @@ class AdminQuery:
                         before: str | None = None) -> Connection[AuditEntry]:
         caller(info, "admin")
         flt = filter or AuditFilter()
-        query = audit.entry_query(actor=flt.actor, action=flt.action, result=flt.result,
-                                  since=flt.since and as_utc(flt.since), until=flt.until and as_utc(flt.until))
+        query = entry_query(actor=flt.actor, action=flt.action, result=flt.result,
+                            since=flt.since and as_utc(flt.since), until=flt.until and as_utc(flt.until))
         return await keyset_connection(info, query, AUDIT_ORDER, page_request(first, after, last, before),
                                        _entry)
 
@@ -57,7 +59,7 @@ class AdminQuery:
                        after: str | None = None, last: int | None = None,
                        before: str | None = None) -> Connection[ApiKeyInfo]:
         caller(info, "admin")
-        return await keyset_connection(info, keys.key_query(revoked), KEY_ORDER,
+        return await keyset_connection(info, key_query(revoked), KEY_ORDER,
                                        page_request(first, after, last, before), _info)
 
 

@@ -12,12 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.model import utcnow
-from hub.store import Store
-from hub.store.tables import audit_log
+from hub.store import Connection, Store
+from hub.store.audit import insert_entry
 
 MAX_OBJECT = 400
 
@@ -39,33 +36,18 @@ def fingerprint(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.strip().lower().encode()).hexdigest()[:12]
 
 
-async def record(conn: AsyncConnection, *, actor: str, role: str, action: str, object: str = "",
+async def record(conn: Connection, *, actor: str, role: str, action: str, object: str = "",
                  result: str = "ok", detail: dict[str, Any] | None = None, at: datetime | None = None) -> None:
     """Append one entry inside the caller's write transaction."""
-    await conn.execute(audit_log.insert().values(
-        at=at or utcnow(), actor=actor[:100], role=role[:10], action=action[:60], object=object[:MAX_OBJECT],
-        result=result[:20], detail=json.dumps(detail, sort_keys=True, default=str) if detail else None))
+    await insert_entry(conn, at=at or utcnow(), actor=actor[:100], role=role[:10], action=action[:60],
+                       object=object[:MAX_OBJECT], result=result[:20],
+                       detail=json.dumps(detail, sort_keys=True, default=str) if detail else None)
 
 
 async def append(store: Store, **entry: Any) -> None:
     """Append one entry in its own write transaction (for actions that are not store writes themselves)."""
     async with store.write() as conn:
         await record(conn, **entry)
-
-
-def entry_query(*, actor: str | None = None, action: str | None = None, result: str | None = None,
-                since: datetime | None = None, until: datetime | None = None) -> Select[Any]:
-    """Entries matching every given narrowing (``since``/``until`` bound ``at``, naive UTC), unordered."""
-    c = audit_log.c
-    query = select(audit_log)
-    for column, value in ((c.actor, actor), (c.action, action), (c.result, result)):
-        if value:
-            query = query.where(column == value)
-    if since is not None:
-        query = query.where(c.at >= since)
-    if until is not None:
-        query = query.where(c.at < until)
-    return query
 
 
 def entry_of(row: Any) -> AuditEntry:

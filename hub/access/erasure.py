@@ -15,16 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.access import audit
 from hub.access.contacts import keyed
 from hub.access.privacy import EMAIL, emails_in, redact_body, redactor
 from hub.errors import BadRequest
-from hub.store import Store, contact_index
+from hub.store import Connection, Store, contact_index
+from hub.store import erasure as stored
 from hub.store import queries as q
-from hub.store.tables import deliveries, events, exception_history, exceptions, ref_keys, refs
 
 _SCAN_BATCH = 500
 
@@ -55,18 +52,11 @@ async def erase_customer(store: Store, *, email: str | None = None, ref: str | N
                            detail={"deliveries": report.deliveries, "events": report.events, "refs": report.refs,
                                    "exceptions": report.exceptions, "transactions": report.transactions[:50]})
     if store.dialect == "sqlite":
-        await checkpoint(store)
+        await stored.checkpoint(store)
     return report
 
 
-async def checkpoint(store: Store) -> None:
-    """SQLite: fold the WAL into the database file (``secure_delete`` zeroed the old cells) and truncate it."""
-    async with store.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-
-
-async def _erase(conn: AsyncConnection, email: str | None, ref: str | None) -> ErasureReport:
+async def _erase(conn: Connection, email: str | None, ref: str | None) -> ErasureReport:
     emails: set[str] = {email} if email else set()
     tx_ids: set[str] = set()
     delivery_ids: set[str] = set()
@@ -74,33 +64,27 @@ async def _erase(conn: AsyncConnection, email: str | None, ref: str | None) -> E
         tx_ids |= set((await q.resolve_ref(conn, ref)).tx_ids)
     if email is not None:
         delivery_ids |= await _deliveries_mentioning(conn, email)
-        tx_ids |= set((await conn.execute(select(events.c.tx_id).join(refs, refs.c.event_id == events.c.id)
-                                          .where(func.lower(refs.c.value) == email))).scalars())
+        tx_ids |= await stored.transactions_with_ref_value(conn, email)
         if delivery_ids:
-            tx_ids |= set((await conn.execute(select(events.c.tx_id)
-                                              .where(events.c.delivery_id.in_(delivery_ids)))).scalars())
+            tx_ids |= await stored.transactions_of_deliveries(conn, delivery_ids)
     tx_ids.discard(None)  # type: ignore[arg-type]  # an unlinked event's: its delivery is in delivery_ids already
     if tx_ids:
-        delivery_ids |= set((await conn.execute(select(events.c.delivery_id)
-                                                .where(events.c.tx_id.in_(tx_ids)))).scalars())
-    rows = (await conn.execute(select(deliveries.c.id, deliveries.c.body, deliveries.c.headers, deliveries.c.error)
-                               .where(deliveries.c.id.in_(delivery_ids)))).all() if delivery_ids else []
+        delivery_ids |= await stored.deliveries_of_transactions(conn, tx_ids)
+    rows = await stored.raw_deliveries(conn, delivery_ids)
     if ref is not None:  # the customer's emails are the ones their own deliveries carry
         for row in rows:
             emails |= emails_in(row.body.decode("utf-8", "replace"))
     erase = redactor(emails)
     for row in rows:
-        await conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(
-            body=redact_body(row.body, emails), headers=erase(row.headers),
-            error=erase(row.error) if row.error else row.error))
+        await stored.rewrite_delivery(conn, row.id, body=redact_body(row.body, emails), headers=erase(row.headers),
+                                     error=erase(row.error) if row.error else row.error)
     event_count = ref_count = 0
     if tx_ids or delivery_ids:  # the transactions' events, and the unlinked ones of the deliveries rewritten
-        event_rows = (await conn.execute(select(events.c.id, events.c.error).where(or_(
-            events.c.tx_id.in_(tx_ids), events.c.delivery_id.in_(delivery_ids))))).all()
+        event_rows = await stored.event_errors(conn, tx_ids, delivery_ids)
         event_count = len(event_rows)
         for row in event_rows:
             if row.error and erase(row.error) != row.error:
-                await conn.execute(update(events).where(events.c.id == row.id).values(error=erase(row.error)))
+                await stored.set_event_error(conn, row.id, erase(row.error))
     for value in emails:
         ref_count += await _pseudonymise_ref(conn, value)
     key = await contact_index.index_key(conn)  # the erased deliveries and emails are no longer searchable
@@ -110,51 +94,34 @@ async def _erase(conn: AsyncConnection, email: str | None, ref: str | None) -> E
                          transactions=sorted(tx_ids))
 
 
-async def _deliveries_mentioning(conn: AsyncConnection, email: str) -> set[str]:
+async def _deliveries_mentioning(conn: Connection, email: str) -> set[str]:
     """Ids of deliveries whose raw body mentions the email (case-insensitively), scanned in keyset batches."""
     needle = email.encode()
     found: set[str] = set()
     last = ""
     while True:
-        batch = (await conn.execute(select(deliveries.c.id, deliveries.c.body).where(deliveries.c.id > last)
-                                    .order_by(deliveries.c.id).limit(_SCAN_BATCH))).all()
+        batch = await stored.deliveries_after(conn, last, _SCAN_BATCH)
         if not batch:
             return found
         found |= {row.id for row in batch if needle in row.body.lower()}
         last = batch[-1].id
 
 
-async def _pseudonymise_ref(conn: AsyncConnection, value: str) -> int:
+async def _pseudonymise_ref(conn: Connection, value: str) -> int:
     """Replace refs equal to ``value`` (any case) by a stable pseudonym in refs and ref_keys; how many refs."""
-    pseudonym = "erased:" + audit.fingerprint(value)
-    ref_rows = (await conn.execute(select(refs.c.event_id, refs.c.namespace, refs.c.value)
-                                   .where(func.lower(refs.c.value) == value))).all()
-    for row in ref_rows:
-        await conn.execute(update(refs).where(refs.c.event_id == row.event_id, refs.c.namespace == row.namespace,
-                                              refs.c.value == row.value).values(value=pseudonym))
-    key_rows = (await conn.execute(select(ref_keys.c.namespace, ref_keys.c.value)
-                                   .where(func.lower(ref_keys.c.value) == value))).all()
-    for row in key_rows:
-        await conn.execute(update(ref_keys).where(ref_keys.c.namespace == row.namespace,
-                                                  ref_keys.c.value == row.value).values(value=pseudonym))
-    return len(ref_rows)
+    return await stored.replace_ref_value(conn, value, "erased:" + audit.fingerprint(value))
 
 
-async def _erase_exceptions(conn: AsyncConnection, tx_ids: set[str], erase: Any) -> int:
-    rows = (await conn.execute(select(exceptions.c.id, exceptions.c.message, exceptions.c.evidence)
-                               .where(exceptions.c.tx_id.in_(tx_ids)))).all()
+async def _erase_exceptions(conn: Connection, tx_ids: set[str], erase: Any) -> int:
+    rows = await stored.exception_texts(conn, tx_ids)
     changed = 0
     for row in rows:
         message, evidence = erase(row.message), erase(row.evidence)
         if message != row.message or json.dumps(evidence) != json.dumps(row.evidence):
-            await conn.execute(update(exceptions).where(exceptions.c.id == row.id)
-                               .values(message=message, evidence=evidence))
+            await stored.set_exception_text(conn, row.id, message, evidence)
             changed += 1
     if rows:
-        notes = (await conn.execute(select(exception_history.c.id, exception_history.c.note).where(
-            exception_history.c.exception_id.in_([r.id for r in rows]), exception_history.c.note.is_not(None)))).all()
-        for note in notes:
+        for note in await stored.exception_notes(conn, [r.id for r in rows]):
             if erase(note.note) != note.note:
-                await conn.execute(update(exception_history).where(exception_history.c.id == note.id)
-                                   .values(note=erase(note.note)))
+                await stored.set_note(conn, note.id, erase(note.note))
     return changed

@@ -16,17 +16,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import Select, select, update
 
 from hub.config import ROLES, ApiKey
 from hub.errors import BadRequest, NotFound
 from hub.model import utcnow
 from hub.periodic import Periodic
 from hub.store import Store
+from hub.store import keys as stored
 from hub.store.session_queries import delete_sessions_of_keys
-from hub.store.tables import api_keys
 
 log = logging.getLogger("crosstrace.keys")
 _KEY = re.compile(r"^ct_([0-9a-f]{8})_([A-Za-z0-9_-]{20,})$")
@@ -71,38 +68,28 @@ async def create_key(store: Store, name: str, role: str, now: datetime | None = 
     key, prefix, sha = new_key()
     row = StoredKey(prefix=prefix, name=name, role=role, sha256=sha, created_at=now or utcnow(), revoked_at=None)
     async with store.write() as conn:
-        await conn.execute(api_keys.insert().values(prefix=row.prefix, name=row.name, role=row.role,
-                                                    sha256=row.sha256, created_at=row.created_at))
+        await stored.insert_key(conn, prefix=row.prefix, name=row.name, role=row.role, sha256=row.sha256,
+                                created_at=row.created_at)
     return key, row
-
-
-def key_query(revoked: bool | None = None) -> Select[Any]:
-    """Stored keys (their hashes, never a key): all, only revoked ones (True) or only live ones (False)."""
-    query = select(api_keys)
-    if revoked is not None:
-        query = query.where(api_keys.c.revoked_at.is_not(None) if revoked else api_keys.c.revoked_at.is_(None))
-    return query
 
 
 async def list_keys(store: Store) -> list[StoredKey]:
     """Every stored key, revoked ones included, oldest first."""
     async with store.read() as conn:
-        rows = (await conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.prefix))).all()
+        rows = await stored.all_keys(conn)
     return [StoredKey(r.prefix, r.name, r.role, r.sha256, r.created_at, r.revoked_at) for r in rows]
 
 
 async def revoke_key(store: Store, name_or_prefix: str, now: datetime | None = None) -> list[StoredKey]:
     """Revoke the live keys with that prefix (or, failing that, that name); NotFound when none is live."""
     async with store.write() as conn:
-        live = api_keys.c.revoked_at.is_(None)
-        rows = (await conn.execute(select(api_keys).where(live, api_keys.c.prefix == name_or_prefix))).all()
+        rows = await stored.live_keys_by_prefix(conn, name_or_prefix)
         if not rows:
-            rows = (await conn.execute(select(api_keys).where(live, api_keys.c.name == name_or_prefix))).all()
+            rows = await stored.live_keys_by_name(conn, name_or_prefix)
         if not rows:
             raise NotFound(f"no live API key with prefix or name {name_or_prefix!r} (see `crosstrace keys list`)")
         at = now or utcnow()
-        await conn.execute(update(api_keys).where(api_keys.c.prefix.in_([r.prefix for r in rows]))
-                           .values(revoked_at=at))
+        await stored.revoke_keys(conn, [r.prefix for r in rows], at)
         await delete_sessions_of_keys(conn, [r.sha256 for r in rows])  # its web sessions end with it
     return [StoredKey(r.prefix, r.name, r.role, r.sha256, r.created_at, at) for r in rows]
 

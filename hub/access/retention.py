@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, union
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.access import audit
 from hub.correlation.unlinked import flag_unlinked
 from hub.errors import ConfigError
@@ -23,7 +20,7 @@ from hub.exceptions.lifecycle import Changes
 from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.store import Store, describe
-from hub.store.tables import deliveries, events, refs
+from hub.store.retention import purge_source, sources_with_data
 
 log = logging.getLogger("crosstrace.retention")
 
@@ -74,7 +71,7 @@ async def purge(store: Store, retention: Retention, now: datetime, *, actor: str
     if not retention.enabled:
         return PurgeReport(0, 0)
     async with store.read() as conn:
-        sources = [source for source in await _sources(conn) if retention.days_for(source) is not None]
+        sources = [source for source in await sources_with_data(conn) if retention.days_for(source) is not None]
     gone = [0, 0]  # deliveries, events
 
     async def purge_sources(names: Sequence[str]) -> None:
@@ -83,16 +80,10 @@ async def purge(store: Store, retention: Retention, now: datetime, *, actor: str
         async with store.write() as conn:
             for source in names:
                 cutoff = now - timedelta(days=retention.days_for(source) or 0)
-                old_events = select(events.c.id).where(events.c.source == source, events.c.received_at < cutoff)
-                unlinked_keys |= {(row.source, row.type) for row in await conn.execute(  # their counts drop
-                    select(events.c.source, events.c.type).where(
-                        events.c.source == source, events.c.received_at < cutoff, events.c.tx_id.is_(None)).distinct())}
-                await conn.execute(delete(refs).where(refs.c.event_id.in_(old_events)))
-                gone_events += (await conn.execute(delete(events).where(events.c.source == source,
-                                                                         events.c.received_at < cutoff))).rowcount
-                gone_deliveries += (await conn.execute(delete(deliveries).where(
-                    deliveries.c.source == source, deliveries.c.received_at < cutoff,
-                    deliveries.c.state != "pending"))).rowcount
+                purged = await purge_source(conn, source, cutoff)
+                unlinked_keys |= purged.unlinked  # their unlinked counts drop
+                gone_events += purged.events
+                gone_deliveries += purged.deliveries
             if unlinked_keys:
                 await flag_unlinked(conn, unlinked_keys, source_kinds={}, routing=(), changes=Changes())
             if gone_deliveries or gone_events:
@@ -106,11 +97,6 @@ async def purge(store: Store, retention: Retention, now: datetime, *, actor: str
 
     await isolate(sources, purge_sources, failed)
     return PurgeReport(gone[0], gone[1])
-
-
-async def _sources(conn: AsyncConnection) -> list[str]:
-    query = union(select(deliveries.c.source).distinct(), select(events.c.source).distinct())
-    return sorted((await conn.execute(query)).scalars())
 
 
 class Housekeeper:
