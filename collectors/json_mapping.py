@@ -61,10 +61,9 @@ from collectors.base import (
 )
 from hub.config import Source
 from hub.errors import ConfigError
-from hub.model import EVENT_TYPES, IDENTITY, ROLES, UNKNOWN_TYPE, Amount, Delivery, Event, Line, Ref
+from hub.model import AMOUNT_KINDS, EVENT_TYPES, IDENTITY, ROLES, UNKNOWN_TYPE, Amount, Delivery, Event, Line, Ref
 
 SIGNATURES = ("standard-webhooks", "hmac-sha256-hex")
-AMOUNT_KINDS = frozenset({"total", "capture", "refund", "gross", "fee", "net", "settlement"})
 FAILED_STATUSES = frozenset({"failed", "error", "failure"})
 POLLED_HEADER = "x-crosstrace-polled"
 _OPTION_KEYS = {"signature", "signature_header", "mapping", "poll", "authoritative"}

@@ -29,6 +29,7 @@ _TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", 
 _TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.exceptions.alerts; [[notifications]]: hub.exceptions.notify
 _TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
 _TOP_LEVEL |= {"health"}  # [health]: when /healthz reports a stuck pipeline (hub.health)
+_TOP_LEVEL |= {"settlement"}  # [settlement]: payouts vs orders, money that never arrives (hub.exceptions.settlements)
 _SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative", "attributes"}
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -86,6 +87,7 @@ class Config:
     retention: Any = None  # [retention]: hub.access.retention.Retention; None = keep forever
     session_hours: float = 12.0  # [web] session_hours: how long a UI login lasts (hub.access.sessions, web/guard.py)
     health: Any = None  # [health]: hub.health.HealthSettings; None = the defaults
+    settlement: Any = None  # [settlement]: hub.exceptions.settlements.SettlementSettings; None = the defaults
     graphql: dict[str, Any] = field(default_factory=dict)  # [graphql], checked by resolvers.limits.limits_from
     path: str | None = None
 
@@ -148,6 +150,7 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
     if not isinstance(junk, list) or not all(isinstance(v, str) for v in junk):
         raise ConfigError("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
     from hub.access.retention import parse_retention
+    from hub.exceptions.settlements import parse_settlement
     from hub.health import parse_health
 
     return Config(
@@ -171,6 +174,7 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
         alerts=_alerts(raw, sources),
         notifications=_notifications(raw, environ),
         stock=parse_stock(raw.get("stock"), sources),
+        settlement=parse_settlement(_table(raw, "settlement"), sources),
         graphql=_table(raw, "graphql"),
         path=path,
     )

@@ -50,11 +50,22 @@ class Line:
     state: str | None = None
 
 
+# What an amount is (``Amount.kind``). Order side: ``total`` (what the order costs, restated by updates) and its parts
+# ``tax``, ``shipping``, ``discount`` (positive: what was taken off). Tenders that pay it: ``capture`` (card money an
+# acquirer pays out), ``gift_card`` and ``store_credit`` (never paid out); ``authorization``, ``attempt`` (failed);
+# ``refund``. Marketplace postings: ``net`` (after its fees), ``principal``, ``commission``, ``fee``. Settlements:
+# ``settlement`` (paid to the bank), ``gross``, ``fee``, ``line`` (what one settled order or charge contributed).
+AMOUNT_KINDS = frozenset({"total", "tax", "shipping", "discount", "capture", "gift_card", "store_credit",
+                          "authorization", "attempt", "refund", "net", "principal", "commission", "fee",
+                          "settlement", "gross", "line"})
+TENDER_KINDS = ("capture", "gift_card", "store_credit")  # the ways an order is paid (split tenders: several)
+
+
 @dataclass(frozen=True, slots=True)
 class Amount:
     value: Decimal
     currency: str
-    kind: str = "total"
+    kind: str = "total"  # one of AMOUNT_KINDS (an adapter may state another, kept as is)
 
 
 @dataclass(slots=True)

@@ -24,15 +24,19 @@ from hub.exceptions.broadcast import Broadcaster
 from hub.exceptions.flows import next_due, transaction_steps
 from hub.exceptions.lifecycle import Changes, Finding, auto_resolve, open_new, raise_exception
 from hub.exceptions.rules import RuleSettings, TxEvent, findings
+from hub.exceptions.settlement_facts import SettlementFacts, load_settlement_facts
+from hub.exceptions.settlements import RULES as SETTLEMENT_RULES
+from hub.exceptions.settlements import SettlementSettings
 from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.stock.divergence import due_pairs, evaluate_keys, postpone
 from hub.store import Store, describe
+from hub.store.settlement_links import linked_transactions
 from hub.store.tables import events, exceptions, transactions, tx_due
 
 log = logging.getLogger(__name__)
 OWNED_RULES = ("flow.overdue", "event.failed", "event.duplicates", "event.out_of_order", "quantity.mismatch",
-               "amount.mismatch")
+               "amount.mismatch", *SETTLEMENT_RULES)
 _CHUNK = 400
 RETRY_FAILED = timedelta(minutes=10)  # a transaction whose evaluation failed is looked at again after this
 
@@ -52,6 +56,7 @@ class Evaluator:
         self._broadcaster = broadcaster
         self._kinds = {name: source.kind for name, source in config.sources.items()}
         self._settings = RuleSettings(config.duplicate_threshold, config.amount_tolerance)
+        self._settlement = config.settlement or SettlementSettings()
         self._loop = Periodic("crosstrace-evaluator", self._step, log)
 
     def now(self) -> datetime:
@@ -62,8 +67,8 @@ class Evaluator:
             self._broadcaster.publish(changes.items)
 
     async def evaluate(self, conn: AsyncConnection, tx_ids: Sequence[str], now: datetime, changes: Changes) -> int:
-        """Re-evaluate these transactions; returns how many exist."""
-        ids = sorted(set(tx_ids))
+        """Re-evaluate these transactions and those a settlement links them to; returns how many exist."""
+        ids = sorted(set(tx_ids) | await linked_transactions(conn, tx_ids))
         evaluated = 0
         for start in range(0, len(ids), _CHUNK):
             evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes)
@@ -81,20 +86,22 @@ class Evaluator:
                                       .order_by(exceptions.c.opened_at)):
             latest[row.key] = row
         await conn.execute(delete(tx_due).where(tx_due.c.tx_id.in_(ids)))
+        money = await load_settlement_facts(conn, kinds, by_tx, _tx_event, self._kinds)
         due_rows = []
         wanted: set[str] = set()
         fresh: dict[str, Finding] = {}  # never raised before: opened together below
         for tx_id, kind in kinds.items():
             tx_events = by_tx.get(tx_id, [])
             states = transaction_steps(self._config, kind, tx_events, now)
-            for finding in findings(tx_id, kind, tx_events, states, self._settings):
+            found, settle_by = self._money(money, tx_id, kind, tx_events, now)
+            for finding in [*findings(tx_id, kind, tx_events, states, self._settings), *found]:
                 wanted.add(finding.key)
                 if finding.key not in latest:
                     fresh.setdefault(finding.key, finding)
                     continue
                 await raise_exception(conn, finding, routing=self._config.routing, changes=changes,
                                       existing=latest[finding.key], now=now)
-            due = next_due(states)
+            due = min((at for at in (next_due(states), settle_by) if at is not None), default=None)
             if due is not None:
                 due_rows.append({"tx_id": tx_id, "due_at": due})
         await open_new(conn, list(fresh.values()), routing=self._config.routing, changes=changes, now=now)
@@ -113,6 +120,13 @@ class Evaluator:
                                .values(open_exceptions=bindparam("b_count")),
                                [{"b_id": tx_id, "b_count": count} for tx_id, count in counts.items()])
         return len(kinds)
+
+    def _money(self, money: SettlementFacts, tx_id: str, kind: str, tx_events: list[TxEvent],
+               now: datetime) -> tuple[list[Finding], datetime | None]:
+        """Settlement findings of one transaction, and when a capture's settlement falls due."""
+        tolerance = self._settlement.tolerance
+        return money.findings(tx_id, kind, tx_events, self._settlement,
+                              self._settings.amount_tolerance if tolerance is None else tolerance, now)
 
     async def tick(self, now: datetime | None = None, limit: int = 2000) -> TickResult:
         """Evaluate what fell due by ``now`` (default: the clock), at most ``limit`` transactions.

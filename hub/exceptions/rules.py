@@ -27,6 +27,15 @@ ORDER_STAGES = (("ordered", "order.placed"), ("allocated", "fulfillment.allocate
 TRANSFER_STAGES = (("shipped", "transfer.shipped"), ("received", "transfer.received"))
 RETURN_STAGES = (("requested", "return.requested"), ("received", "return.received"),
                  ("restocked", "return.restocked"))
+# Tenders that pay an order but are never paid out by an acquirer: the order total is met by them as by a card
+# capture, and no settlement is waited for (issue 17: a gift-card tender is not a missing card capture).
+NOT_PAID_OUT = ("gift_card", "store_credit")
+
+
+def captured_kind(event_type: str, amount_kind: str) -> bool:
+    """Whether an amount is card money captured: stated as a capture, or a capture event's plain total. A
+    marketplace's posting net of its fees (kind ``net``) is not what the buyer paid."""
+    return amount_kind == "capture" or (event_type == "payment.captured" and amount_kind == "total")
 
 
 @dataclass(slots=True)
@@ -171,10 +180,10 @@ def _amounts(tx_id: str, kind: str, events: list[TxEvent], settings: RuleSetting
         if amount_kind == "total" and event.type.startswith("order."):
             if currency not in latest_total or event.occurred_at >= latest_total[currency][0]:
                 latest_total[currency] = (event.occurred_at, value)  # an order update restates the total
-        elif amount_kind == "capture" or (event.type == "payment.captured" and amount_kind == "total"):
-            # a capture stated as such; a marketplace's posting net of its fees (kind "net") is not what the
-            # buyer paid, so it never counts against the order total
+        elif captured_kind(event.type, amount_kind):
             sums[currency]["captured"] += value
+        elif amount_kind in NOT_PAID_OUT and event.type == "payment.captured":
+            sums[currency]["tendered"] += value
         else:
             sums[currency][amount_kind] += value
     result = []
@@ -182,14 +191,14 @@ def _amounts(tx_id: str, kind: str, events: list[TxEvent], settings: RuleSetting
     for currency in sorted(set(sums) | set(latest_total)):
         got = sums[currency]
         total = latest_total.get(currency, (None, None))[1]
-        if total is not None and "captured" in got:
-            expected, actual = total - got.get("refund", Decimal(0)), got["captured"] - got.get("refund", Decimal(0))
+        paid = got.get("captured", Decimal(0)) + got.get("tendered", Decimal(0))  # split tenders: card + gift card
+        if total is not None and ("captured" in got or "tendered" in got):
+            expected, actual = total - got.get("refund", Decimal(0)), paid - got.get("refund", Decimal(0))
             if abs(expected - actual) > tolerance:
                 result.append(_amount_finding(tx_id, currency, "order total", expected, "captured", actual, base))
         # only where the capture is known here: a refund of a payment no connected system reports is no mismatch
-        if "refund" in got and "captured" in got and got["refund"] - got["captured"] > tolerance:
-            result.append(_amount_finding(tx_id, currency, "captured", got["captured"], "refunded", got["refund"],
-                                          base))
+        if "refund" in got and ("captured" in got or "tendered" in got) and got["refund"] - paid > tolerance:
+            result.append(_amount_finding(tx_id, currency, "captured", paid, "refunded", got["refund"], base))
         if "gross" in got and ("settlement" in got or "net" in got):
             expected = got["gross"] - got.get("fee", Decimal(0))
             actual = got.get("settlement", Decimal(0)) + got.get("net", Decimal(0))

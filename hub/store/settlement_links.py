@@ -1,0 +1,102 @@
+"""Settlements and the orders they pay: the links between transactions that settlement rules read.
+
+A settlement (a Stripe payout, a Shopify Payments payout, an Amazon settlement) is a transaction of kind
+``settlement`` whose ``settlement.paid`` events name what they paid by *related* refs (``shop:order``,
+``stripe:charge``, ``amazon:order``…). A related ref links to the transaction holding that ref as an identity
+(``ref_keys``); one that names nothing the hub has seen links to nothing (``tx_id`` None).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import and_, false, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.tables import events, ref_keys, refs, transactions
+
+SETTLEMENT_TYPE = "settlement.paid"
+_CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementLine:
+    """One thing a settlement says it paid: a related ref, the transaction it names (None: never seen), and the
+    amount of the event stating it when that event is a per-line amount (kind ``line``)."""
+
+    namespace: str
+    value: str
+    tx_id: str | None
+    amount: tuple[Decimal, str] | None = None
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    ordered = sorted(set(ids))
+    return [ordered[start:start + _CHUNK] for start in range(0, len(ordered), _CHUNK)]
+
+
+def _settled_by():  # type: ignore[no-untyped-def]
+    """(transaction named, settlement transaction) for every related ref of a settlement event."""
+    return (select(ref_keys.c.tx_id.label("paid_tx"), events.c.tx_id.label("settlement_tx"))
+            .select_from(ref_keys.join(refs, and_(refs.c.namespace == ref_keys.c.namespace,
+                                                  refs.c.value == ref_keys.c.value, refs.c.role == "related"))
+                         .join(events, and_(events.c.id == refs.c.event_id, events.c.type == SETTLEMENT_TYPE))
+                         .join(transactions, and_(transactions.c.id == events.c.tx_id,
+                                                  transactions.c.kind == "settlement")))
+            .where(ref_keys.c.demoted == false()))
+
+
+async def settlements_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, set[str]]:
+    """For each of these transactions that some settlement names: the settlement transactions naming it."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for part in _chunks(tx_ids):
+        query = _settled_by().where(ref_keys.c.tx_id.in_(part))
+        for paid_tx, settlement_tx in await conn.execute(query):
+            if settlement_tx != paid_tx:
+                found[paid_tx].add(settlement_tx)
+    return dict(found)
+
+
+async def settlement_lines(conn: AsyncConnection, settlement_ids: Sequence[str]) -> dict[str, list[SettlementLine]]:
+    """Every related ref the settlement events of these transactions state, with what it links to."""
+    found: dict[str, list[SettlementLine]] = defaultdict(list)
+    for part in _chunks(settlement_ids):
+        query = (select(events.c.tx_id, refs.c.namespace, refs.c.value, ref_keys.c.tx_id.label("paid_tx"),
+                        events.c.amount_value, events.c.amount_currency, events.c.amount_kind)
+                 .select_from(events.join(refs, and_(refs.c.event_id == events.c.id, refs.c.role == "related"))
+                              .outerjoin(ref_keys, and_(ref_keys.c.namespace == refs.c.namespace,
+                                                        ref_keys.c.value == refs.c.value,
+                                                        ref_keys.c.demoted == false())))
+                 .where(events.c.tx_id.in_(part), events.c.type == SETTLEMENT_TYPE)
+                 .order_by(events.c.tx_id, refs.c.namespace, refs.c.value))
+        for row in await conn.execute(query):
+            amount = ((Decimal(row.amount_value), row.amount_currency or "")
+                      if row.amount_kind == "line" and row.amount_value is not None else None)
+            found[row.tx_id].append(SettlementLine(row.namespace, row.value, row.paid_tx, amount))
+    return dict(found)
+
+
+async def linked_transactions(conn: AsyncConnection, tx_ids: Sequence[str]) -> set[str]:
+    """The transactions one settlement hop away from these: the settlements naming them, and what the settlements
+    among them name. Evaluating one side re-evaluates the other (a late order resolves an unmatched line)."""
+    linked: set[str] = set()
+    for settlements in (await settlements_of(conn, tx_ids)).values():
+        linked |= settlements
+    for lines in (await settlement_lines(conn, tx_ids)).values():
+        linked |= {line.tx_id for line in lines if line.tx_id}
+    return linked - set(tx_ids)
+
+
+async def money_events(conn: AsyncConnection, tx_ids: Sequence[str]) -> list:  # type: ignore[type-arg]
+    """The events with an amount of these transactions (rows with the ``events`` columns)."""
+    rows = []
+    for part in _chunks(tx_ids):
+        rows += list(await conn.execute(select(events).where(events.c.tx_id.in_(part),
+                                                             events.c.amount_value.is_not(None))))
+    return rows
+
+
+__all__ = ["SettlementLine", "linked_transactions", "money_events", "settlement_lines", "settlements_of"]
