@@ -9,22 +9,22 @@
   role, ``identity`` or ``related``). O2O: transaction → its refs (``identified by`` / ``related to``).
 - ``masked``: every text a caller below admin reads (source event ids, errors, ref values) goes through the one
   rule set of :mod:`hub.access.privacy`.
-Two flavours of the standard: JSON (:func:`ocel_json`) and SQLite (:func:`write_sqlite`, built from the JSON).
+Two flavours of the standard: JSON (:func:`ocel_json`) and SQLite (``write_sqlite``, built from the JSON by
+:mod:`hub.store.ocel_sqlite`: only the store speaks SQL).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import sqlite3
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from hub.access.privacy import mask_ref, mask_text
 from hub.store import Store
-from hub.store.tables import events, refs, transactions
+from hub.store.exports import events_in_window, refs_in_window, transactions_in_chunks
+from hub.store.ocel_sqlite import write_sqlite
+
+__all__ = ["MAX_EVENTS", "ocel_json", "ref_object_id", "write_sqlite"]
 
 MAX_EVENTS = 200_000
 _EVENT_ATTRIBUTES = [("source", "string"), ("source_event_id", "string"), ("received_at", "time"),
@@ -52,26 +52,12 @@ async def ocel_json(store: Store, since: datetime | None, until: datetime | None
     def hide_ref(namespace: str, value: str) -> str:
         return mask_ref(namespace, value) if masked else value
 
-    window = []
-    if since is not None:
-        window.append(events.c.occurred_at >= since)
-    if until is not None:
-        window.append(events.c.occurred_at < until)
     async with store.read() as conn:
-        rows = (await conn.execute(select(events).where(*window).order_by(events.c.occurred_at, events.c.id)
-                                   .limit(MAX_EVENTS + 1))).all()
+        rows = await events_in_window(conn, since, until, MAX_EVENTS + 1)
         if len(rows) > MAX_EVENTS:
             raise ValueError(f"more than {MAX_EVENTS} events in the window: narrow since/until")
-        stated = (await conn.execute(
-            select(refs.c.event_id, refs.c.namespace, refs.c.value, refs.c.role)
-            .select_from(refs.join(events, events.c.id == refs.c.event_id)).where(*window)
-            .order_by(refs.c.event_id, refs.c.namespace, refs.c.value))).all()
-        tx_ids = sorted({row.tx_id for row in rows if row.tx_id is not None})  # an unlinked event has none
-        txs = {}
-        for start in range(0, len(tx_ids), 1000):
-            chunk = tx_ids[start:start + 1000]
-            for tx in await conn.execute(select(transactions).where(transactions.c.id.in_(chunk))):
-                txs[tx.id] = tx
+        stated = await refs_in_window(conn, since, until)
+        txs = await transactions_in_chunks(conn, sorted({row.tx_id for row in rows if row.tx_id is not None}))
     by_event: dict[str, list[Any]] = {}
     for ref in stated:
         by_event.setdefault(ref.event_id, []).append(ref)
@@ -121,78 +107,3 @@ async def ocel_json(store: Store, since: datetime | None, until: datetime | None
         "events": out_events,
         "objects": list(objects.values()),
     }
-
-
-def _map_names(names: list[str]) -> dict[str, str]:
-    """OCEL SQLite ``ocel_type_map``: the type name reduced to letters and digits, made unique."""
-    result: dict[str, str] = {}
-    used: set[str] = set()
-    for name in names:
-        base = re.sub(r"[^A-Za-z0-9]", "", name) or "type"
-        candidate, n = base, 1
-        while candidate.lower() in used:
-            n += 1
-            candidate = f"{base}{n}"
-        used.add(candidate.lower())
-        result[name] = candidate
-    return result
-
-
-_SQL_TYPES = {"string": "TEXT", "time": "TIMESTAMP", "integer": "INTEGER", "float": "REAL", "boolean": "BOOLEAN"}
-
-
-def write_sqlite(doc: dict[str, Any], path: str) -> None:
-    """Write an OCEL 2.0 JSON document as an OCEL 2.0 SQLite database at ``path`` (the standard's tables:
-    event, event_map_type, event_<type>, object, object_map_type, object_<type>, event_object, object_object).
-    Parameters are bound; table and column names come from the type maps and declared attributes only."""
-    db = sqlite3.connect(path)
-    try:
-        cur = db.cursor()
-        cur.execute("CREATE TABLE event (ocel_id TEXT PRIMARY KEY, ocel_type TEXT)")
-        cur.execute("CREATE TABLE event_map_type (ocel_type TEXT PRIMARY KEY, ocel_type_map TEXT)")
-        cur.execute("CREATE TABLE object (ocel_id TEXT PRIMARY KEY, ocel_type TEXT)")
-        cur.execute("CREATE TABLE object_map_type (ocel_type TEXT PRIMARY KEY, ocel_type_map TEXT)")
-        cur.execute("CREATE TABLE event_object (ocel_event_id TEXT, ocel_object_id TEXT, ocel_qualifier TEXT, "
-                    "PRIMARY KEY (ocel_event_id, ocel_object_id, ocel_qualifier))")
-        cur.execute("CREATE TABLE object_object (ocel_source_id TEXT, ocel_target_id TEXT, ocel_qualifier TEXT, "
-                    "PRIMARY KEY (ocel_source_id, ocel_target_id, ocel_qualifier))")
-        event_maps = _map_names([t["name"] for t in doc["eventTypes"]])
-        object_maps = _map_names([t["name"] for t in doc["objectTypes"]])
-        event_attrs: dict[str, list[str]] = {}
-        for kind in doc["eventTypes"]:
-            mapped, names = event_maps[kind["name"]], [a["name"] for a in kind["attributes"]]
-            event_attrs[kind["name"]] = names
-            cur.execute("INSERT INTO event_map_type VALUES (?, ?)", (kind["name"], mapped))
-            columns = "".join(f', "{a["name"]}" {_SQL_TYPES[a["type"]]}' for a in kind["attributes"])
-            cur.execute(f'CREATE TABLE "event_{mapped}" (ocel_id TEXT PRIMARY KEY, ocel_time TIMESTAMP{columns})')
-        object_attrs: dict[str, list[str]] = {}
-        for kind in doc["objectTypes"]:
-            mapped, names = object_maps[kind["name"]], [a["name"] for a in kind["attributes"]]
-            object_attrs[kind["name"]] = names
-            cur.execute("INSERT INTO object_map_type VALUES (?, ?)", (kind["name"], mapped))
-            columns = "".join(f', "{a["name"]}" {_SQL_TYPES[a["type"]]}' for a in kind["attributes"])
-            cur.execute(f'CREATE TABLE "object_{mapped}" (ocel_id TEXT, ocel_time TIMESTAMP, '
-                        f"ocel_changed_field TEXT{columns})")
-        for event in doc["events"]:
-            cur.execute("INSERT INTO event VALUES (?, ?)", (event["id"], event["type"]))
-            names = event_attrs[event["type"]]
-            values = {a["name"]: a["value"] for a in event["attributes"]}
-            marks = ", ".join("?" for _ in range(len(names) + 2))
-            cur.execute(f'INSERT INTO "event_{event_maps[event["type"]]}" VALUES ({marks})',
-                        (event["id"], event["time"], *(values.get(n) for n in names)))
-            cur.executemany("INSERT OR IGNORE INTO event_object VALUES (?, ?, ?)",
-                            [(event["id"], r["objectId"], r["qualifier"]) for r in event["relationships"]])
-        for obj in doc["objects"]:
-            cur.execute("INSERT INTO object VALUES (?, ?)", (obj["id"], obj["type"]))
-            names = object_attrs[obj["type"]]
-            marks = ", ".join("?" for _ in range(len(names) + 3))
-            # The first row holds every attribute's initial value (ocel_changed_field NULL), per the standard.
-            first = {a["name"]: a["value"] for a in obj["attributes"]}
-            at = min((a["time"] for a in obj["attributes"]), default="1970-01-01T00:00:00Z")
-            cur.execute(f'INSERT INTO "object_{object_maps[obj["type"]]}" VALUES ({marks})',
-                        (obj["id"], at, None, *(first.get(n) for n in names)))
-            cur.executemany("INSERT OR IGNORE INTO object_object VALUES (?, ?, ?)",
-                            [(obj["id"], r["objectId"], r["qualifier"]) for r in obj["relationships"]])
-        db.commit()
-    finally:
-        db.close()

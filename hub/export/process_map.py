@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from hub.store.tables import events, transactions
+from hub.store import Connection
+from hub.store.exports import newest_transactions_started, timelines
 
 MAX_TRANSACTIONS = 5000
 
@@ -52,28 +50,16 @@ class ProcessMap:
     edges: list[Edge] = field(default_factory=list)
 
 
-async def _sequences(conn: AsyncConnection, kind: str, since: datetime, until: datetime,
+async def _sequences(conn: Connection, kind: str, since: datetime, until: datetime,
                      max_transactions: int) -> tuple[dict[str, list[Any]], bool]:
     """Each chosen transaction's events in timeline order: transactions of ``kind`` whose first event
     falls in ``[since, until)``, newest first, at most ``max_transactions``."""
-    chosen = (select(transactions.c.id).where(transactions.c.kind == kind, transactions.c.first_at >= since,
-                                              transactions.c.first_at < until)
-              .order_by(transactions.c.id.desc()).limit(max_transactions + 1))
-    ids = list((await conn.execute(chosen)).scalars())
+    ids = await newest_transactions_started(conn, kind, since, until, max_transactions + 1)
     capped = len(ids) > max_transactions
-    ids = ids[:max_transactions]
-    result: dict[str, list[Any]] = defaultdict(list)
-    for start in range(0, len(ids), 500):
-        rows = await conn.execute(
-            select(events.c.tx_id, events.c.id, events.c.source, events.c.type, events.c.occurred_at)
-            .where(events.c.tx_id.in_(ids[start:start + 500]))
-            .order_by(events.c.tx_id, events.c.occurred_at, events.c.received_at, events.c.id))
-        for row in rows:
-            result[row.tx_id].append(row)
-    return result, capped
+    return await timelines(conn, ids[:max_transactions]), capped
 
 
-async def process_map(conn: AsyncConnection, kind: str, since: datetime, until: datetime,
+async def process_map(conn: Connection, kind: str, since: datetime, until: datetime,
                       max_transactions: int = MAX_TRANSACTIONS) -> ProcessMap:
     """The directly-follows graph for ``kind`` transactions that started in ``[since, until)``."""
     sequences, capped = await _sequences(conn, kind, since, until, max_transactions)
