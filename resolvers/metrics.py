@@ -10,15 +10,21 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 
+from hub import kpis
 from hub.model import as_utc, utcnow
 from hub.store import metrics_queries as mq
 from schema.metrics import (
     BacklogRow,
+    CancellationRow,
     CountRow,
+    CycleTimeRow,
     DivergenceCountRow,
+    FreshnessRow,
     LagRow,
     MetricDimension,
     MetricSubject,
+    OrderRow,
+    SlaRow,
     StepLagRow,
     TimeBucket,
 )
@@ -69,11 +75,52 @@ class Metrics:
 
     @strawberry.field(description="Unmatched amounts from open amount mismatches, by currency and age.")
     async def reconciliation_backlog(self, info: strawberry.Info) -> list[BacklogRow]:
-        hub = info.context["hub"]
-        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
-        rows = await _read(info, mq.reconciliation_backlog, now)
+        rows = await _read(info, mq.reconciliation_backlog, _now(info.context["hub"]))
         return [BacklogRow(currency=r["currency"], age=r["age"], exceptions=r["exceptions"],
                            unmatched=Decimal(r["unmatched"])) for r in rows]
+
+    @strawberry.field(description="Orders placed in the window and their value, per channel (the source that "
+                                  "reported them) or per value of `attribute`, per currency and bucket.")
+    async def orders(self, info: strawberry.Info, attribute: str | None = None,
+                     bucket: TimeBucket | None = None) -> list[OrderRow]:
+        rows = await self._kpi(info, kpis.orders, attribute, bucket)
+        return [OrderRow(**{**row, "value": None if row["value"] is None else Decimal(row["value"])}) for row in rows]
+
+    @strawberry.field(description="Order cycle time, placed → shipped and placed → delivered (p50/p90 seconds), "
+                                  "per channel or attribute value, by the bucket of the placed time.")
+    async def cycle_times(self, info: strawberry.Info, attribute: str | None = None,
+                          bucket: TimeBucket | None = None) -> list[CycleTimeRow]:
+        return [CycleTimeRow(**row) for row in await self._kpi(info, kpis.cycle_times, attribute, bucket)]
+
+    @strawberry.field(description="Cancellation rate of the orders placed, and the share cancelled after a stock "
+                                  "problem, per channel or attribute value.")
+    async def cancellations(self, info: strawberry.Info, attribute: str | None = None,
+                            bucket: TimeBucket | None = None) -> list[CancellationRow]:
+        return [CancellationRow(**row) for row in await self._kpi(info, kpis.cancellations, attribute, bucket)]
+
+    @strawberry.field(description="Per flow step with an SLA: the share done within it, for transactions of "
+                                  "`kind` that started in the window, per channel or attribute value.")
+    async def sla_attainment(self, info: strawberry.Info, kind: str = "order",
+                             attribute: str | None = None) -> list[SlaRow]:
+        hub = info.context["hub"]
+        try:
+            rows = await _read(info, kpis.sla_attainment, hub.config, _now(hub), self.scope.window, kind, attribute)
+        except ValueError as exc:
+            raise _bad_input(exc) from None
+        return [SlaRow(**row) for row in rows]
+
+    @strawberry.field(description="Inventory freshness: the age of each source's newest stock position per location.")
+    async def inventory_freshness(self, info: strawberry.Info) -> list[FreshnessRow]:
+        return [FreshnessRow(**row) for row in await _read(info, kpis.inventory_freshness,
+                                                           _now(info.context["hub"]))]
+
+    async def _kpi(self, info: strawberry.Info, function: Any, attribute: str | None,
+                   bucket: TimeBucket | None) -> list[dict[str, Any]]:
+        try:
+            return await _read(info, function, self.scope.window, attribute, bucket.value if bucket else None,
+                               self.scope.timezone)
+        except ValueError as exc:
+            raise _bad_input(exc) from None
 
     @strawberry.field(description="Divergent SKUs per location and source (stock positions).")
     async def divergences(self, info: strawberry.Info) -> list[DivergenceCountRow]:
@@ -82,6 +129,11 @@ class Metrics:
                                extensions={"code": "NOT_AVAILABLE"})
         rows = await _read(info, _divergence_counts)
         return [DivergenceCountRow(**row) for row in rows]
+
+
+def _now(hub: Any) -> datetime:
+    """The hub's clock (the evaluator's, injectable in tests), else the wall clock."""
+    return hub.evaluator.now() if hub.evaluator is not None else utcnow()
 
 
 async def _read(info: strawberry.Info, function: Any, *args: Any) -> list[dict[str, Any]]:

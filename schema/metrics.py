@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
@@ -80,3 +81,59 @@ class DivergenceCountRow:
     source: str | None
     divergent: int
     raised: int = strawberry.field(description="Of those, raised as open exceptions.")
+
+
+@strawberry.type(description="Orders placed and their value, per group (channel or attribute value), bucket and "
+                             "currency (null: orders placed without an amount).")
+class OrderRow:
+    group: str | None = strawberry.field(description="The channel (source that reported the order) or the "
+                                                     "asked attribute's value.")
+    bucket: str | None
+    currency: str | None
+    orders: int
+    value: Decimal | None = strawberry.field(description="Sum of the placed order totals.")
+
+
+@strawberry.type(description="Seconds from order placed to a milestone (shipped or delivered), nearest rank.")
+class CycleTimeRow:
+    group: str | None
+    bucket: str | None
+    milestone: str = strawberry.field(description="shipped or delivered")
+    count: int
+    p50: float | None
+    p90: float | None
+    sampled: bool
+
+
+@strawberry.type(description="Cancelled orders among those placed, and how many came after a stock problem.")
+class CancellationRow:
+    group: str | None
+    bucket: str | None
+    orders: int
+    cancelled: int
+    rate: float
+    after_stock_problem: int = strawberry.field(description="Cancelled after a failed reservation, allocation or "
+                                                            "pick, or a quantity or stock exception on the order.")
+    stock_share: float | None = strawberry.field(description="after_stock_problem / cancelled.")
+    sampled: bool
+
+
+@strawberry.type(description="How often a flow step was done within its SLA (of the steps that were due).")
+class SlaRow:
+    group: str | None
+    step: str
+    sla_seconds: float
+    on_time: int
+    late: int = strawberry.field(description="Done, but after its SLA.")
+    overdue: int = strawberry.field(description="Not done and past due.")
+    attainment: float | None = strawberry.field(description="on_time / (on_time + late + overdue).")
+    sampled: bool
+
+
+@strawberry.type(description="The age of a source's newest stock position at a location.")
+class FreshnessRow:
+    source: str
+    location: str
+    latest: datetime
+    age_seconds: float
+    positions: int

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from hub import kpis
 from hub.export.process_map import process_map
 from hub.ingest.polling import source_health
 from hub.model import TRANSACTION_KINDS
@@ -60,11 +61,23 @@ def _failures(deliveries: list[dict[str, Any]], events: list[dict[str, Any]],
     return [{"source": source, **values} for source, values in sorted(result.items())]
 
 
+async def _business(conn: Any, hub: Hub, scope: mq.Window, by: str | None, now: datetime) -> dict[str, Any]:
+    """The KPI tiles: the same functions GraphQL ``metrics`` serves (orders, cycleTimes, cancellations,
+    slaAttainment, inventoryFreshness, reconciliationBacklog), per channel or per attribute ``by``."""
+    return {"kpi_orders": await kpis.orders(conn, scope, by),
+            "kpi_cycle": await kpis.cycle_times(conn, scope, by),
+            "kpi_cancel": await kpis.cancellations(conn, scope, by),
+            "kpi_sla": await kpis.sla_attainment(conn, hub.config, now, scope, "order", by),
+            "kpi_fresh": await kpis.inventory_freshness(conn, now),
+            "kpi_backlog": await mq.reconciliation_backlog(conn, now)}
+
+
 def routes(hub: Hub) -> list[BaseRoute]:
     async def dashboard(request: Request) -> Response:
         window = request.query_params.get("window", DEFAULT_WINDOW)
         if window not in WINDOWS:
             window = DEFAULT_WINDOW
+        by = request.query_params.get("by", "").strip()[:40] or None  # a business attribute, else the channel
         kind = request.query_params.get("kind", "order")
         if kind not in TRANSACTION_KINDS:
             kind = "order"
@@ -87,6 +100,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             by_age = await dq.open_exceptions_by_age(conn, now)
             pm = await process_map(conn, kind, since, until)
             heat = await divergence_heat(conn)
+            business = await _business(conn, hub, scope, by, now)
         health = await source_health(hub.require_store(), hub.config, now)
         ages = [label for label, _ in mq.AGE_BUCKETS]
         age_table: dict[str, dict[str, int]] = defaultdict(dict)
@@ -101,6 +115,6 @@ def routes(hub: Hub) -> list[BaseRoute]:
             "steps": sorted(step_lag, key=lambda r: -r["count"])[:STEP_ROWS], "step_rows": len(step_lag),
             "failures": failures, "ages": ages, "age_table": dict(sorted(age_table.items())),
             "age_peak": max([r["count"] for r in by_age] + [0]), "heat": heat, "health": health, "pm": pm,
-            "pm_svg": charts.process_map_svg(pm), "color": charts.heat})
+            "pm_svg": charts.process_map_svg(pm), "color": charts.heat, "by": by, **business})
 
     return [Route("/dashboard", dashboard)]

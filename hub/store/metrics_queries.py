@@ -76,7 +76,7 @@ def timezone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown IANA timezone {name!r} (use names such as Europe/Berlin or UTC)") from None
 
 
-def _epoch(conn: AsyncConnection, column: Any) -> Any:
+def epoch_seconds(conn: AsyncConnection, column: Any) -> Any:
     """Seconds since 1970 of a naive-UTC datetime column, in the connection's dialect."""
     if conn.dialect.name == "postgresql":
         return cast(func.floor(func.extract("epoch", column)), Integer)
@@ -138,7 +138,7 @@ async def counts(conn: AsyncConnection, subject: str, group_by: Sequence[str], w
     dims = list(dict.fromkeys(group_by))
     selected = [columns[name].label(name) for name in dims]
     if bucket is not None:
-        selected.append((_epoch(conn, time_column) // QUARTER).label("quarter"))
+        selected.append((epoch_seconds(conn, time_column) // QUARTER).label("quarter"))
     query = _where(select(*selected, count.label("count")).select_from(table), time_column, window, source_column)
     if selected:
         query = query.group_by(*selected)
@@ -206,6 +206,11 @@ async def _hourly_exceptions(conn: AsyncConnection, group_by: Sequence[str], win
     if not result and not dims and bucket is None:
         return [{"bucket": None, "count": 0}]  # one total row, as SQL's count without GROUP BY gives
     return result
+
+
+def bucket_start(moment: datetime, bucket: str, zone: ZoneInfo) -> str:
+    """The local start (ISO 8601 with offset) of the hour or day in ``zone`` that holds a naive-UTC moment."""
+    return _local_bucket(int(moment.replace(tzinfo=UTC).timestamp()) // QUARTER, bucket, zone)
 
 
 def _local_bucket(quarter: int, bucket: str | None, zone: ZoneInfo) -> str:
