@@ -27,10 +27,11 @@ from hub.ingest.inbox import evaluate_soon
 from hub.ingest.isolate import isolate
 from hub.ingest.values import RefusedValue, check_events, safe_text
 from hub.model import Delivery, Event, utcnow
+from hub.node import new_node_id
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock.ledger import StockLedger
-from hub.store import Store, contact_index, describe, is_transient
-from hub.store.record import Incoming, record_events
+from hub.store import Store, claims, contact_index, describe, is_transient
+from hub.store.record import Incoming, Recorded, record_events
 from hub.store.tables import deliveries
 from hub.telemetry import Metrics, tracer
 
@@ -50,8 +51,12 @@ class Normalizer:
                  evaluator: Evaluator | None = None, batch_size: int = 256, idle_poll_seconds: float = 1.0,
                  gather_seconds: float = 0.02, senders_waiting: Callable[[], bool] | None = None,
                  burst_batch_size: int = 64, max_events_per_transaction: int = 500,
-                 max_body_bytes: int = 4 * 1024 * 1024) -> None:
+                 max_body_bytes: int = 4 * 1024 * 1024, node: str | None = None,
+                 claim_seconds: float = 30.0) -> None:
         self._store = store
+        # PostgreSQL: several workers may share the inbox; each claims what it takes (hub/store/claims.py)
+        self._node = (node or new_node_id()) if store.dialect == "postgresql" else None
+        self._claim_seconds = claim_seconds
         self._parse = parse
         self._settings = CorrelationSettings(config.junk_values, config.placeholder_threshold)
         self._source_kinds = {name: source.kind for name, source in config.sources.items()}
@@ -136,8 +141,12 @@ class Normalizer:
     async def _process_batch(self) -> int:
         # While senders wait, smaller batches: an ack waits at most one batch's write transaction.
         burst = self._senders_waiting is not None and self._senders_waiting()
-        async with self._store.read() as conn:
-            rows = await self._take(conn, self._burst_batch_size if burst else self._batch_size)
+        limit = self._burst_batch_size if burst else self._batch_size
+        if self._node is not None:
+            rows = await self._claim(limit)
+        else:
+            async with self._store.read() as conn:
+                rows = await self._take(conn, limit)
         if not rows:
             self._metrics.set("crosstrace_normalize_pending", 0)
             return 0
@@ -178,13 +187,33 @@ class Normalizer:
         sizes = (await conn.execute(
             select(deliveries.c.id, func.length(deliveries.c.body).label("size"))
             .where(deliveries.c.state == "pending").order_by(deliveries.c.id).limit(limit))).all()
+        chosen = self._within_budget([(row.id, row.size or 0) for row in sizes])
+        return await self._bodies(conn, chosen)
+
+    async def _claim(self, limit: int) -> list:  # type: ignore[type-arg]
+        """PostgreSQL: as :meth:`_take`, but claimed for this worker (hub/store/claims.py); what the body budget
+        leaves out is given back at once for the next batch (or another worker)."""
+        assert self._node is not None
+        async with self._store.write(writer="claims") as conn:
+            claimed = await claims.claim(conn, self._node, limit, self._claim_seconds)
+            chosen = self._within_budget(claimed)
+            await claims.release(conn, self._node, [delivery for delivery, _ in claimed[len(chosen):]])
+        async with self._store.read() as conn:
+            return await self._bodies(conn, chosen)
+
+    def _within_budget(self, sizes: list[tuple[str, int]]) -> list[str]:
+        """The leading ids whose bodies stay within ``max_body_bytes`` (the first always)."""
         chosen: list[str] = []
         total = 0
-        for row in sizes:
-            if chosen and total + (row.size or 0) > self._max_body_bytes:
+        for delivery_id, size in sizes:
+            if chosen and total + size > self._max_body_bytes:
                 break
-            chosen.append(row.id)
-            total += row.size or 0
+            chosen.append(delivery_id)
+            total += size
+        return chosen
+
+    @staticmethod
+    async def _bodies(conn: AsyncConnection, chosen: list[str]) -> list:  # type: ignore[type-arg]
         if not chosen:
             return []
         return list((await conn.execute(
@@ -210,28 +239,37 @@ class Normalizer:
                           lambda item, exc: self._record_failed(item, exc, tally))
 
     async def _record(self, items: Sequence[_Item], tally: _Tally) -> None:
-        """One write transaction: record the items' events, mark them done (or dead), evaluate."""
+        """One write transaction: record the items' events, mark them done (or dead), evaluate. On PostgreSQL only
+        the items still claimed by this worker: the others were taken over by another one (hub/store/claims.py)."""
+        async with self._store.write() as conn:
+            if self._node is not None:
+                mine = await claims.keep_claimed(conn, self._node, [item.delivery_id for item in items])
+                items = [item for item in items if item.delivery_id in mine]
+            result = await self._record_in(conn, items)
+        if self._evaluator is not None:
+            self._evaluator.publish(result.changes)
+        dead = [item for item in items if item.dead is not None]
+        tally.stored, tally.duplicates = tally.stored + result.stored, tally.duplicates + result.duplicates
+        tally.dead.extend(item.source for item in dead)
+
+    async def _record_in(self, conn: AsyncConnection, items: Sequence[_Item]) -> Recorded:
         parsed = [incoming for item in items if item.dead is None for incoming in item.events]
         done = [item.delivery_id for item in items if item.dead is None]
         retried = [item.delivery_id for item in items if item.dead is None and item.retried]
         dead = [item for item in items if item.dead is not None]
         with tracer.start_as_current_span("correlate"):
-            async with self._store.write() as conn:
-                result = await record_events(self._store, conn, parsed, self._settings, whole=done)
-                if result.unlinked:
-                    await flag_unlinked(conn, result.unlinked, source_kinds=self._source_kinds, routing=self._routing,
-                                        changes=result.changes)
-                await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
-                                        result.changes)
-                await self._finish(conn, done, retried, dead, result.changes)
-                await self._index_contacts(conn, [item for item in items if item.dead is None and item.contacts])
-                if self._evaluator is not None and result.transactions:
-                    with tracer.start_as_current_span("evaluate"):
-                        await self._evaluate(conn, self._evaluator, sorted(result.transactions), result.changes)
-        if self._evaluator is not None:
-            self._evaluator.publish(result.changes)
-        tally.stored, tally.duplicates = tally.stored + result.stored, tally.duplicates + result.duplicates
-        tally.dead.extend(item.source for item in dead)
+            result = await record_events(self._store, conn, parsed, self._settings, whole=done)
+            if result.unlinked:
+                await flag_unlinked(conn, result.unlinked, source_kinds=self._source_kinds, routing=self._routing,
+                                    changes=result.changes)
+            await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
+                                    result.changes)
+            await self._finish(conn, done, retried, dead, result.changes)
+            await self._index_contacts(conn, [item for item in items if item.dead is None and item.contacts])
+            if self._evaluator is not None and result.transactions:
+                with tracer.start_as_current_span("evaluate"):
+                    await self._evaluate(conn, self._evaluator, sorted(result.transactions), result.changes)
+        return result
 
     async def _index_contacts(self, conn: AsyncConnection, items: list[_Item]) -> None:
         """The keyed hashes of the customers' emails and phones the recorded deliveries carry (admins search them)."""
@@ -274,8 +312,9 @@ class Normalizer:
                 reason = safe_text(describe(again))
         # Even its dead letter could not be written (its exception or reason held something the database refuses):
         # mark it dead with the bare error, in a transaction of its own, so it is never taken again.
+        mine = [] if self._node is None else [deliveries.c.claimed_by == self._node]  # not taken over since
         async with self._store.write() as conn:
-            await conn.execute(update(deliveries).where(deliveries.c.id == item.delivery_id)
+            await conn.execute(update(deliveries).where(deliveries.c.id == item.delivery_id, *mine)
                                .values(state="dead", error=reason, processed_at=utcnow(),
                                        attempts=deliveries.c.attempts + 1))
         tally.dead.append(item.source)
@@ -368,5 +407,5 @@ async def replay(store: Store, selection: ReplayFilter) -> list[str]:
         if ids:
             # processed_at becomes "queued again at": /healthz measures a pending delivery's wait from it
             await conn.execute(update(deliveries).where(deliveries.c.id.in_(ids))
-                               .values(state="pending", processed_at=utcnow()))
+                               .values(state="pending", processed_at=utcnow(), claimed_by=None, claim_until=None))
     return ids

@@ -96,7 +96,8 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._write_lock = _WriterLock()
-        self.writer_stats = {"inbox": WriterStats(), "background": WriterStats()}
+        # claims: PostgreSQL workers taking pending deliveries (hub/store/claims.py), short and apart from the rest
+        self.writer_stats = {"inbox": WriterStats(), "background": WriterStats(), "claims": WriterStats()}
 
     @classmethod
     async def open(cls, url: str, search_path: str | None = None) -> Store:
@@ -108,10 +109,11 @@ class Store:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def write(self, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def write(self, urgent: bool = False, writer: str | None = None) -> AsyncIterator[AsyncConnection]:
         """One write transaction, committed (durably) when the block exits, rolled back on error.
 
         ``urgent``: someone is waiting for this commit (a webhook sender); it goes before background writers.
+        ``writer``: the ``writer_stats`` it counts under (default ``inbox`` when urgent, else ``background``).
         """
         asked = time.perf_counter()
         await self._write_lock.acquire(urgent)
@@ -126,7 +128,7 @@ class Store:
                     exception_counts.discard(conn)
         finally:
             self._write_lock.release()
-            stats = self.writer_stats["inbox" if urgent else "background"]
+            stats = self.writer_stats[writer or ("inbox" if urgent else "background")]
             stats.transactions += 1
             stats.wait_seconds += granted - asked
             stats.hold_seconds += time.perf_counter() - granted

@@ -37,6 +37,7 @@ from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, needs_identity, transaction_kind, utcnow
 from hub.store import TEXTS, Store, pair_params, pairs_match
+from hub.store.correlation_locks import TransactionLocks, lock_keys
 from hub.store.tables import (
     deliveries,
     events,
@@ -140,6 +141,10 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     an adapter renamed its events, e.g. Amazon's type-qualified ids, replaces rather than adds).
     """
     result = Recorded()
+    # PostgreSQL: hubs recording the same keys take turns (hub/store/correlation_locks.py); before any read
+    await lock_keys(conn, {key for item in items for key in _identity_keys(item.event, settings)},
+                    {(item.event.source, item.event.source_event_id) for item in items})
+    locks = TransactionLocks(conn)
     fresh, batch_repeats = _first_of_each(items)
     by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
     known = await _select_in(conn, select(events.c.id, events.c.source, events.c.source_event_id,
@@ -177,7 +182,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
         # it is stored unlinked and counted per source and type by an `unlinked` exception (hub.correlation.unlinked).
         batch = {row["id"]: frozenset(keys_of[row["id"]]) for row in rows
                  if keys_of[row["id"]] or not needs_identity(row["type"])}
-        view = await _read_view(conn, batch, recompute, settings.placeholder_threshold)
+        view = await _read_view(conn, batch, recompute, settings.placeholder_threshold, locks)
         decided = plan(batch, view, settings.placeholder_threshold)
         await _apply(conn, decided, settings.placeholder_threshold, result.changes)
         for row in rows:
@@ -189,8 +194,13 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
             await conn.execute(refs.insert(), ref_rows)
         result.demoted = [d.key for d in decided.demotions]
         result.transactions.update(decided.touched)
+    await locks.take(result.transactions)  # a duplicate's transaction: its summary is read and written below
     await _summarise(store, conn, result.transactions)
     return result
+
+
+def _identity_keys(event: Event, settings: CorrelationSettings) -> set[Key]:
+    return {(r.namespace, r.value) for r in clean_refs(event.refs, settings) if r.role == IDENTITY}
 
 
 def _first_of_each(items: list[Incoming]) -> tuple[list[Incoming], Counter[Key]]:
@@ -299,11 +309,18 @@ async def _add_key_counts(conn: AsyncConnection, counts: Counter[Key], sign: int
 
 
 async def _read_view(conn: AsyncConnection, batch: dict[str, frozenset[Key]], resplit: set[str],
-                     threshold: int) -> View:
+                     threshold: int, locks: TransactionLocks) -> View:
     """What the plan needs to know of the store: the batch's keys, the spread of those stored, and the members
-    of the transactions to re-partition (read only when a demotion or a re-derived event asks for it)."""
+    of the transactions to re-partition (read only when a demotion or a re-derived event asks for it).
+
+    The transactions the keys belong to (and those to re-partition) are locked first, and the keys read again
+    until every one they name is locked: a concurrent merge may have moved them while this waited."""
     view = View(resplit=set(resplit))
-    for key, row in (await _load_keys(conn, {k for keys in batch.values() for k in keys})).items():
+    wanted = {k for keys in batch.values() for k in keys}
+    loaded = await _load_keys(conn, wanted)
+    while await locks.take({row.tx_id for row in loaded.values() if row.tx_id is not None} | resplit):
+        loaded = await _load_keys(conn, wanted)
+    for key, row in loaded.items():
         view.keys[key] = KeyState(row.tx_id, row.events, bool(row.demoted))
     candidates = [key for key, state in view.keys.items() if not state.demoted]
     if candidates:

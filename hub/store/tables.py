@@ -40,6 +40,8 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("repeats", Integer, nullable=False, server_default="0"),  # same delivery sent again
     Column("processed_at", DateTime),  # normalized (done/dead) at; while pending again: replayed at
+    Column("claimed_by", String(100)),  # PostgreSQL: the worker that took it (hub/store/claims.py)
+    Column("claim_until", DateTime),  # … until then (the database's clock); after that another worker may
     UniqueConstraint("source", "dedup_key", name="uq_deliveries_source_dedup"),
     Index("ix_deliveries_state", "state", "id"),
     Index("ix_deliveries_source_received", "source", "received_at"),
@@ -204,6 +206,14 @@ tx_due = Table(
 
 # One row per polled source: the committed cursor (written in the same transaction as the deliveries
 # it produced) and the poller's health, shown in GraphQL `sources` and /metrics.
+# One owner per periodic duty across hub processes (hub/store/leases.py): held by `holder` until `until`.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("until", DateTime, nullable=False),
+)
+
 poll_state = Table(
     "poll_state", metadata,
     Column("source", String(64), primary_key=True),
