@@ -23,6 +23,7 @@ from hub.store import queries as q
 from hub.store.exception_pages import queue_page
 from hub.store.paging import PageRequest
 from web.common import actor_of, bad_request, local_path, now_of, parse_minutes, query_with, render
+from web.numbers import numbers_of
 
 PAGE = 50
 ACTIONS = {"acknowledge": "acknowledged", "assign": "assigned", "resolve": "resolved"}
@@ -65,7 +66,9 @@ async def _queue(hub: Hub, request: Request) -> dict[str, Any]:
         total = await xq.count_exceptions(conn, flt, now)
         facets = {facet: await xq.group_counts(conn, _without(flt, facet), now, [facet]) for facet in FACETS}
         history = await xq.history_of(conn, [r.id for r in page.rows])
-    return {"rows": page.rows, "has_next": page.has_next, "end_cursor": page.end_cursor, "total": total,
+        numbers = await numbers_of(conn, {r.tx_id: r.tx_kind or "" for r in page.rows if r.tx_id})
+    return {"rows": page.rows, "tx_numbers": numbers, "has_next": page.has_next, "end_cursor": page.end_cursor,
+            "total": total,
             "facets": facets, "flt": flt, "order": order, "history": history, "now": now,
             "newest": max((r.id for r in page.rows), default=""), "cap": xq.TOTAL_COUNT_CAP}
 

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from hub.runtime import Hub
-from web import dashboard, deliveries, exceptions, search, stock, trace
+from web import dashboard, deliveries, exceptions, home, search, stock, trace
 
 STATIC = Path(__file__).with_name("static")
 
@@ -16,6 +16,7 @@ STATIC = Path(__file__).with_name("static")
 def routes(hub: Hub) -> list[BaseRoute]:
     """The pages, each reading through ``hub`` query functions (never SQL of their own)."""
     return [
+        *home.routes(hub),
         *search.routes(hub),
         *trace.routes(hub),
         *exceptions.routes(hub),

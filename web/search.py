@@ -1,4 +1,4 @@
-"""Search (on every page) and the start page: any ref → its transaction, a choice list, or a SKU's stock page.
+"""Search (on every page): any ref → its transaction, a choice list, or a SKU's stock page.
 
 Resolution is ``hub.store.queries.resolve_ref`` — the same function GraphQL ``transaction(ref:)`` uses.
 """
@@ -13,28 +13,13 @@ from starlette.routing import BaseRoute, Route
 
 from hub.access.contacts import transactions_by_contact, typed_contact
 from hub.runtime import Hub
-from hub.store import exception_queries as xq
 from hub.store import queries as q
 from web import stock
-from web.common import masks_personal_data, now_of, render
-
-
-def attribute_filter(values: list[str]) -> tuple[tuple[str, str], ...]:
-    """``?attribute=channel=web`` (repeatable) as (name, value) pairs; a value without ``=`` is ignored."""
-    pairs = (value.partition("=") for value in values[:10])
-    return tuple((name.strip(), value.strip()) for name, sep, value in pairs if sep and name.strip())
+from web.common import masks_personal_data, render
+from web.numbers import numbers_of
 
 
 def routes(hub: Hub) -> list[BaseRoute]:
-    async def index(request: Request) -> Response:
-        chosen = attribute_filter(request.query_params.getlist("attribute"))
-        async with hub.require_store().read() as conn:
-            page = await q.list_transactions(conn, q.TransactionFilter(attributes=chosen), 25, None)
-            tx_attributes = await q.attributes_by_transaction(conn, [row.id for row in page.rows])
-            open_count = await xq.count_exceptions(conn, xq.ExceptionFilter(status=("open",)), now_of(hub))
-        return render(request, "index.html", {"transactions": page.rows, "open_count": open_count,
-                                              "tx_attributes": tx_attributes, "chosen_attributes": chosen})
-
     async def search(request: Request) -> Response:
         ref = request.query_params.get("ref", "").strip()
         if not ref:
@@ -49,7 +34,9 @@ def routes(hub: Hub) -> list[BaseRoute]:
                 by_contact = await transactions_by_contact(conn, contact)
                 lookup = q.RefLookup(sorted({*lookup.tx_ids, *by_contact}), lookup.related_only and not by_contact)
             found = await q.transactions_by_id(conn, lookup.tx_ids[: q.MAX_PAGE])
-            tx_refs = await q.identity_refs(conn, list(found)) if len(found) > 1 else {}
+            several = len(found) > 1
+            tx_refs = await q.identity_refs(conn, list(found)) if several else {}
+            numbers = await numbers_of(conn, {tx_id: row.kind for tx_id, row in found.items()}) if several else {}
             plain = unquote(ref).strip() if "%" in ref else ref
             sku, _, location = plain.partition("@")  # SKU@LOCATION, as divergence subjects and the demo print it
             is_sku = (not lookup.tx_ids or lookup.related_only) and await stock.sku_known(conn, sku.strip())
@@ -61,7 +48,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         rows = sorted(found.values(), key=lambda r: r.id, reverse=True)
         contact_hint = bool(contact) and not rows and masks_personal_data(request)
         return render(request, "choose.html", {"ref": ref, "transactions": rows, "tx_refs": tx_refs,
-                                               "contact_hint": contact_hint},
+                                               "tx_numbers": numbers, "contact_hint": contact_hint},
                       status_code=200 if rows else 404)
 
-    return [Route("/", index), Route("/search", search)]
+    return [Route("/search", search)]

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hub.correlation.numbers import business_number
 from hub.exceptions.flows import transaction_steps
+from hub.model import IDENTITY
 from hub.runtime import Hub
 from hub.store import queries as q
 from hub.store.trace import AmbiguousRef, Trace, get_trace
@@ -74,6 +76,8 @@ def routes(hub: Hub) -> list[BaseRoute]:
             event = next((e for e in events if e.id == selected), None)
             delivery = await q.get_delivery(conn, event.delivery_id) if event is not None else None
         tx = trace.transaction
+        number = business_number(tx.kind, [(r.namespace, r.value) for r in trace.refs
+                                           if r.role == IDENTITY and not r.demoted])
         steps = transaction_steps(hub.config, tx.kind, events, now_of(hub))
         lags: dict[str, float | None] = {}
         previous = None
@@ -89,6 +93,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             "event_refs": trace.event_refs(event) if event is not None else [],
             "delivery": delivery, "how_it_came": how_it_came(delivery, hub.config) if delivery is not None else "",
             "delivery_body": pretty_body(delivery.body, masks_personal_data(request)) if delivery is not None else "",
-            "selected": selected, "now": now_of(hub)})
+            "selected": selected, "now": now_of(hub),
+            "number": (*number, IDENTITY) if number else None})
 
     return [Route("/t/{tx_id}", trace)]

@@ -225,6 +225,21 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime,
     return states
 
 
+def flow_summary(states: list[StepState]) -> tuple[str, str]:
+    """Where a transaction stands on its flow, as (status, words): ``overdue`` ("erp_posted overdue"), ``done``
+    ("complete"), ``pending`` ("next: shipped"), or ``none`` ("no flow") for a kind without one."""
+    if not states:
+        return "none", "no flow"
+    overdue = next((s for s in states if s.status == "overdue"), None)
+    if overdue is not None:
+        return "overdue", f"{overdue.name} overdue"
+    if all(s.status in ("done", "skipped") or s.optional for s in states):
+        return "done", "complete"
+    upcoming = next((s for s in states if s.status == "pending" and not s.optional),
+                    next(s for s in states if s.status in ("pending", "waiting")))
+    return "pending", f"next: {upcoming.name}"
+
+
 def next_due(states: list[StepState]) -> datetime | None:
     """The earliest time at which a pending, non-optional step becomes overdue (the due-time index)."""
     dues = [s.due_at for s in states if s.status == "pending" and not s.optional and s.due_at is not None]

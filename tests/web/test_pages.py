@@ -239,3 +239,43 @@ async def test_every_page_and_graphiql_name_a_favicon_that_is_served(store_url: 
         icon = await client.get("/static/favicon.svg")
         assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
         assert icon.text.startswith("<svg")
+
+
+ROW = re.compile(r'<a href="/t/(tx_\w+)" class="tx-name"><strong class="number">([^<]+)</strong></a>')
+
+
+@pytest.mark.asyncio
+async def test_the_home_page_lists_transactions_by_their_numbers_paged_and_filtered(store_url: str,
+                                                                                   monkeypatch) -> None:
+    async with web_app(store_url) as (client, hub):
+        await deliver_story(client, hub)
+        home = await client.get("/")
+        numbers = {number: tx_id for tx_id, number in ROW.findall(home.text)}
+        assert {"W1001", "W1002", "TR-9"} <= set(numbers), numbers  # the business number first, the tx id second
+        assert f'<code class="tx-id muted">{numbers["W1001"]}</code>' in home.text
+        stuck = home.text[home.text.index(numbers["W1002"]):]
+        assert re.search(r'<td class="flow"><span class="pill overdue">\w+ overdue</span>', stuck[:1500])
+
+        transfers = await client.get("/", params={"kind": "transfer"})
+        assert [n for _, n in ROW.findall(transfers.text)] == ["TR-9"]
+        carried = await client.get("/", params={"source": "carrier"})
+        assert [n for _, n in ROW.findall(carried.text)] == ["W1001"]
+        with_exceptions = await client.get("/", params={"exceptions": "open"})
+        assert "W1002" in [n for _, n in ROW.findall(with_exceptions.text)] and "TR-9" not in with_exceptions.text
+        nothing = await client.get("/", params={"kind": "return"})
+        assert nothing.status_code == 200 and "No transaction matches these filters" in nothing.text
+        assert (await client.get("/", params={"after": "garbage", "kind": "nonsense"})).status_code == 200
+
+        monkeypatch.setattr("web.home.PAGE", 2)
+        seen, url = [], "/"
+        while url:
+            page = await client.get(url)
+            seen += [tx_id for tx_id, _ in ROW.findall(page.text)]
+            older = re.search(r'<a href="([^"]+)" rel="next">', page.text)
+            url = older.group(1).replace("&amp;", "&") if older else ""
+        assert seen == [tx_id for tx_id, _ in ROW.findall(home.text)]  # newest first, none twice, none skipped
+
+        trace = await client.get(f"/t/{numbers['W1001']}")
+        assert f"<title>Order W1001 · {numbers['W1001']} · crosstrace</title>" in trace.text
+        queue = await client.get("/exceptions")
+        assert f'<a href="/t/{numbers["W1002"]}" class="tx-name"><strong class="number">W1002</strong>' in queue.text
