@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,7 @@ import strawberry
 from graphql import GraphQLError
 
 from hub import kpis
+from hub.export.process_variants import process_variants
 from hub.model import as_utc, utcnow
 from hub.store import metrics_queries as mq
 from schema.metrics import (
@@ -24,9 +25,11 @@ from schema.metrics import (
     MetricDimension,
     MetricSubject,
     OrderRow,
+    ProcessVariantsResult,
     SlaRow,
     StepLagRow,
     TimeBucket,
+    VariantRow,
 )
 
 try:  # stock divergence lives in hub/stock/queries.py (stock positions); absent in builds without it
@@ -113,6 +116,27 @@ class Metrics:
     async def inventory_freshness(self, info: strawberry.Info) -> list[FreshnessRow]:
         return [FreshnessRow(**row) for row in await _read(info, kpis.inventory_freshness,
                                                            _now(info.context["hub"]))]
+
+    @strawberry.field(description="The distinct paths transactions of `kind` took (started in the window; by "
+                                  "default the last 7 days), with counts, throughput time and conformance to the "
+                                  "configured flow; the `first` most frequent.")
+    async def process_variants(self, info: strawberry.Info, kind: str = "order",
+                               first: int = 20) -> ProcessVariantsResult:
+        hub = info.context["hub"]
+        if kind not in hub.config.flows:
+            raise GraphQLError(f"no flow for kind {kind!r}: one of {sorted(hub.config.flows)}",
+                               extensions={"code": "BAD_USER_INPUT"})
+        if not 1 <= first <= 100:
+            raise GraphQLError("`first` must be 1 to 100", extensions={"code": "BAD_USER_INPUT"})
+        now = _now(hub)
+        until = self.scope.window.until or now
+        since = self.scope.window.since or until - timedelta(days=7)
+        async with hub.require_store().read() as conn:
+            result = await process_variants(conn, hub.config, kind, since, until, now, first)
+        fields = {name: value for name, value in asdict(result).items() if name != "variants"}
+        return ProcessVariantsResult(**fields, variants=[
+            VariantRow(**{**asdict(v), "activities": list(v.activities), "deviations": list(v.deviations)})
+            for v in result.variants])
 
     async def _kpi(self, info: strawberry.Info, function: Any, attribute: str | None,
                    bucket: TimeBucket | None) -> list[dict[str, Any]]:

@@ -137,3 +137,29 @@ class FreshnessRow:
     latest: datetime
     age_seconds: float
     positions: int
+
+
+@strawberry.type(description="One distinct path transactions took: their event types in timeline order.")
+class VariantRow:
+    activities: list[str] = strawberry.field(description="Event types in order, a repeat in a row folded in.")
+    count: int
+    share: float = strawberry.field(description="Of the transactions read.")
+    deviating: int = strawberry.field(description="Of its transactions, those that depart from the flow.")
+    deviations: list[str] = strawberry.field(description="How they depart: `skipped: paid`, `out_of_order: paid`.")
+    p50_seconds: float | None = strawberry.field(description="Throughput time, first event to last.")
+    p90_seconds: float | None
+    max_seconds: float | None
+
+
+@strawberry.type(description="Process variants of a kind's transactions that started in the window, and "
+                             "their conformance to the configured flow.")
+class ProcessVariantsResult:
+    kind: str
+    since: datetime
+    until: datetime
+    transactions: int
+    conforming: int
+    deviating: int
+    capped: bool = strawberry.field(description="True when only the newest transactions of the window were read.")
+    other_variants: int = strawberry.field(description="Distinct paths beyond the ones listed.")
+    variants: list[VariantRow]

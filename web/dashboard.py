@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub import kpis
 from hub.export.process_map import process_map
+from hub.export.process_variants import process_variants
 from hub.ingest.polling import source_health
 from hub.model import TRANSACTION_KINDS
 from hub.runtime import Hub
@@ -99,6 +100,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
                                  await unlinked_per_source(conn))
             by_age = await dq.open_exceptions_by_age(conn, now)
             pm = await process_map(conn, kind, since, until)
+            variants = await process_variants(conn, hub.config, kind, since, until, now, limit=12)
             heat = await divergence_heat(conn)
             business = await _business(conn, hub, scope, by, now)
         health = await source_health(hub.require_store(), hub.config, now)
@@ -115,6 +117,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             "steps": sorted(step_lag, key=lambda r: -r["count"])[:STEP_ROWS], "step_rows": len(step_lag),
             "failures": failures, "ages": ages, "age_table": dict(sorted(age_table.items())),
             "age_peak": max([r["count"] for r in by_age] + [0]), "heat": heat, "health": health, "pm": pm,
-            "pm_svg": charts.process_map_svg(pm), "color": charts.heat, "by": by, **business})
+            "pm_svg": charts.process_map_svg(pm), "color": charts.heat, "by": by, "variants": variants,
+            **business})
 
     return [Route("/dashboard", dashboard)]

@@ -50,7 +50,7 @@ class ProcessMap:
     edges: list[Edge] = field(default_factory=list)
 
 
-async def _sequences(conn: Connection, kind: str, since: datetime, until: datetime,
+async def chosen_timelines(conn: Connection, kind: str, since: datetime, until: datetime,
                      max_transactions: int) -> tuple[dict[str, list[Any]], bool]:
     """Each chosen transaction's events in timeline order: transactions of ``kind`` whose first event
     falls in ``[since, until)``, newest first, at most ``max_transactions``."""
@@ -62,7 +62,7 @@ async def _sequences(conn: Connection, kind: str, since: datetime, until: dateti
 async def process_map(conn: Connection, kind: str, since: datetime, until: datetime,
                       max_transactions: int = MAX_TRANSACTIONS) -> ProcessMap:
     """The directly-follows graph for ``kind`` transactions that started in ``[since, until)``."""
-    sequences, capped = await _sequences(conn, kind, since, until, max_transactions)
+    sequences, capped = await chosen_timelines(conn, kind, since, until, max_transactions)
     counts: dict[str, int] = defaultdict(int)
     starts: dict[str, int] = defaultdict(int)
     ends: dict[str, int] = defaultdict(int)

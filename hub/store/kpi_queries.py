@@ -8,7 +8,6 @@ where it has none) instead of the channel.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import Numeric, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store import exports
 from hub.store.metrics_queries import QUARTER, Window, epoch_seconds
 from hub.store.tables import events, exceptions, stock_positions, transaction_attributes, transactions
 
@@ -144,20 +144,13 @@ async def timelines(conn: AsyncConnection, kind: str, window: Window, attribute:
     tx_ids = list((await conn.execute(chosen.order_by(transactions.c.id.desc()).limit(cap + 1))).scalars())
     capped = len(tx_ids) > cap
     tx_ids = tx_ids[:cap]
-    found: dict[str, list[Any]] = defaultdict(list)
+    found = await exports.timelines(conn, tx_ids)
     groups: dict[str, str] = {}
-    for start in range(0, len(tx_ids), 500):
-        chunk = tx_ids[start:start + 500]
-        rows = await conn.execute(
-            select(events.c.tx_id, events.c.id, events.c.source, events.c.type, events.c.occurred_at)
-            .where(events.c.tx_id.in_(chunk))
-            .order_by(events.c.tx_id, events.c.occurred_at, events.c.received_at, events.c.id))
-        for row in rows:
-            found[row.tx_id].append(row)
-        if attribute is not None:
-            groups.update((await conn.execute(
-                select(transaction_attributes.c.tx_id, transaction_attributes.c.value)
-                .where(transaction_attributes.c.tx_id.in_(chunk), transaction_attributes.c.name == attribute))).all())
+    for start in range(0, len(tx_ids) if attribute is not None else 0, 500):
+        groups.update((await conn.execute(
+            select(transaction_attributes.c.tx_id, transaction_attributes.c.value)
+            .where(transaction_attributes.c.tx_id.in_(tx_ids[start:start + 500]),
+                   transaction_attributes.c.name == attribute))).all())
     return [Timeline(tx, groups.get(tx), found[tx]) for tx in tx_ids if found.get(tx)], capped
 
 
