@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.config import RoutingRule
 from hub.exceptions.lifecycle import Changes, Finding, clear_exception, raise_exception
+from hub.store import Connection
 from hub.store.unlinked import unlinked
 
 RULE = "event.unlinked"
 
 
-async def flag_unlinked(conn: AsyncConnection, keys: Iterable[tuple[str, str]], *, source_kinds: Mapping[str, str],
+async def flag_unlinked(conn: Connection, keys: Iterable[tuple[str, str]], *, source_kinds: Mapping[str, str],
                         routing: Sequence[RoutingRule], changes: Changes) -> None:
     """Open, refresh or resolve the ``unlinked`` exception of each ``(source, type)`` whose count may have changed."""
     for found in await unlinked(conn, keys):

@@ -26,24 +26,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.config import Config
 from hub.errors import ConfigError
 from hub.exceptions.broadcast import Broadcaster
 from hub.exceptions.lifecycle import SEVERITIES, Changes, Finding, auto_resolve, raise_exception
 from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
-from hub.store import Store, describe
-from hub.store.tables import deliveries, events, exceptions
+from hub.store import Connection, Store, describe, exception_rows
+from hub.store import alerts as windows
 
 log = logging.getLogger(__name__)
 _LAG = re.compile(r"^lag_p([1-9][0-9]?)$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,50}$")
 _KEYS = {"name", "metric", "type", "source", "from_source", "to_source", "from_type", "to_type", "window_minutes",
          "above", "above_minutes", "severity"}
-_CHUNK = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,47 +139,14 @@ def _default_name(metric: str, s: dict[str, str | None]) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "-", "-".join(parts).lower()).strip("-")[:50]
 
 
-def window_query(rule: AlertRule, now: datetime, all_sources: Sequence[str] = ()) -> Select[Any]:
-    """The rule's first read over ``(now - window, now]``: a range on an index led by type or source."""
-    start = now - timedelta(minutes=rule.window_minutes)
-    if rule.metric == "events":
-        query = select(func.count()).select_from(events).where(
-            events.c.type == rule.type, events.c.occurred_at > start, events.c.occurred_at <= now)
-        return query.where(events.c.source == rule.source) if rule.source else query
-    if rule.metric == "dead_letters":
-        # per-source range reads on the partial index ix_deliveries_dead (its predicate must be a literal)
-        names = [rule.source] if rule.source else list(all_sources)
-        return select(func.count()).select_from(deliveries).where(
-            deliveries.c.source.in_(names), deliveries.c.received_at > start, deliveries.c.received_at <= now,
-            text("deliveries.state = 'dead'"))
-    query = select(events.c.tx_id, func.min(events.c.occurred_at)).where(  # unlinked events have no lag to measure
-        events.c.source == rule.to_source, events.c.occurred_at > start, events.c.occurred_at <= now,
-        events.c.tx_id.is_not(None))
-    if rule.to_type:
-        query = query.where(events.c.type == rule.to_type)
-    return query.group_by(events.c.tx_id)
-
-
-async def measure(conn: AsyncConnection, rule: AlertRule, now: datetime, all_sources: Sequence[str] = ()) -> Measure:
+async def measure(conn: Connection, rule: AlertRule, now: datetime, all_sources: Sequence[str] = ()) -> Measure:
     """The rule's value over ``(now - window, now]``: bounded range reads on indexes only."""
-    query = window_query(rule, now, all_sources)
     if rule.percentile is None:
-        count = (await conn.execute(query)).scalar_one()
+        count = await windows.count_in_window(conn, rule, now, all_sources)
         return Measure(float(count), count)
-    return await _lag(conn, rule, dict((await conn.execute(query)).all()))
-
-
-async def _lag(conn: AsyncConnection, rule: AlertRule, reached: dict[str, datetime]) -> Measure:
-    lags: list[float] = []
-    ids = sorted(reached)
-    for begin in range(0, len(ids), _CHUNK):  # ix_events_tx_time: only these transactions' events
-        chunk = ids[begin:begin + _CHUNK]
-        first = select(events.c.tx_id, func.min(events.c.occurred_at)).where(
-            events.c.tx_id.in_(chunk), events.c.source == rule.from_source)
-        if rule.from_type:
-            first = first.where(events.c.type == rule.from_type)
-        for tx_id, started in await conn.execute(first.group_by(events.c.tx_id)):
-            lags.append(max(0.0, (reached[tx_id] - started).total_seconds() / 60))
+    reached = await windows.reached_in_window(conn, rule, now)
+    lags = [max(0.0, (reached[tx_id] - started).total_seconds() / 60)
+            for tx_id, started in await windows.first_occurred(conn, list(reached), rule.from_source, rule.from_type)]
     if not lags:
         return Measure(None, 0)
     lags.sort()
@@ -254,11 +217,10 @@ class AlertEvaluator:
             self._broadcaster.publish(changes.items)
         return values
 
-    async def _apply(self, conn: AsyncConnection, rule: AlertRule, value: Measure, now: datetime,
+    async def _apply(self, conn: Connection, rule: AlertRule, value: Measure, now: datetime,
                      changes: Changes) -> None:
         key = f"{rule.rule}|{rule.name}"
-        latest = (await conn.execute(select(exceptions).where(exceptions.c.key == key)
-                                     .order_by(exceptions.c.opened_at.desc()).limit(1))).first()
+        latest = await exception_rows.latest_by_key(conn, key)
         is_open = latest is not None and latest.status != "resolved"
         if value.value is not None and value.value > rule.above:
             if is_open and latest.evidence.get("value") == value.value:

@@ -16,9 +16,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.config import Config
 from hub.exceptions.broadcast import Broadcaster
 from hub.exceptions.flows import next_due, transaction_steps
@@ -30,9 +27,8 @@ from hub.exceptions.settlements import SettlementSettings
 from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.stock.divergence import due_pairs, evaluate_keys, postpone
-from hub.store import Store, describe
+from hub.store import Connection, Store, describe, evaluation, exception_rows
 from hub.store.settlement_links import linked_transactions
-from hub.store.tables import events, exceptions, transactions, tx_due
 
 log = logging.getLogger(__name__)
 OWNED_RULES = ("flow.overdue", "event.failed", "event.duplicates", "event.out_of_order", "quantity.mismatch",
@@ -66,7 +62,7 @@ class Evaluator:
         if self._broadcaster is not None and changes.items:
             self._broadcaster.publish(changes.items)
 
-    async def evaluate(self, conn: AsyncConnection, tx_ids: Sequence[str], now: datetime, changes: Changes) -> int:
+    async def evaluate(self, conn: Connection, tx_ids: Sequence[str], now: datetime, changes: Changes) -> int:
         """Re-evaluate these transactions and those a settlement links them to; returns how many exist."""
         ids = sorted(set(tx_ids) | await linked_transactions(conn, tx_ids))
         evaluated = 0
@@ -74,20 +70,17 @@ class Evaluator:
             evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes)
         return evaluated
 
-    async def _evaluate_chunk(self, conn: AsyncConnection, ids: list[str], now: datetime, changes: Changes) -> int:
-        kinds = dict((await conn.execute(select(transactions.c.id, transactions.c.kind)
-                                         .where(transactions.c.id.in_(ids)))).all())
+    async def _evaluate_chunk(self, conn: Connection, ids: list[str], now: datetime, changes: Changes) -> int:
+        kinds = await evaluation.kinds_of(conn, ids)
         by_tx: dict[str, list[TxEvent]] = defaultdict(list)
-        for row in await conn.execute(select(events).where(events.c.tx_id.in_(ids))):
+        for row in await evaluation.events_of(conn, ids):
             by_tx[row.tx_id].append(_tx_event(row, self._kinds.get(row.source)))
         latest: dict[str, Any] = {}
-        for row in await conn.execute(select(exceptions).where(exceptions.c.tx_id.in_(ids),
-                                                               exceptions.c.rule.in_(OWNED_RULES))
-                                      .order_by(exceptions.c.opened_at)):
+        for row in await exception_rows.of_transactions(conn, ids, OWNED_RULES):
             latest[row.key] = row
-        await conn.execute(delete(tx_due).where(tx_due.c.tx_id.in_(ids)))
+        await evaluation.forget_due(conn, ids)
         money = await load_settlement_facts(conn, kinds, by_tx, _tx_event, self._kinds)
-        due_rows = []
+        due_rows: list[tuple[str, datetime]] = []
         wanted: set[str] = set()
         fresh: dict[str, Finding] = {}  # never raised before: opened together below
         for tx_id, kind in kinds.items():
@@ -103,22 +96,13 @@ class Evaluator:
                                       existing=latest[finding.key], now=now)
             due = min((at for at in (next_due(states), settle_by) if at is not None), default=None)
             if due is not None:
-                due_rows.append({"tx_id": tx_id, "due_at": due})
+                due_rows.append((tx_id, due))
         await open_new(conn, list(fresh.values()), routing=self._config.routing, changes=changes, now=now)
         for key, row in latest.items():
             if key not in wanted and row.status != "resolved":
                 await auto_resolve(conn, row, "the evidence cleared", changes=changes, now=now)
-        if due_rows:
-            await conn.execute(tx_due.insert(), due_rows)
-        counts = dict((await conn.execute(
-            select(exceptions.c.tx_id, func.count()).where(exceptions.c.tx_id.in_(ids),
-                                                           exceptions.c.status != "resolved")
-            .group_by(exceptions.c.tx_id))).all())
-        await conn.execute(update(transactions).where(transactions.c.id.in_(ids)).values(open_exceptions=0))
-        if counts:  # one executemany, not a round trip per transaction
-            await conn.execute(update(transactions).where(transactions.c.id == bindparam("b_id"))
-                               .values(open_exceptions=bindparam("b_count")),
-                               [{"b_id": tx_id, "b_count": count} for tx_id, count in counts.items()])
+        await evaluation.set_due(conn, due_rows)
+        await exception_rows.count_open_per_transaction(conn, ids)
         return len(kinds)
 
     def _money(self, money: SettlementFacts, tx_id: str, kind: str, tx_events: list[TxEvent],
@@ -138,8 +122,7 @@ class Evaluator:
         changes = Changes()
         evaluated = 0
         async with self._store.read() as conn:
-            due = list((await conn.execute(select(tx_due.c.tx_id).where(tx_due.c.due_at <= at)
-                                           .order_by(tx_due.c.due_at).limit(limit))).scalars())
+            due = await evaluation.fell_due(conn, at, limit)
             pairs, stock_due = await due_pairs(conn, at, limit)  # settle windows ended
 
         async def transactions_part(part: Sequence[str]) -> None:
@@ -160,8 +143,7 @@ class Evaluator:
             log.error("evaluating transaction %s failed, skipped until %s: %s", tx_id, at + RETRY_FAILED,
                       describe(exc), exc_info=exc)
             async with self._store.write() as conn:
-                await conn.execute(delete(tx_due).where(tx_due.c.tx_id == tx_id))
-                await conn.execute(tx_due.insert().values(tx_id=tx_id, due_at=at + RETRY_FAILED))
+                await evaluation.due_at(conn, [tx_id], at + RETRY_FAILED)
 
         async def pair_failed(pair: tuple[str, str], exc: Exception) -> None:
             log.error("evaluating stock of %s@%s failed, skipped until %s: %s", *pair, at + RETRY_FAILED,

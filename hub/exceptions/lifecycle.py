@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.config import RoutingRule
 from hub.ids import new_id
 from hub.model import utcnow
+from hub.store import Connection, exception_rows
 from hub.store import exception_counts as counts
-from hub.store.tables import exception_history, exceptions
 
 SYSTEM = "system"
 _LOOK_UP = object()  # raise_exception's default for ``existing``: read the latest row for the key
@@ -94,13 +91,7 @@ def route(finding: Finding, rules: Sequence[RoutingRule]) -> str:
     return "ops"
 
 
-async def _history(conn: AsyncConnection, exception_id: str, actor: str, action: str, note: str | None,
-                   at: datetime) -> None:
-    await conn.execute(exception_history.insert().values(exception_id=exception_id, at=at, actor=actor,
-                                                         action=action, note=note))
-
-
-async def raise_exception(conn: AsyncConnection, finding: Finding, *, routing: Sequence[RoutingRule] = (),
+async def raise_exception(conn: Connection, finding: Finding, *, routing: Sequence[RoutingRule] = (),
                           changes: Changes | None = None, existing: Any = _LOOK_UP, now: datetime | None = None) -> str:
     """Open the finding's exception, refresh the open one, or reopen a resolved one whose evidence recurred.
 
@@ -110,31 +101,30 @@ async def raise_exception(conn: AsyncConnection, finding: Finding, *, routing: S
     now = now or utcnow()
     changes = changes if changes is not None else Changes()
     if existing is _LOOK_UP:
-        existing = (await conn.execute(select(exceptions).where(exceptions.c.key == finding.key)
-                                       .order_by(exceptions.c.opened_at.desc()).limit(1))).first()
+        existing = await exception_rows.latest_by_key(conn, finding.key)
     if existing is None:
         return (await open_new(conn, [finding], routing=routing, changes=changes, now=now))[0]
     values = _refreshed(finding, now)
     digest = values["evidence_hash"]
     if existing.status != "resolved":
         if existing.evidence_hash != digest or existing.severity != finding.severity:
-            await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(**values))
+            await exception_rows.change(conn, existing.id, **values)
             await _count(conn, existing, severity=finding.severity, tx_kind=finding.tx_kind, system=finding.system,
                          system_kind=finding.system_kind)
             changes.add(existing, "changed", existing.status, now)
         return existing.id
     if existing.resolved_by == SYSTEM or existing.evidence_hash != digest:
-        await conn.execute(update(exceptions).where(exceptions.c.id == existing.id).values(
-            status="open", open_key=finding.key, resolved_at=None, resolved_by=None, **values))
+        await exception_rows.change(conn, existing.id, status="open", open_key=finding.key, resolved_at=None,
+                             resolved_by=None, **values)
         await _count(conn, existing, status="open", severity=finding.severity, tx_kind=finding.tx_kind,
                      system=finding.system, system_kind=finding.system_kind)
-        await _history(conn, existing.id, SYSTEM, "reopened", "the evidence is back", now)
+        await exception_rows.add_history_entry(conn, existing.id, SYSTEM, "reopened", "the evidence is back", now)
         changes.add(existing, "reopened", "open", now)
         return existing.id
     return existing.id  # resolved by a person and nothing changed since: their decision stands
 
 
-async def open_new(conn: AsyncConnection, findings: Sequence[Finding], *, routing: Sequence[RoutingRule] = (),
+async def open_new(conn: Connection, findings: Sequence[Finding], *, routing: Sequence[RoutingRule] = (),
                    changes: Changes | None = None, now: datetime | None = None) -> list[str]:
     """Open an exception for each finding whose key has never had one (the caller checked); two statements
     however many. Returns the new ids in the findings' order."""
@@ -144,9 +134,9 @@ async def open_new(conn: AsyncConnection, findings: Sequence[Finding], *, routin
     rows = [{"id": new_id("exc"), "type": f.type, "rule": f.rule, "subject": f.subject, "key": f.key,
              "system": f.system, "system_kind": f.system_kind, "queue": route(f, routing), "status": "open",
              "open_key": f.key, "opened_at": now, **_refreshed(f, now)} for f in findings]
-    await conn.execute(exceptions.insert(), rows)
+    await exception_rows.insert(conn, rows)
     await counts.apply(conn, Counter(counts.key_of(row) for row in rows))
-    await conn.execute(exception_history.insert(), [
+    await exception_rows.add_history(conn, [
         {"exception_id": row["id"], "at": now, "actor": SYSTEM, "action": "opened", "note": f.message}
         for row, f in zip(rows, findings, strict=True)])
     if changes is not None:
@@ -155,7 +145,7 @@ async def open_new(conn: AsyncConnection, findings: Sequence[Finding], *, routin
     return [row["id"] for row in rows]
 
 
-async def _count(conn: AsyncConnection, row: Any, **changed: Any) -> None:
+async def _count(conn: Connection, row: Any, **changed: Any) -> None:
     """Move one exception between counters as ``changed`` is written to it."""
     deltas: Counter[counts.Key] = Counter()
     counts.move(deltas, row, **changed)
@@ -170,33 +160,33 @@ def _refreshed(finding: Finding, now: datetime) -> dict[str, Any]:
             "updated_at": now}  # the system too: who owes a late step can change (another source took part)
 
 
-async def auto_resolve(conn: AsyncConnection, row: Any, note: str, *, changes: Changes | None = None,
+async def auto_resolve(conn: Connection, row: Any, note: str, *, changes: Changes | None = None,
                        now: datetime | None = None) -> None:
     """Resolve an exception because its evidence cleared."""
     now = now or utcnow()
-    await conn.execute(update(exceptions).where(exceptions.c.id == row.id).values(
-        status="resolved", open_key=None, resolved_at=now, resolved_by=SYSTEM, updated_at=now))
+    await exception_rows.change(conn, row.id, status="resolved", open_key=None, resolved_at=now, resolved_by=SYSTEM,
+                         updated_at=now)
     await _count(conn, row, status="resolved")
-    await _history(conn, row.id, SYSTEM, "resolved", note, now)
+    await exception_rows.add_history_entry(conn, row.id, SYSTEM, "resolved", note, now)
     if changes is not None:
         changes.add(row, "resolved", "resolved", now)
 
 
-async def clear_exception(conn: AsyncConnection, *, rule: str, subject: str, note: str = "the evidence cleared",
+async def clear_exception(conn: Connection, *, rule: str, subject: str, note: str = "the evidence cleared",
                           changes: Changes | None = None) -> str | None:
     """Resolve the open exception for ``rule`` + ``subject``, if any."""
-    row = (await conn.execute(select(exceptions).where(exceptions.c.open_key == f"{rule}|{subject}"))).first()
+    row = await exception_rows.open_by_key(conn, f"{rule}|{subject}")
     if row is None:
         return None
     await auto_resolve(conn, row, note, changes=changes)
     return row.id
 
 
-async def act(conn: AsyncConnection, ids: Sequence[str], *, actor: str, action: str, assignee: str | None = None,
+async def act(conn: Connection, ids: Sequence[str], *, actor: str, action: str, assignee: str | None = None,
               note: str | None = None, changes: Changes | None = None) -> list[str]:
     """A person acknowledges, assigns or resolves exceptions (bulk); returns the ids that changed."""
     now = utcnow()
-    rows = (await conn.execute(select(exceptions).where(exceptions.c.id.in_(list(ids))))).all()
+    rows = await exception_rows.by_ids(conn, ids)
     done = []
     deltas: Counter[counts.Key] = Counter()
     for row in rows:
@@ -212,11 +202,11 @@ async def act(conn: AsyncConnection, ids: Sequence[str], *, actor: str, action: 
             values = {"status": "resolved", "open_key": None, "resolved_at": now, "resolved_by": actor}
         else:
             raise ValueError(f"unknown action {action!r}")
-        await conn.execute(update(exceptions).where(exceptions.c.id == row.id).values(updated_at=now, **values))
+        await exception_rows.change(conn, row.id, updated_at=now, **values)
         if "status" in values:
             counts.move(deltas, row, status=values["status"])
-        await _history(conn, row.id, actor, action, note if action != "assigned" else f"to {assignee}"
-                       + (f": {note}" if note else ""), now)
+        said = note if action != "assigned" else f"to {assignee}" + (f": {note}" if note else "")
+        await exception_rows.add_history_entry(conn, row.id, actor, action, said, now)
         if changes is not None:
             changes.add(row, action, values.get("status", row.status), now)
         done.append(row.id)

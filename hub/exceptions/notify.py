@@ -33,7 +33,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
 
 from hub.access.privacy import mask_json
 from hub.config import resolve_secret
@@ -45,7 +44,7 @@ from hub.ingest.isolate import isolate
 from hub.ingest.values import safe_text
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.store import Store, describe
-from hub.store.tables import exception_history, exceptions, notification_cursor, notification_outbox
+from hub.store import notifications as outbox
 
 log = logging.getLogger(__name__)
 ACTIONS = ("opened", "resolved", "acknowledged", "assigned")  # a reopened exception notifies as opened
@@ -169,16 +168,10 @@ class Notifier:
         """Place the cursor before serving: at the end of history on the first start, or whenever no target is
         configured (targets added later are told about changes from then on, not about the whole past)."""
         async with self._store.write() as conn:
-            cursor = (await conn.execute(select(notification_cursor.c.history_id)
-                                         .where(notification_cursor.c.name == _CURSOR))).scalar_one_or_none()
+            cursor = await outbox.cursor_at(conn, _CURSOR)
             if cursor is not None and self._targets:
                 return
-            top = (await conn.execute(select(func.max(exception_history.c.id)))).scalar_one() or 0
-            if cursor is None:
-                await conn.execute(notification_cursor.insert().values(name=_CURSOR, history_id=top))
-            else:
-                await conn.execute(update(notification_cursor).where(notification_cursor.c.name == _CURSOR)
-                                   .values(history_id=top))
+            await outbox.place_cursor(conn, _CURSOR, await outbox.last_history_id(conn), new=cursor is None)
 
     async def collect(self, limit: int = 500) -> int:
         """Move new history entries that match a target into the outbox; returns how many rows it wrote."""
@@ -187,40 +180,34 @@ class Notifier:
 
     async def _collect(self, limit: int) -> int:
         async with self._store.read() as conn:
-            cursor = (await conn.execute(select(notification_cursor.c.history_id)
-                                         .where(notification_cursor.c.name == _CURSOR))).scalar_one_or_none()
+            cursor = await outbox.cursor_at(conn, _CURSOR)
             if cursor is None:
                 raise RuntimeError("Notifier.prepare() must run before collect()")
-            h = exception_history.c
-            rows = (await conn.execute(
-                select(exceptions, h.id.label("history_id"), h.action.label("history_action"), h.actor, h.note, h.at)
-                .join(exceptions, exceptions.c.id == h.exception_id).where(h.id > cursor)
-                .order_by(h.id).limit(limit))).all()
+            rows = await outbox.history_after(conn, cursor, limit)
         written = 0
 
         async def move(part: Sequence[Any]) -> None:
             """The part's outbox rows and the cursor past its last entry, in one transaction."""
             nonlocal written
             now = self._clock()
-            outbox = []
+            messages = []
             for row in part:
                 action = "opened" if row.history_action == "reopened" else row.history_action
                 for target in self._targets.values():
                     if target.matches(action, row):
-                        outbox.append({"id": new_id("msg"), "target": target.name, "exception_id": row.id,
+                        messages.append({"id": new_id("msg"), "target": target.name, "exception_id": row.id,
                                        "history_id": row.history_id, "action": action,
                                        "payload": _payload(action, row), "created_at": now, "next_attempt_at": now})
             async with self._store.write() as conn:
-                if outbox:
-                    await conn.execute(notification_outbox.insert(), outbox)
-                await _advance(conn, part[-1].history_id)
-            written += len(outbox)
+                await outbox.add_to_outbox(conn, messages)
+                await outbox.place_cursor(conn, _CURSOR, part[-1].history_id)
+            written += len(messages)
 
         async def skip(row: Any, exc: Exception) -> None:
             log.error("exception %s change %s cannot be queued for notification, skipped: %s", row.id,
                       row.history_id, describe(exc), exc_info=exc)
             async with self._store.write() as conn:
-                await _advance(conn, row.history_id)
+                await outbox.place_cursor(conn, _CURSOR, row.history_id)
 
         await isolate(rows, move, skip)  # in history order: the cursor only moves forward
         return written
@@ -238,10 +225,7 @@ class Notifier:
 
     async def _send_due(self, now: datetime) -> SendResult:
         async with self._store.read() as conn:
-            rows = (await conn.execute(select(notification_outbox).where(
-                notification_outbox.c.state == "pending", notification_outbox.c.next_attempt_at <= now)
-                .order_by(notification_outbox.c.next_attempt_at, notification_outbox.c.id)
-                .limit(self._batch))).all()
+            rows = await outbox.due_messages(conn, now, self._batch)
         if not rows:
             return SendResult()
         outcomes = await asyncio.gather(*(self._post(row) for row in rows))
@@ -260,8 +244,7 @@ class Notifier:
                     else:
                         delay = max(backoff(attempts, self._rng, self._base, self._cap), retry_after)
                         values.update(next_attempt_at=now + timedelta(seconds=delay))
-                    await conn.execute(update(notification_outbox).where(notification_outbox.c.id == row.id)
-                                       .values(**values))
+                    await outbox.update_message(conn, row.id, **values)
                     done.append(values.get("state", "pending"))
             states.extend(done)
 
@@ -269,9 +252,8 @@ class Notifier:
             # Its outcome cannot be written: fail it (kept for inspection) rather than POST it again every round.
             log.error("notification %s: outcome cannot be recorded, marked failed: %s", item[0].id, describe(exc))
             async with self._store.write() as conn:
-                await conn.execute(update(notification_outbox).where(notification_outbox.c.id == item[0].id)
-                                   .values(state="failed", attempts=item[0].attempts + 1,
-                                           last_error=safe_text(f"outcome not recordable: {describe(exc)}")))
+                await outbox.update_message(conn, item[0].id, state="failed", attempts=item[0].attempts + 1,
+                                            last_error=safe_text(f"outcome not recordable: {describe(exc)}"))
             states.append("failed")
 
         await isolate(list(zip(rows, outcomes, strict=True)), record, unrecordable)
@@ -334,11 +316,6 @@ class Notifier:
                     await self._wake.wait()
             except TimeoutError:
                 pass
-
-
-async def _advance(conn: Any, history_id: int) -> None:
-    await conn.execute(update(notification_cursor).where(notification_cursor.c.name == _CURSOR)
-                       .values(history_id=history_id))
 
 
 def _retry_after(value: str | None) -> float:

@@ -17,21 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.errors import Busy
 from hub.ids import new_id
 from hub.ingest.values import unstorable
 from hub.periodic import cancel_and_wait
-from hub.store import Store, pairs_in
-from hub.store.tables import deliveries, events, tx_due
+from hub.store import Connection, Store, evaluation
+from hub.store.evaluation import EVALUATE_NOW
+from hub.store.inbox import append_deliveries
 from hub.telemetry import Metrics, tracer
 
 log = logging.getLogger(__name__)
 _MAX_KEY = 200
 _BURST_GAP_SECONDS = 0.5  # a commit this recent means senders are still coming (a burst is on)
-EVALUATE_NOW = datetime(1970, 1, 1)  # a tx_due time every tick has passed: "look at this transaction again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,30 +125,9 @@ class Inbox:
                 self._metrics.set("crosstrace_inbox_queue_depth", self._queue.qsize())
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        first: dict[tuple[str, str], dict] = {}
-        for item in batch:
-            first.setdefault((item.row["source"], item.row["dedup_key"]), item.row)
         with tracer.start_as_current_span("inbox.store") as span:
             span.set_attribute("crosstrace.batch_size", len(batch))
-            async with self._store.write(urgent=True) as conn:
-                key_and_id = (deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id)
-                # RETURNING gives the rows this insert stored (not those DO NOTHING skipped): new deliveries need
-                # no read-back, one statement per group commit; only repeats' ids are looked up.
-                inserted = await conn.execute(self._store.insert_ignoring_conflicts(deliveries).returning(*key_and_id),
-                                              list(first.values()))
-                ids = {(row.source, row.dedup_key): row.id for row in inserted}
-                repeated = [key for key in first if key not in ids]
-                if repeated:
-                    stored = await conn.execute(select(*key_and_id).where(
-                        pairs_in(deliveries.c.source, deliveries.c.dedup_key, repeated, self._store.dialect)))
-                    ids.update({(row.source, row.dedup_key): row.id for row in stored})
-                repeats: dict[str, int] = {}
-                for item in batch:
-                    stored_id = ids[(item.row["source"], item.row["dedup_key"])]
-                    if stored_id != item.row["id"]:
-                        repeats[stored_id] = repeats.get(stored_id, 0) + 1
-                for delivery_id, count in repeats.items():
-                    await _count_repeat(conn, delivery_id, count)
+            ids = await append_deliveries(self._store, [item.row for item in batch])
         for item in batch:
             key = (item.row["source"], item.row["dedup_key"])
             receipt = Receipt(ids[key], ids[key] == item.row["id"])
@@ -164,23 +140,6 @@ class Inbox:
             self._on_commit()
 
 
-async def _count_repeat(conn: AsyncConnection, delivery_id: str, count: int) -> None:
-    """A delivery came again: count it on the delivery and on its events, and have the evaluator look again.
-
-    Repeats are rare, so this costs the hot path nothing; the duplicate-storm rule reads ``events.duplicates``.
-    """
-    await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                       .values(repeats=deliveries.c.repeats + count))
-    await conn.execute(update(events).where(events.c.delivery_id == delivery_id)
-                       .values(duplicates=events.c.duplicates + count))
-    tx_ids = list((await conn.execute(select(events.c.tx_id).where(events.c.delivery_id == delivery_id,
-                                                                   events.c.tx_id.is_not(None))
-                                      .distinct())).scalars())
-    await evaluate_soon(conn, tx_ids)
-
-
-async def evaluate_soon(conn: AsyncConnection, tx_ids: list[str]) -> None:
+async def evaluate_soon(conn: Connection, tx_ids: list[str]) -> None:
     """Have the evaluator's next tick look at these transactions (inside the caller's write transaction)."""
-    if tx_ids:
-        await conn.execute(delete(tx_due).where(tx_due.c.tx_id.in_(tx_ids)))
-        await conn.execute(tx_due.insert(), [{"tx_id": tx_id, "due_at": EVALUATE_NOW} for tx_id in tx_ids])
+    await evaluation.due_at(conn, tx_ids, EVALUATE_NOW)

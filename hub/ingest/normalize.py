@@ -14,9 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.access.contacts import contacts_in, keyed
 from hub.config import Config
 from hub.correlation.plan import CorrelationSettings
@@ -30,9 +27,9 @@ from hub.model import Delivery, Event, utcnow
 from hub.node import new_node_id
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock.ledger import StockLedger
-from hub.store import Store, claims, contact_index, describe, is_transient
+from hub.store import Connection, Store, claims, contact_index, describe, is_transient
+from hub.store import inbox as stored_deliveries
 from hub.store.record import Incoming, Recorded, record_events
-from hub.store.tables import deliveries
 from hub.telemetry import Metrics, tracer
 
 log = logging.getLogger(__name__)
@@ -146,7 +143,7 @@ class Normalizer:
             rows = await self._claim(limit)
         else:
             async with self._store.read() as conn:
-                rows = await self._take(conn, limit)
+                rows = await stored_deliveries.take_pending(conn, limit, self._max_body_bytes)
         if not rows:
             self._metrics.set("crosstrace_normalize_pending", 0)
             return 0
@@ -178,47 +175,16 @@ class Normalizer:
         self._metrics.set("crosstrace_normalize_lag_seconds", _lag(rows[0].received_at))
         return len(rows)
 
-    async def _take(self, conn: AsyncConnection, limit: int) -> list:  # type: ignore[type-arg]
-        """The oldest pending deliveries, at most ``limit`` and (beyond the first) ``max_body_bytes`` of bodies.
-
-        Their sizes are read first (``length`` reads a blob's size, not its content), so a backlog of big
-        ``/ingest`` batches is taken a few at a time: bodies and parsed events in memory stay bounded.
-        """
-        sizes = (await conn.execute(
-            select(deliveries.c.id, func.length(deliveries.c.body).label("size"))
-            .where(deliveries.c.state == "pending").order_by(deliveries.c.id).limit(limit))).all()
-        chosen = self._within_budget([(row.id, row.size or 0) for row in sizes])
-        return await self._bodies(conn, chosen)
-
     async def _claim(self, limit: int) -> list:  # type: ignore[type-arg]
-        """PostgreSQL: as :meth:`_take`, but claimed for this worker (hub/store/claims.py); what the body budget
-        leaves out is given back at once for the next batch (or another worker)."""
+        """PostgreSQL: as :func:`~hub.store.inbox.take_pending`, but claimed for this worker (hub/store/claims.py);
+        what the body budget leaves out is given back at once for the next batch (or another worker)."""
         assert self._node is not None
         async with self._store.write(writer="claims") as conn:
             claimed = await claims.claim(conn, self._node, limit, self._claim_seconds)
-            chosen = self._within_budget(claimed)
+            chosen = stored_deliveries.within_budget(claimed, self._max_body_bytes)
             await claims.release(conn, self._node, [delivery for delivery, _ in claimed[len(chosen):]])
         async with self._store.read() as conn:
-            return await self._bodies(conn, chosen)
-
-    def _within_budget(self, sizes: list[tuple[str, int]]) -> list[str]:
-        """The leading ids whose bodies stay within ``max_body_bytes`` (the first always)."""
-        chosen: list[str] = []
-        total = 0
-        for delivery_id, size in sizes:
-            if chosen and total + size > self._max_body_bytes:
-                break
-            chosen.append(delivery_id)
-            total += size
-        return chosen
-
-    @staticmethod
-    async def _bodies(conn: AsyncConnection, chosen: list[str]) -> list:  # type: ignore[type-arg]
-        if not chosen:
-            return []
-        return list((await conn.execute(
-            select(deliveries).where(deliveries.c.id.in_(chosen), deliveries.c.state == "pending")
-            .order_by(deliveries.c.id))).all())
+            return await stored_deliveries.pending_rows(conn, chosen)
 
     def _parsed(self, row, delivery: Delivery) -> _Item:  # type: ignore[no-untyped-def]
         try:
@@ -252,7 +218,7 @@ class Normalizer:
         tally.stored, tally.duplicates = tally.stored + result.stored, tally.duplicates + result.duplicates
         tally.dead.extend(item.source for item in dead)
 
-    async def _record_in(self, conn: AsyncConnection, items: Sequence[_Item]) -> Recorded:
+    async def _record_in(self, conn: Connection, items: Sequence[_Item]) -> Recorded:
         parsed = [incoming for item in items if item.dead is None for incoming in item.events]
         done = [item.delivery_id for item in items if item.dead is None]
         retried = [item.delivery_id for item in items if item.dead is None and item.retried]
@@ -271,7 +237,7 @@ class Normalizer:
                     await self._evaluate(conn, self._evaluator, sorted(result.transactions), result.changes)
         return result
 
-    async def _index_contacts(self, conn: AsyncConnection, items: list[_Item]) -> None:
+    async def _index_contacts(self, conn: Connection, items: list[_Item]) -> None:
         """The keyed hashes of the customers' emails and phones the recorded deliveries carry (admins search them)."""
         if not items:
             return
@@ -281,7 +247,7 @@ class Normalizer:
         await contact_index.add(conn, ((keyed(c, key), item.delivery_id) for item in items for c in item.contacts))
 
     @staticmethod
-    async def _evaluate(conn: AsyncConnection, evaluator: Evaluator, tx_ids: list[str], changes: Changes) -> None:
+    async def _evaluate(conn: Connection, evaluator: Evaluator, tx_ids: list[str], changes: Changes) -> None:
         """Evaluate the recorded transactions in a savepoint: one the rules cannot evaluate must not cost the
         deliveries their events. It is left to the evaluator's next tick, which isolates it (hub.ingest.isolate)."""
         found = Changes()
@@ -312,29 +278,21 @@ class Normalizer:
                 reason = safe_text(describe(again))
         # Even its dead letter could not be written (its exception or reason held something the database refuses):
         # mark it dead with the bare error, in a transaction of its own, so it is never taken again.
-        mine = [] if self._node is None else [deliveries.c.claimed_by == self._node]  # not taken over since
         async with self._store.write() as conn:
-            await conn.execute(update(deliveries).where(deliveries.c.id == item.delivery_id, *mine)
-                               .values(state="dead", error=reason, processed_at=utcnow(),
-                                       attempts=deliveries.c.attempts + 1))
+            await stored_deliveries.mark_dead(conn, item.delivery_id, reason, utcnow(), holder=self._node)
         tally.dead.append(item.source)
 
     async def _finish(self, conn, done: list[str], retried: list[str],  # type: ignore[no-untyped-def]
                       dead: list[_Item], changes: Changes) -> None:
         now = utcnow()
         if done:
-            await conn.execute(
-                update(deliveries).where(deliveries.c.id == bindparam("b_id"), deliveries.c.state == "pending")
-                .values(state="done", error=None, processed_at=now, attempts=deliveries.c.attempts + 1),
-                [{"b_id": delivery_id} for delivery_id in done])
+            await stored_deliveries.mark_done(conn, done, now)
             for delivery_id in retried:
                 await clear_exception(conn, rule="delivery.dead_letter", subject=delivery_id,
                                       note="replayed and normalized", changes=changes)
         for item in dead:
             delivery_id, source, reason = item.delivery_id, item.source, item.dead
-            await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
-                               .values(state="dead", error=reason, processed_at=now,
-                                       attempts=deliveries.c.attempts + 1))
+            await stored_deliveries.mark_dead(conn, delivery_id, reason, now)
             await raise_exception(conn, Finding(
                 rule="delivery.dead_letter", type="dead_letter", severity="error", subject=delivery_id, system=source,
                 system_kind=self._source_kinds.get(source),
@@ -389,23 +347,6 @@ class ReplayFilter:
 
 async def replay(store: Store, selection: ReplayFilter) -> list[str]:
     """Put the selected deliveries back to ``pending``; returns their ids. Re-derivation never duplicates."""
-    conditions = []
-    if selection.ids:
-        conditions.append(deliveries.c.id.in_(selection.ids))
-    if selection.source:
-        conditions.append(deliveries.c.source == selection.source)
-    if selection.state:
-        conditions.append(deliveries.c.state == selection.state)
-    if selection.since:
-        conditions.append(deliveries.c.received_at >= selection.since)
-    if selection.until:
-        conditions.append(deliveries.c.received_at < selection.until)
-    if selection.error_contains:
-        conditions.append(func.coalesce(deliveries.c.error, "").contains(selection.error_contains))
-    async with store.write() as conn:
-        ids = list((await conn.execute(select(deliveries.c.id).where(*conditions))).scalars())
-        if ids:
-            # processed_at becomes "queued again at": /healthz measures a pending delivery's wait from it
-            await conn.execute(update(deliveries).where(deliveries.c.id.in_(ids))
-                               .values(state="pending", processed_at=utcnow(), claimed_by=None, claim_until=None))
-    return ids
+    return await stored_deliveries.requeue(store, utcnow(), ids=selection.ids, source=selection.source,
+                                           state=selection.state, since=selection.since, until=selection.until,
+                                           error_contains=selection.error_contains)

@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from hub.config import Config
 from hub.ids import new_id
 from hub.ingest.inbox import dedup_key_for
-from hub.store import Store
-from hub.store.tables import deliveries, events, poll_state, refs
+from hub.store import Connection, Store
+from hub.store import polling as stored
+from hub.store.inbox import insert_new
 from hub.telemetry import Metrics
 
 __all__ = ["SOURCE_STATES", "PollState", "SourceHealth", "commit_poll", "list_poll_state", "load_poll_state",
@@ -98,9 +96,7 @@ async def commit_poll(store: Store, source: str, items: Sequence[Mapping[str, An
     async with store.write() as conn:
         new = 0
         if rows:
-            inserted = await conn.execute(
-                store.insert_ignoring_conflicts(deliveries).returning(deliveries.c.id), list(rows.values()))
-            new = len(inserted.all())
+            new = len(await insert_new(conn, list(rows.values())))
         values: dict[str, Any] = {"last_poll_at": now, "items_total": new}
         if cursor is not None:
             values.update(cursor=cursor, cursor_updated_at=now)
@@ -108,7 +104,7 @@ async def commit_poll(store: Store, source: str, items: Sequence[Mapping[str, An
             values.update(last_success_at=now, last_error=None, consecutive_failures=0, circuit="closed")
         if next_poll_at is not None:
             values["next_poll_at"] = next_poll_at
-        await _upsert(store, conn, source, values, add_items=True)
+        await stored.save_poll_state(conn, source, values, add_items=True)
     if on_commit is not None and new:
         on_commit()
     return new
@@ -128,7 +124,7 @@ async def record_poll_failure(store: Store, source: str, error: str, now: dateti
             next_at = max(next_at or retry_at, retry_at)
         values = {"last_poll_at": now, "last_error": error[:_MAX_ERROR], "consecutive_failures": failures,
                   "circuit": circuit, "next_poll_at": next_at}
-        await _upsert(store, conn, source, values)
+        await stored.save_poll_state(conn, source, values)
         state = await _load(conn, source)
     assert state is not None
     return state
@@ -137,7 +133,7 @@ async def record_poll_failure(store: Store, source: str, error: str, now: dateti
 async def mark_half_open(store: Store, source: str, now: datetime) -> None:
     """The cool-down is over: the next run is the one trial that closes or re-opens the circuit."""
     async with store.write() as conn:
-        await _upsert(store, conn, source, {"circuit": "half_open", "last_poll_at": now})
+        await stored.save_poll_state(conn, source, {"circuit": "half_open", "last_poll_at": now})
 
 
 async def load_poll_state(store: Store, source: str) -> PollState | None:
@@ -149,26 +145,17 @@ async def load_poll_state(store: Store, source: str) -> PollState | None:
 async def list_poll_state(store: Store) -> list[PollState]:
     """Every polled source's state, by name."""
     async with store.read() as conn:
-        rows = (await conn.execute(select(poll_state).order_by(poll_state.c.source))).mappings().all()
+        rows = await stored.all_poll_states(conn)
     return [PollState(**row) for row in rows]
 
 
 async def source_health(store: Store, config: Config, now: datetime) -> list[SourceHealth]:
     """Health of every configured source, in config order (two queries: poll_state, last delivery per source;
-    then one per source for its :func:`unresolved_ids`).
-
-    The last delivery is one ``max(received_at)`` per source in a single statement, each answered from the
-    ``(source, received_at)`` index, rather than a ``GROUP BY`` that reads every delivery ever stored.
-    """
+    then one per source for its :func:`unresolved_ids`)."""
     states = {state.source: state for state in await list_poll_state(store)}
     names = list(config.sources)
-    last: dict[str, datetime | None] = {}
-    if names:
-        latest = [select(func.max(deliveries.c.received_at)).where(deliveries.c.source == name)
-                  .scalar_subquery().label(f"s{index}") for index, name in enumerate(names)]
-        async with store.read() as conn:
-            row = (await conn.execute(select(*latest))).one()
-        last = {name: _naive(row[index]) for index, name in enumerate(names)}
+    async with store.read() as conn:
+        last = {name: _naive(at) for name, at in (await stored.last_delivery_at(conn, names)).items()}
     health = []
     async with store.read() as conn:
         unresolved = {name: await unresolved_ids(conn, name) for name in names}
@@ -189,7 +176,7 @@ async def source_health(store: Store, config: Config, now: datetime) -> list[Sou
 UNRESOLVED_LIMIT = 20
 
 
-async def unresolved_ids(conn: AsyncConnection, source: str, limit: int = UNRESOLVED_LIMIT) -> tuple[str, ...]:
+async def unresolved_ids(conn: Connection, source: str, limit: int = UNRESOLVED_LIMIT) -> tuple[str, ...]:
     """Ids ``source`` reported that no mapping or lookup resolved, as ``"<object> <id>"``, at most ``limit``.
 
     An adapter marks such an id with a ref in ``<source>:unresolved_<object>`` next to its plain
@@ -198,18 +185,8 @@ async def unresolved_ids(conn: AsyncConnection, source: str, limit: int = UNRESO
     later (and the next update of that id) clears it. Index ranges on ``refs (namespace, value)``.
     """
     prefix = f"{source}:unresolved_"
-    marked, marked_event = refs.alias("marked"), events.alias("marked_event")
-    newest = (select(marked.c.namespace, marked.c.value, func.max(marked_event.c.received_at).label("at"))
-              .join(marked_event, marked_event.c.id == marked.c.event_id)
-              .where(marked.c.namespace >= prefix, marked.c.namespace < prefix[:-1] + "`")  # "`" follows "_"
-              .group_by(marked.c.namespace, marked.c.value).subquery())
-    plain, plain_event = refs.alias("plain"), events.alias("plain_event")
-    resolved_later = (select(plain.c.event_id).join(plain_event, plain_event.c.id == plain.c.event_id)
-                      .where(plain.c.namespace == func.replace(newest.c.namespace, "unresolved_", ""),
-                             plain.c.value == newest.c.value, plain_event.c.received_at > newest.c.at))
-    rows = (await conn.execute(select(newest.c.namespace, newest.c.value).where(~exists(resolved_later))
-                               .order_by(newest.c.namespace, newest.c.value).limit(limit))).all()
-    return tuple(f"{row.namespace[len(prefix):]} {row.value}" for row in rows)
+    return tuple(f"{namespace[len(prefix):]} {value}"
+                 for namespace, value in await stored.unresolved_refs(conn, source, limit))
 
 
 SOURCE_STATES = ("ok", "failing", "open", "half_open", "pending", "webhook")
@@ -259,15 +236,6 @@ def _state(polled: bool, state: PollState) -> str:
     return "ok" if state.last_success_at else "pending"
 
 
-async def _load(conn: AsyncConnection, source: str) -> PollState | None:
-    row = (await conn.execute(select(poll_state).where(poll_state.c.source == source))).mappings().first()
+async def _load(conn: Connection, source: str) -> PollState | None:
+    row = await stored.poll_state_of(conn, source)
     return None if row is None else PollState(**row)
-
-
-async def _upsert(store: Store, conn: AsyncConnection, source: str, values: dict[str, Any], *,
-                  add_items: bool = False) -> None:
-    statement = store.upsert(poll_state).values(source=source, **values)
-    updates = {name: statement.excluded[name] for name in values if name != "items_total"}
-    if add_items:
-        updates["items_total"] = poll_state.c.items_total + statement.excluded.items_total
-    await conn.execute(statement.on_conflict_do_update(index_elements=[poll_state.c.source], set_=updates))

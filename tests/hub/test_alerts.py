@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import text
 
 from hub.errors import ConfigError
-from hub.exceptions.alerts import alerts_from_config, window_query
+from hub.exceptions.alerts import alerts_from_config
 from hub.store import Store
+from hub.store.alerts import window_query
 from tests.hub.test_exception_rules import EXCEPTIONS, FakeClock, ingest
 from tests.support import ERP_SECRET, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers
 

@@ -1,0 +1,159 @@
+"""The inbox table (``deliveries``): append raw deliveries, take pending ones, mark them done or dead, requeue.
+
+Promises (the store's contract, see :mod:`hub.store`): :func:`append_deliveries` has committed (durably) before
+it returns and stores each ``(source, dedup_key)`` once; :func:`take_pending` reads only ``pending`` deliveries,
+oldest first, and a delivery leaves that state only with :func:`mark_done` / :func:`mark_dead` (in the
+transaction that records its output).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store import Store, evaluation, pairs_in
+from hub.store.tables import deliveries, events
+
+Key = tuple[str, str]  # (source, dedup_key)
+
+
+async def append_deliveries(store: Store, rows: Sequence[dict[str, Any]]) -> dict[Key, str]:
+    """Store these deliveries in one urgent write transaction, committed before it returns; each row's key
+    maps to the id stored under it (the row's own id when it is new).
+
+    A row whose key is already stored (or came earlier in ``rows``) is not stored again: it is counted as a
+    repeat on the stored delivery and on its events, and their transactions become due for the evaluator.
+    """
+    first: dict[Key, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault((row["source"], row["dedup_key"]), row)
+    async with store.write(urgent=True) as conn:
+        ids = await insert_new(conn, list(first.values()))
+        repeated = [key for key in first if key not in ids]
+        if repeated:
+            ids.update(await stored_ids(conn, repeated))
+        repeats = Counter(ids[(row["source"], row["dedup_key"])] for row in rows
+                          if ids[(row["source"], row["dedup_key"])] != row["id"])
+        for delivery_id, count in repeats.items():
+            await evaluation.due_at(conn, await count_repeat(conn, delivery_id, count), evaluation.EVALUATE_NOW)
+    return ids
+
+
+async def insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[Key, str]:
+    """Insert the rows whose key is not stored yet (one statement); returns the keys and ids it stored.
+
+    RETURNING gives the rows this insert stored, not those ``ON CONFLICT DO NOTHING`` skipped.
+    """
+    if not rows:
+        return {}
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(deliveries)
+    inserted = await conn.execute(
+        insert.on_conflict_do_nothing().returning(deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id), rows)
+    return {(row.source, row.dedup_key): row.id for row in inserted}
+
+
+async def stored_ids(conn: AsyncConnection, keys: list[Key]) -> dict[Key, str]:
+    """The ids stored under these keys."""
+    stored = await conn.execute(select(deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id).where(
+        pairs_in(deliveries.c.source, deliveries.c.dedup_key, keys, conn.dialect.name)))
+    return {(row.source, row.dedup_key): row.id for row in stored}
+
+
+async def count_repeat(conn: AsyncConnection, delivery_id: str, count: int) -> list[str]:
+    """A delivery came ``count`` more times: count it on the delivery and its events; returns their transactions.
+
+    Repeats are rare, so this costs the hot path nothing; the duplicate-storm rule reads ``events.duplicates``.
+    """
+    await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id)
+                       .values(repeats=deliveries.c.repeats + count))
+    await conn.execute(update(events).where(events.c.delivery_id == delivery_id)
+                       .values(duplicates=events.c.duplicates + count))
+    return list((await conn.execute(select(events.c.tx_id).where(events.c.delivery_id == delivery_id,
+                                                                 events.c.tx_id.is_not(None))
+                                    .distinct())).scalars())
+
+
+async def take_pending(conn: AsyncConnection, limit: int, max_body_bytes: int) -> list[Any]:
+    """The oldest pending deliveries, at most ``limit`` and (beyond the first) ``max_body_bytes`` of bodies.
+
+    Their sizes are read first (``length`` reads a blob's size, not its content), so a backlog of big
+    ``/ingest`` batches is taken a few at a time: bodies and parsed events in memory stay bounded.
+    Nothing is marked: a delivery is taken again until :func:`mark_done` or :func:`mark_dead` commits.
+    (Several workers on one PostgreSQL claim theirs instead: :mod:`hub.store.claims`, then :func:`pending_rows`.)
+    """
+    sizes = (await conn.execute(
+        select(deliveries.c.id, func.length(deliveries.c.body).label("size"))
+        .where(deliveries.c.state == "pending").order_by(deliveries.c.id).limit(limit))).all()
+    return await pending_rows(conn, within_budget([(row.id, row.size or 0) for row in sizes], max_body_bytes))
+
+
+def within_budget(sizes: Sequence[tuple[str, int]], max_body_bytes: int) -> list[str]:
+    """The leading ids of ``(id, body size)`` whose bodies stay within ``max_body_bytes`` (the first always)."""
+    chosen: list[str] = []
+    total = 0
+    for delivery_id, size in sizes:
+        if chosen and total + size > max_body_bytes:
+            break
+        chosen.append(delivery_id)
+        total += size
+    return chosen
+
+
+async def pending_rows(conn: AsyncConnection, ids: Sequence[str]) -> list[Any]:
+    """The whole rows of these deliveries that are still pending, oldest first."""
+    if not ids:
+        return []
+    return list((await conn.execute(
+        select(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.state == "pending")
+        .order_by(deliveries.c.id))).all())
+
+
+async def mark_done(conn: AsyncConnection, delivery_ids: Sequence[str], now: datetime) -> None:
+    """These pending deliveries are normalized (one executemany)."""
+    if delivery_ids:
+        await conn.execute(
+            update(deliveries).where(deliveries.c.id == bindparam("b_id"), deliveries.c.state == "pending")
+            .values(state="done", error=None, processed_at=now, attempts=deliveries.c.attempts + 1),
+            [{"b_id": delivery_id} for delivery_id in delivery_ids])
+
+
+async def mark_dead(conn: AsyncConnection, delivery_id: str, reason: str, now: datetime, *,
+                    holder: str | None = None) -> None:
+    """This delivery cannot be normalized: dead, with the reason (``holder``: only while it still holds the claim)."""
+    mine = [] if holder is None else [deliveries.c.claimed_by == holder]  # not taken over since
+    await conn.execute(update(deliveries).where(deliveries.c.id == delivery_id, *mine)
+                       .values(state="dead", error=reason, processed_at=now, attempts=deliveries.c.attempts + 1))
+
+
+async def requeue(store: Store, now: datetime, *, ids: Sequence[str] = (), source: str | None = None,
+                  state: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                  error_contains: str | None = None) -> list[str]:
+    """Put the deliveries that match every given criterion back to ``pending``, in one write; returns their ids.
+
+    ``processed_at`` becomes "queued again at": /healthz measures a pending delivery's wait from it.
+    """
+    conditions = []
+    if ids:
+        conditions.append(deliveries.c.id.in_(ids))
+    if source:
+        conditions.append(deliveries.c.source == source)
+    if state:
+        conditions.append(deliveries.c.state == state)
+    if since:
+        conditions.append(deliveries.c.received_at >= since)
+    if until:
+        conditions.append(deliveries.c.received_at < until)
+    if error_contains:
+        conditions.append(func.coalesce(deliveries.c.error, "").contains(error_contains))
+    async with store.write() as conn:
+        found = list((await conn.execute(select(deliveries.c.id).where(*conditions))).scalars())
+        if found:
+            await conn.execute(update(deliveries).where(deliveries.c.id.in_(found))
+                               .values(state="pending", processed_at=now, claimed_by=None, claim_until=None))
+    return found
