@@ -16,6 +16,7 @@ from datetime import datetime
 
 from hub.access.contacts import contacts_in, keyed
 from hub.config import Config
+from hub.correlation.cited import cited_values, lookup_values
 from hub.correlation.plan import CorrelationSettings
 from hub.correlation.unlinked import flag_unlinked
 from hub.exceptions.evaluate import Evaluator
@@ -29,6 +30,7 @@ from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock.ledger import StockLedger
 from hub.store import Connection, Store, claims, contact_index, describe, is_transient
 from hub.store import inbox as stored_deliveries
+from hub.store.queries import transaction_citing
 from hub.store.record import Incoming, Recorded, record_events
 from hub.telemetry import Metrics, tracer
 
@@ -190,7 +192,7 @@ class Normalizer:
         try:
             events = check_events(self._parse(delivery))  # hostile values never reach the store
         except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes
-            return _Item(row.id, row.source, dead=_reason(exc), stage="parsed")
+            return _Item(row.id, row.source, dead=_reason(exc), stage="parsed", cited=cited_values(row.body))
         # a delivery normalized before (a replayed dead letter): its exception may clear
         return _Item(row.id, row.source, [Incoming(e, row.id, row.received_at) for e in events],
                      retried=bool(row.attempts), contacts=contacts_in(row.body) if events else set())
@@ -270,7 +272,9 @@ class Normalizer:
                     reason)
         if item.dead is None:
             try:
-                await self._record([_Item(item.delivery_id, item.source, dead=reason, stage="recorded")], tally)
+                cited = lookup_values([ref.value for incoming in item.events for ref in incoming.event.refs])
+                await self._record([_Item(item.delivery_id, item.source, dead=reason, stage="recorded",
+                                          cited=cited)], tally)
                 return
             except Exception as again:
                 if is_transient(again):
@@ -290,15 +294,20 @@ class Normalizer:
             for delivery_id in retried:
                 await clear_exception(conn, rule="delivery.dead_letter", subject=delivery_id,
                                       note="replayed and normalized", changes=changes)
+        hub_now = self._evaluator.now() if self._evaluator is not None else now  # the demo's simulated clock
         for item in dead:
             delivery_id, source, reason = item.delivery_id, item.source, item.dead
-            await stored_deliveries.mark_dead(conn, delivery_id, reason, now)
+            await stored_deliveries.mark_dead(conn, delivery_id, reason, hub_now)
+            cited = await transaction_citing(conn, item.cited)  # the order its body names, if any is known
+            evidence = {"delivery": delivery_id, "source": source, "error": reason, "stage": item.stage}
             await raise_exception(conn, Finding(
                 rule="delivery.dead_letter", type="dead_letter", severity="error", subject=delivery_id, system=source,
-                system_kind=self._source_kinds.get(source),
+                system_kind=self._source_kinds.get(source), tx_id=cited[0] if cited else None,
+                tx_kind=cited[1] if cited else None,
                 message=f"delivery {delivery_id} from {source} could not be {item.stage}: {reason}",
-                evidence={"delivery": delivery_id, "source": source, "error": reason, "stage": item.stage}),
-                routing=self._routing, changes=changes)
+                evidence=evidence), routing=self._routing, changes=changes, now=hub_now)
+            if cited:
+                await evaluate_soon(conn, [cited[0]])  # its open exception count
 
 
 @dataclass(slots=True)
@@ -311,6 +320,7 @@ class _Item:
     retried: bool = False
     dead: str | None = None
     stage: str = "parsed"
+    cited: list[str] = field(default_factory=list)  # a dead letter's body's values (hub.correlation.cited)
     contacts: set[str] = field(default_factory=set)  # normalised emails and phones it carries (hub.access.contacts)
 
 

@@ -136,6 +136,23 @@ async def _by_prefix(conn: AsyncConnection, prefix: str) -> list[str]:
     return sorted(found)[:MAX_PAGE]
 
 
+async def transaction_citing(conn: AsyncConnection, values: Sequence[str]) -> tuple[str, str] | None:
+    """(id, kind) of the transaction that most of these values are identity refs of (ties: the newest); None when
+    they name none. What a dead letter's raw body cites finds its order this way."""
+    if not values:
+        return None
+    rows = (await conn.execute(select(ref_keys.c.tx_id, ref_keys.c.value).where(
+        ref_keys.c.value.in_(list(values)), ref_keys.c.tx_id.is_not(None), ref_keys.c.demoted.is_(False)))).all()
+    cited: dict[str, set[str]] = defaultdict(set)
+    for tx_id, value in rows:
+        cited[tx_id].add(value)
+    if not cited:
+        return None
+    tx_id = max(cited, key=lambda t: (len(cited[t]), t))
+    kind = (await conn.execute(select(transactions.c.kind).where(transactions.c.id == tx_id))).scalar()
+    return (tx_id, kind) if kind is not None else None
+
+
 async def identity_refs(conn: AsyncConnection, tx_ids: Sequence[str],
                         per_tx: int = 4) -> dict[str, list[tuple[str, str, str]]]:
     """Each transaction's identity refs (namespace, value, role), a few each, sorted: what tells choice list rows
