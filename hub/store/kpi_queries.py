@@ -82,48 +82,48 @@ async def order_totals(conn: AsyncConnection, window: Window, attribute: str | N
 
 async def order_facts(conn: AsyncConnection, window: Window, attribute: str | None,
                       cap: int) -> tuple[list[OrderFacts], bool]:
-    """The newest ``cap`` orders placed in the window with their milestones; True when more were placed."""
+    """The newest ``cap`` orders placed in the window with their milestones; True when more were placed.
+
+    Set-based: one statement over the window's ``order.placed`` events (the (type, occurred_at) index) joined to
+    their transactions' milestone events, one for the stock exceptions; past ``cap`` orders the window starts at
+    the newest ``cap``-th one instead."""
     placed, later = events.alias("placed"), events.alias("later")
     group, join = _grouping(attribute, placed.c.tx_id, placed.c.source)
-    chosen = _in_window(select(placed.c.tx_id).where(placed.c.type == PLACED, placed.c.tx_id.is_not(None)),
-                        placed.c.occurred_at, window)
+    in_window = [placed.c.type == PLACED, placed.c.tx_id.is_not(None)]
     if window.source is not None:
-        chosen = chosen.where(placed.c.source == window.source)
-    tx_ids = list(dict.fromkeys((await conn.execute(
-        chosen.order_by(placed.c.occurred_at.desc(), placed.c.tx_id).limit(cap + 1))).scalars()))
-    capped = len(tx_ids) > cap
-    tx_ids = tx_ids[:cap]
+        in_window.append(placed.c.source == window.source)
+    edge = (await conn.execute(_in_window(select(placed.c.occurred_at).where(*in_window), placed.c.occurred_at,
+                                          window).order_by(placed.c.occurred_at.desc()).offset(cap).limit(1))).scalar()
+    capped = edge is not None
+    if capped:
+        in_window.append(placed.c.occurred_at > edge)
     stock_failed = and_(later.c.status == "failed", or_(*(later.c.type.startswith(p) for p in STOCK_EVENT_PREFIXES)))
 
     def first(condition: Any) -> Any:
         return func.min(case((condition, later.c.occurred_at)))
 
+    query = (select(placed.c.tx_id, group.label("grp"), func.min(placed.c.occurred_at).label("placed_at"),
+                    first(later.c.type.in_(SHIPPED)).label("shipped_at"),
+                    first(later.c.type == DELIVERED).label("delivered_at"),
+                    first(later.c.type == CANCELLED).label("cancelled_at"),
+                    first(stock_failed).label("stock_failed_at"))
+             .select_from(join(placed).outerjoin(later, and_(later.c.tx_id == placed.c.tx_id, or_(
+                 later.c.type.in_((*SHIPPED, CANCELLED)), stock_failed))))
+             .where(*in_window).group_by(placed.c.tx_id, group))
+    rows = (await conn.execute(_in_window(query, placed.c.occurred_at, window))).all()
+    chosen = _in_window(select(placed.c.tx_id).where(*in_window), placed.c.occurred_at, window)
+    problems = dict((await conn.execute(
+        select(exceptions.c.tx_id, func.min(exceptions.c.opened_at))
+        .where(exceptions.c.type.in_(STOCK_EXCEPTIONS), exceptions.c.tx_id.in_(chosen.scalar_subquery()))
+        .group_by(exceptions.c.tx_id))).all())
     facts: dict[str, OrderFacts] = {}
-    problems: dict[str, datetime] = {}
-    for start in range(0, len(tx_ids), 500):
-        chunk = tx_ids[start:start + 500]
-        query = (select(placed.c.tx_id, group.label("grp"), func.min(placed.c.occurred_at).label("placed_at"),
-                        first(later.c.type.in_(SHIPPED)).label("shipped_at"),
-                        first(later.c.type == DELIVERED).label("delivered_at"),
-                        first(later.c.type == CANCELLED).label("cancelled_at"),
-                        first(stock_failed).label("stock_failed_at"))
-                 .select_from(join(placed).outerjoin(later, and_(later.c.tx_id == placed.c.tx_id, or_(
-                     later.c.type.in_((*SHIPPED, CANCELLED)), stock_failed))))
-                 .where(placed.c.type == PLACED, placed.c.tx_id.in_(chunk))
-                 .group_by(placed.c.tx_id, group))
-        rows = (await conn.execute(query)).all()
-        raised = await conn.execute(
-            select(exceptions.c.tx_id, func.min(exceptions.c.opened_at))
-            .where(exceptions.c.tx_id.in_(chunk), exceptions.c.type.in_(STOCK_EXCEPTIONS))
-            .group_by(exceptions.c.tx_id))
-        problems.update({tx: at for tx, at in raised})
-        for row in rows:
-            seen = facts.get(row.tx_id)
-            if seen is not None and seen.placed_at <= row.placed_at:
-                continue  # two channels placed it: the first one counts
-            problem = min((t for t in (row.stock_failed_at, problems.get(row.tx_id)) if t is not None), default=None)
-            facts[row.tx_id] = OrderFacts(row.tx_id, row.grp, row.placed_at, row.shipped_at, row.delivered_at,
-                                          row.cancelled_at, problem)
+    for row in rows:
+        seen = facts.get(row.tx_id)
+        if seen is not None and seen.placed_at <= row.placed_at:
+            continue  # two channels placed it: the first one counts
+        problem = min((t for t in (row.stock_failed_at, problems.get(row.tx_id)) if t is not None), default=None)
+        facts[row.tx_id] = OrderFacts(row.tx_id, row.grp, row.placed_at, row.shipped_at, row.delivered_at,
+                                      row.cancelled_at, problem)
     return list(facts.values()), capped
 
 
