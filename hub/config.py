@@ -30,7 +30,7 @@ _TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.exceptions.alerts; 
 _TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
 _TOP_LEVEL |= {"health"}  # [health]: when /healthz reports a stuck pipeline (hub.health)
 _TOP_LEVEL |= {"settlement"}  # [settlement]: payouts vs orders, money that never arrives (hub.exceptions.settlements)
-_SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative", "attributes"}
+_SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative", "attributes", "watch"}
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -45,6 +45,7 @@ class Source:
     refs: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)  # payload path → business attribute name
+    watch: Any = None  # hub.exceptions.source_watch.Watch: silence and volume drift alerts; None = not watched
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,13 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
         options = {**options, "authoritative": bool(item["authoritative"])}
     secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
     return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options,
-                  attributes=_attributes(item.get("attributes", {}), where))
+                  attributes=_attributes(item.get("attributes", {}), where), watch=_watch(item.get("watch"), where))
+
+
+def _watch(raw: Any, where: str) -> Any:
+    from hub.exceptions.source_watch import parse_watch
+
+    return parse_watch(raw, where)
 
 
 def _attributes(raw: Any, where: str) -> dict[str, str]:

@@ -30,6 +30,7 @@ from hub.config import Config
 from hub.errors import ConfigError
 from hub.exceptions.broadcast import Broadcaster
 from hub.exceptions.lifecycle import SEVERITIES, Changes, Finding, auto_resolve, raise_exception
+from hub.exceptions.source_watch import watch_sources
 from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.store import Connection, Store, describe, exception_rows
@@ -213,9 +214,27 @@ class AlertEvaluator:
                       exc_info=exc)
 
         await isolate(self.rules, apply, failed)
+        await self._watch(at, changes)
         if self._broadcaster is not None and changes.items:
             self._broadcaster.publish(changes.items)
         return values
+
+    @property
+    def watched(self) -> list[Any]:
+        """Sources with ``watch`` (silence and volume drift: hub.exceptions.source_watch)."""
+        return [source for source in self._config.sources.values() if getattr(source, "watch", None) is not None]
+
+    async def _watch(self, at: datetime, changes: Changes) -> None:
+        async def apply(sources: Sequence[Any]) -> None:
+            found = Changes()
+            async with self._store.write() as conn:
+                await watch_sources(conn, sources, at, self._config.routing, found)
+            changes.items.extend(found.items)
+
+        async def failed(source: Any, exc: Exception) -> None:
+            log.error("source watch on %s failed, skipped this tick: %s", source.name, describe(exc), exc_info=exc)
+
+        await isolate(self.watched, apply, failed)
 
     async def _apply(self, conn: Connection, rule: AlertRule, value: Measure, now: datetime,
                      changes: Changes) -> None:
@@ -233,7 +252,7 @@ class AlertEvaluator:
                                              f"{rule.window_minutes} min", changes=changes, now=now)
 
     def start(self, interval_seconds: float = 30.0, heartbeats: Heartbeats | None = None) -> None:
-        if self.rules:
+        if self.rules or self.watched:
             self._loop.start(interval_seconds, heartbeats=heartbeats)
 
     async def stop(self) -> None:

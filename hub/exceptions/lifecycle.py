@@ -173,12 +173,12 @@ async def auto_resolve(conn: Connection, row: Any, note: str, *, changes: Change
 
 
 async def clear_exception(conn: Connection, *, rule: str, subject: str, note: str = "the evidence cleared",
-                          changes: Changes | None = None) -> str | None:
-    """Resolve the open exception for ``rule`` + ``subject``, if any."""
+                          changes: Changes | None = None, now: datetime | None = None) -> str | None:
+    """Resolve the open exception for ``rule`` + ``subject``, if any (at ``now``, default the wall clock)."""
     row = await exception_rows.open_by_key(conn, f"{rule}|{subject}")
     if row is None:
         return None
-    await auto_resolve(conn, row, note, changes=changes)
+    await auto_resolve(conn, row, note, changes=changes, now=now)
     return row.id
 
 
