@@ -1,10 +1,40 @@
-"""The store: one contract over SQLite and PostgreSQL.
+"""The store: one contract over SQLite and PostgreSQL, and the only package that speaks SQL.
 
-Promise: every write the hub makes goes through :meth:`Store.write`, which serialises writers (never
-two writers on one SQLite file — DESIGN §6) and returns only after the transaction is committed, i.e.
-durable (``synchronous=FULL`` on SQLite, fsync'd WAL on PostgreSQL). Reads run concurrently.
-Urgent writers (the inbox, whose senders wait for their 2xx) go before background ones (normalizer,
-evaluator), which are still served at least once every few urgent turns so they never starve.
+Nothing outside ``hub/store/`` imports SQLAlchemy, a driver or the tables (``tests/test_layering.py``): the hub
+calls the functions below with plain values and gets plain rows or dataclasses back; it holds a
+:data:`Connection` only to hand it to them. ``tests/store/test_contract.py`` checks each promise on both stores.
+
+Writes: every write goes through :meth:`Store.write`, which serialises writers (never two writers on one SQLite
+file — DESIGN §6) and returns only after the transaction is committed, i.e. durable (``synchronous=FULL`` on
+SQLite, fsync'd WAL on PostgreSQL). Reads (:meth:`Store.read`) run concurrently. Urgent writers (the inbox, whose
+senders wait for their 2xx) go before background ones (normalizer, evaluator), which are still served at least
+once every few urgent turns so they never starve.
+
+The contract (stated as Jaeger's span store states its reader and writer):
+
+1. **Append deliveries** — :func:`hub.store.inbox.append_deliveries`: the deliveries are committed (durable)
+   before it returns, each ``(source, dedup_key)`` stored once; a repeat answers with the stored id and is
+   counted on it. (A poller appends with :func:`hub.store.inbox.insert_new` in the transaction that moves its
+   cursor.)
+2. **Take pending work** — :func:`hub.store.inbox.take_pending`: pending deliveries, oldest first, bounded in
+   number and body bytes; never a done or dead one. A delivery stays pending, and is taken again, until the
+   transaction that records its output marks it :func:`~hub.store.inbox.mark_done` or
+   :func:`~hub.store.inbox.mark_dead`. Several workers on one PostgreSQL claim theirs instead
+   (:mod:`hub.store.claims`, then :func:`~hub.store.inbox.pending_rows`). :func:`~hub.store.inbox.requeue`
+   puts deliveries back (replay).
+3. **Record a normalized batch** — :func:`hub.store.record.record_events`, inside the caller's write
+   transaction: events, refs, transactions (correlation planned by :mod:`hub.correlation.plan`); idempotent —
+   an event already stored under ``(source, source_event_id)`` is counted as a duplicate, never stored twice, and
+   recording a delivery's batch again leaves the same rows. Exception changes go through
+   :mod:`hub.store.exception_rows` and their counters (:mod:`hub.store.exception_counts`), stock positions
+   through :mod:`hub.store.stock`, in the same transaction.
+4. **get_trace(ref) -> Trace** — :func:`hub.store.trace.get_trace`: one transaction end to end (events, refs,
+   related transactions, exceptions and their history) for any ref that links to it, its id or a merged-away
+   id; :func:`~hub.store.trace.get_traces` for many. GraphQL and the web page both render this object.
+5. **Finders with one keyset pager** — :func:`hub.store.paging.keyset_page` pages a finder's filtered select
+   (:func:`hub.store.queries.transaction_query`, :func:`~hub.store.queries.delivery_query`,
+   :func:`hub.store.exception_pages.queue_page`, …) in a key order ending in a unique id: rows inserted between
+   pages never make it skip or repeat one; :func:`~hub.store.paging.capped_count` counts up to a cap.
 """
 
 from __future__ import annotations
