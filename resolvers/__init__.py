@@ -19,6 +19,7 @@ from hub.access.auth import authenticate
 from hub.errors import HubError
 from hub.runtime import Hub
 from resolvers.admin import AdminMutation, AdminQuery
+from resolvers.compare import CompareQuery
 from resolvers.errors import MaskUnexpected, Schema, is_expected
 from resolvers.exceptions import ExceptionMutation, ExceptionQuery, Subscription
 from resolvers.http import GraphQLHTTP
@@ -34,7 +35,7 @@ from resolvers.sources import SourceQuery
 from resolvers.stock import StockQuery
 from schema.scalars import SCALAR_OVERRIDES
 
-Query = merge_types("Query", (TransactionQuery, ExceptionQuery, StockQuery, MetricsQuery, AdminQuery,
+Query = merge_types("Query", (TransactionQuery, CompareQuery, ExceptionQuery, StockQuery, MetricsQuery, AdminQuery,
                                 SourceQuery, NodeQuery))
 Mutation = merge_types("Mutation", (DeliveryMutation, ExceptionMutation, AdminMutation))
 

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from hub.runtime import Hub
-from web import dashboard, deliveries, exceptions, home, search, stock, trace
+from web import compare, dashboard, deliveries, exceptions, home, search, stock, trace
 
 STATIC = Path(__file__).with_name("static")
 
@@ -19,6 +19,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         *home.routes(hub),
         *search.routes(hub),
         *trace.routes(hub),
+        *compare.routes(hub),
         *exceptions.routes(hub),
         *deliveries.routes(hub),
         *stock.routes(hub),

@@ -305,3 +305,19 @@ def test_search_as_people_type_and_paste(server: str, page: Page) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/stock\?sku=SKU-GRN-L&location=STORE-12$"))
     assert "37" in page.inner_text('tr[data-source="wms"]')
+
+
+def test_two_orders_compared_side_by_side_from_the_trace(server: str, page: Page, shots: Path) -> None:
+    """The stuck order against the one that went through: aligned steps, each side's lag, where they diverge."""
+    page.goto(server + "/search?ref=W1002")
+    page.fill("form.compare-with input[name=b]", "W1001")
+    page.click("form.compare-with button[type=submit]")
+    page.wait_for_selector("#comparison")
+    steps = page.locator("#comparison tr[data-step]").evaluate_all("rows => rows.map(r => r.dataset.step)")
+    assert steps[:3] == ["placed", "accepted", "paid"]  # the order flow's steps first, in order
+    assert page.inner_text("#diverges-at") == "accepted"  # W1002 was never accepted; W1001 was
+    diverging = page.locator('#comparison tr[data-diverges="yes"]').first
+    assert diverging.get_attribute("data-step") == "accepted" and "diverges" in diverging.inner_text()
+    header = page.inner_text("#comparison tr >> nth=0")
+    assert "W1002" in header and "W1001" in header  # each side by its order number
+    page.screenshot(path=str(shots / "compare.png"), full_page=True)

@@ -1,0 +1,47 @@
+"""``compare(a, b)``: two transactions side by side on aligned steps (``hub.compare``, as ``/compare`` shows)."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+
+from hub.compare import compare
+from hub.model import utcnow
+from hub.store.trace import AmbiguousRef, Trace, get_trace
+from resolvers.query import bad_input
+from schema.comparison import TraceComparison
+from schema.transaction import Transaction
+
+MAX_REF = 400
+
+
+async def _trace(info: strawberry.Info, conn, ref: str, name: str) -> Trace | None:  # type: ignore[no-untyped-def]
+    if not ref.strip() or len(ref) > MAX_REF or "\x00" in ref:
+        raise bad_input(f"`{name}` must be one ref (an order, shipment or payment id, or a transaction id)")
+    try:
+        trace = await get_trace(conn, ref.strip())
+    except AmbiguousRef as exc:
+        raise GraphQLError(f"{name}: {ref!r} names {len(exc.tx_ids)} transactions: ask with namespace:value",
+                           extensions={"code": "AMBIGUOUS_REF", "candidates": exc.tx_ids[:20]}) from None
+    if trace is not None:
+        info.context["loaders"].trace.prime(trace.transaction.id, trace)
+    return trace
+
+
+@strawberry.type
+class CompareQuery:
+    @strawberry.field(description="Two transactions side by side: the shared flow's steps aligned, then the other "
+                                  "event types, each with its lag on either side and where they diverge. `a` and "
+                                  "`b` are any refs `transaction(ref:)` takes; null when either names nothing.")
+    async def compare(self, info: strawberry.Info, a: str, b: str) -> TraceComparison | None:
+        hub = info.context["hub"]
+        async with hub.require_store().read() as conn:
+            trace_a = await _trace(info, conn, a, "a")
+            trace_b = await _trace(info, conn, b, "b")
+        if trace_a is None or trace_b is None:
+            return None
+        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
+        found = compare(hub.config, trace_a.transaction.kind, trace_a.events, trace_b.transaction.kind,
+                        trace_b.events, now)
+        return TraceComparison.from_comparison(Transaction.from_row(trace_a.transaction),
+                                               Transaction.from_row(trace_b.transaction), found)
