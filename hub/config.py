@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigError
+from hub.exceptions.alert_rules import AlertRule, alerts_from_config
+from hub.exceptions.notify_targets import Target, notifications_from_config
 from hub.model import DEFAULT_JUNK_VALUES, SOURCE_KINDS
+from hub.secrets import resolve_secret
 from hub.stock.config import StockSettings, parse_stock
 
 DEFAULT_CONFIG_PATH = "crosstrace.toml"
@@ -26,7 +29,7 @@ RESERVED_SOURCE_NAMES = ("ingest",)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", "exceptions", "routing", "stock",
               "retention", "web"}
-_TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.exceptions.alerts; [[notifications]]: hub.exceptions.notify
+_TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.exceptions.alert_rules; [[notifications]]: …notify_targets
 _TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
 _TOP_LEVEL |= {"health"}  # [health]: when /healthz reports a stuck pipeline (hub.health)
 _TOP_LEVEL |= {"settlement"}  # [settlement]: payouts vs orders, money that never arrives (hub.exceptions.settlements)
@@ -82,8 +85,8 @@ class Config:
     duplicate_threshold: int = 3
     amount_tolerance: Decimal = Decimal("0.01")
     routing: tuple[RoutingRule, ...] = ()
-    alerts: tuple[Any, ...] = ()  # hub.exceptions.alerts.AlertRule, from [[alerts]]
-    notifications: tuple[Any, ...] = ()  # hub.exceptions.notify.Target, from [[notifications]]
+    alerts: tuple[AlertRule, ...] = ()  # [[alerts]], checked by hub.exceptions.alert_rules
+    notifications: tuple[Target, ...] = ()  # [[notifications]], checked by hub.exceptions.notify_targets
     stock: StockSettings = field(default_factory=StockSettings)  # [stock]: hub.stock.config
     retention: Any = None  # [retention]: hub.access.retention.Retention; None = keep forever
     session_hours: float = 12.0  # [web] session_hours: how long a UI login lasts (hub.access.sessions, web/guard.py)
@@ -172,8 +175,8 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
         duplicate_threshold=_positive_int(exceptions_table, "duplicate_threshold", "exceptions.duplicate_threshold", 3),
         amount_tolerance=amount_tolerance,
         routing=routing,
-        alerts=_alerts(raw, sources),
-        notifications=_notifications(raw, environ),
+        alerts=alerts_from_config(_array(raw, "alerts"), list(sources)),
+        notifications=notifications_from_config(_array(raw, "notifications"), environ),
         stock=parse_stock(raw.get("stock"), sources),
         settlement=parse_settlement(_table(raw, "settlement"), sources),
         graphql=_table(raw, "graphql"),
@@ -194,28 +197,6 @@ def _web_session_hours(web: dict[str, Any]) -> float:
         raise ConfigError(f"[web] session_hours = {hours!r}: give the hours a UI login lasts, more than 0 and "
                           "at most 720 (e.g. 12)")
     return float(hours)
-
-
-def _alerts(raw: dict[str, Any], sources: dict[str, Source]) -> tuple[Any, ...]:
-    from hub.exceptions.alerts import alerts_from_config
-
-    return alerts_from_config(_array(raw, "alerts"), list(sources))
-
-
-def _notifications(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str]) -> tuple[Any, ...]:
-    from hub.exceptions.notify import notifications_from_config
-
-    return notifications_from_config(_array(raw, "notifications"), environ)
-
-
-def resolve_secret(value: str, where: str, environ: dict[str, str] | os._Environ[str]) -> str:
-    """``env:NAME`` → the environment variable's value; anything else is taken literally."""
-    if value.startswith("env:"):
-        name = value[4:]
-        if not environ.get(name):
-            raise ConfigError(f"{where} = {value!r}: environment variable {name} is not set; export it")
-        return environ[name]
-    return value
 
 
 def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -> Source:

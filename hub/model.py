@@ -149,3 +149,6 @@ STEP_RANK = {
     "shipment.delivered": 7, "transfer.received": 7, "receipt.received": 7, "return.received": 7,
     "return.inspected": 8, "return.restocked": 9, "refund.issued": 9, "settlement.paid": 10,
 }
+
+
+SEVERITIES = ("info", "warning", "error", "critical")  # of an exception, least to most severe

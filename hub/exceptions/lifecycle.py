@@ -26,7 +26,6 @@ from hub.store import exception_counts as counts
 
 SYSTEM = "system"
 _LOOK_UP = object()  # raise_exception's default for ``existing``: read the latest row for the key
-SEVERITIES = ("info", "warning", "error", "critical")
 
 
 @dataclass(frozen=True, slots=True)

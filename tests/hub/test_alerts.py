@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from hub.errors import ConfigError
-from hub.exceptions.alerts import alerts_from_config
+from hub.exceptions.alert_rules import alerts_from_config
 from hub.store import Store
 from hub.store.alerts import window_query
 from tests.hub.test_exception_rules import EXCEPTIONS, FakeClock, ingest

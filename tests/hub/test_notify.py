@@ -26,7 +26,8 @@ from starlette.routing import Route
 from collectors.base import SignatureError
 from collectors.standard_webhooks import verify
 from hub.errors import ConfigError
-from hub.exceptions.notify import backoff, notifications_from_config
+from hub.exceptions.notify import backoff
+from hub.exceptions.notify_targets import notifications_from_config
 from hub.store.tables import notification_outbox
 from tests.e2e.server import free_port
 from tests.hub.test_exception_rules import FakeClock, at, ingest

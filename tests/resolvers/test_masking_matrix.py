@@ -39,7 +39,7 @@ from graphql import (
 )
 
 from collectors import shopify
-from hub.exceptions.notify import ACTIONS
+from hub.exceptions.notify_targets import ACTIONS
 from hub.export.rows import LISTS
 from hub.runtime import Hub
 from tests.hub.test_keys_web_login import login
