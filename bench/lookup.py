@@ -209,7 +209,7 @@ class BenchRoutes:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/bare":
             ref = orjson.loads(await _read_body(receive))["ref"]
-            payload = await trace_payload(self._app.state.hub.require_store(), ref)
+            payload = await trace_payload(self._app.state.hub.started().store, ref)
             await _send(send, 200, orjson.dumps({"data": {"transaction": payload}}))
         elif scope["type"] == "http" and scope["path"] == "/floor":
             await _read_body(receive)
@@ -238,7 +238,7 @@ async def in_app(db: Path, refs: list[str], warmup: int, budget: float) -> dict[
     app = create_app(bench_config(sqlite_url(str(db))), evaluate_every=3600)
     results: dict[str, dict[str, float]] = {}
     async with app.router.lifespan_context(app):
-        store = app.state.hub.require_store()
+        store = app.state.hub.started().store
         transport = httpx.ASGITransport(app=BenchRoutes(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://bench",
                                      headers={"authorization": f"Bearer {ADMIN_KEY}"}) as client:

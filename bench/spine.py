@@ -128,7 +128,7 @@ async def _phase(name: str, db: Path, requests: list[Request], concurrency: int,
         if profiler:
             profiler.disable()
         result.update(statuses=dict(statuses), normalized=normalized, drain_seconds=ended - drained,
-                      overall_per_s=len(requests) / (ended - started), writers=_writers(hub.require_store()))
+                      overall_per_s=len(requests) / (ended - started), writers=_writers(hub.started().store))
     if name == "receive":
         line = f"{result['rps']:,.0f} webhooks/s acknowledged (normalizer stopped)"
     elif name == "receive+normalize":

@@ -57,7 +57,7 @@ class IngestEndpoint:
             except (ParseError, RefusedValue) as exc:
                 raise BadRequest(str(exc)) from None
             single = f"{items[0]['source']}/{items[0]['id']}" if len(items) == 1 else None
-            receipt = await self._hub.require_inbox().submit(
+            receipt = await self._hub.started().inbox.submit(
                 source=INGEST_SOURCE, dedup_key=dedup_key_for(single, body) if single else body_digest(body),
                 headers={k: v for k, v in headers.items() if k != "authorization"}, body=body,
                 content_type=media_type(headers), received_at=utcnow())

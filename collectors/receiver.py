@@ -73,7 +73,7 @@ class WebhookReceiver:
             received_at = datetime.fromtimestamp(self._clock(), UTC).replace(tzinfo=None)  # the hub's clock
             # Keyed on signed content only (collectors.base): a resent body under a new id header is a repeat.
             key = getattr(adapter, "delivery_key", adapter.dedup_key)(headers, body, source)
-            receipt = await self._hub.require_inbox().submit(
+            receipt = await self._hub.started().inbox.submit(
                 source=name, dedup_key=dedup_key_for(key, body), headers=kept,
                 body=body, content_type=media_type(headers), received_at=received_at)
         await send_json(send, 202 if receipt.new else 200, {"delivery": receipt.delivery_id})

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collectors import ADAPTERS, parser_for
@@ -40,9 +40,9 @@ from hub.ingest.inbox import Inbox
 from hub.ingest.normalize import Normalizer
 from hub.ingest.polling import publish_health, source_health
 from hub.periodic import Heartbeats
-from hub.runtime import Hub
+from hub.runtime import Hub, Running
 from hub.store import Store
-from hub.store.tables import deliveries
+from hub.store.queries import pending_count
 from hub.telemetry import new_metrics
 from resolvers import GraphQLApp
 from web import export as web_export
@@ -58,117 +58,169 @@ log = logging.getLogger(__name__)
 def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                adapters: dict[str, ModuleType] | None = None, evaluate_every: float = 5.0,
                open_ui_as: ApiKey | None = None) -> Starlette:
-    """The hub as an ASGI app; the store opens (and migrates) in the lifespan.
+    """The hub as an ASGI app; the store opens (and migrates) and the parts start in the lifespan.
 
     ``open_ui_as``: only ``crosstrace demo`` on loopback passes its key, so the UI opens without a login
     (web/guard.py); everything else asks for a key.
     """
     adapters = ADAPTERS if adapters is None else adapters
+    polls = check_sources(config, adapters)
+    hub = new_hub(config, clock)
+    hooks, ingest = WebhookReceiver(hub, adapters, clock), IngestEndpoint(hub)
+    app = _HubApp(hooks=hooks, ingest=ingest, routes=routes(hub, hooks, ingest, clock),
+                  middleware=middleware(hub, open_ui_as),
+                  lifespan=lifespan(hub, adapters, polls, clock, evaluate_every),
+                  exception_handlers={HTTPException: _http_error, HubError: _hub_error, Exception: _unexpected})
+    app.state.hub = hub
+    return app
+
+
+def check_sources(config: Config, adapters: dict[str, ModuleType]) -> list[Any]:
+    """Every source's adapter exists and accepts its options; returns the polls ([sources.options.poll]).
+    ConfigError names the source and key."""
     for source in config.sources.values():
         if source.adapter not in adapters:
             raise ConfigError(f"source {source.name!r}: adapter {source.adapter!r} is not available in this build")
         check = getattr(adapters[source.adapter], "check_options", None)
         if check is not None:
             check(source)
-    polls = plan_polls(config)  # [sources.options.poll] validated at start: ConfigError names source and key
-    health_settings = config.health or HealthSettings()
-    heartbeats = Heartbeats(clock, intervals=health_settings.stall_intervals,
-                            min_seconds=health_settings.stall_min_seconds)  # on the app's clock, as /healthz
-    hub = Hub(config=config, metrics=new_metrics(), heartbeats=heartbeats)
+    return plan_polls(config)
 
+
+def new_hub(config: Config, clock: Callable[[], float]) -> Hub:
+    """The hub before start: config, metrics, the app's clock and heartbeats on it (as /healthz reads them)."""
+    settings = config.health or HealthSettings()
+    heartbeats = Heartbeats(clock, intervals=settings.stall_intervals, min_seconds=settings.stall_min_seconds)
+    return Hub(config=config, metrics=new_metrics(), now=lambda: _utc(clock()), heartbeats=heartbeats)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What :func:`start` started: the running parts requests use, and the background ones only stop needs."""
+
+    running: Running
+    keyring: KeyRing
+    housekeeper: Housekeeper
+    poller: Poller
+    client: httpx.AsyncClient
+
+
+def lifespan(hub: Hub, adapters: dict[str, ModuleType], polls: list[Any], clock: Callable[[], float],
+             evaluate_every: float) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await Store.open(config.store_url)
-        keyring = KeyRing(store)  # stored API keys (hub/access/keys.py), consulted by hub.access.auth.authenticate
-        await keyring.reload()
-        attach_ring(config, keyring)
-        keyring.start()
-        housekeeper = Housekeeper(store, config.retention or Retention(), lambda: _utc(clock()))
-        housekeeper.start(3600, heartbeats)  # [retention] purge, hourly; off unless configured
-        evaluator = Evaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
-        client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # pollers' and lookups' one client
-        normalizer = Normalizer(store, parser_for(config, adapters, client), config, hub.metrics, evaluator=evaluator,
-                                senders_waiting=lambda: inbox.busy)
-        inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
-        hub.store, hub.inbox, hub.normalizer, hub.evaluator = store, inbox, normalizer, evaluator
-        inbox.start()
-        normalizer.start(heartbeats)
-        evaluator.start(evaluate_every, heartbeats)
-        poller = Poller(store, polls, client, clock=clock, metrics=hub.metrics, on_commit=normalizer.wake)
-        poller.start(heartbeats)
-        hub.alerts = AlertEvaluator(store, config, lambda: _utc(clock()), hub.broadcaster)
-        hub.alerts.start(evaluate_every, heartbeats)
-        hub.notifier = Notifier(store, config.notifications, client, sign, clock=lambda: _utc(clock()))
-        await hub.notifier.prepare()
-        hub.notifier.start(evaluate_every, hub.broadcaster, heartbeats)  # signs with collectors' Standard Webhooks
+    async def run(app: Starlette) -> AsyncIterator[None]:
+        parts = await start(hub, adapters, polls, clock, evaluate_every)
         try:
             yield
         finally:
-            await hub.notifier.stop()
-            await hub.alerts.stop()
-            await poller.stop()
-            await client.aclose()
-            await inbox.stop()
-            await normalizer.stop()
-            await evaluator.stop()
-            await housekeeper.stop()
-            await keyring.stop()
-            detach_ring(config)
-            await store.close()
-            hub.store = hub.inbox = hub.normalizer = hub.evaluator = hub.alerts = hub.notifier = None
+            await stop(hub, parts)
+    return run
 
+
+async def start(hub: Hub, adapters: dict[str, ModuleType], polls: list[Any], clock: Callable[[], float],
+                evaluate_every: float) -> _Parts:
+    """Open the store and start every part; ``hub.started()`` answers once all have started."""
+    config, heartbeats = hub.config, hub.heartbeats
+    store = await Store.open(config.store_url)
+    keyring = KeyRing(store)  # stored API keys (hub/access/keys.py), consulted by hub.access.auth.authenticate
+    await keyring.reload()
+    attach_ring(config, keyring)
+    keyring.start()
+    housekeeper = Housekeeper(store, config.retention or Retention(), hub.now)
+    housekeeper.start(3600, heartbeats)  # [retention] purge, hourly; off unless configured
+    evaluator = Evaluator(store, config, hub.now, hub.broadcaster)
+    client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # pollers' and lookups' one client
+    normalizer = Normalizer(store, parser_for(config, adapters, client), config, hub.metrics, evaluator=evaluator,
+                            senders_waiting=lambda: inbox.busy)
+    inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
+    inbox.start()
+    normalizer.start(heartbeats)
+    evaluator.start(evaluate_every, heartbeats)
+    poller = Poller(store, polls, client, clock=clock, metrics=hub.metrics, on_commit=normalizer.wake)
+    poller.start(heartbeats)
+    alerts = AlertEvaluator(store, config, hub.now, hub.broadcaster)
+    alerts.start(evaluate_every, heartbeats)
+    notifier = Notifier(store, config.notifications, client, sign, clock=hub.now)
+    await notifier.prepare()
+    notifier.start(evaluate_every, hub.broadcaster, heartbeats)  # signs with collectors' Standard Webhooks
+    hub.running = Running(store=store, inbox=inbox, normalizer=normalizer, evaluator=evaluator, alerts=alerts,
+                          notifier=notifier)
+    return _Parts(hub.running, keyring, housekeeper, poller, client)
+
+
+async def stop(hub: Hub, parts: _Parts) -> None:
+    """Stop every part, the senders first, and close the store; ``hub.started()`` is Busy from then on."""
+    running = parts.running
+    await running.notifier.stop()
+    await running.alerts.stop()
+    await parts.poller.stop()
+    await parts.client.aclose()
+    await running.inbox.stop()
+    await running.normalizer.stop()
+    await running.evaluator.stop()
+    await parts.housekeeper.stop()
+    await parts.keyring.stop()
+    detach_ring(hub.config)
+    await running.store.close()
+    hub.running = None
+
+
+def routes(hub: Hub, hooks: ASGIApp, ingest: ASGIApp, clock: Callable[[], float]) -> list[BaseRoute]:
     graphql = GraphQLApp(hub, clock=clock,  # the cost budget refills on the app's clock
                          ide_html=web_graphiql.page(), ide_csp=web_graphiql.CSP)  # GraphiQL from /static
+    return [
+        Mount("/hooks", app=hooks),
+        Route("/ingest", endpoint=ingest),
+        Route("/graphql", endpoint=graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", endpoint=graphql),
+        Route("/healthz", healthz_endpoint(hub)),
+        Route("/metrics", metrics_endpoint(hub)),
+        *web_login.routes(hub, hub.now),
+        *web_routes.routes(hub),
+        *web_export.routes(hub),
+    ]
+
+
+def middleware(hub: Hub, open_ui_as: ApiKey | None) -> list[Middleware]:
+    return [Middleware(SecurityHeaders),  # on every response, the guard's refusals included
+            Middleware(WebGuard, hub=hub, now=hub.now, open_as=open_ui_as)]
+
+
+def healthz_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
+    settings = hub.config.health or HealthSettings()
 
     async def healthz(request: Request) -> Response:
         """200 when the store answers, the oldest pending delivery is recent and every loop ticks; else 503 + why."""
-        if hub.store is None:
+        running = hub.running
+        if running is None:
             return JSONResponse({"status": "error", "reasons": ["the hub is starting or stopping"]}, status_code=503)
-        health = await check_health(hub.store, heartbeats, health_settings, _utc(clock()))
+        health = await check_health(running.store, hub.heartbeats, settings, hub.now())
         publish_health_gauges(hub.metrics, health)
-        body = {"status": "ok" if health.ok else "error", "store": hub.store.dialect,
-                "inbox_queue": hub.inbox.depth if hub.inbox else 0, "checks": health.checks}
+        body = {"status": "ok" if health.ok else "error", "store": running.store.dialect,
+                "inbox_queue": running.inbox.depth, "checks": health.checks}
         if not health.ok:
             body["reasons"] = health.reasons
         return JSONResponse(body, status_code=200 if health.ok else 503)
+    return healthz
+
+
+def metrics_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
+    settings = hub.config.health or HealthSettings()
 
     async def metrics(request: Request) -> Response:
-        async with hub.require_store().read() as conn:
-            pending = (await conn.execute(select(func.count()).select_from(deliveries)
-                                          .where(deliveries.c.state == "pending"))).scalar_one()
-        hub.metrics.set("crosstrace_normalize_pending", pending)
-        publish_health_gauges(hub.metrics, await check_health(hub.store, heartbeats, health_settings,
-                                                              _utc(clock())))
-        for writer, stats in hub.require_store().writer_stats.items():  # inbox vs background: who waits on whom
+        store = hub.started().store
+        async with store.read() as conn:
+            hub.metrics.set("crosstrace_normalize_pending", await pending_count(conn))
+        publish_health_gauges(hub.metrics, await check_health(store, hub.heartbeats, settings, hub.now()))
+        for writer, stats in store.writer_stats.items():  # inbox vs background: who waits on whom
             hub.metrics.set("crosstrace_store_write_transactions_total", stats.transactions, writer=writer)
             hub.metrics.set("crosstrace_store_writer_wait_seconds_total", stats.wait_seconds, writer=writer)
             hub.metrics.set("crosstrace_store_writer_hold_seconds_total", stats.hold_seconds, writer=writer)
-        now = _utc(clock())  # per-source health, the same figures as GraphQL `sources`
-        publish_health(hub.metrics, await source_health(hub.require_store(), config, now), now)
+        now = hub.now()  # per-source health, the same figures as GraphQL `sources`
+        publish_health(hub.metrics, await source_health(store, hub.config, now), now)
         hub.metrics.set("crosstrace_live_subscribers", hub.broadcaster.subscribers)
         return PlainTextResponse(hub.metrics.render(), media_type="text/plain; version=0.0.4")
-
-    hooks, ingest = WebhookReceiver(hub, adapters, clock), IngestEndpoint(hub)
-    app = _HubApp(
-        hooks=hooks, ingest=ingest,
-        routes=[
-            Mount("/hooks", app=hooks),
-            Route("/ingest", endpoint=ingest),
-            Route("/graphql", endpoint=graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", endpoint=graphql),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics),
-            *web_login.routes(hub, lambda: _utc(clock())),
-            *web_routes.routes(hub),
-            *web_export.routes(hub),
-        ],
-        middleware=[Middleware(SecurityHeaders),  # on every response, the guard's refusals included
-                    Middleware(WebGuard, hub=hub, now=lambda: _utc(clock()), open_as=open_ui_as)],
-        lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error, HubError: _hub_error, Exception: _unexpected},
-    )
-    app.state.hub = hub
-    return app
+    return metrics
 
 
 class _HubApp(Starlette):

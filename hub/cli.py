@@ -98,16 +98,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from collectors import ADAPTERS
-    from collectors.poller import plan_polls
+    from hub.app import check_sources
 
     config = load(args.config)
-    for source in config.sources.values():
-        if source.adapter not in ADAPTERS:
-            raise ConfigError(f"source {source.name!r}: adapter {source.adapter!r} is not available in this build")
-        check = getattr(ADAPTERS[source.adapter], "check_options", None)
-        if check is not None:
-            check(source)
-    plan_polls(config)  # [sources.options.poll], checked as `serve` checks it at start
+    check_sources(config, ADAPTERS)  # adapters and [sources.options.poll], checked as `serve` checks them at start
     print(f"ok: {config.path or 'defaults (no config file)'}; store {config.store_url}; "
           f"{len(config.sources)} sources ({', '.join(config.sources) or 'none'}); {len(config.api_keys)} API keys")
     return 0
@@ -124,6 +118,7 @@ async def _replay_async(config: Config, args: argparse.Namespace) -> int:
     from hub.ingest.normalize import Normalizer, ReplayFilter, replay
     from hub.model import utcnow
     from hub.store import Store
+    from hub.store.queries import delivery_states
     from hub.telemetry import new_metrics
 
     store = await Store.open(config.store_url)
@@ -135,13 +130,8 @@ async def _replay_async(config: Config, args: argparse.Namespace) -> int:
         normalizer = Normalizer(store, parser_for(config), config, new_metrics(),
                                 evaluator=Evaluator(store, config, utcnow))
         await normalizer.run_until_idle()
-        from sqlalchemy import select
-
-        from hub.store.tables import deliveries
-
         async with store.read() as conn:
-            states = dict((await conn.execute(select(deliveries.c.id, deliveries.c.state)
-                                              .where(deliveries.c.id.in_(ids)))).all()) if ids else {}
+            states = await delivery_states(conn, ids)
     finally:
         await store.close()
     dead = sorted(i for i, state in states.items() if state == "dead")

@@ -109,7 +109,7 @@ class GraphQLApp(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
         context: dict[str, Any] = {"hub": self.hub, "request": request, "response": response,
-                                   "loaders": Loaders(self.hub.require_store()), "api_key": None}
+                                   "loaders": Loaders(self.hub.started().store), "api_key": None}
         try:
             context["api_key"] = authenticate(self.hub.config, request.headers.get("authorization"))
         except HubError as exc:

@@ -12,7 +12,7 @@ from hub.access.auth import ring_for
 from hub.access.erasure import erase_customer
 from hub.access.retention import Retention, purge
 from hub.errors import HubError
-from hub.model import as_utc, utcnow
+from hub.model import as_utc
 from hub.runtime import Hub
 from hub.store.audit import entry_query
 from hub.store.keys import key_query
@@ -70,7 +70,7 @@ class AdminMutation:
         caller(info, "admin")
         hub = info.context["hub"]
         try:
-            key, row = await keys.create_key(hub.require_store(), name, role)
+            key, row = await keys.create_key(hub.started().store, name, role)
         except HubError as exc:
             raise _error(exc) from None
         await _reload(hub)
@@ -81,7 +81,7 @@ class AdminMutation:
         caller(info, "admin")
         hub = info.context["hub"]
         try:
-            rows = await keys.revoke_key(hub.require_store(), prefix)
+            rows = await keys.revoke_key(hub.started().store, prefix)
         except HubError as exc:
             raise _error(exc) from None
         await _reload(hub)
@@ -93,7 +93,7 @@ class AdminMutation:
                              ref: str | None = None) -> ErasureResult:
         key = caller(info, "admin")
         try:
-            report = await erase_customer(info.context["hub"].require_store(), email=email, ref=ref,
+            report = await erase_customer(info.context["hub"].started().store, email=email, ref=ref,
                                           actor=key.name, role=key.role)
         except HubError as exc:
             raise _error(exc) from None
@@ -105,8 +105,8 @@ class AdminMutation:
     async def purge_expired(self, info: strawberry.Info) -> PurgeResult:
         key = caller(info, "admin")
         hub = info.context["hub"]
-        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
-        report = await purge(hub.require_store(), hub.config.retention or Retention(), now, actor=key.name)
+        now = hub.now()
+        report = await purge(hub.started().store, hub.config.retention or Retention(), now, actor=key.name)
         return PurgeResult(deliveries=report.deliveries, events=report.events)
 
 

@@ -8,7 +8,6 @@ import strawberry
 from graphql import GraphQLError
 
 from hub.exceptions.lifecycle import Changes, act
-from hub.model import utcnow
 from hub.store import exception_queries as xq
 from hub.store.exception_pages import queue_page
 from hub.store.paging import EXCEPTION_ORDER, cursor_for
@@ -30,7 +29,7 @@ def _filter(flt: ExceptionFilter | None) -> xq.ExceptionFilter:
 
 def _now(info: strawberry.Info):  # type: ignore[no-untyped-def]
     hub = info.context["hub"]
-    return hub.evaluator.now() if hub.evaluator is not None else utcnow()
+    return hub.now()
 
 
 @strawberry.type
@@ -43,7 +42,7 @@ class ExceptionQuery:
         flt, now, keys = _filter(filter), _now(info), EXCEPTION_ORDER[order_by.value]
         request = page_request(first, after, last, before)
         try:
-            async with info.context["hub"].require_store().read() as conn:
+            async with info.context["hub"].started().store.read() as conn:
                 page = await queue_page(conn, flt, now, order_by.value, request)
                 total = await xq.count_exceptions(conn, flt, now)
         except ValueError as exc:
@@ -53,7 +52,7 @@ class ExceptionQuery:
     @strawberry.field(description="Exception counts grouped by the given dimensions (flat rows for dashboards).")
     async def exception_counts(self, info: strawberry.Info, group_by: list[ExceptionDimension],
                                filter: ExceptionFilter | None = None) -> list[ExceptionCount]:
-        async with info.context["hub"].require_store().read() as conn:
+        async with info.context["hub"].started().store.read() as conn:
             rows = await xq.group_counts(conn, _filter(filter), _now(info), distinct(group_by, "groupBy"))
         return [ExceptionCount(**row) for row in rows]
 
@@ -63,7 +62,7 @@ async def _act(info: strawberry.Info, ids: list[strawberry.ID], action: str, *, 
     actor = require_operator(info)
     hub = info.context["hub"]
     changes = Changes()
-    async with hub.require_store().write() as conn:
+    async with hub.started().store.write() as conn:
         changed = await act(conn, [str(i) for i in ids], actor=actor, action=action, assignee=assignee, note=note,
                             changes=changes)
         rows = await xq.exceptions_by_id(conn, changed)
@@ -108,7 +107,7 @@ class Subscription:
         async for change in hub.broadcaster.subscribe():
             if types and change.type not in types:
                 continue
-            async with hub.require_store().read() as conn:
+            async with hub.started().store.read() as conn:
                 row = (await xq.exceptions_by_id(conn, [change.exception_id])).get(change.exception_id)
             if row is not None:
                 yield ExceptionEvent(action=change.action, exception=ExceptionItem.from_row(row))

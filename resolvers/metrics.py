@@ -12,7 +12,7 @@ from graphql import GraphQLError
 
 from hub import kpis
 from hub.export.process_variants import process_variants
-from hub.model import as_utc, utcnow
+from hub.model import as_utc
 from hub.store import metrics_queries as mq
 from schema.metrics import (
     BacklogRow,
@@ -57,7 +57,7 @@ class Metrics:
     async def counts(self, info: strawberry.Info, subject: MetricSubject, group_by: list[MetricDimension],
                      bucket: TimeBucket | None = None, attribute: str | None = None) -> list[CountRow]:
         try:
-            async with info.context["hub"].require_store().read() as conn:
+            async with info.context["hub"].started().store.read() as conn:
                 rows = await mq.counts(conn, subject.value, [d.value for d in group_by], self.scope.window,
                                        bucket.value if bucket else None, self.scope.timezone, attribute)
         except ValueError as exc:
@@ -131,7 +131,7 @@ class Metrics:
         now = _now(hub)
         until = self.scope.window.until or now
         since = self.scope.window.since or until - timedelta(days=7)
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             result = await process_variants(conn, hub.config, kind, since, until, now, first)
         fields = {name: value for name, value in asdict(result).items() if name != "variants"}
         return ProcessVariantsResult(**fields, variants=[
@@ -156,12 +156,12 @@ class Metrics:
 
 
 def _now(hub: Any) -> datetime:
-    """The hub's clock (the evaluator's, injectable in tests), else the wall clock."""
-    return hub.evaluator.now() if hub.evaluator is not None else utcnow()
+    """The hub's clock (the app's, injectable in tests); naive UTC."""
+    return hub.now()
 
 
 async def _read(info: strawberry.Info, function: Any, *args: Any) -> list[dict[str, Any]]:
-    async with info.context["hub"].require_store().read() as conn:
+    async with info.context["hub"].started().store.read() as conn:
         return await function(conn, *args)
 
 

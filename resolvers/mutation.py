@@ -11,10 +11,10 @@ from schema.filters import ReplayFilter, ReplayResult
 
 
 async def _replay(info: strawberry.Info, selection: StoreReplayFilter) -> ReplayResult:
-    hub = info.context["hub"]
-    ids = await replay(hub.require_store(), selection)
-    if ids and hub.normalizer is not None:
-        hub.normalizer.wake()
+    running = info.context["hub"].started()
+    ids = await replay(running.store, selection)
+    if ids:
+        running.normalizer.wake()
     return ReplayResult(count=len(ids), delivery_ids=[strawberry.ID(i) for i in ids])
 
 

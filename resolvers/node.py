@@ -16,7 +16,7 @@ from schema.transaction import Transaction
 
 
 async def _load(info: strawberry.Info, node_id: str) -> Node | None:
-    async with info.context["hub"].require_store().read() as conn:
+    async with info.context["hub"].started().store.read() as conn:
         found = await find_node(conn, node_id)
     if found is None:
         return None

@@ -169,7 +169,7 @@ class AccessControl(SchemaExtension):
         if not pending:
             return
         errors = {str(e.path[0]) for e in (getattr(result, "errors", None) or []) if e.path}
-        async with context["hub"].require_store().write() as conn:
+        async with context["hub"].started().store.write() as conn:
             for key, action, obj, outcome, detail in pending:
                 if outcome == "ok" and action in errors:
                     outcome = "error"

@@ -86,7 +86,7 @@ async def keyset_connection(info: strawberry.Info, query, keys: list[Key], reque
                             convert) -> Connection:
     """A connection over a filtered select: one keyset page plus the capped total count."""
     try:
-        async with info.context["hub"].require_store().read() as conn:
+        async with info.context["hub"].started().store.read() as conn:
             page = await keyset_page(conn, query, keys, request)
             total = await capped_count(conn, query)
     except ValueError as exc:
@@ -103,7 +103,7 @@ class TransactionQuery:
     @strawberry.field(description="The transaction a ref names: any system's id, `namespace:value`, or a "
                                   "transaction id (merged-away ids still resolve). Null when nothing matches.")
     async def transaction(self, info: strawberry.Info, ref: str) -> Transaction | None:
-        async with info.context["hub"].require_store().read() as conn:
+        async with info.context["hub"].started().store.read() as conn:
             try:
                 trace = await get_trace(conn, ref)
             except AmbiguousRef as exc:
@@ -117,7 +117,7 @@ class TransactionQuery:
 
     @strawberry.field(description="Every transaction a ref value names (the choice list for an ambiguous value).")
     async def transactions_by_ref(self, info: strawberry.Info, ref: str) -> list[Transaction]:
-        async with info.context["hub"].require_store().read() as conn:
+        async with info.context["hub"].started().store.read() as conn:
             lookup = await q.resolve_ref(conn, ref)
         rows = await info.context["loaders"].transaction.load_many(lookup.tx_ids[: q.MAX_PAGE])
         return [Transaction.from_row(row) for row in rows if row is not None]

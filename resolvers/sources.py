@@ -5,7 +5,6 @@ from __future__ import annotations
 import strawberry
 
 from hub.ingest.polling import source_health
-from hub.model import utcnow
 from schema.source import Source
 
 
@@ -15,5 +14,5 @@ class SourceQuery:
                                   "poller's last run, error, failures in a row, circuit, lag and state.")
     async def sources(self, info: strawberry.Info) -> list[Source]:
         hub = info.context["hub"]
-        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
-        return [Source.from_health(item) for item in await source_health(hub.require_store(), hub.config, now)]
+        now = hub.now()
+        return [Source.from_health(item) for item in await source_health(hub.started().store, hub.config, now)]

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import strawberry
 
-from hub.model import as_utc, utcnow
+from hub.model import as_utc
 from hub.stock import queries as stock
 from resolvers.query import connection, cursor_error, minutes, page_size
 from schema.pagination import Connection
@@ -28,7 +28,7 @@ RECENT = 20
 
 def _now(info: strawberry.Info) -> datetime:
     hub = info.context["hub"]
-    return hub.evaluator.now() if hub.evaluator is not None else utcnow()
+    return hub.now()
 
 
 def _filter(flt: DivergenceFilter | None) -> stock.DivergenceFilter:
@@ -46,7 +46,7 @@ class StockQuery:
     async def stock(self, info: strawberry.Info, sku: str, location: str | None = None,
                     as_of: datetime | None = None) -> list[StockPosition]:
         hub = info.context["hub"]
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             found = await stock.positions(conn, sku, location, as_of=as_utc(as_of) if as_of else None,
                                           settings=hub.config.stock)
             recent = await stock.movements(conn, sku, location, until=as_utc(as_of) if as_of else None, limit=500)
@@ -69,7 +69,7 @@ class StockQuery:
                           order_by: DivergenceOrder = DivergenceOrder.UNITS) -> Connection[StockDivergence]:
         flt, now, order = _filter(filter), _now(info), order_by.value
         try:
-            async with info.context["hub"].require_store().read() as conn:
+            async with info.context["hub"].started().store.read() as conn:
                 page = await stock.list_divergences(conn, flt, page_size(first), after, now, order)
                 total = await stock.count_divergences(conn, flt, now)
         except ValueError as exc:
@@ -78,7 +78,7 @@ class StockQuery:
 
     @strawberry.field(description="Divergent SKUs per location and source (for BI).")
     async def divergence_counts(self, info: strawberry.Info) -> list[DivergenceCount]:
-        async with info.context["hub"].require_store().read() as conn:
+        async with info.context["hub"].started().store.read() as conn:
             rows = await stock.divergence_counts(conn)
         return [DivergenceCount(**row) for row in rows]
 
@@ -86,7 +86,7 @@ class StockQuery:
     async def movements(self, info: strawberry.Info, sku: str, location: str | None = None,
                         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
                         to: datetime | None = None, first: int = 100) -> list[StockMovement]:
-        async with info.context["hub"].require_store().read() as conn:
+        async with info.context["hub"].started().store.read() as conn:
             rows = await stock.movements(conn, sku, location, since=as_utc(from_) if from_ else None,
                                          until=as_utc(to) if to else None, limit=page_size(first))
         return [StockMovement.from_movement(m) for m in rows]

@@ -12,7 +12,6 @@ from typing import Any
 import strawberry
 
 from hub.exceptions.flows import transaction_steps
-from hub.model import utcnow
 from schema.attribute import Attribute
 from schema.event import Event
 from schema.exception import ExceptionItem
@@ -45,7 +44,7 @@ class Transaction(Node):
     async def steps(self, info: strawberry.Info) -> list[FlowStep]:
         hub = info.context["hub"]
         trace = await info.context["loaders"].trace.load(str(self.id))
-        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
+        now = hub.now()
         return [FlowStep.from_state(s) for s in transaction_steps(hub.config, self.kind,
                                                                   trace.events if trace is not None else [], now)]
 

@@ -48,10 +48,6 @@ def test_the_rule_catches_a_wrong_import(tmp_path: Path) -> None:
 
 STORE_ONLY = {"sqlalchemy", "aiosqlite", "asyncpg", "sqlite3", "psycopg", "psycopg2"}
 STORE_INTERNALS = {"hub.store.tables", "hub.store.engine"}
-NOT_YET_MOVED = {  # SQL still outside the store: each module leaves this list as its statements move
-    # moved by boundary-b
-    "hub/app.py", "hub/cli.py",
-}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -79,20 +75,14 @@ def store_internals_used(path: Path) -> set[str]:
 
 
 def test_only_the_store_speaks_sql() -> None:
-    broken, moved = [], []
+    broken = []
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             relative = path.relative_to(ROOT).as_posix()
             if relative.startswith("hub/store/"):
                 continue
-            used = store_internals_used(path)
-            if relative in NOT_YET_MOVED:
-                if not used:
-                    moved.append(relative)
-                continue
-            broken.extend(f"{relative} imports {name}" for name in sorted(used))
+            broken.extend(f"{relative} imports {name}" for name in sorted(store_internals_used(path)))
     assert broken == [], "only hub/store/ may import SQLAlchemy, a driver or the tables: call a store function"
-    assert moved == [], "these no longer use SQL: take them off NOT_YET_MOVED"
 
 
 def test_the_store_rule_catches_sql_outside_the_store(tmp_path: Path) -> None:

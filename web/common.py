@@ -17,7 +17,6 @@ from starlette.templating import Jinja2Templates
 from hub.access.auth import ROLE_RANK
 from hub.access.privacy import mask_json, mask_text
 from hub.ingest.values import json_text
-from hub.model import utcnow
 from hub.runtime import Hub
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -32,8 +31,8 @@ def actor_of(request: Request) -> str:
 
 
 def now_of(hub: Hub) -> datetime:
-    """The hub's clock (the evaluator's, so step states agree with GraphQL's); naive UTC."""
-    return hub.evaluator.now() if hub.evaluator is not None else utcnow()
+    """The hub's clock (the app's, as the evaluator's and GraphQL's); naive UTC."""
+    return hub.now()
 
 
 def iso_utc(value: datetime | None) -> str:

@@ -90,7 +90,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             until = until.replace(hour=0) + timedelta(days=1)
         since = until - span
         scope = mq.Window(since, until)
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             deliveries = await mq.counts(conn, "deliveries", ["source"], scope, bucket=bucket)
             events = await mq.counts(conn, "events", ["source"], scope, bucket=bucket)
             lag = await mq.receive_lag(conn, scope)
@@ -103,7 +103,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             variants = await process_variants(conn, hub.config, kind, since, until, now, limit=12)
             heat = await divergence_heat(conn)
             business = await _business(conn, hub, scope, by, now)
-        health = await source_health(hub.require_store(), hub.config, now)
+        health = await source_health(hub.started().store, hub.config, now)
         ages = [label for label, _ in mq.AGE_BUCKETS]
         age_table: dict[str, dict[str, int]] = defaultdict(dict)
         for row in by_age:

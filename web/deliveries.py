@@ -37,7 +37,7 @@ def how_it_came(delivery: Any, config: Config) -> str:
 def routes(hub: Hub) -> list[BaseRoute]:
     async def delivery(request: Request) -> Response:
         delivery_id = request.path_params["delivery_id"]
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             row = await q.get_delivery(conn, delivery_id)
             if row is None:
                 return not_found(request, f"No delivery {delivery_id}",

@@ -58,7 +58,7 @@ async def _queue(hub: Hub, request: Request) -> dict[str, Any]:
     flt, now = _filter(request), now_of(hub)
     order = "severity" if request.query_params.get("order") == "severity" else "age"
     after = request.query_params.get("after") or None
-    async with hub.require_store().read() as conn:
+    async with hub.started().store.read() as conn:
         try:
             page = await queue_page(conn, flt, now, order, PageRequest(first=PAGE, after=after))
         except ValueError:
@@ -118,7 +118,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         if action == "assigned" and assignee is None:
             return _back(request, form, "Say who to assign to.")
         changes = Changes()
-        async with hub.require_store().write() as conn:
+        async with hub.started().store.write() as conn:
             changed = await act(conn, ids, actor=actor_of(request), action=action, assignee=assignee, note=note,
                                 changes=changes)
         hub.broadcaster.publish(changes.items)
@@ -130,9 +130,10 @@ def routes(hub: Hub) -> list[BaseRoute]:
     async def replay_delivery(request: Request) -> Response:
         form = await _form(request) or {}
         delivery_id = request.path_params["delivery_id"]
-        ids = await replay(hub.require_store(), ReplayFilter(ids=(delivery_id,), state=None))
-        if ids and hub.normalizer is not None:
-            hub.normalizer.wake()
+        running = hub.started()
+        ids = await replay(running.store, ReplayFilter(ids=(delivery_id,), state=None))
+        if ids:
+            running.normalizer.wake()
         message = (f"Replaying {delivery_id}: its exception resolves itself once the delivery normalizes."
                    if ids else f"No delivery {delivery_id} to replay.")
         return _back(request, form, message)

@@ -125,7 +125,7 @@ def routes(hub: Hub) -> list[Route]:
             raise NotFound(f"no export {request.path_params['filename']!r}: use one of "
                            f"{', '.join(f'{n}.csv' for n in LISTS)}, the same as .ndjson, ocel.json or ocel.sqlite")
         flt = parse_filter(request)
-        rows = export_rows(hub.require_store(), name, flt)
+        rows = export_rows(hub.started().store, name, flt)
         if mask:
             rows = _masked(rows)
         disposition = {"content-disposition": f'attachment; filename="{name}.{fmt}"'}
@@ -139,7 +139,7 @@ def routes(hub: Hub) -> list[Route]:
             raise NotFound("OCEL exports are ocel.json and ocel.sqlite")
         flt = parse_filter(request)
         try:
-            doc = await ocel_json(hub.require_store(), flt.since, flt.until, masked=mask)
+            doc = await ocel_json(hub.started().store, flt.since, flt.until, masked=mask)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         if fmt == "json":

@@ -112,7 +112,7 @@ class WebGuard:
             await self.app(scope, receive, send)  # an unknown path is a plain 404 for everyone: it shows nothing
             return
         request, now, path = Request(scope), self.now(), scope["path"]
-        store, secure, method = self.hub.require_store(), scope.get("scheme") == "https", scope["method"]
+        store, secure, method = self.hub.started().store, scope.get("scheme") == "https", scope["method"]
         session = await find_session(store, self.hub.config, request.cookies.get(SESSION_COOKIE), now)
         cookies: list[str] = []
         if (session is None and self.open_as is not None and method in SAFE_METHODS and path not in (LOGIN, LOGOUT)
@@ -182,7 +182,7 @@ class WebGuard:
         await self._audit(session.key, scope, "ok" if status and status[0] < 400 else "error")
 
     async def _audit(self, key: ApiKey, scope: dict[str, Any], result: str) -> None:
-        await audit.append(self.hub.require_store(), actor=key.name, role=key.role,
+        await audit.append(self.hub.started().store, actor=key.name, role=key.role,
                            action=f"web {scope['method']}", object=scope["path"], result=result)
 
 

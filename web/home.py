@@ -44,7 +44,7 @@ async def _page(conn: Any, flt: q.TransactionFilter, after: str | None) -> q.Pag
 def routes(hub: Hub) -> list[BaseRoute]:
     async def index(request: Request) -> Response:
         flt, now = _filter(request), now_of(hub)
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             page = await _page(conn, flt, request.query_params.get("after") or None)
             ids = [row.id for row in page.rows]
             tx_attributes = await q.attributes_by_transaction(conn, ids)

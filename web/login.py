@@ -56,7 +56,7 @@ def routes(hub: Hub, now: Callable[[], datetime]) -> list[BaseRoute]:
         key = _key_of(hub, (form_field(body, "key") or "").strip())
         if key is None:
             return page(request, 401, "That API key is unknown or revoked.")
-        store, at = hub.require_store(), now()
+        store, at = hub.started().store, now()
         await end_session(store, request.cookies.get(SESSION_COOKIE))  # a fresh id at every login (no fixation)
         session_id, session = await open_session(store, key, at, timedelta(hours=hub.config.session_hours))
         response = RedirectResponse(local_path(form_field(body, "next")), status_code=303)
@@ -67,7 +67,7 @@ def routes(hub: Hub, now: Callable[[], datetime]) -> list[BaseRoute]:
 
     async def logout(request: Request) -> Response:
         """End the session server-side (the guard checked its CSRF token), so a copied cookie stops working."""
-        await end_session(hub.require_store(), request.cookies.get(SESSION_COOKIE))
+        await end_session(hub.started().store, request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("/login", status_code=303)
         secure = request.url.scheme == "https"
         response.headers.append("set-cookie", cookie(SESSION_COOKIE, "", secure=secure, http_only=True, max_age=0))

@@ -27,7 +27,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         if len(ref) > 400 or "\x00" in ref:
             return render(request, "choose.html", {"ref": ref[:40] + "…", "transactions": [], "too_long": True},
                           status_code=400)
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             lookup = await q.resolve_ref(conn, ref)
             contact = typed_contact(unquote(ref))
             if contact and not masks_personal_data(request):  # an admin finds a customer's orders by email or phone

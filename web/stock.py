@@ -82,7 +82,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         location = request.query_params.get("location", "").strip()[:100] or None
         if module is None:
             return render(request, "stock.html", {"unavailable": True, "sku": sku, "location": location})
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             context = await _context(module, hub, conn, sku, location)
         return render(request, "stock.html", context, status_code=404 if sku and not context["positions"] else 200)
 

@@ -59,7 +59,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
     async def trace(request: Request) -> Response:
         tx_id = request.path_params["tx_id"]
         selected = request.query_params.get("event")
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             try:
                 trace = await get_trace(conn, tx_id)
             except AmbiguousRef:

@@ -358,6 +358,20 @@ async def oldest_pending(conn: AsyncConnection) -> datetime | None:
         .where(deliveries.c.state == "pending").order_by(deliveries.c.id).limit(1))).scalar_one_or_none()
 
 
+async def pending_count(conn: AsyncConnection) -> int:
+    """How many deliveries wait for the normalizer."""
+    return int((await conn.execute(select(func.count()).select_from(deliveries)
+                                   .where(deliveries.c.state == "pending"))).scalar_one())
+
+
+async def delivery_states(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, str]:
+    """Delivery id → state (pending, done, dead) for those of ``ids`` that exist."""
+    if not ids:
+        return {}
+    return dict((await conn.execute(select(deliveries.c.id, deliveries.c.state)
+                                    .where(deliveries.c.id.in_(list(ids))))).all())
+
+
 async def events_by_delivery(conn: AsyncConnection, delivery_ids: Sequence[str]) -> dict[str, list[str]]:
     rows = await conn.execute(select(events.c.delivery_id, events.c.id).where(
         events.c.delivery_id.in_(list(delivery_ids))).order_by(events.c.id))

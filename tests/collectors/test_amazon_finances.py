@@ -178,7 +178,7 @@ async def test_finances_poll_relates_settlements_to_orders_net_of_fees_over_http
     quiet = {"sources": [{**amazon_source(upstream.url), "options": {}},  # the test drives the poller itself
                          {"name": "erp", "kind": "erp", "adapter": "cloudevents", "secret": ERP_SECRET}]}
     async with running_app(store_url, extra=quiet) as (client, hub), httpx.AsyncClient() as http:
-        store = hub.require_store()
+        store = hub.started().store
         poller = Poller(store, plan, http, clock=lambda: now, rng=random.Random(1))
         [outcome] = await poller.run_once()
         assert outcome.ok, outcome.error

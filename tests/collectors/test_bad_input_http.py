@@ -134,7 +134,7 @@ async def test_wrong_topic_and_drift_are_dead_letters_naming_the_field_unmapped_
             sent[name] = response.json()["delivery"]
         await hub.normalizer.run_until_idle()
 
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             for name, _, _, _, (outcome, detail) in CASES[adapter]:
                 row = (await conn.execute(select(deliveries.c.state, deliveries.c.error)
                                           .where(deliveries.c.id == sent[name]))).one()

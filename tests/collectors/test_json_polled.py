@@ -64,7 +64,7 @@ async def test_webhook_and_poll_of_one_json_source_store_each_event_once(store_u
             "items_path": "data.items", "version_field": "version", "params": {"sort": "updated_at"}}
     source = {**ERP, "options": {**ERP["options"], "poll": poll}}
     async with running_app(store_url, extra={"sources": [source]}) as (client, hub):
-        store = hub.require_store()
+        store = hub.started().store
         if first == "poller":
             await poll_done(store)
         elif first == "webhook":  # the poller's run has started and waits on its first page

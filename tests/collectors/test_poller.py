@@ -480,7 +480,7 @@ async def test_the_app_starts_pollers_and_normalizes_what_they_store(store_url: 
            "options": {"poll": {"style": "rest", "url": upstream.url + "/erp/items", "interval_seconds": 3600,
                                 **rest_poll()}}}
     async with running_app(store_url, extra={"sources": [erp]}) as (_, hub):
-        store = hub.require_store()
+        store = hub.started().store
         deadline = asyncio.get_running_loop().time() + 30
         while True:  # the poller and normalizer run in the app's lifespan: wait for the condition
             async with store.read() as conn:

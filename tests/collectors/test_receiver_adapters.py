@@ -130,7 +130,7 @@ async def test_signed_accepted_retried_deduplicated_forged_and_stale_refused(sto
             assert response.status_code == 401, (headers, response.text)
             assert set(response.json()["error"]) == {"code", "message"}
         await hub.normalizer.run_until_idle()
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             stored = (await conn.execute(select(events.c.source, events.c.type)
                                          .where(events.c.delivery_id == first.json()["delivery"]))).all()
         assert [tuple(row) for row in stored] == [(case.source, case.event_type)]

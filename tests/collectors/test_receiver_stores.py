@@ -23,7 +23,7 @@ async def test_received_at_comes_from_the_hubs_clock(store_url: str) -> None:
         headers = signed_headers(body, timestamp=int(SIMULATED))
         response = await client.post("/hooks/shop", content=body, headers=headers)
         assert response.status_code == 202, response.text
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             received = (await conn.execute(select(deliveries.c.received_at)
                                            .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()
     assert received == datetime(2026, 10, 26, 7, 33, 20)
@@ -38,7 +38,7 @@ async def test_a_header_carrying_the_secret_is_not_stored(store_url: str) -> Non
             "content-type": "application/json", "x-crosstrace-secret": "api-key-for-amazon-hooks",
             "user-agent": "Amazon/EventBridge/ApiDestinations"})
         assert response.status_code == 202, response.text
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             stored = (await conn.execute(select(deliveries.c.headers)
                                          .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()
     assert "x-crosstrace-secret" not in stored and stored["user-agent"] == "Amazon/EventBridge/ApiDestinations"
@@ -53,7 +53,7 @@ async def test_credentials_and_the_pollers_marker_are_not_stored_from_a_webhook(
                    "cookie": "session=abc", "x-request-id": "req-1"}
         response = await client.post("/hooks/shop", content=body, headers=headers)
         assert response.status_code == 202, response.text
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             stored = (await conn.execute(select(deliveries.c.headers)
                                          .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()
     assert not {"x-crosstrace-polled", "cookie"} & set(stored) and stored["x-request-id"] == "req-1"

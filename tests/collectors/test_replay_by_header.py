@@ -48,14 +48,14 @@ def shopify_headers(topic: str, event_id: str, body: bytes = ORDER_BODY, trigger
 
 async def stored_events(hub: Hub, source: str) -> list[tuple[str, str]]:
     await hub.normalizer.run_until_idle()
-    async with hub.require_store().read() as conn:
+    async with hub.started().store.read() as conn:
         rows = (await conn.execute(select(events.c.type, events.c.delivery_id).where(events.c.source == source)
                                    .order_by(events.c.type))).all()
     return [(row.type, row.delivery_id) for row in rows]
 
 
 async def delivery_count(hub: Hub, source: str) -> int:
-    async with hub.require_store().read() as conn:
+    async with hub.started().store.read() as conn:
         return (await conn.execute(select(func.count()).select_from(deliveries)
                                    .where(deliveries.c.source == source))).scalar_one()
 

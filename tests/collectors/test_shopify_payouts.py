@@ -186,7 +186,7 @@ async def test_a_polled_payout_settles_and_relates_to_the_orders_its_webhooks_pl
             "x-shopify-hmac-sha256": shopify.sign(SECRET, body)})
         assert response.status_code == 202
         deadline = time.monotonic() + 30
-        while not ((state := await load_poll_state(hub.require_store(), "payments")) and state.last_success_at):
+        while not ((state := await load_poll_state(hub.started().store, "payments")) and state.last_success_at):
             assert time.monotonic() < deadline, "the payouts poller did not finish a run"
             await asyncio.sleep(0.02)
         # The same payout as a webhook, after the poll stored it: a repeat of one fact, not a second settlement.

@@ -67,7 +67,7 @@ async def test_sources_health_in_graphql_and_metrics(store_url: str, upstream: U
                            "updated_at": iso(t0.replace(tzinfo=UTC) - timedelta(minutes=n))})
     config = {"sources": sources(upstream.url, f"http://127.0.0.1:{free_port()}/items")}
     async with running_app(store_url, clock=lambda: clock["now"], extra=config) as (client, hub):
-        store = hub.require_store()
+        store = hub.started().store
 
         async def polled() -> bool:
             erp, wms = await load_poll_state(store, "erp"), await load_poll_state(store, "wms")

@@ -60,7 +60,7 @@ async def stripe_hook(client: httpx.AsyncClient, event: dict) -> int:
 
 
 async def polled(hub: Hub, name: str) -> None:
-    store = hub.require_store()
+    store = hub.started().store
     deadline = time.monotonic() + 30
     while not ((state := await load_poll_state(store, name)) and state.last_success_at):
         assert time.monotonic() < deadline, f"the {name} poller did not finish a run"
@@ -109,7 +109,7 @@ async def test_polls_fill_missed_webhooks_and_nothing_is_stored_twice(store_url:
         assert await shop_hook(client, "orders/updated", newer, "e-1-update") == 202
         await hub.normalizer.run_until_idle()
 
-        store = hub.require_store()
+        store = hub.started().store
         async with store.read() as conn:
             stored = sorted((r.source, r.source_event_id, r.type, r.duplicates) for r in await conn.execute(
                 select(events.c.source, events.c.source_event_id, events.c.type, events.c.duplicates)))

@@ -174,7 +174,7 @@ async def test_a_delivery_sent_again_before_it_is_normalized_counts_on_its_event
         assert statuses == [202, 200, 200]
         await hub.normalizer.run_until_idle()
         await client.post("/hooks/erp", content=early, headers=signed_headers(early, msg_id="m-early"))  # and once more
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             counted = (await conn.execute(select(events.c.duplicates)
                                           .where(events.c.source_event_id == "e-early"))).scalar_one()
     assert counted == 3

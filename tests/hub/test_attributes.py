@@ -82,7 +82,7 @@ async def test_attributes_are_kept_per_transaction_filtered_and_grouped(store_ur
         assert grouped["data"]["metrics"]["events"] == [
             {"source": "erp", "attribute": "BER-2", "count": 2}, {"source": "shop", "attribute": "BER-2", "count": 1},
             {"source": "shop", "attribute": None, "count": 1}]
-        async with hub.require_store().read() as conn:  # the merged-away transaction kept no rows
+        async with hub.started().store.read() as conn:  # the merged-away transaction kept no rows
             rows = (await conn.execute(select(transaction_attributes.c.tx_id).distinct())).scalars().all()
         assert len(rows) == 2
 

@@ -234,7 +234,7 @@ async def test_the_due_index_outlives_a_restart(store_url: str) -> None:
 async def test_a_dead_letter_opens_with_its_reason_and_resolves_when_a_replay_normalizes_it(store_url: str) -> None:
     body = dumps(cloudevent("legacy", "shipment.shipped", [("legacy:shipment", "SH-1")], id="x-1"))
     async with running_app(store_url, clock=FakeClock()) as (client, hub):  # "legacy" is not configured yet
-        receipt = await hub.require_inbox().submit(source="legacy", dedup_key="d-1", headers={}, body=body,
+        receipt = await hub.started().inbox.submit(source="legacy", dedup_key="d-1", headers={}, body=body,
                                                    content_type="application/json", received_at=utcnow())
         await hub.normalizer.run_until_idle()
         [dead] = await listed(client, type=["dead_letter"])

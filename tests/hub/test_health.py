@@ -91,7 +91,7 @@ async def test_a_loop_that_stops_completing_ticks_makes_healthz_503_and_200_once
         await hub.normalizer.stop()
         payload = dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", "SO-H2")]))
         assert (await client.post("/hooks/erp", content=payload, headers=signed_headers(payload))).status_code == 202
-        async with hub.require_store().write():  # the one writer is held: the normalizer's batch hangs on it
+        async with hub.started().store.write():  # the one writer is held: the normalizer's batch hangs on it
             hub.normalizer.start(hub.heartbeats)
             clock.offset = 120  # past max(3 × 1 s, 60 s) without a completed tick
             stalled = await client.get("/healthz")

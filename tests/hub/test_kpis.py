@@ -169,7 +169,7 @@ async def test_kpis_over_graphql(store_url: str) -> None:
     from tests.support import VIEWER_KEY, gql, running_app
 
     async with running_app(store_url, clock=lambda: NOW.replace(tzinfo=UTC).timestamp()) as (client, hub):
-        await _seed(hub.require_store())
+        await _seed(hub.started().store)
         result = await gql(client, KPI_QUERY, VIEWER_KEY)
         assert "errors" not in result, result
         metrics = result["data"]["metrics"]
@@ -198,7 +198,7 @@ async def test_dashboard_shows_the_business_tiles(store_url: str) -> None:
     from tests.web.app import login
 
     async with running_app(store_url, clock=lambda: NOW.replace(tzinfo=UTC).timestamp()) as (client, hub):
-        await _seed(hub.require_store())
+        await _seed(hub.started().store)
         assert (await login(client, VIEWER_KEY)).status_code == 303
         page = (await client.get("/dashboard", params={"window": "7d"})).text
 

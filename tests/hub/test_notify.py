@@ -88,7 +88,7 @@ def targets(base: str) -> list[dict[str, Any]]:
 
 
 async def outbox_rows(hub: Any) -> list[Any]:
-    async with hub.require_store().read() as conn:
+    async with hub.started().store.read() as conn:
         return list(await conn.execute(select(notification_outbox).order_by(notification_outbox.c.history_id)))
 
 

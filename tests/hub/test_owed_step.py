@@ -95,9 +95,9 @@ async def test_a_refreshed_exception_moves_to_the_system_that_now_owes_it(store_
     async with running_app(store_url) as (client, hub):
         found = {"rule": "flow.overdue", "type": "late", "severity": "warning", "subject": "tx_1:accepted",
                  "tx_id": "tx_1", "tx_kind": "order"}
-        async with hub.require_store().write() as conn:
+        async with hub.started().store.write() as conn:
             await raise_exception(conn, Finding(message="was due", evidence={"step": "accepted"}, **found))
-        async with hub.require_store().write() as conn:
+        async with hub.started().store.write() as conn:
             await raise_exception(conn, Finding(message="waiting on ERP (erp)", system="erp", system_kind="erp",
                                                 evidence={"step": "accepted", "waiting_on": "erp"}, **found))
         [late] = await listed(client, status=["open"])

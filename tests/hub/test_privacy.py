@@ -120,7 +120,7 @@ async def _rows_mentioning(hub: Hub, needle: str) -> list[str]:
     from hub.store.tables import metadata
 
     found = []
-    async with hub.require_store().read() as conn:
+    async with hub.started().store.read() as conn:
         for table in metadata.sorted_tables:
             for row in (await conn.execute(table.select())).all():
                 text_ = " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row)
@@ -172,7 +172,7 @@ async def test_erasure_leaves_no_trace_of_the_email_on_disk_and_keeps_the_facts(
         assert entry["object"].startswith("sha256:") and entry["detail"]["deliveries"] == 3
         assert EMAIL.lower() not in json.dumps(log).lower()
         if store_url.startswith("postgresql"):
-            async with hub.require_store().read() as conn:
+            async with hub.started().store.read() as conn:
                 hits = (await conn.execute(text("SELECT count(*) FROM deliveries WHERE position(:n in "
                                                 "lower(convert_from(body, 'UTF8'))) > 0"),
                                            {"n": EMAIL.lower()})).scalar_one()

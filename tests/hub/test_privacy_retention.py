@@ -57,7 +57,7 @@ async def test_old_deliveries_and_events_are_purged_per_source_on_the_hub_clock(
         assert purged["data"]["purgeExpired"] == {"deliveries": 1, "events": 1}
         after = (await gql(client, '{ transaction(ref: "1001") { id events { source } } }'))["data"]["transaction"]
         assert after["id"] == tx["id"] and [e["source"] for e in after["events"]] == ["erp"]
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             sources = sorted((await conn.execute(select(deliveries.c.source))).scalars())
             summary = (await conn.execute(select(transactions.c.events).where(transactions.c.id == tx["id"]))).one()
             shop_refs = (await conn.execute(select(func.count()).select_from(refs)

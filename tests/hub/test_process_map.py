@@ -29,7 +29,7 @@ async def test_directly_follows_graph_counts_and_median_lag(store_url: str) -> N
             path, body, headers = seed.signed(source, event)
             assert (await client.post(path, content=body, headers=headers)).status_code == 202
         await hub.normalizer.run_until_idle()
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             pm = await process_map(conn, "order", BASE - timedelta(hours=1), BASE + timedelta(days=2))
             nothing = await process_map(conn, "order", BASE + timedelta(days=3), BASE + timedelta(days=4))
             transfers = await process_map(conn, "transfer", BASE - timedelta(hours=2), BASE + timedelta(days=2))
@@ -56,7 +56,7 @@ async def test_open_exceptions_by_type_and_age(store_url: str) -> None:
     async with web_app(store_url) as (client, hub):
         await deliver_story(client, hub)
         now = datetime.now(UTC).replace(tzinfo=None)
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             fresh = await dq.open_exceptions_by_age(conn, now)
             later = await dq.open_exceptions_by_age(conn, now + timedelta(days=3))
             much_later = await dq.open_exceptions_by_age(conn, now + timedelta(days=30))

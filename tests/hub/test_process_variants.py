@@ -71,7 +71,7 @@ VARIANTS = """{ metrics(since: "2026-10-24T09:30:00Z", until: "2026-10-24T21:30:
 @pytest.mark.asyncio
 async def test_variants_over_graphql_and_beside_the_process_map(store_url: str) -> None:
     async with running_app(store_url, clock=lambda: NOW.replace(tzinfo=UTC).timestamp()) as (client, hub):
-        await _seed(hub.require_store())
+        await _seed(hub.started().store)
         result = await gql(client, VARIANTS, VIEWER_KEY)
         assert "errors" not in result, result
         variants = result["data"]["metrics"]["processVariants"]

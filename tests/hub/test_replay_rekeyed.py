@@ -28,7 +28,7 @@ async def test_replaying_a_delivery_whose_event_key_changed_keeps_one_event(stor
         assert response.status_code == 202, response.text
         delivery = response.json()["delivery"]
         await hub.normalizer.run_until_idle()
-        store = hub.require_store()
+        store = hub.started().store
         async with store.write() as conn:  # as an earlier version stored it: keyed on the NotificationId alone
             await conn.execute(update(events).where(events.c.delivery_id == delivery)
                                .values(source_event_id=NOTIFICATION_ID))

@@ -93,7 +93,7 @@ async def test_events_without_identity_are_one_counted_exception_per_source_and_
     # The mapping is fixed (the order number names the ERP order) and the deliveries replayed: all are linked.
     mapped = {**ERP, "refs": {"data.order_number": "erp:sales_order"}}
     async with running_app(store_url, extra={"sources": [mapped, AMAZON]}) as (client, hub):
-        assert len(await replay(hub.require_store(), ReplayFilter(source="erp", state="done"))) == 7
+        assert len(await replay(hub.started().store, ReplayFilter(source="erp", state="done"))) == 7
         await hub.normalizer.run_until_idle()
         data = (await gql(client, QUEUE))["data"]
         invoices = next(x for x in data["exceptions"]["nodes"] if x["subject"] == "erp:erp.invoice_sent")
@@ -123,7 +123,7 @@ async def test_purging_old_unlinked_events_lowers_the_count_and_resolves_when_no
         for number in range(2):
             await post_erp(client, unlinked(number))
         await hub.normalizer.run_until_idle()
-        store = hub.require_store()
+        store = hub.started().store
         assert (await purge(store, Retention(default_days=1), datetime.now(UTC).replace(tzinfo=None))).events == 0
         later = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=2)
         assert (await purge(store, Retention(default_days=1), later)).events == 2

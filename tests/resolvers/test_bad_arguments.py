@@ -23,7 +23,7 @@ def _error(result: dict) -> tuple[str | None, str]:
 @pytest.mark.asyncio
 async def test_repeated_group_by_dimensions_are_refused_with_a_clear_message(store_url: str) -> None:
     async with running_app(store_url) as (client, hub):
-        await write(hub.require_store(), exception_rows=[exception(1, "late", "open", T0),
+        await write(hub.started().store, exception_rows=[exception(1, "late", "open", T0),
                                                          exception(2, "failed", "open", T0)])
         result = await gql(client, "{ exceptionCounts(groupBy: [STATUS, TYPE, STATUS]) { status type count } }")
         assert _error(result) == ("BAD_USER_INPUT", "`groupBy` lists STATUS more than once: give each dimension once")
@@ -82,7 +82,7 @@ async def test_a_client_error_is_one_log_line_without_a_traceback(store_url: str
 @pytest.mark.asyncio
 async def test_a_time_with_an_offset_filters_as_that_instant_in_utc(store_url: str) -> None:
     async with running_app(store_url) as (client, hub):
-        await write(hub.require_store(), exception_rows=[exception(1, "late", "open", T0)])  # 21:30 UTC
+        await write(hub.started().store, exception_rows=[exception(1, "late", "open", T0)])  # 21:30 UTC
         query = "query($t: DateTime!) { exceptions(filter: {since: $t}, first: 5) { nodes { id } } }"
         before = await gql(client, query, t="2026-10-24T23:29:00+02:00")  # 21:29 UTC
         after = await gql(client, query, t="2026-10-24T23:31:00+02:00")  # 21:31 UTC

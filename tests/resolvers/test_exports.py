@@ -54,7 +54,7 @@ async def _seed(store) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.asyncio
 async def test_list_exports_filter_stream_and_mask(store_url: str) -> None:
     async with running_app(store_url) as (client, hub):
-        await _seed(hub.require_store())
+        await _seed(hub.started().store)
         response = await client.get("/export/events.csv", params={"source": "erp"}, headers=_auth(VIEWER_KEY))
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
         rows = list(csv.reader(io.StringIO(response.text)))
@@ -154,7 +154,7 @@ def _same_log(one: dict, other: dict) -> None:
 @pytest.mark.asyncio
 async def test_ocel_json_and_sqlite_of_a_window(store_url: str, tmp_path: Path) -> None:
     async with running_app(store_url) as (client, hub):
-        await _seed(hub.require_store())
+        await _seed(hub.started().store)
         window = {"since": "2026-10-24T21:00:00Z", "until": "2026-10-25T00:00:00Z"}
         response = await client.get("/export/ocel.json", params=window, headers=_auth(VIEWER_KEY))
         assert response.status_code == 200, response.text

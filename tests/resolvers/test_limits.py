@@ -74,7 +74,7 @@ async def test_cost_budget_is_a_leaky_bucket_per_key_settled_to_the_actual_cost(
             "requestedQueryCost": 201, "actualQueryCost": 1,
             "throttleStatus": {"maximumAvailable": 600.0, "currentlyAvailable": 599, "restoreRate": 10.0}}
 
-        await _seed_orders(hub.require_store(), 100, big_events=150)
+        await _seed_orders(hub.started().store, 100, big_events=150)
         assert _cost(await _post(client, {"query": COST_201})) == (201, 201, 398)  # 1 + 100 nodes + 100 refs
         assert _cost(await _post(client, {"query": COST_201})) == (201, 201, 197)
         throttled = await _post(client, {"query": COST_201})
@@ -117,8 +117,8 @@ async def test_introspection_and_suggestions_follow_the_callers_role(store_url: 
 async def test_unexpected_errors_are_masked_with_an_id_in_the_log(store_url: str,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     async with running_app(store_url) as (client, hub):
-        await write(hub.require_store(), exception_rows=[exception(1, "sync_failed", "open", T0)])
-        async with hub.require_store().write() as conn:
+        await write(hub.started().store, exception_rows=[exception(1, "sync_failed", "open", T0)])
+        async with hub.started().store.write() as conn:
             await conn.run_sync(lambda sync: exception_history.drop(sync))  # a real database failure
         caplog.set_level(logging.ERROR, logger="crosstrace.graphql")
         response = await _post(client, {"query": "{ exceptions(first: 1) { nodes { id history { action } } } }"})

@@ -111,8 +111,8 @@ QUERY = """query($tz: String!) { metrics(timezone: $tz, since: "2026-10-24T00:00
 @pytest.mark.asyncio
 async def test_metrics_over_graphql_are_flat_rows(store_url: str) -> None:
     async with running_app(store_url) as (client, hub):
-        await _seed(hub.require_store())
-        async with hub.require_store().write() as conn:
+        await _seed(hub.started().store)
+        async with hub.started().store.write() as conn:
             await conn.execute(stock_divergences.insert(), [
                 {"sku": sku, "location": "WH-1", "source": "wms", "authoritative": "erp", "units": 2.0, "states": {},
                  "since": T0, "status": status, "updated_at": T0} for sku, status in (("A", "open"), ("B", "pending"))])

@@ -137,7 +137,7 @@ MUTATION = 'mutation { acknowledgeException(id: "exc_0001") { count } }'
 @pytest.mark.asyncio
 async def test_an_operation_past_the_wall_clock_limit_is_stopped_with_a_clear_error(store_url: str) -> None:
     async with running_app(store_url, extra={"graphql": {"max_execution_seconds": 0.2}}) as (client, hub):
-        store = hub.require_store()
+        store = hub.started().store
         await write(store, exception_rows=[exception(1, "late", "open", T0)])
         headers = {"authorization": f"Bearer {OPERATOR_KEY}"}
         async with store.write():  # the mutation waits for the store's writer for as long as this block holds it

@@ -101,7 +101,7 @@ async def test_paging_backwards_while_appending_never_skips_or_repeats(store_url
 @pytest.mark.asyncio
 async def test_total_count_is_capped_and_flagged(store_url: str) -> None:
     async with running_app(store_url) as (client, hub):
-        async with hub.require_store().write() as conn:
+        async with hub.started().store.write() as conn:
             await conn.execute(deliveries.insert(),
                                [delivery(n, "erp", "done", T0) for n in range(TOTAL_COUNT_CAP + 5)])
         result = await gql(client, '{ deliveries(first: 1) { totalCount totalCountCapped } erp: deliveries(first: 1, '

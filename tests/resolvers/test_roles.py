@@ -122,7 +122,7 @@ async def test_live_exception_events_are_masked_for_a_viewer(store_url: str) -> 
     schema = build_schema()
     async with running_app(store_url) as (_client, hub):
         now = utcnow()
-        async with hub.require_store().write() as conn:
+        async with hub.started().store.write() as conn:
             await conn.execute(exceptions.insert().values(
                 id="exc_1", type="sync.failed", severity="high", rule="sync_failed", subject="x",
                 message="Shopify refused ana@example.org's address", evidence={"phone": "+351 912 345 678"},

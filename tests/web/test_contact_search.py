@@ -34,7 +34,7 @@ async def test_an_admin_finds_orders_by_email_or_phone_and_erasure_forgets_them(
             found = await admin.get("/search", params={"ref": typed})
             assert found.status_code == 303 and found.headers["location"] == order.headers["location"], typed
 
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             stored = (await conn.execute(select(contact_index.c.digest))).scalars().all()
         assert len(stored) == 2 and not any("lima" in d or "912" in d for d in stored)  # keyed hashes, no value
 
@@ -44,8 +44,8 @@ async def test_an_admin_finds_orders_by_email_or_phone_and_erasure_forgets_them(
             assert hidden.status_code == 404 and "for admins" in hidden.text
             assert (await operator.get("/search", params={"ref": PHONE})).status_code == 404
 
-        await erase_customer(hub.require_store(), email=EMAIL, actor="root", role="admin")
-        async with hub.require_store().read() as conn:
+        await erase_customer(hub.started().store, email=EMAIL, actor="root", role="admin")
+        async with hub.started().store.read() as conn:
             assert (await conn.execute(select(contact_index.c.digest))).scalars().all() == []
         for typed in (EMAIL, PHONE):
             assert (await admin.get("/search", params={"ref": typed})).status_code == 404
