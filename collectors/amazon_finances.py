@@ -18,7 +18,10 @@ settled. ``gross`` sums what buyers paid (``ItemChargeList``, ``OrderChargeList`
 adjustments, and ``AdjustmentEventList`` amounts); ``fee`` is minus the sum of Amazon's fees (``ItemFeeList``,
 ``ShipmentFeeList``, ``OrderFeeList``, their adjustments, ``ItemTaxWithheldList`` — marketplace facilitator
 tax Amazon keeps — and ``ServiceFeeEventList``). Event lists of ``ShipmentEvent`` shape are read:
-``ShipmentEventList``, ``RefundEventList``, ``GuaranteeClaimEventList``, ``ChargebackEventList``. Other
+``ShipmentEventList``, ``RefundEventList``, ``GuaranteeClaimEventList``, ``ChargebackEventList``. The
+``Commission`` fees are also summed as a ``commission`` event (marketplace commission, positive), and each order
+covered gets a ``line`` event: what its events contributed net of Amazon's fees (its charges plus its fees as
+Amazon signs them), naming the order by a related ref, for the payout reconciliation. Other
 lists (product ads, rentals, …) and a carried ``BeginningBalance`` are not read: money in them shows as an
 ``amount_mismatch`` naming the difference, never silently.
 """
@@ -99,35 +102,48 @@ def settlement(document: dict[str, Any], source: Source, traceparent: str | None
                     refs=refs, amount=paid, traceparent=traceparent)]
     if charges or fees:
         currency = paid.currency
-        for name, value in (("gross", total(charges, currency)), ("fee", -total(fees, currency))):
-            events.append(Event(source=source.name, source_event_id=f"{event_id}:{name}", type="settlement.paid",
-                                occurred_at=occurred, refs=list(refs), amount=Amount(value, currency, name),
-                                traceparent=traceparent))
+        commission = [fee for fee in fees if fee.kind == "commission"]
+        for name, value in (("gross", total(charges, currency)), ("fee", -total(fees, currency)),
+                            ("commission", -total(commission, currency))):
+            if name != "commission" or commission:
+                events.append(Event(source=source.name, source_event_id=f"{event_id}:{name}", type="settlement.paid",
+                                    occurred_at=occurred, refs=list(refs), amount=Amount(value, currency, name),
+                                    traceparent=traceparent))
+    own = refs[0]
+    for order, amounts in orders.items():
+        for currency in sorted({a.currency for a in amounts}):
+            events.append(Event(source=source.name, source_event_id=f"{event_id}:line:{order}:{currency}",
+                                type="settlement.paid", occurred_at=occurred,
+                                refs=compact([own, ref(source, "order", order, RELATED)]),
+                                amount=Amount(total(amounts, currency), currency, "line"), traceparent=traceparent))
     return events
 
 
-def _components(financial: dict[str, Any]) -> tuple[list[Amount], list[Amount], list[str]]:
-    """What buyers paid, what Amazon kept (as Amazon signs them: fees negative), and the orders covered."""
+def _components(financial: dict[str, Any]) -> tuple[list[Amount], list[Amount], dict[str, list[Amount]]]:
+    """What buyers paid, what Amazon kept (as Amazon signs them: fees negative; a ``Commission`` fee has the kind
+    ``commission``), and per order covered, both (its net contribution)."""
     charges: list[Amount] = []
     fees: list[Amount] = []
-    orders: list[str] = []
+    orders: dict[str, list[Amount]] = {}
     for list_name in _SHIPMENT_LISTS:
         for index, entry in enumerate(objects(financial, list_name, "FinancialEvents")):
             where = f"FinancialEvents.{list_name}.{index}"
-            order = get(entry, "AmazonOrderId")
-            if isinstance(order, str) and order and order not in orders:
-                orders.append(order)
-            charges += _charges(entry, where, ("OrderChargeList", "OrderChargeAdjustmentList"))
-            fees += _fees(entry, where, ("ShipmentFeeList", "ShipmentFeeAdjustmentList", "OrderFeeList",
-                                         "OrderFeeAdjustmentList"))
+            entry_charges = _charges(entry, where, ("OrderChargeList", "OrderChargeAdjustmentList"))
+            entry_fees = _fees(entry, where, ("ShipmentFeeList", "ShipmentFeeAdjustmentList", "OrderFeeList",
+                                              "OrderFeeAdjustmentList"))
             for items in ("ShipmentItemList", "ShipmentItemAdjustmentList"):
                 for number, item in enumerate(objects(entry, items, where)):
                     item_where = f"{where}.{items}.{number}"
-                    charges += _charges(item, item_where, _CHARGES) + _promotions(item, item_where)
-                    fees += _fees(item, item_where, _FEES)
+                    entry_charges += _charges(item, item_where, _CHARGES) + _promotions(item, item_where)
+                    entry_fees += _fees(item, item_where, _FEES)
                     for withheld_index, withheld in enumerate(objects(item, "ItemTaxWithheldList", item_where)):
-                        fees += _charges(withheld, f"{item_where}.ItemTaxWithheldList.{withheld_index}",
-                                         ("TaxesWithheld",))
+                        entry_fees += _charges(withheld, f"{item_where}.ItemTaxWithheldList.{withheld_index}",
+                                               ("TaxesWithheld",))
+            charges += entry_charges
+            fees += entry_fees
+            order = get(entry, "AmazonOrderId")
+            if isinstance(order, str) and order:
+                orders.setdefault(order, []).extend(entry_charges + entry_fees)
     for index, entry in enumerate(objects(financial, "ServiceFeeEventList", "FinancialEvents")):
         fees += _fees(entry, f"FinancialEvents.ServiceFeeEventList.{index}", ("FeeList",))
     for index, entry in enumerate(objects(financial, "AdjustmentEventList", "FinancialEvents")):
@@ -152,8 +168,9 @@ def _amounts(obj: dict[str, Any], where: str, lists: Iterable[str], field: str) 
     found = []
     for name in lists:
         for index, component in enumerate(objects(obj, name, where)):
+            kind = "commission" if str(get(component, "FeeType") or "").lower() == "commission" else "component"
             found.append(money(need(component, field, f"{where}.{name}.{index}"), f"{where}.{name}.{index}.{field}",
-                               "component"))
+                               kind))
     return found
 
 

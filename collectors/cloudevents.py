@@ -96,6 +96,7 @@ def to_event(item: dict[str, Any], index: int, source_name: str, mapping: Mappin
         refs=compact(refs),
         lines=_lines(data.get("lines", []), index),
         amount=_amount(data.get("amount"), index),
+        amount_parts=_amount_parts(data.get("amount"), index),
         status=status,
         error=data.get("error") if isinstance(data.get("error"), str) else None,
         traceparent=item.get("traceparent") if isinstance(item.get("traceparent"), str) else traceparent,
@@ -123,6 +124,18 @@ def _amount(raw: Any, index: int) -> Amount | None:
         raise ParseError(f"{where}: must be an object with value and currency")
     return Amount(value=decimal_field(raw.get("value"), f"{where}.value"), currency=raw["currency"].upper(),
                   kind=str(raw.get("kind", "total")))
+
+
+def _amount_parts(raw: Any, index: int) -> list[Amount]:
+    """``data.amount.parts``: what the amount consists of (``[{"value", "kind"}]``, in the amount's currency)."""
+    parts = raw.get("parts") if isinstance(raw, dict) else None
+    if parts is None:
+        return []
+    where = f"event[{index}].data.amount.parts"
+    if not isinstance(parts, list) or not all(isinstance(p, dict) and isinstance(p.get("kind"), str) for p in parts):
+        raise ParseError(f"{where}: must be an array of objects with value and kind")
+    return [Amount(decimal_field(p.get("value"), f"{where}[{n}].value"), raw["currency"].upper(), p["kind"])
+            for n, p in enumerate(parts)]
 
 
 def _optional_str(value: Any) -> str | None:

@@ -22,7 +22,10 @@ Mapping (topic → canonical type):
 
 - ``orders/create`` → ``order.placed``; ``orders/updated`` → ``order.updated``;
   ``orders/cancelled`` → ``order.cancelled`` (lines and ``total`` amount on all three)
-- ``orders/paid`` → ``payment.captured`` (amount kind ``capture`` = ``total_price``)
+- ``orders/paid`` → ``payment.captured`` (amount kind ``capture`` = ``total_price``; ``gift_card`` when only gift
+  cards paid it); order amount parts and tenders: :mod:`collectors.shopify_money`
+- ``order_transactions/create`` → ``payment.captured`` / ``payment.authorized`` / ``payment.failed`` (see
+  :mod:`collectors.shopify_money`)
 - ``fulfillments/create`` → ``shipment.shipped`` (lines)
 - ``fulfillments/update`` → by ``shipment_status``/``status``: ``delivered`` → ``shipment.delivered``
   (lines); ``in_transit``/``out_for_delivery``/``attempted_delivery``/``ready_for_pickup`` →
@@ -66,6 +69,8 @@ tracking numbers as identity refs ``<carrier source>:tracking``; inventory item 
   polled by a source of their own; default this source.
 - ``count_payments`` (bool, default true): false when a payment source (Stripe, …) reports the same
   money, so ``orders/paid`` carries no amount and the hub does not count the capture twice.
+- ``payments_from`` (``"order"`` default, or ``"transactions"``): where tenders are counted from (split tenders,
+  :mod:`collectors.shopify_money`).
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from collectors import shopify_catalog
+from collectors import shopify_catalog, shopify_money
 from collectors.base import (
     ParseError,
     SignatureError,
@@ -245,8 +250,10 @@ def order_steps(order: Mapping[str, Any]) -> list[str]:
 
 
 def check_options(source: Source) -> None:
-    """The ``inventory_items`` / ``locations`` mappings (:mod:`collectors.shopify_catalog`)."""
+    """The ``inventory_items`` / ``locations`` mappings (:mod:`collectors.shopify_catalog`) and
+    ``payments_from`` (:mod:`collectors.shopify_money`)."""
     shopify_catalog.check_options(source)
+    shopify_money.check_options(source)
 
 
 def parse(delivery: Delivery, source: Source, resolver: Resolver | None = None) -> list[Event]:
@@ -263,6 +270,9 @@ def parse(delivery: Delivery, source: Source, resolver: Resolver | None = None) 
     resource = topic.split("/", 1)[0]
     if topic in _ORDER_TYPES:
         _order(event, topic, payload, source)
+        return [event]
+    if topic == "order_transactions/create":
+        shopify_money.transaction(event, payload, source)
     elif topic in ("fulfillments/create", "fulfillments/update"):
         _fulfillment(event, topic, payload, source)
     elif topic == "fulfillment_events/create":
@@ -290,15 +300,17 @@ def parse(delivery: Delivery, source: Source, resolver: Resolver | None = None) 
 
 
 def _order(event: Event, topic: str, payload: dict[str, Any], source: Source) -> None:
+    """Fill ``event`` from an order: its total, with its tax, shipping and discount as amount parts."""
     event.type = _ORDER_TYPES[topic]
     event.refs = _order_refs(payload, source, required=True)
+    event.refs = compact([*event.refs, *mapped_refs(payload, source.refs)])
     total = decimal_field(require(payload, "total_price"), "total_price")
     currency = str(require(payload, "currency")).upper()
     if topic == "orders/paid":
-        if source.options.get("count_payments", True):
-            event.amount = Amount(total, currency, "capture")
+        event.amount = shopify_money.paid_amount(payload, source, total, currency)
         return
     event.amount = Amount(total, currency, "total")
+    event.amount_parts = shopify_money.order_parts(payload, currency)
     location = payload.get("location_id")
     event.lines = _lines(payload.get("line_items"), "line_items", None if location is None else str(location))
 

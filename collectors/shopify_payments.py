@@ -12,7 +12,8 @@ The ``shopify-payouts`` poller also reads each paid payout's balance transaction
 (https://shopify.dev/docs/api/admin-rest/latest/resources/transactions, ``?payout_id=``) and delivers them with
 the payout (``transactions``, header ``X-Crosstrace-Polled: shopify-payout-detail``): that delivery yields one
 ``settlement.paid`` without an amount whose related refs name every order the payout settled
-(``source_order_id`` → ``<order source>:order``), so each order's trace shows the payout that paid it.
+(``source_order_id`` → ``<order source>:order``), so each order's trace shows the payout that paid it, and one
+``line`` amount per order (the sum of its balance transactions' gross ``amount``) for the payout reconciliation.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def payout_events(event: Event, payload: dict[str, Any], source: Source, detail:
     status = str(require(payload, "status"))
     if detail:  # its own fact, whatever key the payout itself has (the poller stores both)
         event.type, event.source_event_id = "settlement.paid", f"{payload['id']}:payout:transactions"
-        event.refs = compact([*event.refs, *_order_refs(payload.get("transactions"), source)])
-        return [event]
+        order_refs = _order_refs(payload.get("transactions"), source)
+        event.refs = compact([*event.refs, *order_refs])
+        return [event, *_order_lines(event, payload["transactions"], order_refs)]
     if status != "paid":
         event.type = UNKNOWN_TYPE
         return [event]
@@ -67,6 +69,24 @@ def payout_events(event: Event, payload: dict[str, Any], source: Source, detail:
                             occurred_at=event.occurred_at, refs=list(event.refs), amount=Amount(total, currency, kind),
                             traceparent=event.traceparent))
     return events
+
+
+def _order_lines(event: Event, transactions: list[Any], order_refs: list[Ref]) -> list[Event]:
+    """One ``line`` event per order and currency: the sum of that order's balance transactions' ``amount`` (gross
+    of fees; refunds negative), naming the order by a related ref, so the hub tells which orders do not add up."""
+    namespace = order_refs[0].namespace if order_refs else ""
+    sums: dict[tuple[str, str], Decimal] = {}
+    for index, txn in enumerate(transactions):
+        order = txn.get("source_order_id") if isinstance(txn, dict) else None
+        if not isinstance(order, int | str) or isinstance(order, bool) or not str(order).strip():
+            continue
+        key = (str(order), str(require(txn, "currency")).upper())
+        sums[key] = sums.get(key, Decimal(0)) + decimal_field(txn.get("amount"), f"transactions.{index}.amount")
+    payout = [r for r in event.refs if r.role != RELATED]
+    return [Event(source=event.source, source_event_id=f"{event.source_event_id}:line:{order}:{currency}",
+                  type=event.type, occurred_at=event.occurred_at, refs=[*payout, Ref(namespace, order, RELATED)],
+                  amount=Amount(value, currency, "line"), traceparent=event.traceparent)
+            for (order, currency), value in sums.items()]
 
 
 def _order_refs(transactions: Any, source: Source) -> list[Ref]:

@@ -26,7 +26,8 @@ Mapping (``type`` → canonical type):
 
 Amounts (Square money is integer minor units): Square sends ``*.updated`` for every later change of a
 payment or refund (fees, refunds), so only ``*.created`` carries the amount and the hub counts it once:
-``payment.created`` as ``capture`` (``total_money``) or ``authorization`` (``approved_money``),
+``payment.created`` as ``capture`` (``total_money``; ``gift_card``, ``cash`` or ``external`` by the payment's
+tender, which no Square payout pays) or ``authorization`` (``approved_money``),
 ``refund.created`` as ``refund``.
 
 Refs: ``<source>:order``, ``:payment``, ``:refund`` (identity); ``:location`` and ``:catalog_object``
@@ -165,11 +166,23 @@ def _payment(event: Event, kind: str, document: dict[str, Any], source: Source) 
     if kind != "payment.created":
         return
     if event.type == "payment.captured":
-        event.amount = _money(payment, "data.object.payment", ("total_money", "amount_money"), "capture")
+        event.amount = _money(payment, "data.object.payment", ("total_money", "amount_money"), _tender(payment))
     elif event.type == "payment.authorized":
         event.amount = _money(payment, "data.object.payment", ("approved_money", "amount_money"), "authorization")
     else:
         event.amount = _money(payment, "data.object.payment", ("amount_money",), "attempt")
+
+
+def _tender(payment: dict[str, Any]) -> str:
+    """The amount kind of a completed payment by how it was paid (Payment ``source_type``): a Square gift card
+    (a ``CARD`` whose ``card_details.card.card_brand`` is ``SQUARE_GIFT_CARD``) is ``gift_card``; ``CASH`` and
+    ``EXTERNAL`` (money taken outside Square: never in a Square payout) are ``cash`` and ``external``; any other
+    (card, wallet, bank account, buy now pay later) is card money, ``capture``."""
+    details = payment.get("card_details")
+    card = details.get("card") if isinstance(details, dict) else None
+    if isinstance(card, dict) and card.get("card_brand") == "SQUARE_GIFT_CARD":
+        return "gift_card"
+    return {"CASH": "cash", "EXTERNAL": "external"}.get(str(payment.get("source_type")), "capture")
 
 
 def _card_error(payment: dict[str, Any]) -> str | None:

@@ -25,7 +25,9 @@ Refs: ``<source>:payment_intent``, ``:charge``, ``:refund``, ``:payout`` (identi
 charges/refunds (when balance transactions are in the payload) are related refs. Order links come from
 the source's ``refs`` mapping applied to the whole event (``data.object.metadata.order_id``).
 Stripe's ``payout.paid`` webhook carries no balance transactions; the ``stripe-events`` poller reads
-them and delivers them separately (``PAYOUT_DETAIL``), which yields the gross and fee events.
+them and delivers them separately (``PAYOUT_DETAIL``), which yields the gross and fee events and one ``line``
+event per covered charge or refund (its gross amount, the charge named by a related ref) for the payout
+reconciliation.
 
 ``source.options``: none read.
 """
@@ -214,7 +216,25 @@ def _payout(event: Event, kind: str, obj: dict[str, Any], source: Source, extra:
         events.append(Event(source=event.source, source_event_id=f"{event.source_event_id}:{kind_name}",
                             type=event.type, occurred_at=event.occurred_at, refs=list(event.refs),
                             amount=Amount(total, currency.upper(), kind_name), traceparent=event.traceparent))
-    return events
+    return events + _lines(event, covered, currency, source)
+
+
+def _lines(event: Event, covered: list[dict[str, Any]], currency: str, source: Source) -> list[Event]:
+    """One ``line`` event per charge or refund the payout covers: its balance transaction's gross ``amount``
+    (a refund's is negative), naming it by a related ref, so the hub tells which orders do not add up."""
+    sums: dict[tuple[str, str], Decimal] = {}
+    for txn in covered:
+        txn_source = _id(txn.get("source"))
+        obj_name = _object_for(txn_source)
+        if obj_name is None or txn_source is None:
+            continue
+        value = minor_to_decimal(txn.get("amount", 0), currency, "balance_transaction.amount")
+        sums[(obj_name, txn_source)] = sums.get((obj_name, txn_source), Decimal(0)) + value
+    payout = [r for r in event.refs if r.role != RELATED]
+    return [Event(source=event.source, source_event_id=f"{event.source_event_id}:line:{txn_source}", type=event.type,
+                  occurred_at=event.occurred_at, refs=compact([*payout, ref(source, obj_name, txn_source, RELATED)]),
+                  amount=Amount(value, currency.upper(), "line"), traceparent=event.traceparent)
+            for (obj_name, txn_source), value in sums.items()]
 
 
 def _balance_transactions(obj: dict[str, Any]) -> list[dict[str, Any]]:

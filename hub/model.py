@@ -52,13 +52,15 @@ class Line:
 
 # What an amount is (``Amount.kind``). Order side: ``total`` (what the order costs, restated by updates) and its parts
 # ``tax``, ``shipping``, ``discount`` (positive: what was taken off). Tenders that pay it: ``capture`` (card money an
-# acquirer pays out), ``gift_card`` and ``store_credit`` (never paid out); ``authorization``, ``attempt`` (failed);
+# acquirer pays out), ``gift_card``, ``store_credit``, ``cash``, ``external`` (never paid out by an acquirer);
+# ``authorization``, ``attempt`` (failed);
 # ``refund``. Marketplace postings: ``net`` (after its fees), ``principal``, ``commission``, ``fee``. Settlements:
 # ``settlement`` (paid to the bank), ``gross``, ``fee``, ``line`` (what one settled order or charge contributed).
-AMOUNT_KINDS = frozenset({"total", "tax", "shipping", "discount", "capture", "gift_card", "store_credit",
+AMOUNT_KINDS = frozenset({"total", "tax", "shipping", "discount", "capture", "gift_card", "store_credit", "cash",
+                          "external",
                           "authorization", "attempt", "refund", "net", "principal", "commission", "fee",
                           "settlement", "gross", "line"})
-TENDER_KINDS = ("capture", "gift_card", "store_credit")  # the ways an order is paid (split tenders: several)
+NOT_PAID_OUT = ("gift_card", "store_credit", "cash", "external")  # tenders no acquirer's settlement pays
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,7 @@ class Event:
     refs: list[Ref] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
     amount: Amount | None = None
+    amount_parts: list[Amount] = field(default_factory=list)  # what ``amount`` consists of: tax, shipping, discount
     status: str = "ok"
     error: str | None = None
     traceparent: str | None = None

@@ -47,6 +47,8 @@ class Event(Node):
     refs: list[Ref]
     lines: list[Line]
     amount: Amount | None
+    amount_parts: list[Amount] = strawberry.field(
+        description="What the amount consists of: an order's tax, shipping and discount (kinds of the same name).")
 
     @classmethod
     def from_record(cls, record: EventRecord, refs: list[tuple[str, str, str]], previous: datetime | None) -> Event:
@@ -62,4 +64,6 @@ class Event(Node):
                    for ln in record.lines],
             amount=Amount(value=Decimal(record.amount_value), currency=record.amount_currency or "",
                           kind=record.amount_kind or "total") if record.amount_value is not None else None,
+            amount_parts=[Amount(value=Decimal(p["value"]), currency=p["currency"], kind=p["kind"])
+                          for p in record.amount_parts],
         )

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from hub.exceptions.flows import StepState
 from hub.exceptions.lifecycle import Finding
+from hub.model import NOT_PAID_OUT
 
 # A failure a system reports, and the later events that show it recovered.
 FAILURES: dict[str, tuple[str, ...]] = {
@@ -27,9 +28,8 @@ ORDER_STAGES = (("ordered", "order.placed"), ("allocated", "fulfillment.allocate
 TRANSFER_STAGES = (("shipped", "transfer.shipped"), ("received", "transfer.received"))
 RETURN_STAGES = (("requested", "return.requested"), ("received", "return.received"),
                  ("restocked", "return.restocked"))
-# Tenders that pay an order but are never paid out by an acquirer: the order total is met by them as by a card
-# capture, and no settlement is waited for (issue 17: a gift-card tender is not a missing card capture).
-NOT_PAID_OUT = ("gift_card", "store_credit")
+# Tenders that pay an order but are never paid out by an acquirer (hub.model.NOT_PAID_OUT): the order total is met
+# by them as by a card capture, and no settlement is waited for (issue 17: a gift card is not a missing capture).
 
 
 def captured_kind(event_type: str, amount_kind: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,13 +24,24 @@ class SettlementFacts:
     lines: dict[str, list[SettlementLine]] = field(default_factory=dict)
     orders: dict[str, list[TxEvent]] = field(default_factory=dict)
     settled: set[str] = field(default_factory=set)
+    paid_lines: dict[str, list[SettlementLine]] = field(default_factory=dict)  # of every settlement naming an order
+
+    def elsewhere(self, settlement_id: str) -> dict[str, dict[str, Decimal]]:
+        """Per order and currency, the line amounts settlements other than this one paid for it."""
+        sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        for other, lines in self.paid_lines.items():
+            for line in lines:
+                if other != settlement_id and line.tx_id and line.amount is not None:
+                    sums[line.tx_id][line.amount[1]] += line.amount[0]
+        return sums
 
     def findings(self, tx_id: str, kind: str, events: list[TxEvent], settings: SettlementSettings,
                  tolerance: Decimal, now: datetime) -> tuple[list[Finding], datetime | None]:
         """The settlement findings of one transaction of the chunk, and when its capture's settlement falls due."""
         if kind == "settlement":
             source = next((e.source for e in events if e.type == "settlement.paid"), None)
-            return reconcile(tx_id, source, events, self.lines.get(tx_id, []), self.orders, tolerance), None
+            return reconcile(tx_id, source, events, self.lines.get(tx_id, []), self.orders, tolerance,
+                             self.elsewhere(tx_id)), None
         return missing(tx_id, kind, events, tx_id in self.settled, settings, now)
 
 
@@ -46,6 +58,9 @@ async def load_settlement_facts(conn: Connection, kinds: Mapping[str, str], by_t
     facts.orders = {tx_id: by_tx[tx_id] for tx_id in named if tx_id in by_tx}
     for row in await money_events(conn, sorted(named - set(by_tx))):
         facts.orders.setdefault(row.tx_id, []).append(convert(row, source_kinds.get(row.source)))
+    if named:
+        paying = set().union(*(await settlements_of(conn, sorted(named))).values())
+        facts.paid_lines = await settlement_lines(conn, sorted(paying))
     others = [tx_id for tx_id, kind in kinds.items() if kind != "settlement"]
     if others:
         facts.settled = set(await settlements_of(conn, others))

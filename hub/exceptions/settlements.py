@@ -2,9 +2,10 @@
 
 - ``settlement.amount_mismatch`` (type ``amount_mismatch``, on the settlement): per currency, what the settled
   orders took (card captures − refunds; for a marketplace that states only amounts net of its fees, those) against
-  the settlement's gross (else its net plus fees; on the net basis, its net). Beyond the tolerance, the orders that
-  do not add up are in the evidence: those whose settled line differs from what they took, or whose money the
-  hub never saw.
+  what the settlement paid for them: the sum of its per-order ``line`` amounts when the adapter states them (a
+  payout also moves reserves, adjustments and transfers that belong to no order), else its gross (else its net
+  plus fees; on the net basis, its net). Beyond the tolerance, the orders that do not add up are in the evidence:
+  those whose settled line differs from what they took, or whose money the hub never saw.
 - ``settlement.unmatched`` (type ``settlement_unmatched``, on the settlement): lines naming an order or charge the
   hub has never seen. Resolves when they arrive.
 - ``settlement.missing`` (type ``settlement_missing``, on the order): a card capture from a source with a
@@ -90,8 +91,11 @@ def _took(events: list[TxEvent]) -> _Took:
 
 
 def reconcile(tx_id: str, source: str | None, events: list[TxEvent], lines: list[SettlementLine],
-              orders: Mapping[str, list[TxEvent]], tolerance: Decimal) -> list[Finding]:
-    """The findings of one settlement: its lines nobody saw, and per currency whether its orders add up."""
+              orders: Mapping[str, list[TxEvent]], tolerance: Decimal,
+              elsewhere: Mapping[str, Mapping[str, Decimal]] | None = None) -> list[Finding]:
+    """The findings of one settlement: its lines nobody saw, and per currency whether its orders add up.
+    ``elsewhere``: per order and currency, the lines other settlements paid for it (an order paid out in two
+    settlements — two shipments, a later refund — is expected here less what the others paid)."""
     base = {"tx_id": tx_id, "tx_kind": "settlement", "system": source}
     found = []
     unseen = sorted({f"{line.namespace}:{line.value}" for line in lines if line.tx_id is None})
@@ -121,15 +125,20 @@ def reconcile(tx_id: str, source: str | None, events: list[TxEvent], lines: list
         if line.tx_id and name not in refs[line.tx_id]:
             refs[line.tx_id].append(name)
     for currency in sorted(figures):
-        found += _currency(tx_id, currency, figures[currency], took, settled_lines, refs, tolerance, base)
+        found += _currency(tx_id, currency, figures[currency], took, settled_lines, elsewhere or {}, refs, tolerance,
+                           base)
     return found
 
 
 def _currency(tx_id: str, currency: str, figures: Mapping[str, Decimal], took: Mapping[str, _Took],
-              settled_lines: Mapping[str, Mapping[str, Decimal]], refs: Mapping[str, list[str]],
+              settled_lines: Mapping[str, Mapping[str, Decimal]], elsewhere: Mapping[str, Mapping[str, Decimal]],
+              refs: Mapping[str, list[str]],
               tolerance: Decimal, base: dict) -> list[Finding]:
     net_basis = not any(t.captured for t in took.values()) and any(t.net for t in took.values())
-    if net_basis:
+    lined = [lines[currency] for lines in settled_lines.values() if currency in lines]
+    if lined:  # per-order lines: what the settlement paid for these orders, beside its other money (reserves…)
+        settled_name, settled = "orders' lines", sum(lined, Decimal(0))
+    elif net_basis:
         if "settlement" not in figures:
             return []
         settled_name, settled = "net", figures["settlement"]
@@ -139,7 +148,10 @@ def _currency(tx_id: str, currency: str, figures: Mapping[str, Decimal], took: M
         settled_name, settled = "net plus fees", figures["settlement"] + figures.get("fee", Decimal(0))
     else:
         return []
-    per_order = {order: (t.net if net_basis else t.captured).get(currency) for order, t in took.items()}
+    per_order = {}
+    for order, t in took.items():
+        value = (t.net if net_basis else t.captured).get(currency)
+        per_order[order] = None if value is None else value - elsewhere.get(order, {}).get(currency, Decimal(0))
     expected = sum((value for value in per_order.values() if value is not None), Decimal(0))
     if abs(settled - expected) <= tolerance:
         return []
@@ -159,8 +171,13 @@ def _currency(tx_id: str, currency: str, figures: Mapping[str, Decimal], took: M
                 f"(difference {settled - expected}); {len(off)} order(s) do not add up",
         evidence={"currency": currency, "basis": "net" if net_basis else "gross",
                   "expected": {took_name: str(expected)}, "actual": {settled_name: str(settled)},
-                  "difference": str(settled - expected), "fees": str(figures.get("fee", Decimal(0))),
+                  "difference": str(settled - expected), "gross": _text(figures.get("gross")),
+                  "fees": _text(figures.get("fee")),
                   "net": str(figures["settlement"]) if "settlement" in figures else None, "orders": off}, **base)]
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def missing(tx_id: str, kind: str, events: list[TxEvent], settled: bool, settings: SettlementSettings,

@@ -43,6 +43,7 @@ class EventRecord:
     out_of_order: bool
     duplicates: int
     refs: list[tuple[str, str, str]] = field(default_factory=list)  # (namespace, value, role)
+    amount_parts: list[dict[str, Any]] = field(default_factory=list)  # [{value, currency, kind}]
 
 
 @dataclass(slots=True)
@@ -210,7 +211,8 @@ def event_record(row: Any) -> EventRecord:
         occurred_at=row.occurred_at, received_at=row.received_at, status=row.status, error=row.error,
         delivery_id=row.delivery_id, traceparent=row.traceparent, lines=row.lines or [],
         amount_value=row.amount_value, amount_currency=row.amount_currency, amount_kind=row.amount_kind,
-        unknown_type=bool(row.unknown_type), out_of_order=bool(row.out_of_order), duplicates=row.duplicates)
+        unknown_type=bool(row.unknown_type), out_of_order=bool(row.out_of_order), duplicates=row.duplicates,
+        amount_parts=row.amount_parts or [])
 
 
 async def demoted_keys(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:

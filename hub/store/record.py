@@ -287,6 +287,8 @@ def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Count
             "amount_value": str(event.amount.value) if event.amount else None,
             "amount_currency": event.amount.currency if event.amount else None,
             "amount_kind": event.amount.kind if event.amount else None,
+            "amount_parts": [{"value": str(p.value), "currency": p.currency, "kind": p.kind}
+                             for p in event.amount_parts] or None,
             "unknown_type": event.type not in EVENT_TYPES, "out_of_order": False, "tx_id": None,
             "duplicates": batch_repeats.get(key, 0) + resent.get(item.delivery_id, 0),
             "attributes": dict(event.attributes) or None,

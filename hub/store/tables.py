@@ -64,6 +64,7 @@ events = Table(
     Column("amount_value", String(40)),
     Column("amount_currency", String(8)),
     Column("amount_kind", String(20)),
+    Column("amount_parts", JSON),  # [{value, currency, kind}]: what the amount consists of (tax, shipping, discount)
     Column("unknown_type", Boolean, nullable=False, server_default="0"),
     Column("out_of_order", Boolean, nullable=False, server_default="0"),
     Column("duplicates", Integer, nullable=False, server_default="0"),

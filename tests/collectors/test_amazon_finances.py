@@ -142,11 +142,17 @@ def test_a_settled_group_is_a_settlement_with_gross_fee_and_the_orders_it_paid()
                                                     {"Commission": "0.60"})]}
     body = {"FinancialEventGroup": group("FEG-1", "2026-10-17T00:00:00Z", "Closed", "10.10"),
             "FinancialEvents": financial}
-    paid, gross, fee = parse_body(body, {"x-crosstrace-polled": "amazon-finances"})
-    assert [e.type for e in (paid, gross, fee)] == ["settlement.paid"] * 3
-    assert (paid.amount, gross.amount, fee.amount) == (
+    paid, gross, fee, commission, *lines = parse_body(body, {"x-crosstrace-polled": "amazon-finances"})
+    assert [e.type for e in (paid, gross, fee, commission)] == ["settlement.paid"] * 4
+    assert (paid.amount, gross.amount, fee.amount, commission.amount) == (
         Amount(Decimal("10.10"), "USD", "settlement"), Amount(Decimal("16.60"), "USD", "gross"),
-        Amount(Decimal("6.50"), "USD", "fee"))
+        Amount(Decimal("6.50"), "USD", "fee"), Amount(Decimal("2.40"), "USD", "commission"))
+    # per order, what its events contributed net of Amazon's fees (20.00 + 1.60 - 3.00 - 2.50 - 1.60; -5.00 + 0.60)
+    assert [(e.refs, e.amount) for e in lines] == [
+        ([Ref("amazon:settlement", "FEG-1"), Ref("amazon:order", "111-0000001-0000001", RELATED)],
+         Amount(Decimal("14.50"), "USD", "line")),
+        ([Ref("amazon:settlement", "FEG-1"), Ref("amazon:order", "111-0000002-0000002", RELATED)],
+         Amount(Decimal("-4.40"), "USD", "line"))]
     assert paid.source_event_id == "financial-event-group:FEG-1"
     assert paid.occurred_at == datetime(2026, 10, 31, 8)
     assert paid.refs == [Ref("amazon:settlement", "FEG-1"), Ref("amazon:order", "111-0000001-0000001", RELATED),
@@ -189,25 +195,35 @@ async def test_finances_poll_relates_settlements_to_orders_net_of_fees_over_http
                             amount={"value": "21.60", "currency": "USD", "kind": "total"})
         assert (await client.post("/hooks/erp", content=dumps(booked), headers=signed_headers(dumps(booked)))
                 ).status_code == 202
-        update = transaction_update()
-        update["Payload"]["TransactionUpdateNotification"]["RelatedIdentifiers"][0]["RelatedIdentifierValue"] = order_a
-        response = await client.post("/hooks/amazon", content=json.dumps(update).encode(),
-                                     headers={**amazon_sp.sign(SECRET), "content-type": "application/json"})
-        assert response.status_code == 202
-        await hub.normalizer.run_until_idle()
+        async def posted(notification_id: str, value: float) -> None:  # Amazon's posting for order a, net of fees
+            update = transaction_update()
+            body = update["Payload"]["TransactionUpdateNotification"]
+            body["RelatedIdentifiers"][0]["RelatedIdentifierValue"] = order_a
+            body["TotalAmount"]["CurrencyAmount"] = value
+            update["NotificationMetadata"]["NotificationId"] = notification_id
+            response = await client.post("/hooks/amazon", content=json.dumps(update).encode(),
+                                         headers={**amazon_sp.sign(SECRET), "content-type": "application/json"})
+            assert response.status_code == 202
+            await hub.normalizer.run_until_idle()
 
+        await posted("posting-1", 14.50)
         settled = (await gql(client, TRACE, ref="amazon:settlement:FEG-1"))["data"]["transaction"]
-        assert settled["kind"] == "settlement" and settled["exceptions"] == []
+        # order a's posting adds up with its line; order b (a refund) the hub never saw (issue 17)
+        assert settled["kind"] == "settlement"
+        unseen = "1 line(s) of this settlement name what the hub never saw: amazon:order:" + order_b
+        assert [(x["type"], x["message"]) for x in settled["exceptions"]] == [("settlement_unmatched", unseen)]
         assert sorted((e["amount"]["kind"], Decimal(e["amount"]["value"])) for e in settled["events"]) == [
-            ("fee", Decimal("6.50")), ("gross", Decimal("16.60")), ("settlement", Decimal("10.10"))]
+            ("commission", Decimal("2.40")), ("fee", Decimal("6.50")), ("gross", Decimal("16.60")),
+            ("line", Decimal("-4.40")), ("line", Decimal("14.50")), ("settlement", Decimal("10.10"))]
         order_tx = (await gql(client, TRACE, ref=order_a))["data"]["transaction"]
         assert {"id": order_tx["id"], "kind": "order"} in settled["related"]
         # the posted transaction is net of fees: it is not what the buyer paid, so no "captured ≠ total" here
         assert sorted(e["type"] for e in order_tx["events"]) == ["order.placed", "payment.captured"]
         assert not [x for x in order_tx["exceptions"] if x["type"] == "amount_mismatch"]
         short = (await gql(client, TRACE, ref="FEG-2"))["data"]["transaction"]
-        assert [(x["type"], x["status"]) for x in short["exceptions"]] == [("amount_mismatch", "open")]
-        assert "gross less fees 10.0 USD but settled 9.0 USD" in short["exceptions"][0]["message"]
+        assert sorted((x["type"], x["status"]) for x in short["exceptions"]) == [
+            ("amount_mismatch", "open"), ("settlement_unmatched", "open")]
+        assert any("gross less fees 10.0 USD but settled 9.0 USD" in x["message"] for x in short["exceptions"])
         assert (await gql(client, TRACE, ref="FEG-3"))["data"]["transaction"] is None
 
         upstream.groups[2].update(ProcessingStatus="Closed", OriginalTotal=usd("3.00"))
@@ -218,4 +234,11 @@ async def test_finances_poll_relates_settlements_to_orders_net_of_fees_over_http
         assert (await load_poll_state(store, "amazon")).cursor == "2026-10-24T00:00:00+00:00"
         await hub.normalizer.run_until_idle()
         closed = (await gql(client, TRACE, ref="FEG-3"))["data"]["transaction"]
-        assert closed["exceptions"] == [] and len(closed["events"]) == 3
+        assert len(closed["events"]) == 5  # paid, gross, fee, commission, order a's line
+        # order a's second shipment pays 3.00 here; its posting has not arrived: it does not add up until it does
+        assert [x["type"] for x in closed["exceptions"]] == ["amount_mismatch"]
+        await posted("posting-2", 3.00)
+        closed = (await gql(client, TRACE, ref="FEG-3"))["data"]["transaction"]
+        assert [x["status"] for x in closed["exceptions"]] == ["resolved"]
+        first = (await gql(client, TRACE, ref="FEG-1"))["data"]["transaction"]  # 17.50 less the 3.00 paid in FEG-3
+        assert [x["type"] for x in first["exceptions"]] == ["settlement_unmatched"]

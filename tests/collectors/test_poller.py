@@ -177,7 +177,11 @@ async def test_stripe_payouts_get_their_balance_transactions_read_and_delivered(
                            body=detail.body)
     derived = [(e.source_event_id, e.type, e.amount) for e in stripe.parse(as_delivery, source)]
     assert derived == [("evt_000007:gross", "settlement.paid", Amount(Decimal("30.00"), "USD", "gross")),
-                       ("evt_000007:fee", "settlement.paid", Amount(Decimal("1.62"), "USD", "fee"))]
+                       ("evt_000007:fee", "settlement.paid", Amount(Decimal("1.62"), "USD", "fee")),
+                       # one line per covered charge or refund, for the payout reconciliation (issue 17)
+                       ("evt_000007:line:ch_A", "settlement.paid", Amount(Decimal("20.00"), "USD", "line")),
+                       ("evt_000007:line:ch_B", "settlement.paid", Amount(Decimal("15.00"), "USD", "line")),
+                       ("evt_000007:line:re_C", "settlement.paid", Amount(Decimal("-5.00"), "USD", "line"))]
     (plain,) = rows["evt_000007"]  # the event itself: the settlement, as its webhook would give it
     (settled,) = stripe.parse(Delivery(id=plain.id, source="stripe", received_at=plain.received_at,
                                        headers=plain.headers, body=plain.body), source)

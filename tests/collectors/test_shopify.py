@@ -332,8 +332,8 @@ def test_an_unmapped_topic_is_an_unknown_event_with_whatever_refs_its_resource_h
     other = parse_one("locations/update", resource("location"))
     assert other.type == UNKNOWN_TYPE and other.refs == []
     # a resource that names its order lands on the order's trace rather than alone
-    transaction = parse_one("order_transactions/create", resource("transaction"))
-    assert transaction.type == UNKNOWN_TYPE and transaction.refs == [Ref("shop:order", "450789469")]
+    refund = parse_one("order_transactions/create", dict(resource("transaction"), kind="refund"))
+    assert refund.type == UNKNOWN_TYPE and refund.refs[0] == Ref("shop:order", "450789469")
     assert other.occurred_at == datetime(2015, 12, 8, 16, 44, 58)
 
 

@@ -219,6 +219,17 @@ def test_a_completed_payment_created_is_a_capture_of_the_total() -> None:
     assert event.status == "ok" and event.error is None
 
 
+def test_a_payment_not_taken_by_card_is_a_tender_no_payout_pays() -> None:
+    gift = payment(card_details={"card": {"card_brand": "SQUARE_GIFT_CARD", "last_4": "0000"}, "status": "CAPTURED"})
+    assert parse_one(payment_event("payment.created", gift)).amount == Amount(Decimal("1.20"), "USD", "gift_card")
+    cash = payment(source_type="CASH", card_details=None)
+    assert parse_one(payment_event("payment.created", cash)).amount == Amount(Decimal("1.20"), "USD", "cash")
+    external = payment(source_type="EXTERNAL", card_details=None)
+    assert parse_one(payment_event("payment.created", external)).amount.kind == "external"
+    wallet = payment(source_type="WALLET", card_details=None)
+    assert parse_one(payment_event("payment.created", wallet)).amount.kind == "capture"
+
+
 def test_an_approved_payment_is_an_authorization() -> None:
     event = parse_one(payment_event("payment.created", payment("APPROVED")))
     assert event.type == "payment.authorized"

@@ -263,8 +263,13 @@ def test_payout_with_balance_transactions_relates_what_it_covers_and_reports_gro
         ("evt_payout", "settlement.paid", Amount(Decimal("10.05"), "USD", "settlement")),
         ("evt_payout:gross", "settlement.paid", Amount(Decimal("11.00"), "USD", "gross")),
         ("evt_payout:fee", "settlement.paid", Amount(Decimal("0.95"), "USD", "fee")),
+        ("evt_payout:line:ch_1Covered", "settlement.paid", Amount(Decimal("10.00"), "USD", "line")),
+        ("evt_payout:line:py_1Covered", "settlement.paid", Amount(Decimal("2.00"), "USD", "line")),
+        ("evt_payout:line:re_1Back", "settlement.paid", Amount(Decimal("-1.00"), "USD", "line")),
     ]
-    assert all(e.refs == refs and e.occurred_at == OCCURRED for e in events)
+    assert all(e.refs == refs and e.occurred_at == OCCURRED for e in events[:3])
+    # each line names what it paid, beside the payout (the reconciliation tells which orders do not add up)
+    assert [e.refs for e in events[3:]] == [[refs[0], refs[1]], [refs[0], refs[2]], [refs[0], refs[3]]]
 
 
 def test_other_payout_events_are_unknown_but_keep_the_payout_ref() -> None:

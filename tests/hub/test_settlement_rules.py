@@ -75,7 +75,8 @@ async def test_a_payout_whose_orders_do_not_add_up_is_an_amount_mismatch_naming_
         assert mismatch["rule"] == "settlement.amount_mismatch" and mismatch["transactionKind"] == "settlement"
         evidence = mismatch["evidence"]
         assert evidence["expected"] == {"orders' captures − refunds": "100.00"}
-        assert evidence["actual"] == {"gross": "180.00"} and evidence["difference"] == "80.00"
+        assert evidence["actual"] == {"orders' lines": "180.00"} and evidence["difference"] == "80.00"
+        assert (evidence["gross"], evidence["fees"], evidence["net"]) == ("180.00", "5.00", "175.00")
         assert [(o["refs"], o["took"], o["settled"]) for o in evidence["orders"]] == [
             (["shop:order:2"], None, "50.00"), (["shop:order:3"], "0.00", "30.00")]
 
