@@ -66,7 +66,7 @@ import httpx
 
 from collectors.polling import STYLES, PollSettings, Request, UpstreamError, poll_settings
 from hub.config import Config
-from hub.ingest.polling import commit_poll, load_poll_state, mark_half_open, record_poll_failure
+from hub.ingest.polling import CheckpointMoved, commit_poll, load_poll_state, mark_half_open, record_poll_failure
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.store import Store
 from hub.telemetry import Metrics
@@ -98,6 +98,9 @@ class PollOutcome:
     wait: float = 0.0
 
 
+_STANDBY_SECONDS = 1.0  # how often a source another process polls looks whether its lease came free
+
+
 def _loop_name(source: str) -> str:
     return f"crosstrace-poller-{source}"
 
@@ -119,8 +122,10 @@ class Poller:
     def __init__(self, store: Store, plan: dict[str, PollSettings], client: httpx.AsyncClient, *,
                  concurrency: int = 4, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, rng: random.Random | None = None,
-                 metrics: Metrics | None = None, on_commit: Callable[[], None] | None = None) -> None:
+                 metrics: Metrics | None = None, on_commit: Callable[[], None] | None = None,
+                 gate: Callable[[str], bool] | None = None) -> None:
         self.plan = plan
+        self._gate = gate  # source → whether this process holds its poll lease (hub.leases)
         self._store = store
         self._client = client
         self._slots = asyncio.Semaphore(concurrency)
@@ -155,6 +160,11 @@ class Poller:
 
     async def _loop(self, name: str) -> None:
         while True:
+            if self._gate is not None and not self._gate(name):  # another process polls it: stand by
+                if self._heartbeats is not None:
+                    self._heartbeats.beat(_loop_name(name), self.plan[name].interval_seconds)
+                await self._sleep(min(self.plan[name].interval_seconds, _STANDBY_SECONDS))
+                continue
             try:
                 outcome = await self.poll_once(name)
                 wait = outcome.wait
@@ -187,6 +197,9 @@ class Poller:
                     pages, new = await self._run(settings, state.cursor if state else None, trial)
                 except (PollFailure, UpstreamError) as exc:
                     return await self._failed(settings, exc)
+                except CheckpointMoved as exc:  # it took this source's lease over: its run stands
+                    log.info("poller %s: %s; this run's pages are dropped", name, exc)
+                    return PollOutcome(name, ok=True, skipped=True, error=str(exc), wait=settings.interval_seconds)
         self._gauge(name, 0, "closed")
         return PollOutcome(name, ok=True, pages=pages, new_items=new, wait=settings.interval_seconds)
 
@@ -195,6 +208,7 @@ class Poller:
         headers = {**STYLES[settings.style].headers(settings), **settings.headers}
         request: Request | None = walk.first()
         pages = new = 0
+        committed = cursor  # what the store holds, unless another process moved it (CheckpointMoved)
         while request is not None:
             response = await self._fetch(settings, request, headers, trial)
             page = walk.page(response)
@@ -203,7 +217,8 @@ class Poller:
             finished = page.next is None
             added = await commit_poll(self._store, settings.source, page.items, page.cursor, now, finished=finished,
                                       next_poll_at=now + timedelta(seconds=settings.interval_seconds),
-                                      on_commit=self._on_commit)
+                                      on_commit=self._on_commit, expect=committed)
+            committed = committed if page.cursor is None else page.cursor
             new += added
             if self._metrics is not None:
                 self._metrics.inc("crosstrace_poll_items_total", added, source=settings.source)

@@ -39,6 +39,7 @@ from hub.health import publish as publish_health_gauges
 from hub.ingest.inbox import Inbox
 from hub.ingest.normalize import Normalizer
 from hub.ingest.polling import publish_health, source_health
+from hub.leases import ClusterSettings, Leases, duties
 from hub.periodic import Heartbeats
 from hub.runtime import Hub, Running
 from hub.store import Store
@@ -126,25 +127,32 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], polls: list[Any], clo
     await keyring.reload()
     attach_ring(config, keyring)
     keyring.start()
+    cluster = config.cluster or ClusterSettings()
+    leases = Leases(store, hub.node, duties(polls), lease_seconds=cluster.lease_seconds)
+    await leases.renew()  # before the duties start: a single process runs them from its first round
+    leases.start()  # renews every third of a lease; not a /healthz loop (it waits on the one writer, as the inbox)
     housekeeper = Housekeeper(store, config.retention or Retention(), hub.now)
-    housekeeper.start(3600, heartbeats)  # [retention] purge, hourly; off unless configured
+    housekeeper.start(3600, heartbeats, gate=lambda: leases.held("retention"))  # hourly; off unless configured
     evaluator = Evaluator(store, config, hub.now, hub.broadcaster)
     client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # pollers' and lookups' one client
     normalizer = Normalizer(store, parser_for(config, adapters, client), config, hub.metrics, evaluator=evaluator,
-                            senders_waiting=lambda: inbox.busy)
+                            senders_waiting=lambda: inbox.busy, node=hub.node,
+                            claim_seconds=cluster.claim_seconds)
     inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
     inbox.start()
     normalizer.start(heartbeats)
-    evaluator.start(evaluate_every, heartbeats)
-    poller = Poller(store, polls, client, clock=clock, metrics=hub.metrics, on_commit=normalizer.wake)
+    evaluator.start(evaluate_every, heartbeats, gate=lambda: leases.held("evaluator"))  # and the divergence sweep
+    poller = Poller(store, polls, client, clock=clock, metrics=hub.metrics, on_commit=normalizer.wake,
+                    gate=lambda source: leases.held(f"poll:{source}"))
     poller.start(heartbeats)
     alerts = AlertEvaluator(store, config, hub.now, hub.broadcaster)
-    alerts.start(evaluate_every, heartbeats)
+    alerts.start(evaluate_every, heartbeats, gate=lambda: leases.held("alerts"))
     notifier = Notifier(store, config.notifications, client, sign, clock=hub.now)
     await notifier.prepare()
-    notifier.start(evaluate_every, hub.broadcaster, heartbeats)  # signs with collectors' Standard Webhooks
+    notifier.start(evaluate_every, hub.broadcaster, heartbeats,  # signs with collectors' Standard Webhooks
+                   gate=lambda: leases.held("notifier"))
     hub.running = Running(store=store, inbox=inbox, normalizer=normalizer, evaluator=evaluator, alerts=alerts,
-                          notifier=notifier)
+                          notifier=notifier, leases=leases)
     return _Parts(hub.running, keyring, housekeeper, poller, client)
 
 
@@ -159,6 +167,7 @@ async def stop(hub: Hub, parts: _Parts) -> None:
     await running.normalizer.stop()
     await running.evaluator.stop()
     await parts.housekeeper.stop()
+    await running.leases.stop()  # after its duties: another process takes them at once
     await parts.keyring.stop()
     detach_ring(hub.config)
     await running.store.close()
@@ -197,7 +206,8 @@ def healthz_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
         health = await check_health(running.store, hub.heartbeats, settings, hub.now())
         publish_health_gauges(hub.metrics, health)
         body = {"status": "ok" if health.ok else "error", "store": running.store.dialect,
-                "inbox_queue": running.inbox.depth, "checks": health.checks}
+                "inbox_queue": running.inbox.depth, "checks": health.checks,
+                "node": hub.node, "duties": running.leases.holding()}
         if not health.ok:
             body["reasons"] = health.reasons
         return JSONResponse(body, status_code=200 if health.ok else 503)

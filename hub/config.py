@@ -32,6 +32,7 @@ _TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", 
 _TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.exceptions.alert_rules; [[notifications]]: …notify_targets
 _TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
 _TOP_LEVEL |= {"health"}  # [health]: when /healthz reports a stuck pipeline (hub.health)
+_TOP_LEVEL |= {"cluster"}  # [cluster]: leases on periodic duties, claims on deliveries (hub.leases)
 _TOP_LEVEL |= {"settlement"}  # [settlement]: payouts vs orders, money that never arrives (hub.exceptions.settlements)
 _SOURCE_KEYS = {"name", "kind", "adapter", "secret", "refs", "options", "authoritative", "attributes", "watch"}
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -91,6 +92,7 @@ class Config:
     retention: Any = None  # [retention]: hub.access.retention.Retention; None = keep forever
     session_hours: float = 12.0  # [web] session_hours: how long a UI login lasts (hub.access.sessions, web/guard.py)
     health: Any = None  # [health]: hub.health.HealthSettings; None = the defaults
+    cluster: Any = None  # [cluster]: hub.leases.ClusterSettings; None = the defaults
     settlement: Any = None  # [settlement]: hub.exceptions.settlements.SettlementSettings; None = the defaults
     graphql: dict[str, Any] = field(default_factory=dict)  # [graphql], checked by resolvers.limits.limits_from
     path: str | None = None
@@ -156,11 +158,13 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
     from hub.access.retention import parse_retention
     from hub.exceptions.settlements import parse_settlement
     from hub.health import parse_health
+    from hub.leases import parse_cluster
 
     return Config(
         retention=parse_retention(_table(raw, "retention")),
         session_hours=_web_session_hours(_table(raw, "web")),
         health=parse_health(_table(raw, "health")),
+        cluster=parse_cluster(_table(raw, "cluster")),
         store_url=_str(store, "url", "store.url", DEFAULT_STORE_URL),
         sources=sources,
         api_keys=keys,

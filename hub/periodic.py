@@ -68,7 +68,8 @@ class Periodic:
     """Runs ``step`` at once (or, with ``wait_first``, after one interval) and then every ``interval`` seconds;
     a step that says more is waiting (returns true) runs again straight away, and a step that raises is logged
     and tried again next round (the store may be restarting). With ``heartbeats``, every step that completes
-    is recorded there under the loop's name."""
+    is recorded there under the loop's name. With ``gate``, a round runs only while it says yes (this process
+    holds the duty's lease: hub.leases); a skipped round still counts as a tick (the loop is alive)."""
 
     def __init__(self, name: str, step: Callable[[], Awaitable[bool]], log: logging.Logger) -> None:
         self._name = name
@@ -76,9 +77,12 @@ class Periodic:
         self._log = log
         self._task: asyncio.Task[None] | None = None
         self._heartbeats: Heartbeats | None = None
+        self._gate: Callable[[], bool] | None = None
 
-    def start(self, interval: float, *, wait_first: bool = False, heartbeats: Heartbeats | None = None) -> None:
+    def start(self, interval: float, *, wait_first: bool = False, heartbeats: Heartbeats | None = None,
+              gate: Callable[[], bool] | None = None) -> None:
         self._heartbeats = heartbeats
+        self._gate = gate
         if heartbeats is not None:
             heartbeats.beat(self._name, interval)  # started: the first tick is due within one interval
         self._task = asyncio.create_task(self._run(interval, wait_first), name=self._name)
@@ -94,7 +98,7 @@ class Periodic:
             await asyncio.sleep(interval)
         while True:
             try:
-                more = await self._step()
+                more = await self._step() if self._gate is None or self._gate() else False
                 if self._heartbeats is not None:
                     self._heartbeats.beat(self._name, interval)
                 if more:

@@ -19,7 +19,9 @@ from hub.exceptions.evaluate import Evaluator
 from hub.exceptions.notify import Notifier
 from hub.ingest.inbox import Inbox
 from hub.ingest.normalize import Normalizer
+from hub.leases import Leases
 from hub.model import utcnow
+from hub.node import new_node_id
 from hub.periodic import Heartbeats
 from hub.store import Store
 from hub.telemetry import Metrics
@@ -35,6 +37,7 @@ class Running:
     evaluator: Evaluator
     alerts: AlertEvaluator
     notifier: Notifier
+    leases: Leases  # the periodic duties this process runs while it holds their lease
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Hub:
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
     heartbeats: Heartbeats = field(default_factory=Heartbeats)  # background loops' last ticks, for /healthz
     running: Running | None = None  # set once every part has started, cleared once they have stopped
+    node: str = field(default_factory=new_node_id)  # this process in the cluster: claims, leases, metrics
 
     def started(self) -> Running:
         """The running parts; ``Busy`` (503) while the hub is starting or stopping."""
@@ -76,3 +80,7 @@ class Hub:
     @property
     def notifier(self) -> Notifier | None:
         return self.running.notifier if self.running else None
+
+    @property
+    def leases(self) -> Leases | None:
+        return self.running.leases if self.running else None

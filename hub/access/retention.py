@@ -109,9 +109,10 @@ class Housekeeper:
     async def run_once(self) -> PurgeReport:
         return await purge(self._store, self._retention, self._now())
 
-    def start(self, interval: float, heartbeats: Heartbeats | None = None) -> None:
+    def start(self, interval: float, heartbeats: Heartbeats | None = None,
+              gate: Callable[[], bool] | None = None) -> None:
         if self._retention.enabled:
-            self._purger.start(interval, wait_first=True, heartbeats=heartbeats)
+            self._purger.start(interval, wait_first=True, heartbeats=heartbeats, gate=gate)
 
     async def stop(self) -> None:
         await self._purger.stop()

@@ -155,9 +155,10 @@ class AlertEvaluator:
             await auto_resolve(conn, latest, f"back within the threshold: {shown} <= {rule.above:g} over the last "
                                              f"{rule.window_minutes} min", changes=changes, now=now)
 
-    def start(self, interval_seconds: float = 30.0, heartbeats: Heartbeats | None = None) -> None:
+    def start(self, interval_seconds: float = 30.0, heartbeats: Heartbeats | None = None,
+              gate: Callable[[], bool] | None = None) -> None:
         if self.rules or self.watched:
-            self._loop.start(interval_seconds, heartbeats=heartbeats)
+            self._loop.start(interval_seconds, heartbeats=heartbeats, gate=gate)
 
     async def stop(self) -> None:
         await self._loop.stop()

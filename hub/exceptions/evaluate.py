@@ -156,8 +156,9 @@ class Evaluator:
         self.publish(changes)
         return TickResult(due=len(due) + stock_due, evaluated=evaluated)
 
-    def start(self, interval_seconds: float = 5.0, heartbeats: Heartbeats | None = None) -> None:
-        self._loop.start(interval_seconds, heartbeats=heartbeats)
+    def start(self, interval_seconds: float = 5.0, heartbeats: Heartbeats | None = None,
+              gate: Callable[[], bool] | None = None) -> None:
+        self._loop.start(interval_seconds, heartbeats=heartbeats, gate=gate)
 
     async def stop(self) -> None:
         await self._loop.stop()

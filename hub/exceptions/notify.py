@@ -95,6 +95,7 @@ class Notifier:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeats: Heartbeats | None = None
+        self._gate: Callable[[], bool] | None = None  # runs only while this process holds its lease
 
     async def prepare(self) -> None:
         """Place the cursor before serving: at the end of history on the first start, or whenever no target is
@@ -214,10 +215,12 @@ class Notifier:
         self._wake.set()
 
     def start(self, interval_seconds: float, broadcaster: Broadcaster | None = None,
-              heartbeats: Heartbeats | None = None) -> None:
+              heartbeats: Heartbeats | None = None, gate: Callable[[], bool] | None = None) -> None:
+        """Send rounds every ``interval_seconds`` (sooner when woken); with ``gate``, only while it says yes."""
         if not self._targets:
             return
         self._heartbeats = heartbeats
+        self._gate = gate
         if heartbeats is not None:
             heartbeats.beat(_LOOP, interval_seconds)
         self._tasks.append(asyncio.create_task(self._run(interval_seconds), name=_LOOP))
@@ -238,7 +241,8 @@ class Notifier:
         while True:
             self._wake.clear()
             try:
-                await self.run_once()
+                if self._gate is None or self._gate():
+                    await self.run_once()
                 if self._heartbeats is not None:
                     self._heartbeats.beat(_LOOP, interval)
             except Exception:  # keep going through a store hiccup; rows stay pending

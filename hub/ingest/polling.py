@@ -75,16 +75,25 @@ class SourceHealth:
     unresolved: tuple[str, ...] = ()  # ids the adapter could not resolve, "<object> <id>" (see unresolved_ids)
 
 
+class CheckpointMoved(Exception):
+    """Another process advanced the source's cursor since this run read it: this run's pages are not committed."""
+
+
+_ANY: Any = object()
+
+
 async def commit_poll(store: Store, source: str, items: Sequence[Mapping[str, Any]], cursor: str | None,
                       now: datetime, *, finished: bool = True, next_poll_at: datetime | None = None,
-                      on_commit: Callable[[], None] | None = None) -> int:
+                      on_commit: Callable[[], None] | None = None, expect: str | None = _ANY) -> int:
     """Store one page of polled items and the cursor in one transaction; returns how many were new.
 
     Each item is a mapping with ``dedup_key`` (str), ``body`` (bytes), ``headers`` (dict[str, str],
     lowercase names) and optional ``content_type`` (default ``application/json``). ``cursor`` None
     keeps the stored cursor. ``finished`` marks the end of a successful run: it clears the error,
     resets ``consecutive_failures`` and closes the circuit. ``on_commit`` runs after the commit
-    (the app passes ``normalizer.wake``).
+    (the app passes ``normalizer.wake``). ``expect``: the cursor this run read (or last committed); when the
+    stored one differs, another process polled meanwhile (it took the lease over) and :class:`CheckpointMoved` is
+    raised with nothing committed, so a checkpoint never goes backwards.
     """
     rows: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -94,6 +103,9 @@ async def commit_poll(store: Store, source: str, items: Sequence[Mapping[str, An
                               "headers": dict(item.get("headers") or {}), "body": body,
                               "content_type": item.get("content_type") or "application/json", "state": "pending"})
     async with store.write() as conn:
+        if expect is not _ANY:
+            if await stored.locked_cursor(conn, source) != expect:
+                raise CheckpointMoved(f"{source}: the checkpoint moved on another process")
         new = 0
         if rows:
             new = len(await insert_new(conn, list(rows.values())))

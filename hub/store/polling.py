@@ -18,6 +18,12 @@ async def poll_state_of(conn: AsyncConnection, source: str) -> dict[str, Any] | 
     return None if row is None else dict(row)
 
 
+async def locked_cursor(conn: AsyncConnection, source: str) -> str | None:
+    """The source's stored cursor, its row locked to the end of the transaction (None before the first poll)."""
+    return (await conn.execute(select(poll_state.c.cursor).where(poll_state.c.source == source)
+                               .with_for_update())).scalar_one_or_none()
+
+
 async def all_poll_states(conn: AsyncConnection) -> list[dict[str, Any]]:
     """Every ``poll_state`` row, by source name."""
     return [dict(row) for row in (await conn.execute(select(poll_state).order_by(poll_state.c.source))).mappings()]
