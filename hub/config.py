@@ -104,6 +104,19 @@ class Config:
             object.__setattr__(self, "flows", dict(DEFAULT_FLOWS))
 
 
+def positive_numbers(table: dict[str, Any], section: str, keys: tuple[str, ...]) -> dict[str, float]:
+    """A ``[section]`` of positive numbers: the keys given, as floats; an unknown key or a value that is not a
+    positive number is a ConfigError naming it."""
+    unknown = set(table) - set(keys)
+    if unknown:
+        raise ConfigError(f"{section}: unknown key {sorted(unknown)[0]!r}: expected one of {', '.join(keys)}")
+    for key in keys:
+        value = table.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
+            raise ConfigError(f"{section}.{key} must be a positive number (got {value!r})")
+    return {key: float(table[key]) for key in keys if key in table}
+
+
 def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Config:
     """Read the config named by ``path``, else ``$CROSSTRACE_CONFIG``, else ``./crosstrace.toml``.
 

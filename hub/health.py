@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hub.errors import ConfigError
+from hub.config import positive_numbers
 from hub.periodic import Heartbeats
 from hub.store import Store
 from hub.store.queries import oldest_pending
@@ -54,14 +54,7 @@ class Health:
 
 def parse_health(table: dict[str, Any]) -> HealthSettings:
     """Validate ``[health]``; a wrong key or value is a ConfigError naming it."""
-    unknown = set(table) - set(_KEYS)
-    if unknown:
-        raise ConfigError(f"health: unknown key {sorted(unknown)[0]!r}: expected one of {', '.join(_KEYS)}")
-    for key in _KEYS:
-        value = table.get(key)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
-            raise ConfigError(f"health.{key} must be a positive number (got {value!r})")
-    return HealthSettings(**{key: float(table[key]) for key in _KEYS if key in table})
+    return HealthSettings(**positive_numbers(table, "health", _KEYS))
 
 
 async def check(store: Store, heartbeats: Heartbeats, settings: HealthSettings, now: datetime) -> Health:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import ConfigError
+from hub.config import positive_numbers
 from hub.periodic import Heartbeats, Periodic
 from hub.store import Store
 from hub.store import leases as stored
@@ -37,14 +37,7 @@ class ClusterSettings:
 
 def parse_cluster(table: dict[str, Any]) -> ClusterSettings:
     """Validate ``[cluster]``; a wrong key or value is a ConfigError naming it."""
-    unknown = set(table) - set(_KEYS)
-    if unknown:
-        raise ConfigError(f"cluster: unknown key {sorted(unknown)[0]!r}: expected one of {', '.join(_KEYS)}")
-    for key in _KEYS:
-        value = table.get(key)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0):
-            raise ConfigError(f"cluster.{key} must be a positive number of seconds (got {value!r})")
-    return ClusterSettings(**{key: float(table[key]) for key in _KEYS if key in table})
+    return ClusterSettings(**positive_numbers(table, "cluster", _KEYS))
 
 
 def duties(polled: Iterable[str]) -> list[str]:
