@@ -27,6 +27,7 @@ from hub.access.auth import ROLE_RANK
 from hub.access.privacy import mask_html
 from hub.access.sessions import Session, find_session, open_session
 from hub.config import ApiKey
+from hub.errors import Busy
 from hub.runtime import Hub
 
 SESSION_COOKIE = "ct_session"
@@ -111,8 +112,13 @@ class WebGuard:
         if scope["type"] != "http" or scope["path"].startswith(API_PREFIXES) or not _routed(scope):
             await self.app(scope, receive, send)  # an unknown path is a plain 404 for everyone: it shows nothing
             return
+        try:
+            store = self.hub.started().store
+        except Busy as exc:  # before start, after stop: 503 and when to come back, as the API answers
+            await JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)(scope, receive, send)
+            return
         request, now, path = Request(scope), self.now(), scope["path"]
-        store, secure, method = self.hub.started().store, scope.get("scheme") == "https", scope["method"]
+        secure, method = scope.get("scheme") == "https", scope["method"]
         session = await find_session(store, self.hub.config, request.cookies.get(SESSION_COOKIE), now)
         cookies: list[str] = []
         if (session is None and self.open_as is not None and method in SAFE_METHODS and path not in (LOGIN, LOGOUT)
