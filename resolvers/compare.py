@@ -6,7 +6,6 @@ import strawberry
 from graphql import GraphQLError
 
 from hub.compare import compare
-from hub.model import utcnow
 from hub.store.trace import AmbiguousRef, Trace, get_trace
 from resolvers.query import bad_input
 from schema.comparison import TraceComparison
@@ -35,12 +34,12 @@ class CompareQuery:
                                   "`b` are any refs `transaction(ref:)` takes; null when either names nothing.")
     async def compare(self, info: strawberry.Info, a: str, b: str) -> TraceComparison | None:
         hub = info.context["hub"]
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             trace_a = await _trace(info, conn, a, "a")
             trace_b = await _trace(info, conn, b, "b")
         if trace_a is None or trace_b is None:
             return None
-        now = hub.evaluator.now() if hub.evaluator is not None else utcnow()
+        now = hub.now()
         found = compare(hub.config, trace_a.transaction.kind, trace_a.events, trace_b.transaction.kind,
                         trace_b.events, now)
         return TraceComparison.from_comparison(Transaction.from_row(trace_a.transaction),

@@ -41,7 +41,7 @@ async def _side(conn: Any, ref: str) -> tuple[Trace | None, str | None]:
 def routes(hub: Hub) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         refs = {side: request.query_params.get(side, "").strip() for side in ("a", "b")}
-        async with hub.require_store().read() as conn:
+        async with hub.started().store.read() as conn:
             sides = {side: await _side(conn, ref) for side, ref in refs.items()}
         traces = {side: found for side, (found, _) in sides.items()}
         problems = {side: problem for side, (_, problem) in sides.items() if problem}
