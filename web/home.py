@@ -14,6 +14,7 @@ from hub.model import TRANSACTION_KINDS
 from hub.runtime import Hub
 from hub.store import exception_queries as xq
 from hub.store import queries as q
+from hub.store.paging import KeysetPage
 from web.common import now_of, query_with, render
 from web.numbers import numbers_of
 
@@ -34,7 +35,7 @@ def _filter(request: Request) -> q.TransactionFilter:
                                attributes=attribute_filter(p.getlist("attribute")))
 
 
-async def _page(conn: Any, flt: q.TransactionFilter, after: str | None) -> q.Page:
+async def _page(conn: Any, flt: q.TransactionFilter, after: str | None) -> KeysetPage:
     try:
         return await q.list_transactions(conn, flt, PAGE, after)
     except ValueError:  # a stale or edited cursor: the first page

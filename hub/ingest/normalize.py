@@ -28,7 +28,7 @@ from hub.model import Delivery, Event, utcnow
 from hub.node import new_node_id
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock.ledger import StockLedger
-from hub.store import Connection, Store, claims, contact_index, describe, is_transient
+from hub.store import Connection, Store, claims, contact_index, describe, is_transient, savepoint
 from hub.store import inbox as stored_deliveries
 from hub.store.queries import transaction_citing
 from hub.store.record import Incoming, Recorded, record_events
@@ -254,7 +254,7 @@ class Normalizer:
         deliveries their events. It is left to the evaluator's next tick, which isolates it (hub.ingest.isolate)."""
         found = Changes()
         try:
-            async with conn.begin_nested():
+            async with savepoint(conn):
                 await evaluator.evaluate(conn, tx_ids, evaluator.now(), found)
         except Exception as exc:
             if is_transient(exc):

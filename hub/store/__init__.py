@@ -47,14 +47,14 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import BindParameter, ColumnElement, Table, Text, and_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from hub.store import exception_counts
 from hub.store.engine import migrate, open_engine
 from hub.store.faults import describe, is_transient
 
 __all__ = ["Connection", "Store", "WriterStats", "TEXTS", "describe", "is_transient", "pair_params", "pairs_in",
-           "pairs_match"]
+           "pairs_match", "savepoint"]
 
 Connection = AsyncConnection
 """What ``Store.read()``/``Store.write()`` hand out: hub modules pass it to store functions, never run SQL on it."""
@@ -175,6 +175,12 @@ class Store:
     def insert_ignoring_conflicts(self, table: Table):  # type: ignore[no-untyped-def]
         """``INSERT … ON CONFLICT DO NOTHING`` in the engine's dialect."""
         return self.upsert(table).on_conflict_do_nothing()
+
+
+def savepoint(conn: Connection) -> AsyncTransaction:
+    """A nested transaction (SAVEPOINT) in a write: ``async with savepoint(conn):`` what fails inside rolls back
+    alone, and the write goes on."""
+    return conn.begin_nested()
 
 
 TEXTS = postgresql.ARRAY(Text)

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.queries import Page, decode_cursor, encode_cursor, page_of
+from hub.store.paging import decode_cursor, encode_cursor
+from hub.store.queries import Page, page_of
 from hub.store.stock import chunks, in_pairs
 from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
 

@@ -10,6 +10,7 @@ means "at least that many".
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,12 +19,27 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 
 from hub.store.exception_queries import SEVERITY_RANK
-from hub.store.queries import decode_cursor, encode_cursor
 from hub.store.tables import api_keys, audit_log, deliveries, exceptions, transactions
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20  # the cost estimate's page size for a list field given neither first nor last
 TOTAL_COUNT_CAP = 10_000
+
+
+def encode_cursor(*parts: Any) -> str:
+    text = "|".join(p.isoformat() if isinstance(p, datetime) else str(p) for p in parts)
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def decode_cursor(cursor: str, count: int) -> list[str]:
+    """The parts of a cursor; ``ValueError`` if it is not one of ours."""
+    try:
+        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+    except Exception:  # noqa: BLE001 - any garbage is the caller's bad cursor
+        raise ValueError("invalid cursor") from None
+    if len(parts) != count:
+        raise ValueError("invalid cursor")
+    return parts
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
 from hub.store import pairs_in
+from hub.store.paging import TRANSACTION_ORDER, KeysetPage, PageRequest, keyset_page
 from hub.store.tables import deliveries, events, ref_keys, refs, transaction_attributes, transactions, tx_aliases
 
 MAX_PAGE = 100
@@ -246,22 +246,6 @@ async def related_transactions(conn: AsyncConnection, tx_ids: Sequence[str]) -> 
     return {tx: sorted(others) for tx, others in result.items()}
 
 
-def encode_cursor(*parts: Any) -> str:
-    text = "|".join(p.isoformat() if isinstance(p, datetime) else str(p) for p in parts)
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
-def decode_cursor(cursor: str, count: int) -> list[str]:
-    """The parts of a cursor; ``ValueError`` if it is not one of ours."""
-    try:
-        parts = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-    except Exception:  # noqa: BLE001 - any garbage is the caller's bad cursor
-        raise ValueError("invalid cursor") from None
-    if len(parts) != count:
-        raise ValueError("invalid cursor")
-    return parts
-
-
 @dataclass(frozen=True, slots=True)
 class TransactionFilter:
     kind: str | None = None
@@ -273,15 +257,10 @@ class TransactionFilter:
 
 
 async def list_transactions(conn: AsyncConnection, flt: TransactionFilter, first: int,
-                            after: str | None) -> Page:
+                            after: str | None) -> KeysetPage:
     """Newest first by id (time-sortable and immutable, unlike first_at, which a late early event moves):
     a keyset cursor on it never repeats or skips a row while events keep arriving."""
-    query = transaction_query(flt)
-    if after:
-        (ident,) = decode_cursor(after, 1)
-        query = query.where(transactions.c.id < ident)
-    rows = (await conn.execute(query.order_by(transactions.c.id.desc()).limit(first + 1))).all()
-    return page_of(rows, first, lambda r: encode_cursor(r.id))
+    return await keyset_page(conn, transaction_query(flt), TRANSACTION_ORDER, PageRequest(first=first, after=after))
 
 
 def transaction_query(flt: TransactionFilter) -> Any:
@@ -322,16 +301,6 @@ class DeliveryFilter:
     state: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-
-
-async def list_deliveries(conn: AsyncConnection, flt: DeliveryFilter, first: int, after: str | None) -> Page:
-    """Newest first by id (ids are time-ordered)."""
-    query = delivery_query(flt)
-    if after:
-        (ident,) = decode_cursor(after, 1)
-        query = query.where(deliveries.c.id < ident)
-    rows = (await conn.execute(query.order_by(deliveries.c.id.desc()).limit(first + 1))).all()
-    return page_of(rows, first, lambda r: encode_cursor(r.id))
 
 
 def delivery_query(flt: DeliveryFilter) -> Any:
