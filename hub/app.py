@@ -147,7 +147,7 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], polls: list[Any], clo
     poller.start(heartbeats)
     alerts = AlertEvaluator(store, config, hub.now, hub.broadcaster)
     alerts.start(evaluate_every, heartbeats, gate=lambda: leases.held("alerts"))
-    notifier = Notifier(store, config.notifications, client, sign, clock=hub.now)
+    notifier = Notifier(store, config.notifications, client, sign, clock=hub.now, routing=config.routing)
     await notifier.prepare()
     notifier.start(evaluate_every, hub.broadcaster, heartbeats,  # signs with collectors' Standard Webhooks
                    gate=lambda: leases.held("notifier"))

@@ -28,6 +28,7 @@ from resolvers.loaders import Loaders
 from resolvers.metrics import MetricsQuery
 from resolvers.mutation import DeliveryMutation
 from resolvers.node import NodeQuery
+from resolvers.notifications import NotificationMutation, NotificationQuery
 from resolvers.permissions import AccessControl, guard_schema
 from resolvers.persisted import PersistedDocuments, load_allow_list
 from resolvers.query import TransactionQuery
@@ -36,8 +37,8 @@ from resolvers.stock import StockQuery
 from schema.scalars import SCALAR_OVERRIDES
 
 Query = merge_types("Query", (TransactionQuery, CompareQuery, ExceptionQuery, StockQuery, MetricsQuery, AdminQuery,
-                                SourceQuery, NodeQuery))
-Mutation = merge_types("Mutation", (DeliveryMutation, ExceptionMutation, AdminMutation))
+                                SourceQuery, NodeQuery, NotificationQuery))
+Mutation = merge_types("Mutation", (DeliveryMutation, ExceptionMutation, AdminMutation, NotificationMutation))
 
 
 def _expected(error: GraphQLError) -> bool:

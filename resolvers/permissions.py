@@ -40,6 +40,10 @@ RULES: dict[str, str] = {
     "Query.nodes": "viewer",
     "Query.auditLog": "admin",
     "Query.apiKeys": "admin",
+    "Query.notificationEndpoints": "operator",  # endpoint URLs may carry a token: not for viewers
+    "Query.notifications": "operator",
+    "Mutation.resendNotification": "operator",
+    "Mutation.enableNotificationEndpoint": "operator",
     "Mutation.replayDelivery": "operator",
     "Mutation.replayDeliveries": "operator",
     "Mutation.acknowledgeException": "operator",

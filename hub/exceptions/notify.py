@@ -34,13 +34,15 @@ from typing import Any
 import httpx
 
 from hub.access.privacy import mask_json
+from hub.config import RoutingRule
 from hub.exceptions.broadcast import Broadcaster
+from hub.exceptions.lifecycle import Finding, raise_exception
 from hub.exceptions.notify_targets import Target
 from hub.ids import new_id
 from hub.ingest.isolate import isolate
 from hub.ingest.values import safe_text
 from hub.periodic import Heartbeats, cancel_and_wait
-from hub.store import Store, describe
+from hub.store import Connection, Store, describe
 from hub.store import notifications as outbox
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,9 @@ class Notifier:
     def __init__(self, store: Store, targets: Sequence[Target], client: httpx.AsyncClient, signer: Signer, *,
                  clock: Callable[[], datetime], wall: Callable[[], float] = time.time,
                  rng: random.Random | None = None, base_delay: float = 5.0, max_delay: float = 3600.0,
-                 max_attempts: int = 10, batch: int = 50) -> None:
+                 max_attempts: int = 10, batch: int = 50, routing: Sequence[RoutingRule] = ()) -> None:
         self._store = store
+        self._routing = tuple(routing)
         self._targets = {target.name: target for target in targets}
         self._client = client
         self._sign = signer
@@ -158,16 +161,18 @@ class Notifier:
 
     async def _send_due(self, now: datetime) -> SendResult:
         async with self._store.read() as conn:
-            rows = await outbox.due_messages(conn, now, self._batch)
+            disabled = [name for name, state in (await outbox.endpoint_states(conn)).items() if state.disabled_at]
+            rows = await outbox.due_messages(conn, now, self._batch, skip_targets=disabled)
         if not rows:
             return SendResult()
         outcomes = await asyncio.gather(*(self._post(row) for row in rows))
         states: list[str] = []
 
-        async def record(part: Sequence[tuple[Any, tuple[str | None, bool, float]]]) -> None:
+        async def record(part: Sequence[tuple[Any, tuple[str | None, bool, float, int | None]]]) -> None:
             done = []
             async with self._store.write() as conn:
-                for row, (error, permanent, retry_after) in part:
+                for row, (error, permanent, retry_after, status_code) in part:
+                    await self._count_attempt(conn, row, now, status_code, error)
                     attempts = row.attempts + 1
                     values: dict[str, Any] = {"attempts": attempts, "last_error": error}
                     if error is None:
@@ -192,11 +197,24 @@ class Notifier:
         await isolate(list(zip(rows, outcomes, strict=True)), record, unrecordable)
         return SendResult(attempted=len(rows), delivered=states.count("delivered"), failed=states.count("failed"))
 
-    async def _post(self, row: Any) -> tuple[str | None, bool, float]:
-        """(error or None, permanent, Retry-After seconds) for one attempt; never raises."""
+    async def _count_attempt(self, conn: Connection, row: Any, now: datetime, status_code: int | None,
+                             error: str | None) -> None:
+        """Log the attempt; an endpoint that failed ``disable_after`` times in a row is disabled, with an exception
+        saying so (its messages wait, pending, until an operator enables it: :mod:`hub.exceptions.notify_log`)."""
+        failures = await outbox.record_attempt(conn, row.id, row.target, now, status_code, error)
+        target = self._targets.get(row.target)
+        if target is None or failures < target.disable_after:
+            return
+        reason = f"{failures} failed attempts in a row, the last: {error}"
+        if await outbox.set_endpoint_disabled(conn, row.target, now, reason):
+            await raise_exception(conn, endpoint_disabled(target, failures, error, now), routing=self._routing,
+                                  now=now)
+
+    async def _post(self, row: Any) -> tuple[str | None, bool, float, int | None]:
+        """(error or None, permanent, Retry-After seconds, HTTP status or None) for one attempt; never raises."""
         target = self._targets.get(row.target)
         if target is None:
-            return f"notification target {row.target!r} is no longer configured", True, 0.0
+            return f"notification target {row.target!r} is no longer configured", True, 0.0, None
         try:
             body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
             stamp = int(self._wall())
@@ -206,10 +224,11 @@ class Notifier:
             response = await self._client.post(target.url, content=body, headers=headers)
         except Exception as exc:  # noqa: BLE001 - network errors, and an endpoint httpx refuses (InvalidURL, …):
             # either way one failed attempt of this row, never a failed round for every other row
-            return safe_text(f"{exc.__class__.__name__}: {exc}", 500), False, 0.0
+            return safe_text(f"{exc.__class__.__name__}: {exc}", 500), False, 0.0, None
         if 200 <= response.status_code < 300:
-            return None, False, 0.0
-        return f"HTTP {response.status_code}", False, _retry_after(response.headers.get("retry-after"))
+            return None, False, 0.0, response.status_code
+        return (f"HTTP {response.status_code}", False, _retry_after(response.headers.get("retry-after")),
+                response.status_code)
 
     def wake(self) -> None:
         self._wake.set()
@@ -252,6 +271,16 @@ class Notifier:
                     await self._wake.wait()
             except TimeoutError:
                 pass
+
+
+def endpoint_disabled(target: Target, failures: int, error: str | None, now: datetime) -> Finding:
+    """The exception of an endpoint disabled after ``failures`` failed attempts in a row."""
+    return Finding(rule="notify.endpoint_disabled", type="notification_endpoint_disabled", severity="error",
+                   subject=target.name,
+                   message=f"notification endpoint {target.name!r} disabled after {failures} failed attempts in a "
+                           f"row (last: {error}); its notifications wait until it is enabled again",
+                   evidence={"endpoint": target.name, "url": target.url, "failures": failures, "last_error": error,
+                             "disabled_at": now.isoformat(), "expected": "a 2xx answer", "actual": error})
 
 
 def _retry_after(value: str | None) -> float:

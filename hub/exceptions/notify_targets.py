@@ -16,7 +16,8 @@ from hub.model import SEVERITIES
 from hub.secrets import resolve_secret
 
 ACTIONS = ("opened", "resolved", "acknowledged", "assigned")  # a reopened exception notifies as opened
-_KEYS = {"name", "url", "secret", "types", "severities", "queues", "actions"}
+_KEYS = {"name", "url", "secret", "types", "severities", "queues", "actions", "disable_after_failures"}
+DISABLE_AFTER = 20  # failed attempts in a row before an endpoint is disabled (Convoy and Svix disable too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class Target:
     severities: tuple[str, ...] = ()
     queues: tuple[str, ...] = ()
     actions: tuple[str, ...] = ("opened", "resolved")
+    disable_after: int = DISABLE_AFTER
 
     def matches(self, action: str, row: Any) -> bool:
         return (action in self.actions and (not self.types or row.type in self.types)
@@ -68,9 +70,12 @@ def notifications_from_config(items: list[Any], environ: dict[str, str] | os._En
             raise ConfigError(f"{where}.name must be a short non-empty string")
         if name in targets:
             raise ConfigError(f"{where}.name {name!r} is used twice: give each notification its own name")
+        disable_after = item.get("disable_after_failures", DISABLE_AFTER)
+        if isinstance(disable_after, bool) or not isinstance(disable_after, int) or disable_after < 1:
+            raise ConfigError(f"{where}.disable_after_failures must be a whole number of 1 or more")
         targets[name] = Target(name=name, url=url, secret=secret, types=lists["types"],
                                severities=lists["severities"], queues=lists["queues"],
-                               actions=lists["actions"] or ("opened", "resolved"))
+                               actions=lists["actions"] or ("opened", "resolved"), disable_after=disable_after)
     return tuple(targets.values())
 
 

@@ -354,6 +354,32 @@ notification_outbox = Table(
     Index("ix_notification_outbox_due", "state", "next_attempt_at"),
 )
 
+# Every attempt to deliver an outbox row: when, the HTTP status (null: no response) and the error, for the operators'
+# notification log (issue 17 item 6).
+notification_attempts = Table(
+    "notification_attempts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(40), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Index("ix_notification_attempts_message", "message_id", "id"),
+    Index("ix_notification_attempts_target", "target", "id"),
+)
+
+# Per configured endpoint: failed attempts in a row, and whether it was disabled for them (until an operator
+# enables it again); a row appears with the endpoint's first attempt.
+notification_endpoints = Table(
+    "notification_endpoints", metadata,
+    Column("target", String(64), primary_key=True),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("last_attempt_at", DateTime),
+    Column("last_success_at", DateTime),
+    Column("disabled_at", DateTime),
+    Column("disabled_reason", Text),
+)
+
 # How far the notifier has read exception_history (the durable log of every exception change).
 notification_cursor = Table(
     "notification_cursor", metadata,
