@@ -84,6 +84,7 @@ class Config:
     placeholder_threshold: int = 50
     flows: dict[str, Any] = field(default_factory=dict)  # kind → Flow (hub.exceptions.flows), defaults applied
     duplicate_threshold: int = 3
+    escalation: Any = None  # [exceptions.escalation]: hub.exceptions.escalation.Escalation; None = never escalate
     amount_tolerance: Decimal = Decimal("0.01")
     routing: tuple[RoutingRule, ...] = ()
     alerts: tuple[AlertRule, ...] = ()  # [[alerts]], checked by hub.exceptions.alert_rules
@@ -190,6 +191,7 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
                                             "correlation.placeholder_threshold", 50),
         flows=flows_from_config(_table(raw, "flows")),
         duplicate_threshold=_positive_int(exceptions_table, "duplicate_threshold", "exceptions.duplicate_threshold", 3),
+        escalation=_escalation(exceptions_table.get("escalation")),
         amount_tolerance=amount_tolerance,
         routing=routing,
         alerts=alerts_from_config(_array(raw, "alerts"), list(sources)),
@@ -254,6 +256,12 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
     secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
     return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options,
                   attributes=_attributes(item.get("attributes", {}), where), watch=_watch(item.get("watch"), where))
+
+
+def _escalation(raw: Any) -> Any:
+    from hub.exceptions.escalation import parse_escalation
+
+    return parse_escalation(raw) if raw is not None else None
 
 
 def _watch(raw: Any, where: str) -> Any:

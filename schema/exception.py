@@ -68,7 +68,7 @@ class ExceptionCount:
 
 @strawberry.type(description="Something happened to an exception (live).")
 class ExceptionEvent:
-    action: str = strawberry.field(description="opened, changed, reopened, resolved, acknowledged or assigned")
+    action: str = strawberry.field(description="opened, changed, reopened, resolved, acknowledged, assigned, escalated")
     exception: ExceptionItem
 
 

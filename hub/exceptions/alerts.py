@@ -28,6 +28,7 @@ from typing import Any
 from hub.config import Config
 from hub.exceptions.alert_rules import AlertRule
 from hub.exceptions.broadcast import Broadcaster
+from hub.exceptions.escalation import escalate_due
 from hub.exceptions.lifecycle import Changes, Finding, auto_resolve, raise_exception
 from hub.exceptions.source_watch import watch_sources
 from hub.ingest.isolate import isolate
@@ -139,6 +140,12 @@ class AlertEvaluator:
             log.error("source watch on %s failed, skipped this tick: %s", source.name, describe(exc), exc_info=exc)
 
         await isolate(self.watched, apply, failed)
+        escalation = getattr(self._config, "escalation", None)
+        if escalation is not None and escalation.sla:
+            found = Changes()
+            async with self._store.write() as conn:
+                await escalate_due(conn, escalation, at, found)
+            changes.items.extend(found.items)
 
     async def _apply(self, conn: Connection, rule: AlertRule, value: Measure, now: datetime,
                      changes: Changes) -> None:
@@ -157,7 +164,7 @@ class AlertEvaluator:
 
     def start(self, interval_seconds: float = 30.0, heartbeats: Heartbeats | None = None,
               gate: Callable[[], bool] | None = None) -> None:
-        if self.rules or self.watched:
+        if self.rules or self.watched or getattr(self._config, "escalation", None) is not None:
             self._loop.start(interval_seconds, heartbeats=heartbeats, gate=gate)
 
     async def stop(self) -> None:

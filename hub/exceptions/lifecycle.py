@@ -14,13 +14,13 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from hub.config import RoutingRule
 from hub.ids import new_id
-from hub.model import utcnow
+from hub.model import SEVERITIES, utcnow
 from hub.store import Connection, exception_rows
 from hub.store import exception_counts as counts
 
@@ -103,6 +103,7 @@ async def raise_exception(conn: Connection, finding: Finding, *, routing: Sequen
         existing = await exception_rows.latest_by_key(conn, finding.key)
     if existing is None:
         return (await open_new(conn, [finding], routing=routing, changes=changes, now=now))[0]
+    finding = replace(finding, severity=raised(finding.severity, getattr(existing, "escalation", 0)))
     values = _refreshed(finding, now)
     digest = values["evidence_hash"]
     if existing.status != "resolved":
@@ -169,6 +170,25 @@ async def auto_resolve(conn: Connection, row: Any, note: str, *, changes: Change
     await exception_rows.add_history_entry(conn, row.id, SYSTEM, "resolved", note, now)
     if changes is not None:
         changes.add(row, "resolved", "resolved", now)
+
+
+def raised(severity: str, steps: int) -> str:
+    """``severity`` raised by ``steps`` levels (info → warning → error → critical), at most critical."""
+    index = SEVERITIES.index(severity) if severity in SEVERITIES else 0
+    return SEVERITIES[min(len(SEVERITIES) - 1, index + steps)]
+
+
+async def escalate(conn: Connection, row: Any, level: int, note: str, *, changes: Changes | None = None,
+                   now: datetime | None = None) -> None:
+    """Escalate an unresolved exception to ``level`` (steps past its SLA), raising its severity a level per step;
+    a history entry ``escalated`` (which notifications can follow) says why."""
+    now = now or utcnow()
+    severity = raised(row.severity, level - row.escalation)
+    await exception_rows.change(conn, row.id, escalation=level, severity=severity, updated_at=now)
+    await _count(conn, row, severity=severity)
+    await exception_rows.add_history_entry(conn, row.id, SYSTEM, "escalated", note, now)
+    if changes is not None:
+        changes.add(row, "escalated", row.status, now)
 
 
 async def clear_exception(conn: Connection, *, rule: str, subject: str, note: str = "the evidence cleared",

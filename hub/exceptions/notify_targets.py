@@ -15,7 +15,7 @@ from hub.errors import ConfigError
 from hub.model import SEVERITIES
 from hub.secrets import resolve_secret
 
-ACTIONS = ("opened", "resolved", "acknowledged", "assigned")  # a reopened exception notifies as opened
+ACTIONS = ("opened", "resolved", "acknowledged", "assigned", "escalated")  # a reopened one notifies as opened
 _KEYS = {"name", "url", "secret", "types", "severities", "queues", "actions", "disable_after_failures"}
 DISABLE_AFTER = 20  # failed attempts in a row before an endpoint is disabled (Convoy and Svix disable too)
 
@@ -30,7 +30,7 @@ class Target:
     types: tuple[str, ...] = ()
     severities: tuple[str, ...] = ()
     queues: tuple[str, ...] = ()
-    actions: tuple[str, ...] = ("opened", "resolved")
+    actions: tuple[str, ...] = ("opened", "resolved", "escalated")
     disable_after: int = DISABLE_AFTER
 
     def matches(self, action: str, row: Any) -> bool:
@@ -75,7 +75,8 @@ def notifications_from_config(items: list[Any], environ: dict[str, str] | os._En
             raise ConfigError(f"{where}.disable_after_failures must be a whole number of 1 or more")
         targets[name] = Target(name=name, url=url, secret=secret, types=lists["types"],
                                severities=lists["severities"], queues=lists["queues"],
-                               actions=lists["actions"] or ("opened", "resolved"), disable_after=disable_after)
+                               actions=lists["actions"] or ("opened", "resolved", "escalated"),
+                               disable_after=disable_after)
     return tuple(targets.values())
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.tables import exception_history, exceptions, transactions
@@ -69,3 +69,14 @@ async def count_open_per_transaction(conn: AsyncConnection, tx_ids: Sequence[str
         await conn.execute(update(transactions).where(transactions.c.id == bindparam("b_id"))
                            .values(open_exceptions=bindparam("b_count")),
                            [{"b_id": tx_id, "b_count": count} for tx_id, count in counts.items()])
+
+
+async def due_for_escalation(conn: AsyncConnection, type_: str, opened_before: datetime, below: int,
+                             limit: int = 1000) -> list[Any]:
+    """Unresolved exceptions of ``type_`` opened at or before ``opened_before`` and escalated fewer than ``below``
+    steps, oldest first (a range on the partial index ix_exceptions_escalating)."""
+    return list((await conn.execute(
+        select(exceptions).where(exceptions.c.type == type_, exceptions.c.opened_at <= opened_before,
+                                 exceptions.c.escalation < below,
+                                 text("exceptions.status != 'resolved' AND exceptions.escalation < 3"))
+        .order_by(exceptions.c.opened_at, exceptions.c.id).limit(limit))).all())

@@ -153,6 +153,7 @@ exceptions = Table(
     Column("opened_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("resolved_at", DateTime),
+    Column("escalation", Integer, nullable=False, server_default="0"),  # steps escalated (1x, 2x, 4x its SLA)
     # The queue pages oldest first within a status (and type): (opened_at, id) is the keyset order, so the index
     # walks it and a page reads 51 entries, never sorts the status's rows.
     Index("ix_exceptions_status_type", "status", "type", "opened_at", "id"),
@@ -333,6 +334,12 @@ Index("ix_events_unlinked", events.c.source, events.c.type, events.c.received_at
 # Dead letters per source over a received_at range; partial, so the hot ingest path never maintains it.
 Index("ix_deliveries_dead", deliveries.c.source, deliveries.c.received_at,
       sqlite_where=text("state = 'dead'"), postgresql_where=text("state = 'dead'"))
+
+# Unresolved exceptions not fully escalated, by type and age (hub.exceptions.escalation): the escalation tick reads
+# only those past a step's age; partial, so resolved and fully escalated ones never cost it anything.
+Index("ix_exceptions_escalating", exceptions.c.type, exceptions.c.opened_at, exceptions.c.id,
+      sqlite_where=text("status != 'resolved' AND escalation < 3"),
+      postgresql_where=text("status != 'resolved' AND escalation < 3"))
 
 # Outbound exception notifications (hub.exceptions.notify): one row per matching (target, history entry), written
 # before any attempt; the sender retries with backoff until delivered or out of attempts (state failed).

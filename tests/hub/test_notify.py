@@ -199,4 +199,4 @@ def test_bad_notification_config_names_the_key(item: dict[str, Any], environ: di
 def test_env_secret_resolves() -> None:
     item = {"url": "https://x.example/h", "secret": "env:HOOK"}
     [target] = notifications_from_config([item], {"HOOK": NOTIFY_SECRET})
-    assert target.secret == NOTIFY_SECRET and target.actions == ("opened", "resolved")
+    assert target.secret == NOTIFY_SECRET and target.actions == ("opened", "resolved", "escalated")
