@@ -155,6 +155,9 @@ def test_dashboard_renders_its_charts_with_data(server: str, page: Page, shots: 
     assert page.locator("svg.process-map g.edge").count() >= 4
     assert page.locator("#lag-by-source tr").count() == 6  # header + 5 sources
     assert page.locator("#divergence-heat td").count() > 1
+    assert "59.80 EUR" in page.inner_text("#kpi-orders")  # the business tiles: W1001's order value from shop
+    assert page.locator("#kpi-sla tr").count() > 1 and page.locator("#kpi-cancel tr").count() > 1
+    assert page.locator("#variant-table tr").count() > 1  # the paths beside the process map
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
 
 
