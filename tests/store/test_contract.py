@@ -13,7 +13,7 @@ from hub.correlation.plan import CorrelationSettings
 from hub.ids import new_id
 from hub.model import DEFAULT_JUNK_VALUES, Event, Ref
 from hub.store import Store
-from hub.store.inbox import append_deliveries, mark_dead, mark_done, take_pending
+from hub.store.inbox import append_deliveries, insert_new, mark_dead, mark_done, requeue, take_pending
 from hub.store.paging import DELIVERY_ORDER, TRANSACTION_ORDER, Key, PageRequest, keyset_page
 from hub.store.queries import DeliveryFilter, TransactionFilter, delivery_query, transaction_query
 from hub.store.record import Incoming, record_events
@@ -106,6 +106,23 @@ async def test_take_pending_stays_within_the_body_budget_but_always_takes_one(st
     async with store.read() as conn:
         assert [row.id for row in await take_pending(conn, 10, 250)] == [rows[0]["id"], rows[1]["id"]]
         assert [row.id for row in await take_pending(conn, 10, 10)] == [rows[0]["id"]]
+
+
+@pytest.mark.asyncio
+async def test_requeued_deliveries_are_taken_again_and_a_polled_append_stores_each_key_once(store: Store) -> None:
+    rows = [delivery("shop", "k0"), delivery("erp", "k1")]
+    async with store.write() as conn:  # a poller's append, in the transaction that moves its cursor
+        assert await insert_new(conn, rows) == {("shop", "k0"): rows[0]["id"], ("erp", "k1"): rows[1]["id"]}
+        assert await insert_new(conn, [delivery("shop", "k0")]) == {}
+    async with store.write() as conn:
+        await mark_dead(conn, rows[0]["id"], "cannot be parsed", T0)
+        await mark_done(conn, [rows[1]["id"]], T0)
+    assert await requeue(store, T0, state="dead") == [rows[0]["id"]]
+    async with store.read() as conn:
+        assert [row.id for row in await take_pending(conn, 10, UNLIMITED)] == [rows[0]["id"]]
+    assert await requeue(store, T0, ids=[rows[1]["id"]], state=None) == [rows[1]["id"]]
+    async with store.read() as conn:
+        assert [row.id for row in await take_pending(conn, 10, UNLIMITED)] == [rows[0]["id"], rows[1]["id"]]
 
 
 # 3. Record a normalized batch: idempotent.
