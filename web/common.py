@@ -18,6 +18,8 @@ from hub.access.auth import ROLE_RANK
 from hub.access.privacy import mask_json, mask_text
 from hub.ingest.values import json_text
 from hub.runtime import Hub
+from web.evidence import evidence_view
+from web.folding import fold_refs
 
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -166,4 +168,6 @@ templates.env.filters["age"] = age
 templates.env.filters["plural"] = plural
 templates.env.filters["pretty"] = pretty
 templates.env.filters["iso"] = iso_utc
+templates.env.filters["evidence_view"] = evidence_view
+templates.env.filters["fold_refs"] = fold_refs
 templates.env.globals["escape"] = escape

@@ -20,6 +20,7 @@ LABEL_WIDTH = 130
 TOP = 28
 RIGHT_PAD = 90
 MIN_GAP = 80.0
+SAME_SPOT = 3.0  # events of one lane closer than this (pixels) are one marker
 _TICK_STEPS = [timedelta(seconds=s) for s in (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600,
                                                12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400)]
 
@@ -36,6 +37,18 @@ class Marker:
     label_dy: float
     out_of_order: bool
     selected: bool
+    types: list[str] = field(default_factory=list)  # of every event drawn as this marker (same lane, same moment)
+
+    @property
+    def count(self) -> int:
+        return len(self.types)
+
+    @property
+    def label(self) -> str:
+        """One label per marker, never one per event stacked on it: ``settlement.paid ×3`` or ``3 events``."""
+        if self.count <= 1:
+            return self.type
+        return f"{self.type} ×{self.count}" if len(set(self.types)) == 1 else f"{self.count} events"
 
 
 @dataclass(slots=True)
@@ -79,15 +92,25 @@ def build(events: list[Any], selected: str | None = None, slow_after: float = 36
     x_of = _axis(sorted({e.occurred_at for e in events}), LABEL_WIDTH + 20, WIDTH - RIGHT_PAD)
 
     last_x: dict[str, tuple[float, int]] = {}
+    last_marker: dict[str, Marker] = {}
     previous: Marker | None = None
     for event in events:
         x, y = x_of(event.occurred_at), lane_y[event.source]
+        same = last_marker.get(event.source)
+        if same is not None and abs(x - same.x) < SAME_SPOT:  # drawn as one marker: one label, one target
+            same.types.append(event.type)
+            same.status = "failed" if event.status == "failed" else same.status
+            same.out_of_order = same.out_of_order or event.out_of_order
+            same.selected = same.selected or event.id == selected
+            previous = same
+            continue
         near, level = last_x.get(event.source, (-1e9, 0))
         level = (level + 1) % 3 if x - near < 90 else 0  # stagger labels of crowded neighbours
         last_x[event.source] = (x, level)
         marker = Marker(id=event.id, x=x, y=y, type=event.type, status=event.status, source=event.source,
                         at=event.occurred_at, label_dy=-12 - 12 * level, out_of_order=event.out_of_order,
-                        selected=event.id == selected)
+                        selected=event.id == selected, types=[event.type])
+        last_marker[event.source] = marker
         if previous is not None:
             lag = (event.occurred_at - previous.at).total_seconds()
             timeline.gaps.append(Gap(previous.x, previous.y, x, y, duration(lag), lag > slow_after))

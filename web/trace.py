@@ -24,6 +24,8 @@ from hub.store.trace import AmbiguousRef, Trace, get_trace
 from web import timeline
 from web.common import masks_personal_data, not_found, now_of, pretty_body, render
 from web.deliveries import how_it_came
+from web.folding import fold_ref_rows, related_summary
+from web.numbers import numbers_of
 
 
 def _refs(trace: Trace) -> list[dict[str, Any]]:
@@ -75,6 +77,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             events = trace.events
             event = next((e for e in events if e.id == selected), None)
             delivery = await q.get_delivery(conn, event.delivery_id) if event is not None else None
+            related_numbers = await numbers_of(conn, {r.id: r.kind for r in trace.related})
         tx = trace.transaction
         number = business_number(tx.kind, [(r.namespace, r.value) for r in trace.refs
                                            if r.role == IDENTITY and not r.demoted])
@@ -85,11 +88,12 @@ def routes(hub: Hub) -> list[BaseRoute]:
             lags[record.id] = (record.occurred_at - previous).total_seconds() if previous else None
             previous = record.occurred_at
         columns, quantities = _quantities(events)
+        amounts = _amounts(events)
         return render(request, "trace.html", {
             "tx": tx, "events": events, "lags": lags, "steps": steps, "timeline": timeline.build(events, selected),
-            "refs": _refs(trace), "qty_columns": columns, "quantities": quantities,
-            "amounts": _amounts(events), "exceptions": trace.exceptions, "history": trace.history,
-            "related": trace.related, "event": event,
+            "refs": fold_ref_rows(_refs(trace)), "qty_columns": columns, "quantities": quantities,
+            "amounts": amounts, "exceptions": trace.exceptions, "history": trace.history, "related": trace.related,
+            "related_summary": related_summary(trace.related, amounts), "tx_numbers": related_numbers, "event": event,
             "event_refs": trace.event_refs(event) if event is not None else [],
             "delivery": delivery, "how_it_came": how_it_came(delivery, hub.config) if delivery is not None else "",
             "delivery_body": pretty_body(delivery.body, masks_personal_data(request)) if delivery is not None else "",

@@ -60,8 +60,10 @@ def customer_return(world: World, at: float) -> None:
     restocked (unless damaged) and refunded."""
     rng = world.rng
     rma = f"RMA-{world.next('rma', 2001)}"
-    # an order placed at least six hours ago in the demo (its trace links this return), else one from before
-    earlier = [order_id for placed, order_id in world.web_orders if placed <= at - 6 * HOUR]
+    # an order placed at least an hour earlier in the demo (its trace links this return), else any placed before
+    # it, else (a return in the run's first minutes) one from before the simulation
+    earlier = [order_id for placed, order_id in world.web_orders if placed <= at - HOUR] \
+        or [order_id for placed, order_id in world.web_orders if placed < at]
     order = str(rng.choice(earlier[-200:]) if earlier else 5012345000 - rng.randint(1, 900) * 37)
     sku, qty = rng.choice(SKUS), rng.randint(1, 2)
     items = [{"sku": sku, "qty": qty, "location": "RET-1"}]

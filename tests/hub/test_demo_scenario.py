@@ -164,3 +164,14 @@ def test_every_order_sent_past_the_duplicate_threshold_is_named(seed: int) -> No
             sent[send.body["name"]] = sent.get(send.body["name"], 0) + 1
     noted = next(refs for label, refs in scenario.notable.items() if label.startswith("duplicate deliveries"))
     assert {name for name, count in sent.items() if count - 1 > 3} == set(noted)
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_returns_of_the_default_run_cite_orders_the_demo_placed(seed: int) -> None:
+    """The default six-hour run's returns name web orders it sent (their traces link each other), not orders
+    from before the simulation."""
+    scenario = build(seed, START, 6 * 3600.0, 0.5)
+    orders = {str(send.body["id"]) for send in scenario.sends if send.source == "shop" and "line_items" in send.body
+              and "order_number" in send.body}
+    cited = {str(send.body["order_ref"]) for send in scenario.sends if send.source == "returns"}
+    assert cited and cited <= orders, sorted(cited - orders)

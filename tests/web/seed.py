@@ -99,3 +99,17 @@ def dead_letter() -> tuple[str, bytes, dict[str, str]]:
     """A correctly signed body that is not a CloudEvent: stored, acknowledged, then dead-lettered."""
     body = b'{"hello": "not a cloudevent"}'
     return "/hooks/erp", body, signed_headers(body)
+
+
+def settlement(orders: int = 7, unknown: int = 60) -> list[tuple[str, bytes, dict[str, str]]]:
+    """``orders`` paid orders and one payout relating their charges and ``unknown`` more, in three deliveries
+    stamped with the same moment (gross, fee and net lines of one payout)."""
+    out = [signed("pay", cloudevent("pay", "payment.captured", [("pay:charge", f"ch_{i}"),
+                                                                ("shop:order", f"W70{i:02d}")], id=f"cap-{i}"))
+           for i in range(orders)]
+    related = [("pay:charge", f"ch_{i}", "related") for i in range(orders + unknown)]
+    for kind, value in (("gross", "700.00"), ("fee", "21.00"), ("settlement", "679.00")):
+        out.append(signed("pay", cloudevent("pay", "settlement.paid", [("pay:payout", "po_77"), *related],
+                                            id=f"po-77-{kind}", time_="2026-11-02T06:00:00Z",
+                                            amount={"value": value, "currency": "EUR", "kind": kind})))
+    return out

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from tests.support import OPERATOR_KEY, cloudevent
 from tests.web import seed
-from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, deliver, seeded_server
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, deliver, seeded_server, wait_until_found
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install "
                                                                     "chromium; .ci/run installs it)")
@@ -324,3 +324,29 @@ def test_two_orders_compared_side_by_side_from_the_trace(server: str, page: Page
     header = page.inner_text("#comparison tr >> nth=0")
     assert "W1002" in header and "W1001" in header  # each side by its order number
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
+
+
+def test_a_dense_settlement_reads_folded_with_comfortable_markers(server: str, page: Page, shots: Path) -> None:
+    """67 related charges fold (count, total, expandable), three payout lines at one moment are one marker with
+    one label and a 30 px click target, and evidence reads as expected vs actual."""
+    deliver(server, seed.settlement())
+    wait_until_found(server, "po_77")
+    page.goto(server + "/search?ref=po_77")
+    related = page.locator("details#related")
+    assert "7 related: 7 orders · this settlement: 700.00 EUR" in related.locator("summary").inner_text()
+    assert not related.locator("li").first.is_visible()
+    related.locator("summary").click()
+    assert related.locator("li").count() == 7 and related.locator("li").first.is_visible()
+    labels = page.locator("#timeline a.marker text").all_text_contents()
+    assert labels == ["settlement.paid ×3"]
+    box = page.locator("#timeline a.marker circle.hit").bounding_box()
+    assert box is not None and box["width"] >= 24 and box["height"] >= 24  # scaled with the SVG, still roomy
+    page.mouse.click(box["x"] + box["width"] / 2 + box["width"] * 0.4, box["y"] + box["height"] / 2)  # near the rim
+    page.wait_for_url(re.compile(r"\?event=evt_\w+#event$"))
+    page.screenshot(path=str(shots / "settlement.png"), full_page=True)
+
+    page.goto(server + "/exceptions?type=late")
+    page.locator("#queue details summary").first.click()
+    table = page.locator("#queue table.evidence").first
+    assert table.locator("td.expected").first.inner_text() == "done"
+    assert table.locator("td.actual").first.inner_text() == "missing"

@@ -18,7 +18,7 @@ TRACE = """query($ref: String!) { transaction(ref: $ref) { id kind refs { namesp
 EVENT_ROW = re.compile(r'<a href="\?event=(evt_\w+)#event">([^<]+)</a>')
 REF_ROW = re.compile(r'<tr><td><code>([^<]+)</code></td><td><a href="/search\?ref=[^"]*"><code>([^<]+)</code></a>\n'
                      r'( <span class="muted">related</span>)?')
-RELATED = re.compile(r'<li><a href="/t/(tx_\w+)"><code>')
+RELATED = re.compile(r'<li><a href="/t/(tx_\w+)">')  # its number (else its id) inside
 EXCEPTION_ROW = re.compile(r'<tr><td>([a-z_.]+)</td><td><span class="pill')
 
 
