@@ -77,12 +77,24 @@ def _order(key: tuple[Any, Any]) -> tuple[str, str]:
     return (key[0] or "", str(key[1]))
 
 
+async def milestones(conn: Connection, window: Window, attribute: str | None = None,
+                     cap: int = SAMPLE_CAP) -> tuple[list[kq.OrderFacts], bool]:
+    """The orders placed in the window (the newest ``cap``) with their milestones, for :func:`cycle_rows` and
+    :func:`cancellation_rows` (read once when both are wanted); True when capped."""
+    return await kq.order_facts(conn, window, attribute, cap)
+
+
 async def cycle_times(conn: Connection, window: Window, attribute: str | None = None, bucket: str | None = None,
                       tz: str = "UTC") -> list[dict[str, Any]]:
     """Seconds from placed to shipped and to delivered, per group (and bucket of the placed time): rows
     ``{group, bucket, milestone, count, p50, p90, sampled}`` for orders that reached the milestone."""
     zone = _check(bucket, tz)
-    facts, capped = await kq.order_facts(conn, window, attribute, SAMPLE_CAP)
+    return cycle_rows(*await milestones(conn, window, attribute), bucket, zone)
+
+
+def cycle_rows(facts: list[kq.OrderFacts], capped: bool, bucket: str | None = None, zone: Any = None
+               ) -> list[dict[str, Any]]:
+    """:func:`cycle_times` over facts already read."""
     result = []
     for key, members in sorted(_buckets(facts, bucket, zone).items(), key=lambda kv: _order(kv[0])):
         for milestone in MILESTONES:
@@ -99,7 +111,12 @@ async def cancellations(conn: Connection, window: Window, attribute: str | None 
     """Rows ``{group, bucket, orders, cancelled, rate, after_stock_problem, stock_share, sampled}``: ``rate`` is
     cancelled / orders, ``stock_share`` the share of the cancellations that came after a stock problem."""
     zone = _check(bucket, tz)
-    facts, capped = await kq.order_facts(conn, window, attribute, SAMPLE_CAP)
+    return cancellation_rows(*await milestones(conn, window, attribute), bucket, zone)
+
+
+def cancellation_rows(facts: list[kq.OrderFacts], capped: bool, bucket: str | None = None, zone: Any = None
+                      ) -> list[dict[str, Any]]:
+    """:func:`cancellations` over facts already read."""
     result = []
     for key, members in sorted(_buckets(facts, bucket, zone).items(), key=lambda kv: _order(kv[0])):
         cancelled = [f for f in members if f.cancelled_at is not None]
@@ -111,7 +128,7 @@ async def cancellations(conn: Connection, window: Window, attribute: str | None 
 
 
 async def sla_attainment(conn: Connection, config: Config, now: datetime, window: Window, kind: str = "order",
-                         attribute: str | None = None) -> list[dict[str, Any]]:
+                         attribute: str | None = None, cap: int = SAMPLE_CAP) -> list[dict[str, Any]]:
     """Per group and flow step with an SLA: ``on_time`` (done within it), ``late`` (done after it), ``overdue``
     (not done, past due) and ``attainment`` = on_time / (on_time + late + overdue), None when none was due yet.
     Transactions of ``kind`` whose first event is in the window count; the group is the attribute's value, or
@@ -120,7 +137,7 @@ async def sla_attainment(conn: Connection, config: Config, now: datetime, window
     if flow is None:
         raise ValueError(f"no flow for kind {kind!r}")
     slas = {step.name: step.sla for step in flow.steps if step.sla is not None}
-    lines, capped = await kq.timelines(conn, kind, window, attribute, SAMPLE_CAP)
+    lines, capped = await kq.timelines(conn, kind, window, attribute, cap)
     tally: dict[tuple[Any, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for line in lines:
         if window.source is not None and window.source not in {e.source for e in line.events}:

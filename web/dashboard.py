@@ -34,6 +34,7 @@ WINDOWS = {"6h": (timedelta(hours=6), "hour"), "24h": (timedelta(days=1), "hour"
            "7d": (timedelta(days=7), "hour"), "30d": (timedelta(days=30), "day")}
 DEFAULT_WINDOW = "24h"
 STEP_ROWS = 10
+TILE_CAP = 20_000  # the business tiles' rates and percentiles read the newest orders of the window (GraphQL: 100,000)
 
 
 def _series(rows: list[dict[str, Any]]) -> dict[str, list[tuple[datetime, float]]]:
@@ -65,10 +66,11 @@ def _failures(deliveries: list[dict[str, Any]], events: list[dict[str, Any]],
 async def _business(conn: Any, hub: Hub, scope: mq.Window, by: str | None, now: datetime) -> dict[str, Any]:
     """The KPI tiles: the same functions GraphQL ``metrics`` serves (orders, cycleTimes, cancellations,
     slaAttainment, inventoryFreshness, reconciliationBacklog), per channel or per attribute ``by``."""
+    facts, capped = await kpis.milestones(conn, scope, by, TILE_CAP)
     return {"kpi_orders": await kpis.orders(conn, scope, by),
-            "kpi_cycle": await kpis.cycle_times(conn, scope, by),
-            "kpi_cancel": await kpis.cancellations(conn, scope, by),
-            "kpi_sla": await kpis.sla_attainment(conn, hub.config, now, scope, "order", by),
+            "kpi_cycle": kpis.cycle_rows(facts, capped), "kpi_cancel": kpis.cancellation_rows(facts, capped),
+            "kpi_sla": await kpis.sla_attainment(conn, hub.config, now, scope, "order", by, TILE_CAP),
+            "kpi_sampled": capped, "tile_cap": TILE_CAP,
             "kpi_fresh": await kpis.inventory_freshness(conn, now),
             "kpi_backlog": await mq.reconciliation_backlog(conn, now)}
 

@@ -217,3 +217,17 @@ async def test_dashboard_shows_the_business_tiles(store_url: str) -> None:
         assert rows("kpi-fresh") == [["erp", "WH-1", "2", "2d 23h ago"], ["shop", "WH-1", "1", "4d ago"]]
         by_channel = (await client.get("/dashboard", params={"window": "7d", "by": "channel"})).text
         assert "<th>channel</th>" in by_channel and "<td>web</td>" in by_channel
+
+
+@pytest.mark.asyncio
+async def test_rates_and_percentiles_read_the_newest_orders_when_capped(store: Store) -> None:
+    await _seed(store)
+    async with store.read() as conn:
+        facts, capped = await kpis.milestones(conn, WINDOW, cap=2)
+        assert capped and sorted(f.tx_id for f in facts) == ["tx_4", "tx_5"]  # placed at T0+3h and T0+4h
+        assert [(r["group"], r["orders"], r["sampled"]) for r in kpis.cancellation_rows(facts, capped)] == [
+            ("amazon", 1, True), ("shop", 1, True)]
+        facts, capped = await kpis.milestones(conn, WINDOW, cap=5)
+        assert not capped and len(facts) == 5
+        rows = await kpis.sla_attainment(conn, CONFIG, NOW, WINDOW, cap=1)  # tx_5 (the newest id): overdue
+        assert [(r["group"], r["step"], r["overdue"], r["sampled"]) for r in rows] == [("shop", "accepted", 1, True)]
