@@ -2,8 +2,9 @@
 availability publishing, Stripe payouts, stores going offline.
 
 Faults that strike here: a transfer short-received at the store, a return that fails inspection (damaged),
-a payout short by a fee nobody explained, and the marketplace keeping a stale quantity for one SKU. The WMS
-fills its ``order_ref`` with the placeholder ``0`` on every transfer and receipt (junk, never a ref).
+a payout short by a fee nobody explained, the first payout paying a charge the hub never saw, and the marketplace
+keeping a stale quantity for one SKU. The WMS fills its ``order_ref`` with the placeholder ``0`` on every transfer
+and receipt (junk, never a ref).
 """
 
 from __future__ import annotations
@@ -133,8 +134,15 @@ def payout(world: World, at: float) -> None:
         return
     world.charges = [c for c in world.charges if c[0] > at - 30 * MINUTE]
     covered = [(charge, cents, fee) for _, charge, cents, fee in due]
+    stranger = None
+    if not world.stranger_paid:  # the first payout also pays a phone order charged in Stripe's dashboard: no
+        world.stranger_paid = True  # storefront order, so the hub never saw the charge (no rng: the schedule stays)
+        stranger = f"ch_3{due[0][1][4:]}X"
+        covered.append((stranger, 4990, round(4990 * 0.029) + 30))
     amount = sum(c[1] - c[2] for c in covered)
     payout_id = f"po_1{world.hex(22)}"
+    if stranger is not None:
+        world.note(at, "payout line unmatched (a charge the hub never saw)", payout_id)
     if world.faults.strike("short_payout", at):
         amount -= world.rng.randint(500, 2500)  # a fee nobody explained
         world.note(at, "settlement mismatch (payout short)", payout_id)

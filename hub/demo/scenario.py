@@ -81,6 +81,7 @@ class World:
         self.stock.update({(sku, store): 40 for sku in SKUS for store in STORES})
         self.counters: dict[str, int] = {}
         self.charges: list[tuple[str, int, int]] = []  # captured, not yet paid out: (charge, cents, fee cents)
+        self.stranger_paid = False  # whether a payout paid the charge the hub never saw (the first one does)
         self.pos_offline: dict[str, float] = {}  # store → back online at
         self.listed: dict[str, int] = {}  # SKU → quantity the marketplace last showed
         self.stale: tuple[str, int, float] | None = None  # (SKU, quantity shown, until) while a channel is stale

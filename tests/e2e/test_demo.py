@@ -32,7 +32,8 @@ READY_TIMEOUT = 300.0
 # notable label (prefix) → the exception type it must have raised on that transaction
 TRANSACTION_FAULTS = {"stuck order": "late", "duplicate deliveries": "duplicate",
                       "out-of-order carrier scan": "out_of_order", "short transfer": "quantity_mismatch",
-                      "damaged return": "failed", "settlement mismatch": "amount_mismatch"}
+                      "damaged return": "failed", "settlement mismatch": "amount_mismatch",
+                      "payout line unmatched": "settlement_unmatched"}
 TX_FIELDS = "id kind refs { namespace value role } exceptions { type status subject } steps { name status optional }"
 LIST_FIELDS = "id kind firstAt refs { namespace value role }"  # cheap enough to page through every transaction
 EXC_FIELDS = "type status subject system transactionId"

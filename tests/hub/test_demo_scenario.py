@@ -27,7 +27,7 @@ START = 1_793_000_000.0  # 2026-10-26, on the minute
 HORIZON = 20 * 3600.0
 HUB = "http://127.0.0.1:8000"
 LABELS = ("damaged return", "duplicate deliveries", "out-of-order carrier scan", "schema drift", "settlement mismatch",
-          "short transfer", "stale availability", "store sale sent late", "stuck order")
+          "short transfer", "stale availability", "store sale sent late", "stuck order", "payout line unmatched")
 
 
 @pytest.fixture(scope="module")
