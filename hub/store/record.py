@@ -35,8 +35,9 @@ from hub.correlation.plan import (
 )
 from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
-from hub.model import EVENT_TYPES, IDENTITY, Event, needs_identity, transaction_kind, utcnow
+from hub.model import EVENT_TYPES, IDENTITY, Event, as_utc, needs_identity, transaction_kind, utcnow
 from hub.store import TEXTS, Store, pair_params, pairs_match
+from hub.store.bulk import add_to, insert_rows
 from hub.store.correlation_locks import TransactionLocks, lock_keys
 from hub.store.tables import (
     deliveries,
@@ -188,14 +189,12 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
         for row in rows:
             row["tx_id"] = decided.tx_of.get(row["id"])
         result.unlinked.update((row["source"], row["type"]) for row in rows if row["tx_id"] is None)
-        if rows:
-            await conn.execute(events.insert(), rows)
-        if ref_rows:
-            await conn.execute(refs.insert(), ref_rows)
         result.demoted = [d.key for d in decided.demotions]
         result.transactions.update(decided.touched)
     await locks.take(result.transactions)  # a duplicate's transaction: its summary is read and written below
-    await _summarise(store, conn, result.transactions)
+    await _summarise(conn, result.transactions, rows)  # before the batch is stored: it reads only stored events
+    await insert_rows(conn, events, rows)
+    await insert_rows(conn, refs, ref_rows)
     return result
 
 
@@ -279,7 +278,7 @@ def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Count
                         for r in cleaned)
         rows.append({
             "id": event_id, "source": event.source, "source_event_id": event.source_event_id, "type": event.type,
-            "occurred_at": event.occurred_at or item.received_at, "received_at": item.received_at,
+            "occurred_at": as_utc(event.occurred_at or item.received_at), "received_at": item.received_at,
             "delivery_id": item.delivery_id, "status": event.status, "error": event.error,
             "traceparent": event.traceparent,
             "lines": [{"sku": ln.sku, "qty": str(ln.qty), "location": ln.location, "state": ln.state}
@@ -302,12 +301,7 @@ async def _load_keys(conn: AsyncConnection, keys: Iterable[Key]) -> dict[Key, An
 
 
 async def _add_key_counts(conn: AsyncConnection, counts: Counter[Key], sign: int = 1) -> None:
-    if counts:
-        await conn.execute(
-            update(ref_keys).where(and_(ref_keys.c.namespace == bindparam("b_ns"),
-                                        ref_keys.c.value == bindparam("b_value")))
-            .values(events=ref_keys.c.events + bindparam("b_n")),
-            [{"b_ns": ns, "b_value": value, "b_n": sign * n} for (ns, value), n in counts.items()])
+    await add_to(conn, ref_keys, "events", ("namespace", "value"), {key: sign * n for key, n in counts.items()})
 
 
 async def _read_view(conn: AsyncConnection, batch: dict[str, frozenset[Key]], resplit: set[str],
@@ -378,9 +372,8 @@ async def _read_members(conn: AsyncConnection, view: View, tx_ids: set[str]) -> 
 
 async def _apply(conn: AsyncConnection, decided: Plan, threshold: int, changes: Changes) -> None:
     """Write the plan: new keys, event counts, demotions (each with its exception), moves and merges."""
-    if decided.new_keys:
-        await conn.execute(ref_keys.insert(), [{"namespace": k.key[0], "value": k.key[1], "tx_id": k.tx_id,
-                                                "events": k.events, "demoted": k.demoted} for k in decided.new_keys])
+    await insert_rows(conn, ref_keys, [{"namespace": k.key[0], "value": k.key[1], "tx_id": k.tx_id,
+                                        "events": k.events, "demoted": k.demoted} for k in decided.new_keys])
     await _add_key_counts(conn, Counter(decided.counts))
     stored_demotions = [{"b_ns": d.key[0], "b_value": d.key[1]} for d in decided.demotions
                         if d.key not in {k.key for k in decided.new_keys}]
@@ -422,26 +415,37 @@ async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
                        losers)  # the survivor's attributes are recomputed from all its events
 
 
-async def _summarise(store: Store, conn: AsyncConnection, tx_ids: set[str]) -> None:
-    """Refresh each touched transaction's summary row and its events' out-of-order flags."""
+async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dict[str, Any]]) -> None:
+    """Refresh each touched transaction's summary row and its events' out-of-order flags, from its stored events
+    and the batch's ``new_rows`` (not stored yet: their flags are set in the rows)."""
     if not tx_ids:
         return
-    rows = await _select_in(conn, select(events.c.tx_id, events.c.id, events.c.source, events.c.type,
-                                         events.c.occurred_at, events.c.out_of_order, events.c.attributes),
-                            events.c.tx_id, sorted(tx_ids))
+    stored = await _select_in(conn, select(events.c.tx_id, events.c.id, events.c.source, events.c.type,
+                                           events.c.occurred_at, events.c.out_of_order, events.c.attributes),
+                              events.c.tx_id, sorted(tx_ids))
     open_counts = dict(await _select_in(
         conn, select(exceptions.c.tx_id, func.count()).where(exceptions.c.status != "resolved")
         .group_by(exceptions.c.tx_id), exceptions.c.tx_id, sorted(tx_ids)))
-    by_tx: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_tx[row.tx_id].append(row)
+    by_tx: dict[str, list[_Member]] = defaultdict(list)
+    for row in stored:
+        by_tx[row.tx_id].append(_Member(row.id, row.source, row.type, row.occurred_at, bool(row.out_of_order),
+                                        row.attributes))
+    batch: dict[str, dict[str, Any]] = {}
+    for new in new_rows:
+        if new["tx_id"] in tx_ids:
+            batch[new["id"]] = new
+            by_tx[new["tx_id"]].append(_Member(new["id"], new["source"], new["type"], new["occurred_at"], False,
+                                               new["attributes"]))
     now = utcnow()
     summaries = []
     flag_changes = []
     for tx_id, members in by_tx.items():
         flagged = out_of_order([(m.id, m.type, m.occurred_at) for m in members])
-        flag_changes.extend({"b_id": m.id, "b_flag": m.id in flagged} for m in members
-                            if bool(m.out_of_order) != (m.id in flagged))
+        for member in members:
+            if member.id in batch:
+                batch[member.id]["out_of_order"] = member.id in flagged
+            elif member.out_of_order != (member.id in flagged):
+                flag_changes.append({"b_id": member.id, "b_flag": member.id in flagged})
         summaries.append({
             "id": tx_id, "kind": transaction_kind({m.type for m in members}),
             "first_at": min(m.occurred_at for m in members), "last_at": max(m.occurred_at for m in members),
@@ -455,14 +459,20 @@ async def _summarise(store: Store, conn: AsyncConnection, tx_ids: set[str]) -> N
     for chunk in _chunks(sorted(empty)):
         await conn.execute(delete(transactions).where(transactions.c.id.in_(chunk)))
     await _keep_attributes(conn, tx_ids, by_tx)
-    if summaries:
-        statement = store.upsert(transactions)
-        await conn.execute(statement.on_conflict_do_update(
-            index_elements=["id"],
-            set_={name: getattr(statement.excluded, name) for name in
-                  ("kind", "first_at", "last_at", "updated_at", "events", "systems", "open_exceptions")}),
-            summaries)
+    await insert_rows(conn, transactions, summaries, conflict=["id"],
+                      update=["kind", "first_at", "last_at", "updated_at", "events", "systems", "open_exceptions"])
 
+
+@dataclass(slots=True)
+class _Member:
+    """What a transaction's summary needs of one of its events."""
+
+    id: str
+    source: str
+    type: str
+    occurred_at: datetime
+    out_of_order: bool
+    attributes: dict[str, str] | None
 
 
 def attributes_of(members: list[Any]) -> dict[str, str]:
