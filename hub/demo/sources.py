@@ -45,7 +45,8 @@ def demo_config(store_url: str, hub_url: str, erp_url: str, poll_interval: float
         "flows": {"order": {"steps": _order_steps()}},
         "sources": [
             {"name": "shop", "kind": "commerce", "adapter": "shopify", "secret": "env:DEMO_SHOPIFY_SECRET",
-             "options": {"carrier_source": "easypost", "count_payments": False}},
+             "options": {"carrier_source": "easypost", "count_payments": False},
+             "attributes": {"source_name": "channel"}},  # business attribute: /?attribute=channel=web
             {"name": "amazon", "kind": "marketplace", "adapter": "amazon-sp", "secret": "env:DEMO_AMAZON_SECRET",
              "options": {"locations": {"DEFAULT": "WH-1"}}},
             {"name": "pos", "kind": "pos", "adapter": "square", "secret": "env:DEMO_SQUARE_KEY",
