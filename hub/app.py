@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collectors import ADAPTERS, parser_for
 from collectors.ingest import IngestEndpoint
-from collectors.poller import Poller, plan_polls
+from collectors.poller import Poller, PollSettings, plan_polls
 from collectors.receiver import WebhookReceiver
 from collectors.standard_webhooks import sign
 from hub.access.auth import attach_ring, detach_ring
@@ -76,7 +76,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     return app
 
 
-def check_sources(config: Config, adapters: dict[str, ModuleType]) -> list[Any]:
+def check_sources(config: Config, adapters: dict[str, ModuleType]) -> dict[str, PollSettings]:
     """Every source's adapter exists and accepts its options; returns the polls ([sources.options.poll]).
     ConfigError names the source and key."""
     for source in config.sources.values():
@@ -106,7 +106,7 @@ class _Parts:
     client: httpx.AsyncClient
 
 
-def lifespan(hub: Hub, adapters: dict[str, ModuleType], polls: list[Any], clock: Callable[[], float],
+def lifespan(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, PollSettings], clock: Callable[[], float],
              evaluate_every: float) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[None]:
@@ -118,7 +118,7 @@ def lifespan(hub: Hub, adapters: dict[str, ModuleType], polls: list[Any], clock:
     return run
 
 
-async def start(hub: Hub, adapters: dict[str, ModuleType], polls: list[Any], clock: Callable[[], float],
+async def start(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, PollSettings], clock: Callable[[], float],
                 evaluate_every: float) -> _Parts:
     """Open the store and start every part; ``hub.started()`` answers once all have started."""
     config, heartbeats = hub.config, hub.heartbeats
