@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store import pairs_in
 from hub.store.tables import events, ref_keys, refs, transactions
 
 SETTLEMENT_TYPE = "settlement.paid"
@@ -38,25 +39,32 @@ def _chunks(ids: Sequence[str]) -> list[list[str]]:
     return [ordered[start:start + _CHUNK] for start in range(0, len(ordered), _CHUNK)]
 
 
-def _settled_by():  # type: ignore[no-untyped-def]
-    """(transaction named, settlement transaction) for every related ref of a settlement event."""
-    return (select(ref_keys.c.tx_id.label("paid_tx"), events.c.tx_id.label("settlement_tx"))
-            .select_from(ref_keys.join(refs, and_(refs.c.namespace == ref_keys.c.namespace,
-                                                  refs.c.value == ref_keys.c.value, refs.c.role == "related"))
-                         .join(events, and_(events.c.id == refs.c.event_id, events.c.type == SETTLEMENT_TYPE))
-                         .join(transactions, and_(transactions.c.id == events.c.tx_id,
-                                                  transactions.c.kind == "settlement")))
-            .where(ref_keys.c.demoted == false()))
-
-
 async def settlements_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, set[str]]:
-    """For each of these transactions that some settlement names: the settlement transactions naming it."""
+    """For each of these transactions that some settlement names: the settlement transactions naming it.
+
+    Two steps, each an index range: the transactions' identity refs (``ix_ref_keys_tx``), then the settlement events
+    relating to those refs (``ix_refs_lookup``); one join let PostgreSQL's planner start from every settlement event
+    stored instead (seen in EXPLAIN ANALYZE: a scan of all ``settlement.paid`` events per chunk)."""
     found: dict[str, set[str]] = defaultdict(set)
+    dialect = conn.dialect.name
     for part in _chunks(tx_ids):
-        query = _settled_by().where(ref_keys.c.tx_id.in_(part))
-        for paid_tx, settlement_tx in await conn.execute(query):
-            if settlement_tx != paid_tx:
-                found[paid_tx].add(settlement_tx)
+        owners: dict[tuple[str, str], str] = {}
+        for namespace, value, tx_id in await conn.execute(
+                select(ref_keys.c.namespace, ref_keys.c.value, ref_keys.c.tx_id)
+                .where(ref_keys.c.tx_id.in_(part), ref_keys.c.demoted == false())):
+            owners[(namespace, value)] = tx_id
+        pairs = sorted(owners)
+        for start in range(0, len(pairs), _CHUNK):
+            window = pairs[start:start + _CHUNK]
+            query = (select(refs.c.namespace, refs.c.value, events.c.tx_id)
+                     .select_from(refs.join(events, events.c.id == refs.c.event_id)
+                                  .join(transactions, transactions.c.id == events.c.tx_id))
+                     .where(pairs_in(refs.c.namespace, refs.c.value, window, dialect), refs.c.role == "related",
+                            events.c.type == SETTLEMENT_TYPE, transactions.c.kind == "settlement"))
+            for namespace, value, settlement_tx in await conn.execute(query):
+                paid_tx = owners[(namespace, value)]
+                if settlement_tx != paid_tx:
+                    found[paid_tx].add(settlement_tx)
     return dict(found)
 
 
