@@ -41,6 +41,7 @@ from hub.ingest.normalize import Normalizer
 from hub.ingest.polling import publish_health, source_health
 from hub.leases import ClusterSettings, Leases, duties
 from hub.periodic import Heartbeats
+from hub.readers import ReadsForCaller, ingested
 from hub.runtime import Hub, Running
 from hub.store import Store
 from hub.store.queries import pending_count
@@ -68,7 +69,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     polls = check_sources(config, adapters)
     hub = new_hub(config, clock)
     hooks, ingest = WebhookReceiver(hub, adapters, clock), IngestEndpoint(hub)
-    app = _HubApp(hooks=hooks, ingest=ingest, routes=routes(hub, hooks, ingest, clock),
+    app = _HubApp(hub=hub, hooks=hooks, ingest=ingest, routes=routes(hub, hooks, ingest, clock),
                   middleware=middleware(hub, open_ui_as),
                   lifespan=lifespan(hub, adapters, polls, clock, evaluate_every),
                   exception_handlers={HTTPException: _http_error, HubError: _hub_error, Exception: _unexpected})
@@ -122,7 +123,7 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, Poll
                 evaluate_every: float) -> _Parts:
     """Open the store and start every part; ``hub.started()`` answers once all have started."""
     config, heartbeats = hub.config, hub.heartbeats
-    store = await Store.open(config.store_url)
+    store = await Store.open(config.store_url, read_url=config.read_url, fresh_seconds=config.fresh_seconds)
     keyring = KeyRing(store)  # stored API keys (hub/access/keys.py), consulted by hub.access.auth.authenticate
     await keyring.reload()
     attach_ring(config, keyring)
@@ -192,6 +193,7 @@ def routes(hub: Hub, hooks: ASGIApp, ingest: ASGIApp, clock: Callable[[], float]
 
 def middleware(hub: Hub, open_ui_as: ApiKey | None) -> list[Middleware]:
     return [Middleware(SecurityHeaders),  # on every response, the guard's refusals included
+            Middleware(ReadsForCaller),  # reads for a caller may go to the replica (hub/store/replica.py)
             Middleware(WebGuard, hub=hub, now=hub.now, open_as=open_ui_as)]
 
 
@@ -219,7 +221,7 @@ def metrics_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
 
     async def metrics(request: Request) -> Response:
         store = hub.started().store
-        async with store.read() as conn:
+        async with store.read(primary=True) as conn:
             hub.metrics.set("crosstrace_normalize_pending", await pending_count(conn))
         publish_health_gauges(hub.metrics, await check_health(store, hub.heartbeats, settings, hub.now()))
         for writer, stats in store.writer_stats.items():  # inbox vs background: who waits on whom
@@ -242,9 +244,9 @@ class _HubApp(Starlette):
     logged and answered 500 in that shape too, as the exception handlers below do for the other routes.
     """
 
-    def __init__(self, *, hooks: ASGIApp, ingest: ASGIApp, **kwargs: Any) -> None:
+    def __init__(self, *, hub: Hub, hooks: ASGIApp, ingest: ASGIApp, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._hooks, self._ingest = hooks, ingest
+        self._hub, self._hooks, self._ingest = hub, hooks, ingest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -252,6 +254,8 @@ class _HubApp(Starlette):
             endpoint = self._hooks if path.startswith("/hooks/") else self._ingest if path == "/ingest" else None
             if endpoint is not None:
                 scope["app"] = self
+                if endpoint is self._ingest:
+                    send = ingested(self._hub, scope, send)  # read-your-writes for the caller (hub/store/replica.py)
                 await _guarded(endpoint, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

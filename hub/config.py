@@ -75,6 +75,8 @@ class Config:
     """The whole configuration, with defaults that run with no file at all."""
 
     store_url: str = DEFAULT_STORE_URL
+    read_url: str | None = None  # [store] read_url: a PostgreSQL replica for callers' reads (hub/store/replica.py)
+    fresh_seconds: float = 10.0  # [store] fresh_seconds: a caller's reads stay on the primary this long after a write
     sources: dict[str, Source] = field(default_factory=dict)
     api_keys: tuple[ApiKey, ...] = ()
     max_body_bytes: int = 1024 * 1024
@@ -180,6 +182,9 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
         health=parse_health(_table(raw, "health")),
         cluster=parse_cluster(_table(raw, "cluster")),
         store_url=_str(store, "url", "store.url", DEFAULT_STORE_URL),
+        read_url=_str(store, "read_url", "store.read_url", "") if "read_url" in store else None,
+        fresh_seconds=positive_numbers({k: v for k, v in store.items() if k == "fresh_seconds"}, "store",
+                                       ("fresh_seconds",)).get("fresh_seconds", 10.0),
         sources=sources,
         api_keys=keys,
         max_body_bytes=_positive_int(ingest, "max_body_bytes", "ingest.max_body_bytes", 1024 * 1024),

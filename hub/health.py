@@ -61,7 +61,7 @@ async def check(store: Store, heartbeats: Heartbeats, settings: HealthSettings, 
     """Run the three checks at ``now`` (naive UTC, the hub's clock)."""
     health = Health()
     try:
-        async with store.read() as conn:
+        async with store.read(primary=True) as conn:
             since = await oldest_pending(conn)
     except Exception as exc:  # noqa: BLE001 - health reports, never raises
         health.fail(f"store unavailable: {exc.__class__.__name__}")

@@ -6,7 +6,8 @@ import strawberry
 from graphql import GraphQLError
 
 from hub.compare import compare
-from hub.store.trace import AmbiguousRef, Trace, get_trace
+from hub.store import Store
+from hub.store.trace import AmbiguousRef, Trace, find_trace
 from resolvers.query import bad_input
 from schema.comparison import TraceComparison
 from schema.transaction import Transaction
@@ -14,11 +15,11 @@ from schema.transaction import Transaction
 MAX_REF = 400
 
 
-async def _trace(info: strawberry.Info, conn, ref: str, name: str) -> Trace | None:  # type: ignore[no-untyped-def]
+async def _trace(info: strawberry.Info, store: Store, ref: str, name: str) -> Trace | None:
     if not ref.strip() or len(ref) > MAX_REF or "\x00" in ref:
         raise bad_input(f"`{name}` must be one ref (an order, shipment or payment id, or a transaction id)")
     try:
-        trace = await get_trace(conn, ref.strip())
+        trace = await find_trace(store, ref.strip())
     except AmbiguousRef as exc:
         raise GraphQLError(f"{name}: {ref!r} names {len(exc.tx_ids)} transactions: ask with namespace:value",
                            extensions={"code": "AMBIGUOUS_REF", "candidates": exc.tx_ids[:20]}) from None
@@ -34,9 +35,9 @@ class CompareQuery:
                                   "`b` are any refs `transaction(ref:)` takes; null when either names nothing.")
     async def compare(self, info: strawberry.Info, a: str, b: str) -> TraceComparison | None:
         hub = info.context["hub"]
-        async with hub.started().store.read() as conn:
-            trace_a = await _trace(info, conn, a, "a")
-            trace_b = await _trace(info, conn, b, "b")
+        store = hub.started().store
+        trace_a = await _trace(info, store, a, "a")
+        trace_b = await _trace(info, store, b, "b")
         if trace_a is None or trace_b is None:
             return None
         now = hub.now()

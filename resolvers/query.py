@@ -20,7 +20,7 @@ from hub.store.paging import (
     cursor_for,
     keyset_page,
 )
-from hub.store.trace import AmbiguousRef, get_trace
+from hub.store.trace import AmbiguousRef, find_trace
 from schema.delivery import Delivery
 from schema.filters import DeliveryFilter, TransactionFilter
 from schema.pagination import Connection, Edge, PageInfo
@@ -103,13 +103,12 @@ class TransactionQuery:
     @strawberry.field(description="The transaction a ref names: any system's id, `namespace:value`, or a "
                                   "transaction id (merged-away ids still resolve). Null when nothing matches.")
     async def transaction(self, info: strawberry.Info, ref: str) -> Transaction | None:
-        async with info.context["hub"].started().store.read() as conn:
-            try:
-                trace = await get_trace(conn, ref)
-            except AmbiguousRef as exc:
-                raise GraphQLError(f"{ref!r} names {len(exc.tx_ids)} transactions: ask with namespace:value "
-                                   "or use transactionsByRef", extensions={"code": "AMBIGUOUS_REF",
-                                                                           "candidates": exc.tx_ids[:20]}) from None
+        try:
+            trace = await find_trace(info.context["hub"].started().store, ref)
+        except AmbiguousRef as exc:
+            raise GraphQLError(f"{ref!r} names {len(exc.tx_ids)} transactions: ask with namespace:value "
+                               "or use transactionsByRef", extensions={"code": "AMBIGUOUS_REF",
+                                                                       "candidates": exc.tx_ids[:20]}) from None
         if trace is None:
             return None
         info.context["loaders"].trace.prime(trace.transaction.id, trace)  # its nested fields render this trace

@@ -13,7 +13,8 @@ from hub.compare import compare
 from hub.correlation.numbers import business_number
 from hub.model import IDENTITY
 from hub.runtime import Hub
-from hub.store.trace import AmbiguousRef, Trace, get_trace
+from hub.store import Store
+from hub.store.trace import AmbiguousRef, Trace, find_trace
 from web.common import now_of, render
 
 MAX_REF = 400
@@ -25,14 +26,14 @@ def _number(trace: Trace) -> tuple[str, str, str] | None:
     return (*number, IDENTITY) if number else None
 
 
-async def _side(conn: Any, ref: str) -> tuple[Trace | None, str | None]:
+async def _side(store: Store, ref: str) -> tuple[Trace | None, str | None]:
     """The trace a ref names, or why there is none."""
     if not ref:
         return None, None
     if len(ref) > MAX_REF or "\x00" in ref:
         return None, "too long: paste one id"
     try:
-        trace = await get_trace(conn, ref)
+        trace = await find_trace(store, ref)
     except AmbiguousRef as exc:
         return None, f"names {len(exc.tx_ids)} transactions: give it with its namespace (source:object:value)"
     return trace, None if trace is not None else "nothing found"
@@ -41,8 +42,8 @@ async def _side(conn: Any, ref: str) -> tuple[Trace | None, str | None]:
 def routes(hub: Hub) -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         refs = {side: request.query_params.get(side, "").strip() for side in ("a", "b")}
-        async with hub.started().store.read() as conn:
-            sides = {side: await _side(conn, ref) for side, ref in refs.items()}
+        store = hub.started().store
+        sides = {side: await _side(store, ref) for side, ref in refs.items()}
         traces = {side: found for side, (found, _) in sides.items()}
         problems = {side: problem for side, (_, problem) in sides.items() if problem}
         context: dict[str, Any] = {"refs": refs, "problems": problems, "comparison": None}

@@ -1,7 +1,7 @@
 """The trace page ``/t/{id}``: one transaction end to end — swimlanes, flow steps, refs, quantities, amounts,
 exceptions with evidence, related transactions, and the clicked event's canonical fields and raw delivery.
 
-Renders the one ``hub.store.trace.Trace`` the GraphQL ``Transaction`` renders (``get_trace``, then
+Renders the one ``hub.store.trace.Trace`` the GraphQL ``Transaction`` renders (``find_trace``, then
 ``flows.step_states`` on its events). The permalink survives merges: a merged-away id redirects.
 """
 
@@ -20,7 +20,7 @@ from hub.exceptions.flows import transaction_steps
 from hub.model import IDENTITY
 from hub.runtime import Hub
 from hub.store import queries as q
-from hub.store.trace import AmbiguousRef, Trace, get_trace
+from hub.store.trace import AmbiguousRef, Trace, find_trace
 from web import timeline
 from web.common import masks_personal_data, not_found, now_of, pretty_body, render
 from web.deliveries import how_it_came
@@ -61,21 +61,22 @@ def routes(hub: Hub) -> list[BaseRoute]:
     async def trace(request: Request) -> Response:
         tx_id = request.path_params["tx_id"]
         selected = request.query_params.get("event")
-        async with hub.started().store.read() as conn:
-            try:
-                trace = await get_trace(conn, tx_id)
-            except AmbiguousRef:
-                return RedirectResponse(f"/search?ref={quote(tx_id)}", status_code=303)
-            if trace is not None and trace.transaction.id != tx_id:
-                # a merged-away id (or any ref): the bookmarked link lands on the surviving transaction
-                target = f"/t/{trace.transaction.id}" + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(target, status_code=301)
-            if trace is None:
-                return not_found(request, f"No transaction {tx_id}",
-                                 "Check the link, or paste any order, shipment, tracking or payment id in the search "
-                                 "box above.")
-            events = trace.events
-            event = next((e for e in events if e.id == selected), None)
+        store = hub.started().store
+        try:
+            trace = await find_trace(store, tx_id)
+        except AmbiguousRef:
+            return RedirectResponse(f"/search?ref={quote(tx_id)}", status_code=303)
+        if trace is not None and trace.transaction.id != tx_id:
+            # a merged-away id (or any ref): the bookmarked link lands on the surviving transaction
+            target = f"/t/{trace.transaction.id}" + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(target, status_code=301)
+        if trace is None:
+            return not_found(request, f"No transaction {tx_id}",
+                             "Check the link, or paste any order, shipment, tracking or payment id in the search "
+                             "box above.")
+        events = trace.events
+        event = next((e for e in events if e.id == selected), None)
+        async with store.read() as conn:  # the primary too when the replica lacked this trace
             delivery = await q.get_delivery(conn, event.delivery_id) if event is not None else None
             related_numbers = await numbers_of(conn, {r.id: r.kind for r in trace.related})
         tx = trace.transaction

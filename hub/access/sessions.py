@@ -49,7 +49,7 @@ async def find_session(store: Store, config: Config, session_id: str | None, now
     logged out, revoked key, garbage)."""
     if not session_id or len(session_id) > _MAX_ID:
         return None
-    async with store.read() as conn:
+    async with store.read(primary=True) as conn:  # a session just opened or ended counts at once
         row = await sq.live_session(conn, _hash(session_id), now)
     if row is None:
         return None

@@ -50,8 +50,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
 from hub.store import exception_counts
-from hub.store.engine import migrate, open_engine
+from hub.store.engine import migrate, open_engine, open_replica
 from hub.store.faults import describe, is_transient
+from hub.store.replica import Freshness
 
 __all__ = ["Connection", "Store", "WriterStats", "TEXTS", "describe", "is_transient", "pair_params", "pairs_in",
            "pairs_match", "savepoint"]
@@ -120,23 +121,36 @@ class WriterStats:
 
 
 class Store:
-    """An engine plus the single-writer discipline; ``await Store.open(url)`` migrates before use."""
+    """An engine plus the single-writer discipline; ``await Store.open(url)`` migrates before use.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``read_engine``: a replica for callers' reads (:meth:`read`); ``fresh_seconds``: how long after a caller's
+    own write its reads stay on the primary.
+    """
+
+    def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine | None = None,
+                 fresh_seconds: float = 10.0) -> None:
         self.engine = engine
+        self.read_engine = read_engine
+        self.freshness = Freshness(fresh_seconds)
         self.dialect = engine.dialect.name
         self._write_lock = _WriterLock()
         # claims: PostgreSQL workers taking pending deliveries (hub/store/claims.py), short and apart from the rest
         self.writer_stats = {"inbox": WriterStats(), "background": WriterStats(), "claims": WriterStats()}
 
     @classmethod
-    async def open(cls, url: str, search_path: str | None = None) -> Store:
+    async def open(cls, url: str, search_path: str | None = None, read_url: str | None = None,
+                   fresh_seconds: float = 10.0) -> Store:
+        """Open and migrate the primary at ``url``; ``read_url`` (PostgreSQL only) is its replica, never migrated:
+        it receives the schema by replication."""
         engine = open_engine(url, search_path)
+        read_engine = open_replica(url, read_url, search_path) if read_url else None
         await migrate(engine)
-        return cls(engine)
+        return cls(engine, read_engine, fresh_seconds)
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
 
     @asynccontextmanager
     async def write(self, urgent: bool = False, writer: str | None = None) -> AsyncIterator[AsyncConnection]:
@@ -150,6 +164,7 @@ class Store:
         granted = time.perf_counter()
         try:
             async with self.engine.begin() as conn:
+                self.freshness.wrote()  # the caller's next reads see this write (primary for a while)
                 exception_counts.defer(conn)
                 try:
                     yield conn
@@ -164,9 +179,17 @@ class Store:
             stats.hold_seconds += time.perf_counter() - granted
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+    async def read(self, primary: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read-only use of a connection: on the replica when one is configured and the read is made for a
+        caller who has not written lately (:mod:`hub.store.replica`), else on the primary. ``primary``: always
+        the primary (checks that must see the newest state: sessions, health)."""
+        engine = self.engine if primary or not self.on_replica() else self.read_engine
+        async with engine.connect() as conn:  # type: ignore[union-attr]
             yield conn
+
+    def on_replica(self) -> bool:
+        """Would a read now go to the replica."""
+        return self.read_engine is not None and self.freshness.replica()
 
     def upsert(self, table: Table):  # type: ignore[no-untyped-def]
         """The dialect's ``INSERT`` construct, which has ``on_conflict_do_nothing/update`` and ``excluded``."""

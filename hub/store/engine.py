@@ -55,6 +55,16 @@ def open_engine(url: str, search_path: str | None = None) -> AsyncEngine:
                       "are supported")
 
 
+def open_replica(url: str, read_url: str, search_path: str | None = None) -> AsyncEngine:
+    """The engine of ``read_url``, a PostgreSQL replica of the primary at ``url`` (a ConfigError otherwise)."""
+    if make_url(url).get_backend_name() != "postgresql":
+        raise ConfigError("store read_url: a read replica needs a PostgreSQL primary (store url is not PostgreSQL)")
+    engine = open_engine(read_url, search_path)
+    if engine.dialect.name != "postgresql":
+        raise ConfigError(f"store read_url {read_url!r}: the replica must be PostgreSQL (postgresql+asyncpg://…)")
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
     for pragma in _SQLITE_PRAGMAS:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +23,9 @@ from hub.model import IDENTITY, RELATED
 from hub.store import exception_queries as xq
 from hub.store.queries import EventRecord, event_record, identity_roles, resolve_ref
 from hub.store.tables import events, ref_keys, refs, transactions
+
+if TYPE_CHECKING:
+    from hub.store import Store
 
 __all__ = ["AmbiguousRef", "Trace", "TraceRef", "TransactionRecord", "get_trace", "get_traces"]
 
@@ -181,3 +184,16 @@ async def _related(conn: AsyncConnection, ids: list[str]) -> list[tuple[str, Tra
         .order_by(links.c.tx, transactions.c.id))).all()
     return [(row.tx, _transaction(row)) for row in rows]
 
+
+
+async def find_trace(store: Store, ref: str) -> Trace | None:
+    """:func:`get_trace` for a caller: a ref the replica does not know yet is asked of the primary, and the
+    caller reads the primary for a while after (:mod:`hub.store.replica`). ``AmbiguousRef`` as get_trace."""
+    replica = store.on_replica()
+    async with store.read() as conn:
+        trace = await get_trace(conn, ref)
+    if trace is None and replica:
+        store.freshness.wrote()
+        async with store.read(primary=True) as conn:
+            trace = await get_trace(conn, ref)
+    return trace

@@ -1,0 +1,103 @@
+"""[store] read_url: callers' reads go to a PostgreSQL replica, writes to the primary, with read-your-writes.
+
+The "replica" is a second real database on the local server, migrated by the test: it replicates nothing, so it
+is a replica lagging forever behind the primary — whatever the hub writes lands on the primary only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+
+from hub.app import create_app
+from hub.errors import ConfigError
+from hub.store import Store
+from hub.store.tables import deliveries
+from tests.conftest import PG_URL, pg_execute
+from tests.support import OPERATOR_KEY, VIEWER_KEY, cloudevent, config_for, dumps, gql, running_app, signed_headers
+
+LISTED = "{ transactions(first: 50) { nodes { refs { value } } } }"
+TRACE = "query($ref: String!) { transaction(ref: $ref) { id refs { value } } }"
+FRESH_SECONDS = 1.5
+
+
+@pytest_asyncio.fixture
+async def primary_and_replica() -> AsyncIterator[tuple[str, str]]:
+    names = [f"ct_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    for name in names:
+        await pg_execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield tuple(PG_URL.rsplit("/", 1)[0] + f"/{name}" for name in names)  # type: ignore[misc]
+    finally:
+        for name in names:
+            await pg_execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+async def _order(client, order: str) -> None:  # type: ignore[no-untyped-def]
+    body = dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", order)]))
+    assert (await client.post("/hooks/erp", content=body, headers=signed_headers(body))).status_code == 202
+
+
+def _values(listed: dict) -> set[str]:  # type: ignore[type-arg]
+    assert "errors" not in listed, listed
+    return {r["value"] for node in listed["data"]["transactions"]["nodes"] for r in node["refs"]}
+
+
+async def _deliveries(url: str) -> int:
+    store = await Store.open(url)
+    try:
+        async with store.read() as conn:
+            return (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one()
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_reads_go_to_the_replica_writes_to_the_primary_and_a_caller_reads_its_own_writes(
+        primary_and_replica: tuple[str, str]) -> None:
+    primary, replica = primary_and_replica
+    async with running_app(replica) as (client, hub):  # what the replica already holds: one order, SO-R
+        await _order(client, "SO-R")
+        await hub.normalizer.run_until_idle()
+
+    extra = {"store": {"url": primary, "read_url": replica, "fresh_seconds": FRESH_SECONDS}}
+    async with running_app(primary, extra=extra) as (client, hub):
+        assert _values(await gql(client, LISTED, key=VIEWER_KEY)) == {"SO-R"}  # the list is read on the replica
+
+        await _order(client, "SO-P")  # a webhook: stored and normalized on the primary only
+        await hub.normalizer.run_until_idle()
+        assert await _deliveries(primary) == 1 and await _deliveries(replica) == 1
+        assert _values(await gql(client, LISTED, key=VIEWER_KEY)) == {"SO-R"}
+
+        # a ref the replica does not know yet is read on the primary, and so is the rest for a while
+        found = (await gql(client, TRACE, key=VIEWER_KEY, ref="SO-P"))["data"]["transaction"]
+        assert found is not None and {r["value"] for r in found["refs"]} == {"SO-P"}
+        assert _values(await gql(client, LISTED, key=VIEWER_KEY)) == {"SO-P"}
+
+        # the caller's own ingest: its reads go to the primary; another caller's stay on the replica
+        batch = [cloudevent("shop", "order.placed", [("shop:order", "5550001")])]
+        response = await client.post("/ingest", content=dumps(batch), headers={
+            "authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"})
+        assert response.status_code == 202, response.text
+        await hub.normalizer.run_until_idle()
+        assert _values(await gql(client, LISTED, key=OPERATOR_KEY)) == {"SO-P", "5550001"}
+
+        await asyncio.sleep(FRESH_SECONDS + 0.2)  # past the window: both callers read the replica again
+        assert _values(await gql(client, LISTED, key=VIEWER_KEY)) == {"SO-R"}
+        assert _values(await gql(client, LISTED, key=OPERATOR_KEY)) == {"SO-R"}
+        assert (await gql(client, TRACE, key=VIEWER_KEY, ref="SO-R"))["data"]["transaction"] is not None
+
+
+@pytest.mark.asyncio
+async def test_a_replica_needs_a_postgresql_primary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = config_for(f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}",
+                        extra={"store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}", "read_url": PG_URL}})
+    app = create_app(config, evaluate_every=3600)
+    with pytest.raises(ConfigError, match="read replica needs a PostgreSQL primary"):
+        async with app.router.lifespan_context(app):
+            pass
