@@ -28,6 +28,7 @@ from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.stock.divergence import due_pairs, evaluate_keys, postpone
 from hub.store import Connection, Store, describe, evaluation, exception_rows
+from hub.store.correlation_locks import lock_transactions
 from hub.store.settlement_links import linked_transactions
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Evaluator:
         return evaluated
 
     async def _evaluate_chunk(self, conn: Connection, ids: list[str], now: datetime, changes: Changes) -> int:
+        await lock_transactions(conn, ids)  # several processes: read and write them one process at a time
         kinds = await evaluation.kinds_of(conn, ids)
         by_tx: dict[str, list[TxEvent]] = defaultdict(list)
         for row in await evaluation.events_of(conn, ids):

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["MAX_KEY_LOCKS", "TransactionLocks", "lock_keys"]
+__all__ = ["MAX_KEY_LOCKS", "TransactionLocks", "lock_keys", "lock_transactions"]
 
 MAX_KEY_LOCKS = 1000
 # The first key of the two-key advisory lock "all of this schema's correlation"; the second is the schema's name
@@ -64,6 +64,14 @@ async def lock_keys(conn: AsyncConnection, identity: Iterable[tuple[str, str]],
         return
     await conn.execute(_SHARED_ALL, {"all": _ALL_KEYS})
     await conn.execute(_LOCK_KEYS, {"keys": ids})  # unnest yields them in the array's (sorted) order
+
+
+async def lock_transactions(conn: AsyncConnection, tx_ids: Iterable[str]) -> None:
+    """Lock these transactions' rows in id order before evaluating them (the evaluator's tick and the normalizers
+    then take them in one order and never deadlock on each other); PostgreSQL only."""
+    wanted = sorted(set(tx_ids))
+    if wanted and conn.dialect.name == "postgresql":
+        await conn.execute(_LOCK_TRANSACTIONS, {"ids": wanted})
 
 
 class TransactionLocks:
