@@ -22,7 +22,7 @@ def transfer(world: World, at: float) -> None:
     number = f"TO-{world.next('to', 8001)}"
     lines = [(sku, rng.randint(6, 24)) for sku in sorted(rng.sample(SKUS, rng.randint(2, 3)))]
     world.erp(at, "TO_CREATED", transfer=number, lines=[{"sku": s, "qty": q, "location": WAREHOUSE} for s, q in lines])
-    shipped = at + rng.uniform(1, 4) * HOUR
+    shipped = at + rng.uniform(0.5, 2) * HOUR
     for sku, qty in lines:
         world.stock[(sku, WAREHOUSE)] -= qty
     world.send(shipped, "wms", {"event_id": world.uuid(), "event": "TRANSFER_SHIPPED", "at": p.iso(shipped),
@@ -36,7 +36,7 @@ def transfer(world: World, at: float) -> None:
         received[index] = (sku, qty - rng.randint(1, 3))
     for sku, qty in received:
         world.stock[(sku, store)] += qty
-    booked = shipped + rng.uniform(3, 10) * HOUR
+    booked = shipped + rng.uniform(1, 3) * HOUR  # a truck to a nearby store: the default six-hour run sees one
     if received != lines:
         world.note(booked, "short transfer (received less than shipped)", number)
     world.erp(booked, "TO_RECEIVED", transfer=number,
@@ -74,9 +74,9 @@ def customer_return(world: World, at: float) -> None:
                                      "updated_at": p.iso(when), "order_ref": order, **extra})
 
     post(at, "REQUESTED", items=items, reason=rng.choice(("too small", "not as described", "changed mind")))
-    received = at + rng.uniform(2, 8) * HOUR
+    received = at + rng.uniform(1, 3) * HOUR  # sent back quickly: the default six-hour run sees one inspected
     post(received, "RECEIVED", items=items)
-    inspected = received + rng.uniform(1, 3) * HOUR
+    inspected = received + rng.uniform(0.5, 1.5) * HOUR
     refunded = inspected + rng.uniform(0.5, 2) * HOUR
     if world.faults.strike("damaged_return", at):
         post(inspected, "INSPECTED", outcome="failed", outcome_reason="damaged: screen cracked in transit",

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import math
+import shutil
 import signal
 import socket
 import sys
@@ -160,6 +161,16 @@ async def run_demo(options: DemoOptions, app_factory: AppFactory, out: TextIO = 
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+        _leave(out, db, temporary=options.db is None)
+
+
+def _leave(out: TextIO, db: Path, temporary: bool) -> None:
+    """On the way out: a temp dir of our own is removed (saying where it was); a ``--db`` is kept."""
+    if temporary:
+        shutil.rmtree(db.parent, ignore_errors=True)
+        print(f"crosstrace demo: stopped; its data ({db.parent}) is removed (--db DIR keeps it)", file=out, flush=True)
+    else:
+        print(f"crosstrace demo: stopped; its data stays in {db}", file=out, flush=True)
 
 
 async def _serve(server: _Server) -> None:
@@ -257,8 +268,13 @@ def _report(out: TextIO, scenario: Scenario, sender: Sender, erp: ErpApi, settle
           f"{len(scenario.outages)} outage(s); hub {'caught up' if settled else 'still catching up'}", file=out)
     for failure in sender.failures[:5]:
         print(f"  delivery failed: {failure}", file=out)
-    print(f"  paste any of these into the search box at {hub_url}/ :", file=out)
-    for label, refs in sorted(scenario.notable.items()):
-        print(f"    {label}: {'  '.join(refs[:3])}", file=out)
+    if scenario.notable:
+        print(f"  paste any of these into the search box at {hub_url}/ :", file=out)
+        for label, refs in sorted(scenario.notable.items()):
+            print(f"    {label}: {'  '.join(refs[:3])}", file=out)
+    else:
+        print(f"  nothing has gone wrong yet in {scenario.horizon / 3600:.1f} simulated hours: the first faults strike "
+              "after about an hour (the default --duration 60 shows every kind); the orders are on "
+              f"{hub_url}/", file=out)
     print("demo refs: " + "; ".join(f"{label}={','.join(refs)}" for label, refs in sorted(scenario.notable.items())),
           file=out, flush=True)

@@ -50,8 +50,8 @@ class Scenario:
 class Faults:
     """When each fault class next strikes: the first within the first hours, then every ``period`` ± 30%."""
 
-    FIRST = {"duplicate": 0.5, "out_of_order": 0.8, "lost_posting": 0.3, "short_transfer": 1.0,
-             "damaged_return": 1.0, "short_payout": 3.0, "stale_channel": 1.0, "schema_drift": 1.2,
+    FIRST = {"duplicate": 0.5, "out_of_order": 0.8, "lost_posting": 0.3, "short_transfer": 0.5,
+             "damaged_return": 0.3, "short_payout": 3.0, "stale_channel": 1.0, "schema_drift": 1.2,
              "pos_offline": 1.5}
     PERIOD = {"duplicate": 3.0, "out_of_order": 3.0, "lost_posting": 4.0, "short_transfer": 5.0,
               "damaged_return": 4.0, "short_payout": 10.0, "stale_channel": 10.0, "schema_drift": 5.0,

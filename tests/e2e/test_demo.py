@@ -33,7 +33,8 @@ READY_TIMEOUT = 300.0
 TRANSACTION_FAULTS = {"stuck order": "late", "duplicate deliveries": "duplicate",
                       "out-of-order carrier scan": "out_of_order", "short transfer": "quantity_mismatch",
                       "damaged return": "failed", "settlement mismatch": "amount_mismatch",
-                      "payout line unmatched": "settlement_unmatched"}
+                      "payout line unmatched": "settlement_unmatched",
+                      "schema drift": "dead_letter"}  # a dead letter lands on the order its body cites
 TX_FIELDS = "id kind refs { namespace value role } exceptions { type status subject } steps { name status optional }"
 LIST_FIELDS = "id kind firstAt refs { namespace value role }"  # cheap enough to page through every transaction
 EXC_FIELDS = "type status subject system transactionId"
