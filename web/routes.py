@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from hub.runtime import Hub
-from web import compare, dashboard, deliveries, exceptions, home, search, stock, trace
+from web import compare, dashboard, deliveries, exceptions, home, notifications, search, stock, trace
 
 STATIC = Path(__file__).with_name("static")
 
@@ -24,5 +24,6 @@ def routes(hub: Hub) -> list[BaseRoute]:
         *deliveries.routes(hub),
         *stock.routes(hub),
         *dashboard.routes(hub),
+        *notifications.routes(hub),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
     ]

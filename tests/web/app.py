@@ -19,11 +19,11 @@ from tests.web import seed
 @asynccontextmanager
 async def web_app(store_url: str, *, login_as: str | None = OPERATOR_KEY, open_ui_as: str | None = None,
                   base_url: str = "http://hub.test", clock: Callable[[], float] = time.time,
-                  ) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
+                  extra: dict | None = None) -> AsyncIterator[tuple[httpx.AsyncClient, Hub]]:
     """The app and a client; ``login_as`` logs the client in through ``/login`` and sends the session's CSRF
     token as ``X-CSRF-Token`` from then on (as a script would); ``open_ui_as`` names the key the UI opens as
-    without a login (what ``crosstrace demo`` does on loopback)."""
-    config = parse(seed.raw_config(store_url), {})
+    without a login (what ``crosstrace demo`` does on loopback); ``extra`` adds or replaces config sections."""
+    config = parse({**seed.raw_config(store_url), **(extra or {})}, {})
     open_as: ApiKey | None = next(k for k in config.api_keys if k.name == open_ui_as) if open_ui_as else None
     app = create_app(config, evaluate_every=3600, clock=clock, open_ui_as=open_as)
     async with app.router.lifespan_context(app):
