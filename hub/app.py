@@ -228,6 +228,8 @@ def metrics_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
             hub.metrics.set("crosstrace_store_write_transactions_total", stats.transactions, writer=writer)
             hub.metrics.set("crosstrace_store_writer_wait_seconds_total", stats.wait_seconds, writer=writer)
             hub.metrics.set("crosstrace_store_writer_hold_seconds_total", stats.hold_seconds, writer=writer)
+        for target, count in store.reads.items():  # with [store] read_url: how many reads the replica took
+            hub.metrics.set("crosstrace_store_reads_total", count, target=target)
         now = hub.now()  # per-source health, the same figures as GraphQL `sources`
         publish_health(hub.metrics, await source_health(store, hub.config, now), now)
         hub.metrics.set("crosstrace_live_subscribers", hub.broadcaster.subscribers)

@@ -124,7 +124,7 @@ def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | N
     """Read the config named by ``path``, else ``$CROSSTRACE_CONFIG``, else ``./crosstrace.toml``.
 
     A missing default file gives the defaults; a missing named file is an error.
-    ``$CROSSTRACE_DATABASE_URL`` overrides ``[store] url``.
+    ``$CROSSTRACE_DATABASE_URL`` overrides ``[store] url``, ``$CROSSTRACE_READ_DATABASE_URL`` ``[store] read_url``.
     """
     env = os.environ if environ is None else environ
     named = path or env.get("CROSSTRACE_CONFIG")
@@ -141,6 +141,8 @@ def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | N
         config = Config()
     if env.get("CROSSTRACE_DATABASE_URL"):
         config = replace(config, store_url=env["CROSSTRACE_DATABASE_URL"])
+    if env.get("CROSSTRACE_READ_DATABASE_URL"):
+        config = replace(config, read_url=env["CROSSTRACE_READ_DATABASE_URL"])
     return config
 
 

@@ -72,6 +72,8 @@ def new_metrics() -> Metrics:
                      "Seconds writers waited for the one writer")
     metrics.describe("crosstrace_store_writer_hold_seconds_total", "counter",
                      "Seconds writers held the one writer")
+    metrics.describe("crosstrace_store_reads_total", "counter",
+                     "Read connections, by target: the primary or the [store] read_url replica")
     metrics.describe("crosstrace_pending_oldest_seconds", "gauge",
                      "Seconds the oldest pending delivery (the head of the normalizer's queue) has waited")
     metrics.describe("crosstrace_loop_last_tick_seconds", "gauge",

@@ -132,6 +132,7 @@ class Store:
         self.engine = engine
         self.read_engine = read_engine
         self.freshness = Freshness(fresh_seconds)
+        self.reads = {"primary": 0, "replica": 0}  # read connections by where they went (/metrics)
         self.dialect = engine.dialect.name
         self._write_lock = _WriterLock()
         # claims: PostgreSQL workers taking pending deliveries (hub/store/claims.py), short and apart from the rest
@@ -183,8 +184,9 @@ class Store:
         """A read-only use of a connection: on the replica when one is configured and the read is made for a
         caller who has not written lately (:mod:`hub.store.replica`), else on the primary. ``primary``: always
         the primary (checks that must see the newest state: sessions, health)."""
-        engine = self.engine if primary or not self.on_replica() else self.read_engine
-        async with engine.connect() as conn:  # type: ignore[union-attr]
+        target = "primary" if primary or not self.on_replica() else "replica"
+        self.reads[target] += 1
+        async with (self.engine if target == "primary" else self.read_engine).connect() as conn:  # type: ignore[union-attr]
             yield conn
 
     def on_replica(self) -> bool:

@@ -38,10 +38,11 @@ def test_missing_default_file_gives_defaults(tmp_path: Path, monkeypatch: pytest
 def test_env_secret_refs_and_database_url_override(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
     config = load(path, environ={"STRIPE_WEBHOOK_SECRET": "whsec_abc",
-                                 "CROSSTRACE_DATABASE_URL": "postgresql+asyncpg://u@h/db"})
+                                 "CROSSTRACE_DATABASE_URL": "postgresql+asyncpg://u@h/db",
+                                 "CROSSTRACE_READ_DATABASE_URL": "postgresql+asyncpg://u@replica/db"})
     assert config.sources["stripe"].secrets == ("whsec_abc",)
     assert config.sources["stripe"].refs == {"data.object.metadata.order_id": "shop:order"}
-    assert config.store_url == "postgresql+asyncpg://u@h/db"
+    assert config.store_url == "postgresql+asyncpg://u@h/db" and config.read_url == "postgresql+asyncpg://u@replica/db"
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -92,6 +92,11 @@ async def test_reads_go_to_the_replica_writes_to_the_primary_and_a_caller_reads_
         assert _values(await gql(client, LISTED, key=OPERATOR_KEY)) == {"SO-R"}
         assert (await gql(client, TRACE, key=VIEWER_KEY, ref="SO-R"))["data"]["transaction"] is not None
 
+        metrics = (await client.get("/metrics", headers={"authorization": f"Bearer {OPERATOR_KEY}"})).text
+        reads = {target: hub.store.reads[target] for target in ("primary", "replica")}
+        assert reads["replica"] >= 5 and reads["primary"] > 0, reads
+        assert 'crosstrace_store_reads_total{target="replica"' in metrics
+
 
 @pytest.mark.asyncio
 async def test_a_replica_needs_a_postgresql_primary(tmp_path) -> None:  # type: ignore[no-untyped-def]
