@@ -4,12 +4,15 @@ side arrives."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
+from hub.errors import ConfigError
 from tests.hub.test_exception_rules import T0, FakeClock, at, ingest, listed
-from tests.support import cloudevent, running_app
+from tests.support import cloudevent, config_for, running_app
 
 DAY = 24 * 60
 SETTLEMENT = {"settlement": {"missing_after_days": {"shop": 3}}}
@@ -125,3 +128,24 @@ async def test_a_gift_card_tender_pays_the_order_and_is_never_waited_for(store_u
         await ingest(client, hub, capture("42", "10.00", kind="gift_card"), order("42", "25.00"))
         [short] = await listed(client, type=["amount_mismatch"])  # a tender short of the total still is one
         assert short["evidence"]["difference"] == "-15.00"
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"missing_after_days": {"nope": 3}}, "settlement.missing_after_days.nope: no source of that name"),
+    ({"missing_after_days": {"shop": 0}}, "must be a positive number of days"),
+    ({"missing_after_days": {"shop": True}}, "must be a positive number of days"),
+    ({"missing_after_days": 7}, "must be a table"),
+    ({"tolerance": "lots"}, "settlement.tolerance = 'lots'"),
+    ({"tolerance": "-1"}, "must be zero or more"),
+    ({"grace": 1}, "settlement.grace: unknown key"),
+])
+def test_bad_settlement_config_names_the_key(table: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_for("sqlite+aiosqlite:///unused.db", extra={"settlement": table})
+
+
+def test_settlement_config_reads_days_per_source_and_the_tolerance() -> None:
+    config = config_for("sqlite+aiosqlite:///unused.db",
+                        extra={"settlement": {"missing_after_days": {"shop": 2.5}, "tolerance": "0.05"}})
+    assert config.settlement.missing_after == {"shop": timedelta(days=2.5)}
+    assert config.settlement.tolerance == Decimal("0.05")
