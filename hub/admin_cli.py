@@ -40,7 +40,8 @@ def add_commands(commands: Any, config_option: Callable[[argparse.ArgumentParser
     purge_cmd.set_defaults(run=_purge)
 
 
-def _actor() -> str:
+def cli_actor() -> str:
+    """Who a CLI action is by: ``cli:<user>`` (``cli`` without a passwd entry)."""
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no passwd entry (containers)
@@ -71,7 +72,7 @@ def _create(args: argparse.Namespace) -> int:
 
     async def work(store: Store) -> int:
         key, row = await keys.create_key(store, args.name, args.role)
-        await audit.append(store, actor=_actor(), role="admin", action="keys.create",
+        await audit.append(store, actor=cli_actor(), role="admin", action="keys.create",
                            object=f"prefix={row.prefix}; name={row.name}; role={row.role}")
         print(f"API key for {row.name} ({row.role}), shown once, store it now:\n\n    {key}\n")
         print(f"Revoke it with `crosstrace keys revoke {row.prefix}`; only its SHA-256 is kept.")
@@ -98,7 +99,7 @@ def _revoke(args: argparse.Namespace) -> int:
     async def work(store: Store) -> int:
         rows = await keys.revoke_key(store, args.key)
         for row in rows:
-            await audit.append(store, actor=_actor(), role="admin", action="keys.revoke",
+            await audit.append(store, actor=cli_actor(), role="admin", action="keys.revoke",
                                object=f"prefix={row.prefix}; name={row.name}")
             print(f"revoked {row.prefix} ({row.name}, {row.role}); a running hub stops accepting it within seconds")
         return 0
@@ -113,7 +114,7 @@ def _purge(args: argparse.Namespace) -> int:
         return 0
 
     async def work(store: Store) -> int:
-        report = await purge(store, retention, utcnow(), actor=_actor())
+        report = await purge(store, retention, utcnow(), actor=cli_actor())
         print(f"purged {report.deliveries} deliveries and {report.events} events")
         return 0
 

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from datetime import datetime
 
-from hub import admin_cli
+from hub import admin_cli, maintenance_cli
 from hub.config import Config, load
 from hub.errors import ConfigError
 
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check_config)
 
     admin_cli.add_commands(commands, _config_option)  # keys create|list|revoke, purge (hub/admin_cli.py)
+    maintenance_cli.add_commands(commands, _config_option)  # maintenance add|list|end (hub/maintenance_cli.py)
 
     replay = commands.add_parser("replay", help="re-derive events from stored deliveries (after a mapping fix)")
     _config_option(replay)

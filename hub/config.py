@@ -31,6 +31,7 @@ _TOP_LEVEL = {"store", "sources", "api_keys", "ingest", "correlation", "flows", 
               "retention", "web"}
 _TOP_LEVEL |= {"alerts", "notifications"}  # [[alerts]]: hub.exceptions.alert_rules; [[notifications]]: …notify_targets
 _TOP_LEVEL |= {"graphql"}  # [graphql]: limits, cost budget, persisted documents (resolvers.limits)
+_TOP_LEVEL |= {"maintenance"}  # [[maintenance]]: hub.exceptions.maintenance
 _TOP_LEVEL |= {"health"}  # [health]: when /healthz reports a stuck pipeline (hub.health)
 _TOP_LEVEL |= {"cluster"}  # [cluster]: leases on periodic duties, claims on deliveries (hub.leases)
 _TOP_LEVEL |= {"settlement"}  # [settlement]: payouts vs orders, money that never arrives (hub.exceptions.settlements)
@@ -86,6 +87,7 @@ class Config:
     placeholder_threshold: int = 50
     flows: dict[str, Any] = field(default_factory=dict)  # kind → Flow (hub.exceptions.flows), defaults applied
     duplicate_threshold: int = 3
+    maintenance: tuple[Any, ...] = ()  # hub.exceptions.maintenance.MaintenanceWindow, from [[maintenance]]
     escalation: Any = None  # [exceptions.escalation]: hub.exceptions.escalation.Escalation; None = never escalate
     amount_tolerance: Decimal = Decimal("0.01")
     routing: tuple[RoutingRule, ...] = ()
@@ -199,6 +201,7 @@ def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path:
         flows=flows_from_config(_table(raw, "flows")),
         duplicate_threshold=_positive_int(exceptions_table, "duplicate_threshold", "exceptions.duplicate_threshold", 3),
         escalation=_escalation(exceptions_table.get("escalation")),
+        maintenance=_maintenance(raw, sources),
         amount_tolerance=amount_tolerance,
         routing=routing,
         alerts=alerts_from_config(_array(raw, "alerts"), list(sources)),
@@ -263,6 +266,12 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
     secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
     return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options,
                   attributes=_attributes(item.get("attributes", {}), where), watch=_watch(item.get("watch"), where))
+
+
+def _maintenance(raw: dict[str, Any], sources: dict[str, Source]) -> tuple[Any, ...]:
+    from hub.exceptions.maintenance import maintenance_from_config
+
+    return maintenance_from_config(_array(raw, "maintenance"), list(sources))
 
 
 def _escalation(raw: Any) -> Any:

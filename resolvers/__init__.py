@@ -25,6 +25,7 @@ from resolvers.exceptions import ExceptionMutation, ExceptionQuery, Subscription
 from resolvers.http import GraphQLHTTP
 from resolvers.limits import BoundedParserCache, Guard, LeakyBuckets, Limits, limits_from
 from resolvers.loaders import Loaders
+from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
 from resolvers.metrics import MetricsQuery
 from resolvers.mutation import DeliveryMutation
 from resolvers.node import NodeQuery
@@ -37,8 +38,9 @@ from resolvers.stock import StockQuery
 from schema.scalars import SCALAR_OVERRIDES
 
 Query = merge_types("Query", (TransactionQuery, CompareQuery, ExceptionQuery, StockQuery, MetricsQuery, AdminQuery,
-                                SourceQuery, NodeQuery, NotificationQuery))
-Mutation = merge_types("Mutation", (DeliveryMutation, ExceptionMutation, AdminMutation, NotificationMutation))
+                                SourceQuery, NodeQuery, NotificationQuery, MaintenanceQuery))
+Mutation = merge_types("Mutation", (DeliveryMutation, ExceptionMutation, AdminMutation, NotificationMutation,
+                                    MaintenanceMutation))
 
 
 def _expected(error: GraphQLError) -> bool:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hub.exceptions import maintenance
 from hub.exceptions.lifecycle import Changes, act
 from hub.ingest.normalize import ReplayFilter, replay
 from hub.runtime import Hub
@@ -67,7 +68,9 @@ async def _queue(hub: Hub, request: Request) -> dict[str, Any]:
         facets = {facet: await xq.group_counts(conn, _without(flt, facet), now, [facet]) for facet in FACETS}
         history = await xq.history_of(conn, [r.id for r in page.rows])
         numbers = await numbers_of(conn, {r.tx_id: r.tx_kind or "" for r in page.rows if r.tx_id})
-    return {"rows": page.rows, "tx_numbers": numbers, "has_next": page.has_next, "end_cursor": page.end_cursor,
+        windows = await maintenance.windows(conn, hub.config, now)
+    return {"rows": page.rows, "maintenance": windows, "tx_numbers": numbers, "has_next": page.has_next,
+            "end_cursor": page.end_cursor,
             "total": total,
             "facets": facets, "flt": flt, "order": order, "history": history, "now": now,
             "newest": max((r.id for r in page.rows), default=""), "cap": xq.TOTAL_COUNT_CAP}

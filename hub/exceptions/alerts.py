@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.config import Config
+from hub.exceptions import maintenance
 from hub.exceptions.alert_rules import AlertRule
 from hub.exceptions.broadcast import Broadcaster
 from hub.exceptions.escalation import escalate_due
@@ -133,7 +134,8 @@ class AlertEvaluator:
         async def apply(sources: Sequence[Any]) -> None:
             found = Changes()
             async with self._store.write() as conn:
-                await watch_sources(conn, sources, at, self._config.routing, found)
+                stopped = maintenance.paused(await maintenance.windows(conn, self._config, at - maintenance.LOOK_BACK))
+                await watch_sources(conn, sources, at, self._config.routing, found, stopped)
             changes.items.extend(found.items)
 
         async def failed(source: Any, exc: Exception) -> None:

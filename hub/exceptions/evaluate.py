@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from hub.config import Config
+from hub.exceptions import maintenance
 from hub.exceptions.broadcast import Broadcaster
 from hub.exceptions.flows import next_due, transaction_steps
 from hub.exceptions.lifecycle import Changes, Finding, auto_resolve, open_new, raise_exception
@@ -67,11 +68,13 @@ class Evaluator:
         """Re-evaluate these transactions and those a settlement links them to; returns how many exist."""
         ids = sorted(set(tx_ids) | await linked_transactions(conn, tx_ids))
         evaluated = 0
+        stopped = maintenance.paused(await maintenance.windows(conn, self._config, now - maintenance.LOOK_BACK))
         for start in range(0, len(ids), _CHUNK):
-            evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes)
+            evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes, stopped)
         return evaluated
 
-    async def _evaluate_chunk(self, conn: Connection, ids: list[str], now: datetime, changes: Changes) -> int:
+    async def _evaluate_chunk(self, conn: Connection, ids: list[str], now: datetime, changes: Changes,
+                              stopped: maintenance.Paused | None = None) -> int:
         await lock_transactions(conn, ids)  # several processes: read and write them one process at a time
         kinds = await evaluation.kinds_of(conn, ids)
         by_tx: dict[str, list[TxEvent]] = defaultdict(list)
@@ -87,7 +90,7 @@ class Evaluator:
         fresh: dict[str, Finding] = {}  # never raised before: opened together below
         for tx_id, kind in kinds.items():
             tx_events = by_tx.get(tx_id, [])
-            states = transaction_steps(self._config, kind, tx_events, now)
+            states = transaction_steps(self._config, kind, tx_events, now, stopped)
             found, settle_by = self._money(money, tx_id, kind, tx_events, now)
             for finding in [*findings(tx_id, kind, tx_events, states, self._settings), *found]:
                 wanted.add(finding.key)

@@ -14,12 +14,13 @@ in the transaction — "waiting on ERP (erp) since 14:02".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.errors import ConfigError
+from hub.exceptions.maintenance import shifted_due
 from hub.model import EVENT_TYPES, SOURCE_KINDS, TRANSACTION_KINDS
 
 if TYPE_CHECKING:
@@ -147,15 +148,17 @@ class _Reported(Protocol):
     occurred_at: datetime
 
 
-def transaction_steps(config: Config, kind: str, events: Iterable[_Reported], now: datetime) -> list[StepState]:
+def transaction_steps(config: Config, kind: str, events: Iterable[_Reported], now: datetime,
+                      paused: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None) -> list[StepState]:
     """The steps of a transaction of ``kind`` with these events (its flow from ``config``; none for a kind
-    without one), each owed by one of the configured sources."""
+    without one), each owed by one of the configured sources; ``paused``: maintenance windows per source, during
+    which the SLA clocks of the steps that source owes stand still."""
     flow = config.flows.get(kind)
     if flow is None:
         return []
     kinds = {name: source.kind for name, source in config.sources.items()}
     return step_states(flow, [FlowEvent(e.id, e.type, e.source, e.occurred_at, kinds.get(e.source))
-                              for e in events], now, kinds)
+                              for e in events], now, kinds, paused)
 
 
 def owner(step: Step, events: list[FlowEvent], sources: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -176,8 +179,8 @@ def owner(step: Step, events: list[FlowEvent], sources: Mapping[str, str]) -> tu
     return None, None
 
 
-def step_states(flow: Flow, events: list[FlowEvent], now: datetime,
-                sources: Mapping[str, str] | None = None) -> list[StepState]:
+def step_states(flow: Flow, events: list[FlowEvent], now: datetime, sources: Mapping[str, str] | None = None,
+                paused: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None) -> list[StepState]:
     """Each step's state at ``now``. ``waiting``: the step before it is not done yet, so no clock runs.
     ``sources`` (configured source name → kind) names who owes each pending or overdue step."""
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
@@ -217,6 +220,8 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime,
                 previous_done = None
             continue
         due = previous_done + step.sla
+        if paused and owed_by in paused:  # the owner is (or was) under maintenance: its clock stood still
+            due = shifted_due(previous_done, step.sla, paused[owed_by])
         status = "overdue" if now > due and not step.optional else "pending"
         states.append(StepState(step.name, status, due_at=due, optional=step.optional, since=previous_done,
                                 owed_by=owed_by, owed_kind=owed_kind))

@@ -97,12 +97,17 @@ async def quiet_time(conn: Connection, source: str, watch: Watch, last: datetime
     return learned_quiet(await activity.deliveries_per_hour(conn, source, since, until), _hour(since), _hour(until))
 
 
-async def silence_findings(conn: Connection, source: str, kind: str | None, watch: Watch,
-                           now: datetime) -> tuple[list[Finding], list[str]]:
-    """(the source_silent finding to raise, or the subjects to clear)."""
+async def silence_findings(conn: Connection, source: str, kind: str | None, watch: Watch, now: datetime,
+                           spans: Sequence[tuple[datetime, datetime]] = ()) -> tuple[list[Finding], list[str]]:
+    """(the source_silent finding to raise, or the subjects to clear); ``spans``: the source's maintenance
+    windows, during which silence is expected (its quiet time counts from the end of one)."""
     last = await activity.last_delivery(conn, source)
     quiet = await quiet_time(conn, source, watch, last) if last is not None else None
-    if quiet is None or last is None or now - last <= quiet:
+    if last is not None and any(begin <= now < end for begin, end in spans):
+        return [], [source]  # under maintenance: silence is announced, not alarming
+    quiet_since = max([last, *(end for begin, end in spans if last is not None and begin <= now and end > last)],
+                      default=last) if last is not None else None
+    if quiet is None or last is None or quiet_since is None or now - quiet_since <= quiet:
         return [], [source]
     minutes = (now - last).total_seconds() / 60
     return [Finding(
@@ -115,13 +120,16 @@ async def silence_findings(conn: Connection, source: str, kind: str | None, watc
                   "actual": f"nothing since {last.isoformat()}"})], []  # stable while silent: no churn each tick
 
 
-async def volume_findings(conn: Connection, source: str, kind: str | None, watch: Watch,
-                          now: datetime) -> tuple[list[Finding], list[str]]:
-    """(volume_drop / volume_surge findings for the last complete hour, the subjects back within the band)."""
+async def volume_findings(conn: Connection, source: str, kind: str | None, watch: Watch, now: datetime,
+                          spans: Sequence[tuple[datetime, datetime]] = ()) -> tuple[list[Finding], list[str]]:
+    """(volume_drop / volume_surge findings for the last complete hour, the subjects back within the band); an
+    hour that overlapped a maintenance window of the source is not judged."""
     if watch.volume_factor is None:
         return [], []
     until = now.replace(minute=0, second=0, microsecond=0)
     since = until - timedelta(hours=1)
+    if any(begin < until and end > since for begin, end in spans):
+        return [], []
     current = await activity.events_per_type(conn, source, since, until)
     history = [await activity.events_per_type(conn, source, since - timedelta(weeks=w), until - timedelta(weeks=w))
                for w in range(1, watch.volume_weeks + 1)]
@@ -147,15 +155,18 @@ async def volume_findings(conn: Connection, source: str, kind: str | None, watch
 
 
 async def watch_sources(conn: Connection, sources: Sequence[Any], now: datetime, routing: Sequence[Any],
-                        changes: Changes) -> None:
-    """Raise or clear every watched source's silence and volume exceptions at ``now``."""
+                        changes: Changes, paused: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None
+                        ) -> None:
+    """Raise or clear every watched source's silence and volume exceptions at ``now`` (``paused``: maintenance
+    windows per source, hub.exceptions.maintenance)."""
     for source in sources:
         watch = getattr(source, "watch", None)
         if watch is None:
             continue
+        spans = (paused or {}).get(source.name, [])
         for measure, rules in ((silence_findings, ("source.silent",)),
                                (volume_findings, ("volume.drop", "volume.surge"))):
-            found, fine = await measure(conn, source.name, source.kind, watch, now)
+            found, fine = await measure(conn, source.name, source.kind, watch, now, spans)
             for finding in found:
                 await raise_exception(conn, finding, routing=routing, changes=changes, now=now)
                 for rule in rules:  # a drop that became a surge: the other direction is over

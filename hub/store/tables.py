@@ -410,3 +410,17 @@ hub_secrets = Table(
     Column("name", String(40), primary_key=True),
     Column("value", LargeBinary, nullable=False),
 )
+
+# Announced maintenance (hub.exceptions.maintenance): while a source is under maintenance its SLA clocks pause and
+# its silence and volume alerts stay quiet. Windows from the config are not stored; these come from GraphQL and the CLI.
+maintenance_windows = Table(
+    "maintenance_windows", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("starts_at", DateTime, nullable=False),
+    Column("ends_at", DateTime, nullable=False),
+    Column("reason", Text),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_maintenance_windows_ends", "ends_at"),
+)
