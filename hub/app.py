@@ -33,6 +33,7 @@ from hub.errors import ConfigError, HubError
 from hub.exceptions.alerts import AlertEvaluator
 from hub.exceptions.evaluate import Evaluator
 from hub.exceptions.notify import Notifier
+from hub.exceptions.relay import Relay
 from hub.health import HealthSettings
 from hub.health import check as check_health
 from hub.health import publish as publish_health_gauges
@@ -105,6 +106,7 @@ class _Parts:
     housekeeper: Housekeeper
     poller: Poller
     client: httpx.AsyncClient
+    relay: Relay
 
 
 def lifespan(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, PollSettings], clock: Callable[[], float],
@@ -128,6 +130,8 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, Poll
     await keyring.reload()
     attach_ring(config, keyring)
     keyring.start()
+    relay = Relay(store, hub.broadcaster, hub.node)  # PostgreSQL: exception changes to and from other processes
+    await relay.start()
     cluster = config.cluster or ClusterSettings()
     leases = Leases(store, hub.node, duties(polls), lease_seconds=cluster.lease_seconds)
     await leases.renew()  # before the duties start: a single process runs them from its first round
@@ -154,7 +158,7 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, Poll
                    gate=lambda: leases.held("notifier"))
     hub.running = Running(store=store, inbox=inbox, normalizer=normalizer, evaluator=evaluator, alerts=alerts,
                           notifier=notifier, leases=leases)
-    return _Parts(hub.running, keyring, housekeeper, poller, client)
+    return _Parts(hub.running, keyring, housekeeper, poller, client, relay)
 
 
 async def stop(hub: Hub, parts: _Parts) -> None:
@@ -170,6 +174,7 @@ async def stop(hub: Hub, parts: _Parts) -> None:
     await parts.housekeeper.stop()
     await running.leases.stop()  # after its duties: another process takes them at once
     await parts.keyring.stop()
+    await parts.relay.stop()
     detach_ring(hub.config)
     await running.store.close()
     hub.running = None

@@ -99,3 +99,24 @@ async def test_a_duty_runs_only_while_its_gate_says_this_process_holds_it() -> N
     await asyncio.sleep(0.1)
     await loop.stop()
     assert ran
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_subscriber_on_one_process_sees_an_exception_another_opened(store_url: str) -> None:
+    from tests.support import cloudevent, dumps, signed_headers
+
+    async with running_app(store_url) as (client, first), running_app(store_url) as (_, second):
+        events = second.broadcaster.subscribe()
+        waiting = asyncio.create_task(anext(events))
+        await asyncio.sleep(0.1)  # subscribed before the exception opens
+        body = dumps(cloudevent("erp", "sync.failed", [("erp:sales_order", "SO-RELAY")], error="ERP down"))
+        assert (await client.post("/hooks/erp", content=body, headers=signed_headers(body))).status_code == 202
+        async with asyncio.timeout(20):
+            change = await waiting
+        assert change.action == "opened" and change.type == "failed"
+        async with second.started().store.read() as conn:  # the same exception, as the other process stored it
+            from hub.store import exception_queries as xq
+
+            assert change.exception_id in await xq.exceptions_by_id(conn, [change.exception_id])
+        await events.aclose()
