@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import sys
 from datetime import datetime
+from pathlib import Path
 
 from hub import admin_cli, maintenance_cli
-from hub.config import Config, load
+from hub.config import DEFAULT_CONFIG_PATH, Config, load
 from hub.errors import ConfigError
 
 
@@ -77,6 +78,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = load(args.config)
     app = create_app(config)
+    if config.path is None:
+        print(f"crosstrace: no config file: looked for {Path(DEFAULT_CONFIG_PATH).resolve()} (give --config or "
+              "$CROSSTRACE_CONFIG); running with the defaults: no sources yet (README: Connect a system)",
+              file=sys.stderr)
+        print("crosstrace: make the first admin key with `crosstrace keys create --name admin --role admin` "
+              f"(kept in {config.store_url})", file=sys.stderr)
+    _print_warnings(config)
     print(f"crosstrace: store {config.store_url}; {len(config.sources)} sources; http://{args.host}:{args.port}/",
           file=sys.stderr)
     print("crosstrace: the web UI asks for an API key (`crosstrace keys create --name you --role operator`)",
@@ -103,9 +111,15 @@ def _check_config(args: argparse.Namespace) -> int:
 
     config = load(args.config)
     check_sources(config, ADAPTERS)  # adapters and [sources.options.poll], checked as `serve` checks them at start
+    _print_warnings(config)
     print(f"ok: {config.path or 'defaults (no config file)'}; store {config.store_url}; "
           f"{len(config.sources)} sources ({', '.join(config.sources) or 'none'}); {len(config.api_keys)} API keys")
     return 0
+
+
+def _print_warnings(config: Config) -> None:
+    for warning in config.warnings:
+        print(f"crosstrace: warning: {warning}", file=sys.stderr)
 
 
 def _replay(args: argparse.Namespace) -> int:

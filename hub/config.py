@@ -6,6 +6,7 @@ check-config`` and start-up fail with one clear line instead of a traceback.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -100,6 +101,7 @@ class Config:
     cluster: Any = None  # [cluster]: hub.leases.ClusterSettings; None = the defaults
     settlement: Any = None  # [settlement]: hub.exceptions.settlements.SettlementSettings; None = the defaults
     graphql: dict[str, Any] = field(default_factory=dict)  # [graphql], checked by resolvers.limits.limits_from
+    warnings: tuple[str, ...] = ()  # not errors, but worth fixing (a literal secret in the file)
     path: str | None = None
 
     def __post_init__(self) -> None:
@@ -149,68 +151,101 @@ def load(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | N
 
 
 def parse(raw: dict[str, Any], environ: dict[str, str] | os._Environ[str], path: str | None = None) -> Config:
-    """Validate a parsed TOML document into a :class:`Config`."""
-    unknown = set(raw) - _TOP_LEVEL
-    if unknown:
-        raise ConfigError(f"unknown top-level key {sorted(unknown)[0]!r}: expected one of {sorted(_TOP_LEVEL)}")
-    store = _table(raw, "store")
-    ingest = _table(raw, "ingest")
-    correlation = _table(raw, "correlation")
+    """Validate a parsed TOML document into a :class:`Config`. Every problem is reported at once (one
+    :class:`ConfigError` listing them); a literal secret where an ``env:`` reference is expected is a warning."""
+    problems: list[str] = []
+    warnings: list[str] = []
+
+    def attempt(check: Any, default: Any = None) -> Any:
+        try:
+            return check()
+        except ConfigError as exc:
+            problems.append(str(exc))
+            return default
+
+    for key in sorted(set(raw) - _TOP_LEVEL):
+        problems.append(f"unknown top-level key {key!r}{did_you_mean(key, _TOP_LEVEL)}: expected one of "
+                        f"{sorted(_TOP_LEVEL)}")
+    store = attempt(lambda: _table(raw, "store"), {})
+    ingest = attempt(lambda: _table(raw, "ingest"), {})
+    correlation = attempt(lambda: _table(raw, "correlation"), {})
+    exceptions_table = attempt(lambda: _table(raw, "exceptions"), {})
     sources: dict[str, Source] = {}
-    for index, item in enumerate(_array(raw, "sources")):
-        source = _source(item, index, environ)
+    for index, item in enumerate(attempt(lambda: _array(raw, "sources"), [])):
+        source = attempt(lambda item=item, index=index: _source(item, index, environ, warnings))
+        if source is None:
+            continue
         if source.name in sources:
-            raise ConfigError(f"sources[{index}].name {source.name!r} is used twice: source names must be unique")
+            problems.append(f"sources[{index}].name {source.name!r} is used twice: source names must be unique")
         sources[source.name] = source
-    keys = tuple(_api_key(item, index) for index, item in enumerate(_array(raw, "api_keys")))
+    keys = tuple(k for index, item in enumerate(attempt(lambda: _array(raw, "api_keys"), []))
+                 if (k := attempt(lambda item=item, index=index: _api_key(item, index))) is not None)
+    for name in sorted({k.name for k in keys if [o.name for o in keys].count(k.name) > 1}):
+        problems.append(f"api_keys: the name {name!r} is used twice: key names must be unique (the audit log and "
+                        "`keys revoke` tell keys apart by name)")
     from hub.exceptions.flows import flows_from_config
 
-    exceptions_table = _table(raw, "exceptions")
     tolerance = exceptions_table.get("amount_tolerance", "0.01")
     try:
         amount_tolerance = Decimal(str(tolerance))
     except InvalidOperation:
-        raise ConfigError(f"exceptions.amount_tolerance = {tolerance!r}: must be a number such as \"0.01\"") from None
-    routing = tuple(_routing(item, index) for index, item in enumerate(_array(raw, "routing")))
+        problems.append(f"exceptions.amount_tolerance = {tolerance!r}: must be a number such as \"0.01\"")
+        amount_tolerance = Decimal("0.01")
+    routing = tuple(r for index, item in enumerate(attempt(lambda: _array(raw, "routing"), []))
+                    if (r := attempt(lambda item=item, index=index: _routing(item, index))) is not None)
     junk = correlation.get("junk_values", list(DEFAULT_JUNK_VALUES))
     if not isinstance(junk, list) or not all(isinstance(v, str) for v in junk):
-        raise ConfigError("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
+        problems.append("correlation.junk_values must be a list of strings, e.g. [\"0\", \"n/a\"]")
+        junk = list(DEFAULT_JUNK_VALUES)
     from hub.access.retention import parse_retention
     from hub.exceptions.settlements import parse_settlement
     from hub.health import parse_health
     from hub.leases import parse_cluster
 
-    return Config(
-        retention=parse_retention(_table(raw, "retention")),
-        session_hours=_web_session_hours(_table(raw, "web")),
-        health=parse_health(_table(raw, "health")),
-        cluster=parse_cluster(_table(raw, "cluster")),
-        store_url=_str(store, "url", "store.url", DEFAULT_STORE_URL),
-        read_url=_str(store, "read_url", "store.read_url", "") if "read_url" in store else None,
-        fresh_seconds=positive_numbers({k: v for k, v in store.items() if k == "fresh_seconds"}, "store",
-                                       ("fresh_seconds",)).get("fresh_seconds", 10.0),
-        sources=sources,
-        api_keys=keys,
-        max_body_bytes=_positive_int(ingest, "max_body_bytes", "ingest.max_body_bytes", 1024 * 1024),
-        queue_size=_positive_int(ingest, "queue_size", "ingest.queue_size", 10_000),
-        signature_tolerance_seconds=_positive_int(ingest, "signature_tolerance_seconds",
-                                                  "ingest.signature_tolerance_seconds", 300),
-        junk_values=frozenset(v.strip().lower() for v in junk),
-        placeholder_threshold=_positive_int(correlation, "placeholder_threshold",
-                                            "correlation.placeholder_threshold", 50),
-        flows=flows_from_config(_table(raw, "flows")),
-        duplicate_threshold=_positive_int(exceptions_table, "duplicate_threshold", "exceptions.duplicate_threshold", 3),
-        escalation=_escalation(exceptions_table.get("escalation")),
-        maintenance=_maintenance(raw, sources),
-        amount_tolerance=amount_tolerance,
-        routing=routing,
-        alerts=alerts_from_config(_array(raw, "alerts"), list(sources)),
-        notifications=notifications_from_config(_array(raw, "notifications"), environ),
-        stock=parse_stock(raw.get("stock"), sources),
-        settlement=parse_settlement(_table(raw, "settlement"), sources),
-        graphql=_table(raw, "graphql"),
-        path=path,
-    )
+    defaults = Config()
+    values = {
+        "retention": attempt(lambda: parse_retention(_table(raw, "retention"))),
+        "session_hours": attempt(lambda: _web_session_hours(_table(raw, "web")), defaults.session_hours),
+        "health": attempt(lambda: parse_health(_table(raw, "health"))),
+        "cluster": attempt(lambda: parse_cluster(_table(raw, "cluster")), defaults.cluster),
+        "store_url": attempt(lambda: _str(store, "url", "store.url", DEFAULT_STORE_URL), DEFAULT_STORE_URL),
+        "read_url": attempt(lambda: _str(store, "read_url", "store.read_url", "") if "read_url" in store else None),
+        "fresh_seconds": attempt(lambda: positive_numbers({k: v for k, v in store.items() if k == "fresh_seconds"},
+                                                          "store", ("fresh_seconds",)).get("fresh_seconds", 10.0),
+                                 defaults.fresh_seconds),
+        "max_body_bytes": attempt(lambda: _positive_int(ingest, "max_body_bytes", "ingest.max_body_bytes",
+                                                        1024 * 1024), defaults.max_body_bytes),
+        "queue_size": attempt(lambda: _positive_int(ingest, "queue_size", "ingest.queue_size", 10_000),
+                              defaults.queue_size),
+        "signature_tolerance_seconds": attempt(lambda: _positive_int(
+            ingest, "signature_tolerance_seconds", "ingest.signature_tolerance_seconds", 300),
+            defaults.signature_tolerance_seconds),
+        "placeholder_threshold": attempt(lambda: _positive_int(
+            correlation, "placeholder_threshold", "correlation.placeholder_threshold", 50),
+            defaults.placeholder_threshold),
+        "flows": attempt(lambda: flows_from_config(_table(raw, "flows")), {}),
+        "duplicate_threshold": attempt(lambda: _positive_int(
+            exceptions_table, "duplicate_threshold", "exceptions.duplicate_threshold", 3),
+            defaults.duplicate_threshold),
+        "escalation": attempt(lambda: _escalation(exceptions_table.get("escalation"))),
+        "maintenance": attempt(lambda: _maintenance(raw, sources), ()),
+        "alerts": attempt(lambda: alerts_from_config(_array(raw, "alerts"), list(sources)), ()),
+        "notifications": attempt(lambda: notifications_from_config(_array(raw, "notifications"), environ), ()),
+        "stock": attempt(lambda: parse_stock(raw.get("stock"), sources), defaults.stock),
+        "settlement": attempt(lambda: parse_settlement(_table(raw, "settlement"), sources), defaults.settlement),
+        "graphql": attempt(lambda: _table(raw, "graphql"), {}),
+    }
+    if problems:
+        raise ConfigError(problems[0] if len(problems) == 1 else
+                          f"{len(problems)} problems:\n  - " + "\n  - ".join(problems))
+    return Config(**values, sources=sources, api_keys=keys, junk_values=frozenset(v.strip().lower() for v in junk),
+                  amount_tolerance=amount_tolerance, routing=routing, warnings=tuple(warnings), path=path)
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """`` (did you mean 'sources'?)`` for a near miss among ``choices``, else nothing."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _web_session_hours(web: dict[str, Any]) -> float:
@@ -228,13 +263,16 @@ def _web_session_hours(web: dict[str, Any]) -> float:
     return float(hours)
 
 
-def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -> Source:
+def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str],
+            warnings: list[str] | None = None) -> Source:
     where = f"sources[{index}]"
     if not isinstance(item, dict):
         raise ConfigError(f"{where} must be a table ([[sources]])")
     unknown = set(item) - _SOURCE_KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}: expected one of {sorted(_SOURCE_KEYS)}")
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{where}: unknown key {key!r}{did_you_mean(key, _SOURCE_KEYS)}: expected one of "
+                          f"{sorted(_SOURCE_KEYS)}")
     name = item.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"{where}.name must be lowercase letters, digits, '-' or '_' (e.g. \"shopify-eu\")")
@@ -243,10 +281,12 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
     where = f"sources[{index}] ({name})"
     kind = item.get("kind", "other")
     if kind not in SOURCE_KINDS:
-        raise ConfigError(f"{where}.kind = {kind!r}: expected one of {', '.join(SOURCE_KINDS)}")
+        raise ConfigError(f"{where}.kind = {kind!r}{did_you_mean(kind, SOURCE_KINDS)}: expected one of "
+                          f"{', '.join(SOURCE_KINDS)}")
     adapter = item.get("adapter")
     if adapter not in ADAPTERS:
-        raise ConfigError(f"{where}.adapter = {adapter!r}: expected one of {', '.join(ADAPTERS)}")
+        raise ConfigError(f"{where}.adapter = {adapter!r}{did_you_mean(adapter, ADAPTERS)}: expected one of "
+                          f"{', '.join(ADAPTERS)}")
     secret = item.get("secret", [])
     secret_list = [secret] if isinstance(secret, str) else secret
     if not isinstance(secret_list, list) or not all(isinstance(s, str) for s in secret_list):
@@ -263,6 +303,9 @@ def _source(item: Any, index: int, environ: dict[str, str] | os._Environ[str]) -
         raise ConfigError(f"{where}.options must be a table")
     if "authoritative" in item:
         options = {**options, "authoritative": bool(item["authoritative"])}
+    if warnings is not None and any(not s.startswith("env:") for s in secret_list):
+        warnings.append(f"{where}.secret is written in the file: keep it in the environment and write "
+                        f"\"env:{name.upper().replace('-', '_')}_SECRET\" instead")
     secrets = tuple(resolve_secret(s, f"{where}.secret", environ) for s in secret_list)
     return Source(name=name, kind=kind, adapter=adapter, secrets=secrets, refs=dict(refs), options=options,
                   attributes=_attributes(item.get("attributes", {}), where), watch=_watch(item.get("watch"), where))

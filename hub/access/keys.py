@@ -68,6 +68,10 @@ async def create_key(store: Store, name: str, role: str, now: datetime | None = 
     key, prefix, sha = new_key()
     row = StoredKey(prefix=prefix, name=name, role=role, sha256=sha, created_at=now or utcnow(), revoked_at=None)
     async with store.write() as conn:
+        taken = await stored.live_keys_by_name(conn, name)
+        if taken:  # names tell keys apart in the audit log and `keys revoke NAME`
+            raise BadRequest(f"a live key is named {name!r} already (prefix {taken[0].prefix}): pick another name, "
+                             f"or revoke it first with `crosstrace keys revoke {taken[0].prefix}`")
         await stored.insert_key(conn, prefix=row.prefix, name=row.name, role=row.role, sha256=row.sha256,
                                 created_at=row.created_at)
     return key, row

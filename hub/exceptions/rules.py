@@ -127,7 +127,8 @@ def _out_of_order(tx_id: str, events: list[TxEvent], base: dict) -> list[Finding
     if not late:
         return []
     return [Finding(rule="event.out_of_order", type="out_of_order", severity="info", subject=tx_id,
-                    message=f"{len(late)} events occurred before steps they follow ({late[0].type} from "
+                    message=f"{len(late)} event{'s' if len(late) != 1 else ''} occurred before steps they follow "
+                            f"({late[0].type} from "
                             f"{late[0].source})",
                     evidence={"events": [e.id for e in late], "types": [e.type for e in late]},
                     system=late[0].source, system_kind=late[0].system_kind, **base)]

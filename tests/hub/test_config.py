@@ -92,3 +92,29 @@ def test_the_ui_always_asks_for_a_key_and_sessions_last_session_hours(tmp_path: 
             load(write(tmp_path, f"[web]\nsession_hours = {bad}\n"))
     with pytest.raises(ConfigError, match="unknown key 'open'"):
         load(write(tmp_path, "[web]\nopen = true\n"))
+
+
+def test_every_problem_is_reported_at_once_with_did_you_mean(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "crosstrace.toml"
+    path.write_text('[stroe]\nurl = "x"\n\n[[sources]]\nname = "shop"\nkind = "comerce"\nadapter = "shopify"\n'
+                    'secret = "env:CT_X"\n\n[[api_keys]]\nname = "ops"\nrole = "operator"\nkey_sha256 = "' + "0" * 64
+                    + '"\n\n[[api_keys]]\nname = "ops"\nrole = "viewer"\nkey_sha256 = "' + "1" * 64 + '"\n\n'
+                    "[ingest]\nmax_body_bytes = -5\n")
+    assert main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "4 problems:" in err
+    assert "unknown top-level key 'stroe' (did you mean 'store'?)" in err
+    assert "kind = 'comerce' (did you mean 'commerce'?)" in err
+    assert "the name 'ops' is used twice" in err and "ingest.max_body_bytes" in err
+
+
+def test_a_literal_secret_is_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "crosstrace.toml"
+    path.write_text('[[sources]]\nname = "shop-eu"\nkind = "commerce"\nadapter = "shopify"\nsecret = "whsec_abc"\n\n'
+                    '[[sources]]\nname = "erp"\nkind = "erp"\nadapter = "cloudevents"\nsecret = "env:CT_ERP"\n')
+    assert main(["check-config", "--config", str(path)]) == 2  # CT_ERP is not set: an error, not a warning
+    capsys.readouterr()
+    config = load(path, {"CT_ERP": "s3cret"})
+    assert config.warnings == ('sources[0] (shop-eu).secret is written in the file: keep it in the environment and '
+                               'write "env:SHOP_EU_SECRET" instead',)

@@ -119,3 +119,18 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path: Path, capsys: pytest.Captu
     entries = asyncio.run(audited())
     assert [a for a, _ in entries] == ["keys.create", "keys.revoke"]
     assert all(f"prefix={prefix}" in o for _, o in entries)
+
+
+@pytest.mark.asyncio
+async def test_a_live_key_name_is_unique_and_free_again_once_revoked(store: Store) -> None:
+    from hub.errors import BadRequest
+
+    _, first = await keys.create_key(store, "ana", "operator")
+    with pytest.raises(BadRequest, match="named 'ana' already"):
+        await keys.create_key(store, "ana", "viewer")
+    _, other = await keys.create_key(store, "bo", "viewer")
+    revoked = await keys.revoke_key(store, "ana")  # by exact name: only ana's key, never bo's
+    assert [r.prefix for r in revoked] == [first.prefix]
+    assert [k.prefix for k in await keys.list_keys(store) if k.revoked_at is None] == [other.prefix]
+    _, again = await keys.create_key(store, "ana", "viewer")
+    assert again.prefix != first.prefix

@@ -36,6 +36,7 @@ async def test_a_settlement_of_67_charges_reads_folded(store_url: str) -> None:
         assert re.search(r'<tr><td>accepted</td><td class="expected">done</td><td class="actual">missing</td></tr>',
                          queue)
         assert "<dt>waiting_on</dt>" in queue and "raw evidence" in queue
+        assert re.search(r'<span id="total-count">\d+</span> matches\)', queue)  # not "2 match"
 
 
 @pytest.mark.asyncio
