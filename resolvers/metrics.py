@@ -167,10 +167,12 @@ async def _read(info: strawberry.Info, function: Any, *args: Any) -> list[dict[s
 
 @strawberry.type
 class MetricsQuery:
-    @strawberry.field(description="BI aggregates. `since`/`until` bound the window (UTC), `timezone` (IANA) sets "
-                                  "where hour and day buckets start, `source` narrows to one system.")
+    @strawberry.field(description="BI aggregates. `since`/`until` bound the window (UTC), `timezone` (IANA; "
+                                  "`timeZone` is the same) sets where hour and day buckets start, `source` narrows "
+                                  "to one system.")
     def metrics(self, since: datetime | None = None, until: datetime | None = None, source: str | None = None,
-                timezone: str = "UTC") -> Metrics:
+                timezone: str = "UTC", time_zone: str | None = None) -> Metrics:
+        timezone = time_zone or timezone
         try:
             mq.timezone(timezone)
         except ValueError as exc:

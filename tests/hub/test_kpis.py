@@ -154,7 +154,7 @@ async def test_sla_attainment_per_step_and_inventory_freshness(store: Store) -> 
              "age_seconds": 345600.0}]
 
 
-KPI_QUERY = """{ metrics(since: "2026-10-24T20:30:00Z", until: "2026-10-25T21:30:00Z", timezone: "Europe/Berlin") {
+KPI_QUERY = """{ metrics(since: "2026-10-24T20:30:00Z", until: "2026-10-25T21:30:00Z", timeZone: "Europe/Berlin") {
   orders(bucket: DAY) { group bucket currency orders value }
   cycleTimes(attribute: "channel") { group milestone count p50 p90 }
   cancellations { group orders cancelled rate afterStockProblem stockShare }
