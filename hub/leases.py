@@ -62,6 +62,10 @@ class Leases:
     def held(self, name: str) -> bool:
         return self._until.get(name, 0.0) > self._clock()
 
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
     def holding(self) -> list[str]:
         return [name for name in self._names if self.held(name)]
 

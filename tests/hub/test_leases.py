@@ -64,11 +64,15 @@ async def test_a_checkpoint_never_goes_backwards(store: Store) -> None:
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 async def test_duties_move_to_another_process_when_their_holder_stops(store_url: str) -> None:
     extra = {"cluster": {"lease_seconds": 1.5}}
-    async with running_app(store_url, extra=extra) as (_, first):
-        async with running_app(store_url, extra=extra) as (_, second):
+    async with running_app(store_url, extra=extra) as (first_client, first):
+        async with running_app(store_url, extra=extra) as (second_client, second):
             assert first.leases is not None and second.leases is not None
             assert first.leases.holding() == ["alerts", "evaluator", "notifier", "retention"]
             assert second.leases.holding() == []
+            for client, hub, held in ((first_client, first, 1), (second_client, second, 0)):  # /metrics per process
+                metrics = (await client.get("/metrics")).text
+                assert f'crosstrace_node_info{{node="{hub.node}"}} 1' in metrics
+                assert f'crosstrace_duty_held{{duty="evaluator",node="{hub.node}"}} {held}' in metrics
         async with running_app(store_url, extra=extra) as (_, third):
             assert third.leases is not None and third.leases.holding() == []
             await first.leases.stop()  # released on the way out: taken at the next renewal, within a second
