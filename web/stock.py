@@ -16,7 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub.runtime import Hub
-from web.common import render
+from web.common import now_of, render
+from web.stock_overview import SORTS, overview_cells
 
 
 def _stock_module() -> ModuleType | None:
@@ -48,9 +49,11 @@ async def divergence_heat(conn: Any) -> dict[str, Any] | None:
     return {"sources": sources, "rows": sorted(rows.items()), "peak": max([c["divergent"] for c in counts] + [0])}
 
 
-async def _context(module: ModuleType, hub: Hub, conn: Any, sku: str, location: str | None) -> dict[str, Any]:
+async def _context(module: ModuleType, hub: Hub, conn: Any, sku: str, location: str | None,
+                   sort: str = "divergence") -> dict[str, Any]:
     """Positions side by side (location, source) × state, the diverging cells marked, movements, and the
     divergence list by location with the units at risk."""
+    now = now_of(hub)
     positions = await module.positions(conn, sku, location, settings=hub.config.stock) if sku else []
     states = sorted({q.state for p in positions for q in p.quantities})
     grid = []
@@ -70,9 +73,14 @@ async def _context(module: ModuleType, hub: Hub, conn: Any, sku: str, location: 
         if row.value is not None:  # value at risk: only where [stock] unit_value applies
             item["value"] = (item["value"] or 0.0) + float(row.value)
         item["rows"].append(row)
-    return {"sku": sku, "location": location, "positions": grid, "states": states, "movements": moves,
-            "divergences": sorted(by_location.values(), key=lambda d: -d["units"]),
-            "more_divergences": page.has_next}
+    context = {"sku": sku, "location": location, "positions": grid, "states": states, "movements": moves,
+               "divergences": sorted(by_location.values(), key=lambda d: -d["units"]),
+               "more_divergences": page.has_next}
+    if not sku:  # the overview: every SKU and location, sortable
+        rows = await module.overview(conn, location)
+        context.update(overview=overview_cells(rows, page.rows, now, sort), sort=sort if sort in SORTS else
+                       "divergence", sorts=SORTS, overview_capped=len(rows) >= module.OVERVIEW_LIMIT, now=now)
+    return context
 
 
 def routes(hub: Hub) -> list[BaseRoute]:
@@ -83,7 +91,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         if module is None:
             return render(request, "stock.html", {"unavailable": True, "sku": sku, "location": location})
         async with hub.started().store.read() as conn:
-            context = await _context(module, hub, conn, sku, location)
+            context = await _context(module, hub, conn, sku, location, request.query_params.get("sort", ""))
         return render(request, "stock.html", context, status_code=404 if sku and not context["positions"] else 200)
 
     return [Route("/stock", page)]

@@ -153,3 +153,11 @@ async def shortfalls(conn: Connection, sku: str) -> list[Shortfall]:
         result.append(Shortfall(row.id, row.tx_id, sku, float(evidence.get("shortfall", 0)),
                                 evidence.get("expected", {}), evidence.get("actual", {})))
     return result
+
+
+OVERVIEW_LIMIT = 3000  # (sku, location, source) rows the overview reads at most
+
+
+async def overview(conn: Connection, location: str | None = None, limit: int = OVERVIEW_LIMIT) -> list[Any]:
+    """Per (sku, location, source): when it last reported (``as_of``) and its on-hand (the ``/stock`` overview)."""
+    return await store.overview_rows(conn, location, limit)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.tables import events, exceptions, stock_history, stock_positions
@@ -92,6 +92,21 @@ async def save_positions(conn: AsyncConnection, inserts: list[dict[str, Any]], u
 async def current_positions(conn: AsyncConnection, sku: str, location: str | None) -> list[Any]:
     """The position rows of ``sku`` (at ``location``, or everywhere)."""
     query = select(stock_positions).where(stock_positions.c.sku == sku)
+    if location is not None:
+        query = query.where(stock_positions.c.location == location)
+    return list(await conn.execute(query))
+
+
+async def overview_rows(conn: AsyncConnection, location: str | None, limit: int) -> list[Any]:
+    """Per (sku, location, source): the latest figure's time, the on-hand figure and its latest snapshot (``base_at``,
+    null when only movements were reported), at most ``limit`` rows
+    (sku, location, source order) — what the stock overview lists."""
+    on_hand = func.max(case((stock_positions.c.state == "on_hand", stock_positions.c.qty), else_=None))
+    query = (select(stock_positions.c.sku, stock_positions.c.location, stock_positions.c.source,
+                    func.max(stock_positions.c.as_of).label("as_of"), on_hand.label("on_hand"),
+                    func.max(stock_positions.c.base_at).label("base_at"))
+             .group_by(stock_positions.c.sku, stock_positions.c.location, stock_positions.c.source)
+             .order_by(stock_positions.c.sku, stock_positions.c.location, stock_positions.c.source).limit(limit))
     if location is not None:
         query = query.where(stock_positions.c.location == location)
     return list(await conn.execute(query))
