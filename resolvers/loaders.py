@@ -6,6 +6,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from hub.exceptions import maintenance
 from hub.store import Store
 from hub.store import exception_queries as xq
 from hub.store import queries as q
@@ -23,6 +24,7 @@ class Loaders:
         self.events_by_delivery = DataLoader(self._events_by_delivery)
         self.exception_history = DataLoader(self._history)
         self.attributes = DataLoader(self._attributes)
+        self._paused: Any = None
 
     async def _traces(self, tx_ids: list[str]) -> list[Trace | None]:
         async with self._store.read() as conn:
@@ -33,6 +35,13 @@ class Loaders:
         async with self._store.read() as conn:
             rows = await q.transactions_by_id(conn, ids)
         return [rows.get(i) for i in ids]
+
+    async def paused(self, config: Any, now: Any) -> Any:
+        """Maintenance windows per source (hub.exceptions.maintenance), read once per request."""
+        if self._paused is None:
+            async with self._store.read() as conn:
+                self._paused = await maintenance.paused_at(conn, config, now)
+        return self._paused
 
     async def _attributes(self, tx_ids: list[str]) -> list[dict[str, str]]:
         async with self._store.read() as conn:

@@ -45,8 +45,10 @@ class Transaction(Node):
         hub = info.context["hub"]
         trace = await info.context["loaders"].trace.load(str(self.id))
         now = hub.now()
+        stopped = await info.context["loaders"].paused(hub.config, now)  # owners under maintenance: clocks paused
         return [FlowStep.from_state(s) for s in transaction_steps(hub.config, self.kind,
-                                                                  trace.events if trace is not None else [], now)]
+                                                                  trace.events if trace is not None else [], now,
+                                                                  stopped)]
 
     @strawberry.field(description="Business attributes (channel, store…) its events stated; the latest wins.")
     async def attributes(self, info: strawberry.Info) -> list[Attribute]:

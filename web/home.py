@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from hub.exceptions import maintenance
 from hub.exceptions.flows import flow_summary, transaction_steps
 from hub.model import TRANSACTION_KINDS
 from hub.runtime import Hub
@@ -52,7 +53,8 @@ def routes(hub: Hub) -> list[BaseRoute]:
             numbers = await numbers_of(conn, {row.id: row.kind for row in page.rows})
             events = await q.events_by_transaction(conn, ids) if ids else {}
             open_count = await xq.count_exceptions(conn, xq.ExceptionFilter(status=("open",)), now)
-        flows = {row.id: flow_summary(transaction_steps(hub.config, row.kind, events.get(row.id, []), now))
+            stopped = await maintenance.paused_at(conn, hub.config, now)
+        flows = {row.id: flow_summary(transaction_steps(hub.config, row.kind, events.get(row.id, []), now, stopped))
                  for row in page.rows}
         filtered = bool(flt.kind or flt.source or flt.has_exceptions or flt.attributes)
         return render(request, "index.html", {

@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.correlation.numbers import business_number
+from hub.exceptions import maintenance
 from hub.exceptions.flows import transaction_steps
 from hub.model import IDENTITY
 from hub.runtime import Hub
@@ -79,10 +80,11 @@ def routes(hub: Hub) -> list[BaseRoute]:
         async with store.read() as conn:  # the primary too when the replica lacked this trace
             delivery = await q.get_delivery(conn, event.delivery_id) if event is not None else None
             related_numbers = await numbers_of(conn, {r.id: r.kind for r in trace.related})
+            stopped = await maintenance.paused_at(conn, hub.config, now_of(hub))
         tx = trace.transaction
         number = business_number(tx.kind, [(r.namespace, r.value) for r in trace.refs
                                            if r.role == IDENTITY and not r.demoted])
-        steps = transaction_steps(hub.config, tx.kind, events, now_of(hub))
+        steps = transaction_steps(hub.config, tx.kind, events, now_of(hub), stopped)
         lags: dict[str, float | None] = {}
         previous = None
         for record in events:

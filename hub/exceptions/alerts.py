@@ -134,7 +134,7 @@ class AlertEvaluator:
         async def apply(sources: Sequence[Any]) -> None:
             found = Changes()
             async with self._store.write() as conn:
-                stopped = maintenance.paused(await maintenance.windows(conn, self._config, at - maintenance.LOOK_BACK))
+                stopped = await maintenance.paused_at(conn, self._config, at)
                 await watch_sources(conn, sources, at, self._config.routing, found, stopped)
             changes.items.extend(found.items)
 

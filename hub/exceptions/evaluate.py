@@ -68,7 +68,7 @@ class Evaluator:
         """Re-evaluate these transactions and those a settlement links them to; returns how many exist."""
         ids = sorted(set(tx_ids) | await linked_transactions(conn, tx_ids))
         evaluated = 0
-        stopped = maintenance.paused(await maintenance.windows(conn, self._config, now - maintenance.LOOK_BACK))
+        stopped = await maintenance.paused_at(conn, self._config, now)
         for start in range(0, len(ids), _CHUNK):
             evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes, stopped)
         return evaluated

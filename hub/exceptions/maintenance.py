@@ -86,6 +86,11 @@ async def windows(conn: Connection, config: Any, after: datetime) -> list[Mainte
     return sorted(found, key=lambda w: (w.starts_at, w.id))
 
 
+async def paused_at(conn: Connection, config: Any, now: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
+    """The windows that can still shift a step due around ``now``, merged per source (:func:`paused`)."""
+    return paused(await windows(conn, config, now - LOOK_BACK))
+
+
 def paused(found: Sequence[MaintenanceWindow]) -> dict[str, list[tuple[datetime, datetime]]]:
     """Per source, its windows merged where they overlap, by start."""
     spans: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)

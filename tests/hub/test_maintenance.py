@@ -39,6 +39,9 @@ async def test_a_window_pauses_the_erp_clock_and_the_queue_says_so(store_url: st
         clock.now = t0 + timedelta(minutes=45)  # 45 min, but the clock stood still for 30: due at t0+60 min
         await hub.evaluator.tick(clock.naive())
         assert [e for e in await listed(client, type=["late"])] == []
+        steps = await gql(client, '{ transaction(ref: "W1") { steps { name status dueAt } } }', VIEWER_KEY)
+        accepted = next(s for s in steps["data"]["transaction"]["steps"] if s["name"] == "accepted")
+        assert (accepted["status"], accepted["dueAt"]) == ("pending", iso(t0 + timedelta(minutes=60)))
         clock.now = t0 + timedelta(minutes=61)
         await hub.evaluator.tick(clock.naive())
         [late] = await listed(client, type=["late"])
