@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -20,33 +19,28 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collectors import ADAPTERS, parser_for
+from collectors import ADAPTERS
 from collectors.ingest import IngestEndpoint
-from collectors.poller import Poller, PollSettings, plan_polls
+from collectors.poller import PollSettings, plan_polls
 from collectors.receiver import WebhookReceiver
-from collectors.standard_webhooks import sign
 from hub.access.auth import attach_ring, detach_ring
 from hub.access.keys import KeyRing
-from hub.access.retention import Housekeeper, Retention
 from hub.config import ApiKey, Config
 from hub.errors import ConfigError, HubError
-from hub.exceptions.alerts import AlertEvaluator
-from hub.exceptions.evaluate import Evaluator
-from hub.exceptions.notify import Notifier
 from hub.exceptions.relay import Relay
 from hub.health import HealthSettings
 from hub.health import check as check_health
 from hub.health import publish as publish_health_gauges
 from hub.ingest.inbox import Inbox
-from hub.ingest.normalize import Normalizer
 from hub.ingest.polling import publish_health, source_health
-from hub.leases import ClusterSettings, Leases, duties
 from hub.periodic import Heartbeats
 from hub.readers import ReadsForCaller, ingested
 from hub.runtime import Hub, Running
-from hub.store import Store
+from hub.store import Store, inbox_log
+from hub.store.inbox_log import InboxLog
 from hub.store.queries import pending_count
 from hub.telemetry import new_metrics
+from hub.worker import Pipeline
 from resolvers import GraphQLApp
 from web import export as web_export
 from web import graphiql as web_graphiql
@@ -58,21 +52,28 @@ from web.headers import SecurityHeaders
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config, *, clock: Callable[[], float] = time.time,
+ROLES = ("all", "web")
+"""``all``: receiver, /ingest, GraphQL, UI and the background duties (hub/worker.py) in this process;
+``web``: the same without the background duties, which a ``crosstrace worker`` runs."""
+
+
+def create_app(config: Config, *, role: str = "all", clock: Callable[[], float] = time.time,
                adapters: dict[str, ModuleType] | None = None, evaluate_every: float = 5.0,
                open_ui_as: ApiKey | None = None) -> Starlette:
     """The hub as an ASGI app; the store opens (and migrates) and the parts start in the lifespan.
 
-    ``open_ui_as``: only ``crosstrace demo`` on loopback passes its key, so the UI opens without a login
-    (web/guard.py); everything else asks for a key.
+    ``role``: one of :data:`ROLES`. ``open_ui_as``: only ``crosstrace demo`` on loopback passes its key, so the UI
+    opens without a login (web/guard.py); everything else asks for a key.
     """
+    if role not in ROLES:
+        raise ConfigError(f"role {role!r}: use one of {', '.join(ROLES)}")
     adapters = ADAPTERS if adapters is None else adapters
-    polls = check_sources(config, adapters)
+    check_sources(config, adapters)
     hub = new_hub(config, clock)
     hooks, ingest = WebhookReceiver(hub, adapters, clock), IngestEndpoint(hub)
-    app = _HubApp(hub=hub, hooks=hooks, ingest=ingest, routes=routes(hub, hooks, ingest, clock),
+    app = _HubApp(hub=hub, hooks=hooks, ingest=ingest, routes=routes(hub, hooks, ingest, clock, role),
                   middleware=middleware(hub, open_ui_as),
-                  lifespan=lifespan(hub, adapters, polls, clock, evaluate_every),
+                  lifespan=lifespan(hub, adapters, clock, evaluate_every, role),
                   exception_handlers={HTTPException: _http_error, HubError: _hub_error, Exception: _unexpected})
     app.state.hub = hub
     return app
@@ -103,17 +104,16 @@ class _Parts:
 
     running: Running
     keyring: KeyRing
-    housekeeper: Housekeeper
-    poller: Poller
-    client: httpx.AsyncClient
+    pipeline: Pipeline | None  # role "all": the background duties
+    log: InboxLog | None  # role "web" on SQLite: the inbox's own file
     relay: Relay
 
 
-def lifespan(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, PollSettings], clock: Callable[[], float],
-             evaluate_every: float) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+def lifespan(hub: Hub, adapters: dict[str, ModuleType], clock: Callable[[], float], evaluate_every: float,
+             role: str) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[None]:
-        parts = await start(hub, adapters, polls, clock, evaluate_every)
+        parts = await start(hub, adapters, clock, evaluate_every, role)
         try:
             yield
         finally:
@@ -121,10 +121,10 @@ def lifespan(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, PollSet
     return run
 
 
-async def start(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, PollSettings], clock: Callable[[], float],
-                evaluate_every: float) -> _Parts:
-    """Open the store and start every part; ``hub.started()`` answers once all have started."""
-    config, heartbeats = hub.config, hub.heartbeats
+async def start(hub: Hub, adapters: dict[str, ModuleType], clock: Callable[[], float], evaluate_every: float,
+                role: str) -> _Parts:
+    """Open the store and start every part of the role; ``hub.started()`` answers once all have started."""
+    config = hub.config
     store = await Store.open(config.store_url, read_url=config.read_url, fresh_seconds=config.fresh_seconds)
     keyring = KeyRing(store)  # stored API keys (hub/access/keys.py), consulted by hub.access.auth.authenticate
     await keyring.reload()
@@ -132,55 +132,38 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], polls: dict[str, Poll
     keyring.start()
     relay = Relay(store, hub.broadcaster, hub.node)  # PostgreSQL: exception changes to and from other processes
     await relay.start()
-    cluster = config.cluster or ClusterSettings()
-    leases = Leases(store, hub.node, duties(polls), lease_seconds=cluster.lease_seconds)
-    await leases.renew()  # before the duties start: a single process runs them from its first round
-    leases.start()  # renews every third of a lease; not a /healthz loop (it waits on the one writer, as the inbox)
-    housekeeper = Housekeeper(store, config.retention or Retention(), hub.now)
-    housekeeper.start(3600, heartbeats, gate=lambda: leases.held("retention"))  # hourly; off unless configured
-    evaluator = Evaluator(store, config, hub.now, hub.broadcaster)
-    client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # pollers' and lookups' one client
-    normalizer = Normalizer(store, parser_for(config, adapters, client), config, hub.metrics, evaluator=evaluator,
-                            senders_waiting=lambda: inbox.busy, node=hub.node,
-                            claim_seconds=cluster.claim_seconds)
-    inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, on_commit=normalizer.wake)
+    # SQLite, a web-only process: deliveries go to the inbox's own file, so this receiver never waits for the
+    # worker process's write transactions on the main file; the worker moves them into ``deliveries``.
+    # All roles in one process: straight into ``deliveries`` (the one writer puts the inbox first).
+    log_writer = InboxLog(store.inbox_log_path) if role == "web" and store.inbox_log_path is not None else None
+    pipeline = Pipeline(store, hub, clock=clock, adapters=adapters, evaluate_every=evaluate_every,
+                        senders_waiting=lambda: inbox.busy) if role == "all" else None
+    inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, log=log_writer,
+                  on_commit=pipeline.wake if pipeline is not None else None)
     inbox.start()
-    normalizer.start(heartbeats)
-    evaluator.start(evaluate_every, heartbeats, gate=lambda: leases.held("evaluator"))  # and the divergence sweep
-    poller = Poller(store, polls, client, clock=clock, metrics=hub.metrics, on_commit=normalizer.wake,
-                    gate=lambda source: leases.held(f"poll:{source}"))
-    poller.start(heartbeats)
-    alerts = AlertEvaluator(store, config, hub.now, hub.broadcaster)
-    alerts.start(evaluate_every, heartbeats, gate=lambda: leases.held("alerts"))
-    notifier = Notifier(store, config.notifications, client, sign, clock=hub.now, routing=config.routing)
-    await notifier.prepare()
-    notifier.start(evaluate_every, hub.broadcaster, heartbeats,  # signs with collectors' Standard Webhooks
-                   gate=lambda: leases.held("notifier"))
-    hub.running = Running(store=store, inbox=inbox, normalizer=normalizer, evaluator=evaluator, alerts=alerts,
-                          notifier=notifier, leases=leases)
-    return _Parts(hub.running, keyring, housekeeper, poller, client, relay)
+    if pipeline is not None:
+        await pipeline.start()
+    hub.running = Running(store=store, inbox=inbox, normalizer=pipeline and pipeline.normalizer,
+                          evaluator=pipeline and pipeline.evaluator, alerts=pipeline and pipeline.alerts,
+                          notifier=pipeline and pipeline.notifier, leases=pipeline and pipeline.leases)
+    return _Parts(hub.running, keyring, pipeline, log_writer, relay)
 
 
 async def stop(hub: Hub, parts: _Parts) -> None:
-    """Stop every part, the senders first, and close the store; ``hub.started()`` is Busy from then on."""
-    running = parts.running
-    await running.notifier.stop()
-    await running.alerts.stop()
-    await parts.poller.stop()
-    await parts.client.aclose()
-    await running.inbox.stop()
-    await running.normalizer.stop()
-    await running.evaluator.stop()
-    await parts.housekeeper.stop()
-    await running.leases.stop()  # after its duties: another process takes them at once
+    """Stop every part, the receivers first, and close the store; ``hub.started()`` is Busy from then on."""
+    await parts.running.inbox.stop()
+    if parts.pipeline is not None:
+        await parts.pipeline.stop()
+    if parts.log is not None:
+        parts.log.close()
     await parts.keyring.stop()
     await parts.relay.stop()
     detach_ring(hub.config)
-    await running.store.close()
+    await parts.running.store.close()
     hub.running = None
 
 
-def routes(hub: Hub, hooks: ASGIApp, ingest: ASGIApp, clock: Callable[[], float]) -> list[BaseRoute]:
+def routes(hub: Hub, hooks: ASGIApp, ingest: ASGIApp, clock: Callable[[], float], role: str) -> list[BaseRoute]:
     graphql = GraphQLApp(hub, clock=clock,  # the cost budget refills on the app's clock
                          ide_html=web_graphiql.page(), ide_csp=web_graphiql.CSP)  # GraphiQL from /static
     return [
@@ -188,7 +171,7 @@ def routes(hub: Hub, hooks: ASGIApp, ingest: ASGIApp, clock: Callable[[], float]
         Route("/ingest", endpoint=ingest),
         Route("/graphql", endpoint=graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", endpoint=graphql),
-        Route("/healthz", healthz_endpoint(hub)),
+        Route("/healthz", healthz_endpoint(hub, role)),
         Route("/metrics", metrics_endpoint(hub)),
         *web_login.routes(hub, hub.now),
         *web_routes.routes(hub),
@@ -202,7 +185,7 @@ def middleware(hub: Hub, open_ui_as: ApiKey | None) -> list[Middleware]:
             Middleware(WebGuard, hub=hub, now=hub.now, open_as=open_ui_as)]
 
 
-def healthz_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
+def healthz_endpoint(hub: Hub, role: str) -> Callable[[Request], Awaitable[Response]]:
     settings = hub.config.health or HealthSettings()
 
     async def healthz(request: Request) -> Response:
@@ -212,9 +195,9 @@ def healthz_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
             return JSONResponse({"status": "error", "reasons": ["the hub is starting or stopping"]}, status_code=503)
         health = await check_health(running.store, hub.heartbeats, settings, hub.now())
         publish_health_gauges(hub.metrics, health)
-        body = {"status": "ok" if health.ok else "error", "store": running.store.dialect,
+        body = {"status": "ok" if health.ok else "error", "role": role, "store": running.store.dialect,
                 "inbox_queue": running.inbox.depth, "checks": health.checks,
-                "node": hub.node, "duties": running.leases.holding()}
+                "node": hub.node, "duties": running.leases.holding() if running.leases else []}
         if not health.ok:
             body["reasons"] = health.reasons
         return JSONResponse(body, status_code=200 if health.ok else 503)
@@ -227,7 +210,10 @@ def metrics_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
     async def metrics(request: Request) -> Response:
         store = hub.started().store
         async with store.read(primary=True) as conn:
-            hub.metrics.set("crosstrace_normalize_pending", await pending_count(conn))
+            pending = await pending_count(conn)
+            if store.inbox_log_path is not None:  # SQLite: acknowledged into the inbox log, not moved yet
+                pending += (await inbox_log.backlog(conn))[0]
+            hub.metrics.set("crosstrace_normalize_pending", pending)
         publish_health_gauges(hub.metrics, await check_health(store, hub.heartbeats, settings, hub.now()))
         for writer, stats in store.writer_stats.items():  # inbox vs background: who waits on whom
             hub.metrics.set("crosstrace_store_write_transactions_total", stats.transactions, writer=writer)

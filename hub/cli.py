@@ -32,7 +32,19 @@ def _parser() -> argparse.ArgumentParser:
     _config_option(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--role", default="all", choices=["all", "web"],
+                       help="all (default): also the background duties; web: receiver, /ingest, GraphQL and UI "
+                       "only, beside a `crosstrace worker`")
+    serve.add_argument("--worker-process", action="store_true",
+                       help="with --role all: run the background duties in a child `crosstrace worker` process "
+                       "(restarted if it ends), so receiving has its own core")
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run the background duties only (normalizer, evaluator, alerts, "
+                                 "pollers, notifier, retention), beside `serve --role web` processes")
+    _config_option(worker)
+    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # serve --worker-process's child
+    worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check-config", help="validate crosstrace.toml and say what is wrong")
     _config_option(check)
@@ -77,7 +89,14 @@ def _serve(args: argparse.Namespace) -> int:
     from resolvers.limits import limits_from
 
     config = load(args.config)
-    app = create_app(config)
+    child = None
+    if args.worker_process:
+        if args.role != "all":
+            raise ConfigError("--worker-process runs the background duties of --role all in a child process")
+        from hub.supervise import WorkerChild
+
+        child = WorkerChild(args.config)
+    app = create_app(config, role="web" if child is not None else args.role)
     if config.path is None:
         print(f"crosstrace: no config file: looked for {Path(DEFAULT_CONFIG_PATH).resolve()} (give --config or "
               "$CROSSTRACE_CONFIG); running with the defaults: no sources yet (README: Connect a system)",
@@ -85,14 +104,28 @@ def _serve(args: argparse.Namespace) -> int:
         print("crosstrace: make the first admin key with `crosstrace keys create --name admin --role admin` "
               f"(kept in {config.store_url})", file=sys.stderr)
     _print_warnings(config)
-    print(f"crosstrace: store {config.store_url}; {len(config.sources)} sources; http://{args.host}:{args.port}/",
-          file=sys.stderr)
+    layout = {"all": "all roles", "web": "web role (run a `crosstrace worker` too)"}[args.role]
+    print(f"crosstrace: store {config.store_url}; {len(config.sources)} sources; {layout}"
+          f"{' with a worker process' if child else ''}; http://{args.host}:{args.port}/", file=sys.stderr)
     print("crosstrace: the web UI asks for an API key (`crosstrace keys create --name you --role operator`)",
           file=sys.stderr)
     # A subscription message may be no bigger than a /graphql body (uvicorn's default is 16 MiB).
     ws_max_size = limits_from(config.graphql).max_body_bytes
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, ws_max_size=ws_max_size)
+    if child is not None:
+        child.start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                    ws_max_size=ws_max_size)
+    finally:
+        if child is not None:
+            child.stop()
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from hub.worker import run_worker
+
+    return run_worker(load(args.config), parent_pid=args.parent_pid)
 
 
 def _demo(args: argparse.Namespace) -> int:

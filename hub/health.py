@@ -21,7 +21,7 @@ from typing import Any
 
 from hub.config import positive_numbers
 from hub.periodic import Heartbeats
-from hub.store import Store
+from hub.store import Store, inbox_log
 from hub.store.queries import oldest_pending
 from hub.telemetry import Metrics
 
@@ -63,6 +63,9 @@ async def check(store: Store, heartbeats: Heartbeats, settings: HealthSettings, 
     try:
         async with store.read(primary=True) as conn:
             since = await oldest_pending(conn)
+            if store.inbox_log_path is not None:  # SQLite: acknowledged into the inbox log, not moved yet
+                _, unmoved = await inbox_log.backlog(conn)
+                since = min((t for t in (since, unmoved) if t is not None), default=None)
     except Exception as exc:  # noqa: BLE001 - health reports, never raises
         health.fail(f"store unavailable: {exc.__class__.__name__}")
         health.checks["store"] = {"ok": False, "error": exc.__class__.__name__}

@@ -33,11 +33,12 @@ class Running:
 
     store: Store
     inbox: Inbox
-    normalizer: Normalizer
-    evaluator: Evaluator
-    alerts: AlertEvaluator
-    notifier: Notifier
-    leases: Leases  # the periodic duties this process runs while it holds their lease
+    # The background duties: None in a web-only process (``serve --role web``), whose worker runs them.
+    normalizer: Normalizer | None = None
+    evaluator: Evaluator | None = None
+    alerts: AlertEvaluator | None = None
+    notifier: Notifier | None = None
+    leases: Leases | None = None  # the periodic duties this process runs while it holds their lease
 
 
 @dataclass

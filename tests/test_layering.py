@@ -14,7 +14,7 @@ FORBIDDEN = {
     "resolvers": {"web", "collectors"},
     "web": {"collectors", "resolvers", "schema"},
 }
-COMPOSITION_ROOT = {"hub/app.py", "hub/cli.py"}
+COMPOSITION_ROOT = {"hub/app.py", "hub/cli.py", "hub/worker.py"}
 
 
 def imported_packages(path: Path) -> set[str]:

@@ -22,6 +22,7 @@ from hub.correlation.unlinked import flag_unlinked
 from hub.exceptions.evaluate import Evaluator
 from hub.exceptions.lifecycle import Changes, Finding, clear_exception, raise_exception
 from hub.ingest.inbox import evaluate_soon
+from hub.ingest.inbox_transfer import InboxTransfer
 from hub.ingest.isolate import isolate
 from hub.ingest.values import RefusedValue, check_events, safe_text
 from hub.model import Delivery, Event, utcnow
@@ -75,6 +76,7 @@ class Normalizer:
         self._task: asyncio.Task[None] | None = None
         self._heartbeats: Heartbeats | None = None
         self._contact_key: bytes | None = None  # the contact index's key, read once
+        self._transfer = InboxTransfer(store) if store.inbox_log_path is not None else None
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -141,6 +143,8 @@ class Normalizer:
         # While senders wait, smaller batches: an ack waits at most one batch's write transaction.
         burst = self._senders_waiting is not None and self._senders_waiting()
         limit = self._burst_batch_size if burst else self._batch_size
+        if self._transfer is not None:  # SQLite: what the receiver appended to the inbox's own file
+            await self._transfer.run_once()
         if self._node is not None:
             rows = await self._claim(limit)
         else:

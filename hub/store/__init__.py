@@ -49,7 +49,7 @@ from sqlalchemy import BindParameter, ColumnElement, Table, Text, and_, bindpara
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
-from hub.store import exception_counts
+from hub.store import exception_counts, inbox_file
 from hub.store.engine import migrate, open_engine, open_replica
 from hub.store.faults import describe, is_transient
 from hub.store.replica import Freshness
@@ -119,6 +119,11 @@ class WriterStats:
         self.wait_seconds = 0.0
         self.hold_seconds = 0.0
 
+    def add(self, wait_seconds: float, hold_seconds: float) -> None:
+        self.transactions += 1
+        self.wait_seconds += wait_seconds
+        self.hold_seconds += hold_seconds
+
 
 class Store:
     """An engine plus the single-writer discipline; ``await Store.open(url)`` migrates before use.
@@ -134,6 +139,8 @@ class Store:
         self.freshness = Freshness(fresh_seconds)
         self.reads = {"primary": 0, "replica": 0}  # read connections by where they went (/metrics)
         self.dialect = engine.dialect.name
+        self.inbox_log_path = inbox_file.log_path(engine.url.render_as_string(hide_password=False))
+        """SQLite: the inbox's own file (hub/store/inbox_log.py), which the receiver appends to; None: no log."""
         self._write_lock = _WriterLock()
         # claims: PostgreSQL workers taking pending deliveries (hub/store/claims.py), short and apart from the rest
         self.writer_stats = {"inbox": WriterStats(), "background": WriterStats(), "claims": WriterStats()}
@@ -174,10 +181,8 @@ class Store:
                     exception_counts.discard(conn)
         finally:
             self._write_lock.release()
-            stats = self.writer_stats[writer or ("inbox" if urgent else "background")]
-            stats.transactions += 1
-            stats.wait_seconds += granted - asked
-            stats.hold_seconds += time.perf_counter() - granted
+            self.writer_stats[writer or ("inbox" if urgent else "background")].add(granted - asked,
+                                                                                   time.perf_counter() - granted)
 
     @asynccontextmanager
     async def read(self, primary: bool = False) -> AsyncIterator[AsyncConnection]:

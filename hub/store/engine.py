@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub.errors import ConfigError
+from hub.store import inbox_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _SQLITE_PRAGMAS = (
@@ -45,6 +46,10 @@ def open_engine(url: str, search_path: str | None = None) -> AsyncEngine:
             Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(parsed)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        log = inbox_file.log_path(url)
+        if log is not None:  # the inbox's own file, attached to every connection as ``inbox_log``
+            inbox_file.create(log)
+            event.listen(engine.sync_engine, "connect", lambda connection, _record: _attach(connection, log))
         return engine
     if backend == "postgresql":
         if parsed.drivername != "postgresql+asyncpg":
@@ -63,6 +68,12 @@ def open_replica(url: str, read_url: str, search_path: str | None = None) -> Asy
     if engine.dialect.name != "postgresql":
         raise ConfigError(f"store read_url {read_url!r}: the replica must be PostgreSQL (postgresql+asyncpg://…)")
     return engine
+
+
+def _attach(dbapi_connection, log: Path) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    inbox_file.attach(cursor, log)
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

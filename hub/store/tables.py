@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -45,6 +46,12 @@ deliveries = Table(
     UniqueConstraint("source", "dedup_key", name="uq_deliveries_source_dedup"),
     Index("ix_deliveries_state", "state", "id"),
     Index("ix_deliveries_source_received", "source", "received_at"),
+)
+
+inbox_positions = Table(  # SQLite: how far the inbox log (its own file) is moved into deliveries
+    "inbox_positions", metadata,
+    Column("log", String(20), primary_key=True),  # entries | repeats
+    Column("position", BigInteger, nullable=False),
 )
 
 events = Table(

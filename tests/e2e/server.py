@@ -48,9 +48,10 @@ secret = "env:CT_TEST_ERP_SECRET"
 class Server:
     """Start, wait for, and kill a hub process."""
 
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(self, config: Path, port: int, *args: str) -> None:
         self.config = config
         self.port = port
+        self.args = args  # more `serve` options: --role web, --worker-process
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log = config.with_name(f"server-{port}.log")
@@ -60,7 +61,8 @@ class Server:
         env.pop("CROSSTRACE_DATABASE_URL", None)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "hub.cli", "serve", "--config", str(self.config), "--port", str(self.port)],
+                [sys.executable, "-m", "hub.cli", "serve", "--config", str(self.config), "--port", str(self.port),
+                 *self.args],
                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -87,3 +89,18 @@ class Server:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class Worker(Server):
+    """A real ``crosstrace worker`` process (no HTTP): start, kill, stop."""
+
+    def __init__(self, config: Path) -> None:
+        super().__init__(config, 0)
+        self.log = config.with_name("worker.log")
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = dict(os.environ, CT_TEST_ERP_SECRET=ERP_SECRET)
+        env.pop("CROSSTRACE_DATABASE_URL", None)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "hub.cli", "worker", "--config", str(self.config)],
+                                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -28,8 +29,10 @@ def webhook(n: int) -> tuple[bytes, dict[str, str]]:
     return body, signed_headers(body, msg_id=f"msg_{n}")
 
 
-async def stream(server: Server, total: int, kill_after: int) -> tuple[dict[int, str], set[int]]:
-    """Send `total` webhooks with 16 in flight; SIGKILL the server once `kill_after` are acknowledged."""
+async def stream(server: Server, total: int, kill_after: int,
+                 kill: Callable[[], None] | None = None) -> tuple[dict[int, str], set[int]]:
+    """Send `total` webhooks with 16 in flight; SIGKILL the server (or call ``kill``) once `kill_after` are
+    acknowledged."""
     acked: dict[int, str] = {}
     failed: set[int] = set()
     killed = threading.Event()
@@ -50,7 +53,7 @@ async def stream(server: Server, total: int, kill_after: int) -> tuple[dict[int,
                 acked[n] = response.json()["delivery"]
                 if len(acked) >= kill_after and not killed.is_set():
                     killed.set()
-                    server.kill()
+                    (kill or server.kill)()
             else:
                 failed.add(n)
 

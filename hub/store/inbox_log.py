@@ -1,0 +1,158 @@
+"""The inbox's own SQLite file: an append-only log that the receiver writes and the normalizer's side consumes.
+
+Why: one SQLite file has one write lock. With the deliveries in the main file, a webhook's group commit waited
+for the normalizer's write transactions (26 ms on average, a whole 300–400 ms transaction at worst: issue 14
+item 3), and a receiver in another process than the normalizer would wait the same way on the file lock. The
+receiver appends to ``<main file>.inbox`` instead, where only it writes (and, rarely and briefly, the trim).
+
+Promise of :meth:`InboxLog.append`: it returns once the rows are committed (``synchronous=FULL``); the same
+``(source, dedup_key)`` answers with the id it was first stored under, and a repeat is appended to ``repeats``.
+:func:`transfer` moves the entries after the consumed position into ``deliveries`` (state ``pending``) in the
+main file and counts the repeats there, in one transaction that also records the new positions
+(``inbox_positions``; Kafka's consumer offset): a crash before its commit leaves them to be moved again, after it
+they are never moved twice. The main connections reach the log as the attached schema ``inbox_log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store import evaluation, inbox
+from hub.store.inbox_file import SCHEMA, TIME_FORMAT, connect
+
+
+class InboxLog:
+    """The receiver's writer of the log: plain ``sqlite3`` on one thread of its own, one hop per group commit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosstrace-inbox-log")
+        self._conn: sqlite3.Connection | None = None
+
+    async def append(self, rows: list[dict]) -> dict[tuple[str, str], str]:
+        """Commit the rows not stored yet, count the others as repeats; returns each key's stored delivery id."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._append, rows)
+
+    def close(self) -> None:
+        self._thread.submit(self._close).result()
+        self._thread.shutdown()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _append(self, rows: list[dict]) -> dict[tuple[str, str], str]:
+        if self._conn is None:
+            self._conn = connect(self.path)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
+            conn.executemany(
+                "INSERT INTO entries (id, source, dedup_key, received_at, headers, body, content_type) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(r["id"], r["source"], r["dedup_key"], r["received_at"].strftime(TIME_FORMAT),
+                  json.dumps(r["headers"]), r["body"], r["content_type"]) for r in rows])
+            ids = {(source, key): id_ for source, key, id_ in conn.execute(
+                "SELECT source, dedup_key, id FROM entries WHERE seq > ?", (before,))}
+            for key in {(r["source"], r["dedup_key"]) for r in rows} - ids.keys():
+                ids[key] = conn.execute("SELECT id FROM entries WHERE source = ? AND dedup_key = ?", key).fetchone()[0]
+            repeats: dict[tuple[str, str], int] = {}
+            for row in rows:
+                key = (row["source"], row["dedup_key"])
+                if ids[key] != row["id"]:
+                    repeats[key] = repeats.get(key, 0) + 1
+            if repeats:
+                conn.executemany("INSERT INTO repeats (source, dedup_key, count) VALUES (?, ?, ?)",
+                                 [(*key, count) for key, count in repeats.items()])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return ids
+
+
+async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """Entries not moved to ``deliveries`` yet, and when the oldest of them was received."""
+    position = await _position(conn, "entries")
+    count, oldest = (await conn.execute(text(
+        f"SELECT count(*), min(received_at) FROM {SCHEMA}.entries WHERE seq > :after"), {"after": position})).one()
+    return count, datetime.fromisoformat(oldest) if oldest else None
+
+
+async def waiting(conn: AsyncConnection) -> bool:
+    """Whether the log holds entries or repeats that :func:`transfer` has not moved (two index reads)."""
+    for log in ("entries", "repeats"):
+        last = (await conn.execute(text(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.{log}"))).scalar_one()
+        if last > await _position(conn, log):
+            return True
+    return False
+
+
+async def moved(conn: AsyncConnection) -> int:
+    """The position up to which entries have been moved into ``deliveries``."""
+    return await _position(conn, "entries")
+
+
+async def transfer(conn: AsyncConnection) -> int:
+    """Inside the caller's write transaction on the main file: move new entries into ``deliveries`` and count
+    new repeats on theirs; returns how many entries were moved."""
+    position, repeat_position = await _position(conn, "entries"), await _position(conn, "repeats")
+    last = (await conn.execute(text(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.entries"))).scalar_one()
+    last_repeat = (await conn.execute(text(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.repeats"))).scalar_one()
+    if last <= position and last_repeat <= repeat_position:
+        return 0
+    span = {"after": position, "upto": last}
+    await conn.execute(text(
+        "INSERT INTO deliveries (id, source, dedup_key, received_at, headers, body, content_type, state, attempts, "
+        f"repeats) SELECT id, source, dedup_key, received_at, headers, body, content_type, 'pending', 0, 0 "
+        f"FROM {SCHEMA}.entries WHERE seq > :after AND seq <= :upto ORDER BY seq ON CONFLICT DO NOTHING"), span)
+    # A key the main file already held under another id (stored before the log existed): a repeat of that one.
+    counts: dict[tuple[str, str], int] = {}
+    for source, key in (await conn.execute(text(
+            f"SELECT e.source, e.dedup_key FROM {SCHEMA}.entries e WHERE e.seq > :after AND e.seq <= :upto "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = e.id)"), span)).all():
+        counts[(source, key)] = counts.get((source, key), 0) + 1
+    for source, key, count in (await conn.execute(text(
+            f"SELECT source, dedup_key, sum(count) FROM {SCHEMA}.repeats WHERE seq > :after AND seq <= :upto "
+            "GROUP BY source, dedup_key"), {"after": repeat_position, "upto": last_repeat})).all():
+        counts[(source, key)] = counts.get((source, key), 0) + count
+    for (source, key), count in sorted(counts.items()):
+        stored = (await conn.execute(text("SELECT id FROM deliveries WHERE source = :source AND dedup_key = :key"),
+                                     {"source": source, "key": key})).scalar_one_or_none()
+        if stored is not None:  # gone from the main file (retention, erasure): nothing left to count on
+            await evaluation.due_at(conn, await inbox.count_repeat(conn, stored, count), evaluation.EVALUATE_NOW)
+    await conn.execute(text("INSERT INTO inbox_positions (log, position) VALUES ('entries', :e), ('repeats', :r) "
+                            "ON CONFLICT (log) DO UPDATE SET position = excluded.position"),
+                       {"e": last, "r": last_repeat})
+    return last - position
+
+
+async def trim(conn: AsyncConnection, trimmed: int, *, forget_removed: bool) -> int:
+    """In a write transaction of its own (it writes the log file only): drop the bodies and headers of entries
+    moved since ``trimmed`` (the main file holds them, and erasure and retention act there) and the counted
+    repeats; returns the position trimmed up to. With ``forget_removed``, also the moved entries whose delivery
+    the main file no longer has (retention): their keys stop answering as repeats, as the main file's did."""
+    position, repeat_position = await _position(conn, "entries"), await _position(conn, "repeats")
+    await conn.execute(text(f"UPDATE {SCHEMA}.entries SET body = NULL, headers = NULL "
+                            "WHERE seq > :after AND seq <= :upto"), {"after": trimmed, "upto": position})
+    await conn.execute(text(f"DELETE FROM {SCHEMA}.repeats WHERE seq <= :upto"), {"upto": repeat_position})
+    if forget_removed:
+        await conn.execute(text(f"DELETE FROM {SCHEMA}.entries WHERE seq <= :upto AND id NOT IN "
+                                "(SELECT id FROM deliveries)"), {"upto": position})
+    return position
+
+
+async def _position(conn: AsyncConnection, log: str) -> int:
+    found = (await conn.execute(text("SELECT position FROM inbox_positions WHERE log = :log"),
+                                {"log": log})).scalar_one_or_none()
+    return found or 0
