@@ -225,8 +225,8 @@ def metrics_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
         publish_health(hub.metrics, await source_health(store, hub.config, now), now)
         hub.metrics.set("crosstrace_live_subscribers", hub.broadcaster.subscribers)
         hub.metrics.set("crosstrace_node_info", 1, node=hub.node)  # which process answered (several on PostgreSQL)
-        leases = hub.started().leases
-        for duty in leases.names:  # 1 where this process runs the duty now
+        leases = hub.started().leases  # None in a web-only process: it runs no duties
+        for duty in leases.names if leases is not None else ():  # 1 where this process runs the duty now
             hub.metrics.set("crosstrace_duty_held", 1 if leases.held(duty) else 0, duty=duty, node=hub.node)
         return PlainTextResponse(hub.metrics.render(), media_type="text/plain; version=0.0.4")
     return metrics
