@@ -124,3 +124,24 @@ async def test_a_subscriber_on_one_process_sees_an_exception_another_opened(stor
 
             assert change.exception_id in await xq.exceptions_by_id(conn, [change.exception_id])
         await events.aclose()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_key_revoked_on_one_process_is_refused_by_the_others(store_url: str) -> None:
+    from hub.access.keys import create_key, revoke_key
+
+    async def accepted(client, key: str) -> bool:  # type: ignore[no-untyped-def]
+        response = await client.post("/graphql", json={"query": "{ sources { name } }"},
+                                     headers={"authorization": f"Bearer {key}"})
+        return "errors" not in response.json() and bool(response.json()["data"]["sources"])
+
+    async with running_app(store_url) as (_, first), running_app(store_url) as (client, second):
+        key, _ = await create_key(first.started().store, "bi-tool", "viewer")
+        async with asyncio.timeout(20):  # every process reloads the stored keys every 2 s
+            while not await accepted(client, key):
+                await asyncio.sleep(0.2)
+        await revoke_key(first.started().store, "bi-tool")
+        async with asyncio.timeout(20):
+            while await accepted(client, key):
+                await asyncio.sleep(0.2)
