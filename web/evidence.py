@@ -1,4 +1,4 @@
-"""Exception evidence as people read it: an expected-vs-actual table, then the other facts, the raw JSON last.
+"""Exception evidence as people read it: an expected-vs-actual table, then the other facts.
 
 Shapes the rules write (hub.exceptions, hub.stock): ``expected``/``actual`` as two values (``"done"`` vs
 ``"missing"``) or as one-entry objects naming what was compared (``{"gross less fees": "7838.20"}`` vs
@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-MAX_FACT = 160  # a fact's text beyond this is cut (the raw JSON below the table has it whole)
+MAX_FACT = 160  # a fact's text beyond this is cut (GraphQL `evidence` has it whole)
 
 
 @dataclass(slots=True)

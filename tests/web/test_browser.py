@@ -339,7 +339,7 @@ def test_a_dense_settlement_reads_folded_with_comfortable_markers(server: str, p
     assert related.locator("li").count() == 7 and related.locator("li").first.is_visible()
     labels = page.locator("#timeline a.marker text").all_text_contents()
     assert labels == ["settlement.paid ×3"]
-    box = page.locator("#timeline a.marker circle.hit").bounding_box()
+    box = page.locator("#timeline a.marker rect.hit").bounding_box()
     assert box is not None and box["width"] >= 24 and box["height"] >= 24  # scaled with the SVG, still roomy
     page.mouse.click(box["x"] + box["width"] / 2 + box["width"] * 0.4, box["y"] + box["height"] / 2)  # near the rim
     page.wait_for_url(re.compile(r"\?event=evt_\w+#event$"))
@@ -347,6 +347,6 @@ def test_a_dense_settlement_reads_folded_with_comfortable_markers(server: str, p
 
     page.goto(server + "/exceptions?type=late")
     page.locator("#queue details summary").first.click()
-    table = page.locator("#queue table.evidence").first
-    assert table.locator("td.expected").first.inner_text() == "done"
-    assert table.locator("td.actual").first.inner_text() == "missing"
+    table = page.locator("#queue div.evidence").first
+    assert table.locator(".expected").first.inner_text() == "done"
+    assert table.locator(".actual").first.inner_text() == "missing"

@@ -30,12 +30,12 @@ async def test_a_settlement_of_67_charges_reads_folded(store_url: str) -> None:
         markers = re.findall(r'<a href="\?event=\w+#event" class="marker" data-type="([^"]+)"[^>]*data-count="(\d)"',
                              page)
         assert markers == [("settlement.paid", "3")]  # three events at one moment: one marker, one label
-        assert ">settlement.paid ×3</text>" in page and 'r="15" fill="transparent"' in page  # a 30 px target
+        assert ">settlement.paid ×3</text>" in page and 'width="30" height="30" rx="15" fill="transparent"' in page
 
         queue = (await client.get("/exceptions")).text  # W1002 is late: evidence as expected vs actual
-        assert re.search(r'<tr><td>accepted</td><td class="expected">done</td><td class="actual">missing</td></tr>',
-                         queue)
-        assert "<dt>waiting_on</dt>" in queue and "raw evidence" in queue
+        assert re.search(r'<span role="cell" class="what">accepted</span><span role="cell" class="expected">done</span>'
+                         r'<span role="cell" class="actual">missing</span>', queue)
+        assert "<dt>waiting_on</dt>" in queue
         assert re.search(r'<span id="total-count">\d+</span> matches\)', queue)  # not "2 match"
 
 
