@@ -110,14 +110,14 @@ async def raise_exception(conn: Connection, finding: Finding, *, routing: Sequen
         if existing.evidence_hash != digest or existing.severity != finding.severity:
             await exception_rows.change(conn, existing.id, **values)
             await _count(conn, existing, severity=finding.severity, tx_kind=finding.tx_kind, system=finding.system,
-                         system_kind=finding.system_kind)
+                         system_kind=finding.system_kind, evidence=finding.evidence)
             changes.add(existing, "changed", existing.status, now)
         return existing.id
     if existing.resolved_by == SYSTEM or existing.evidence_hash != digest:
         await exception_rows.change(conn, existing.id, status="open", open_key=finding.key, resolved_at=None,
                              resolved_by=None, **values)
         await _count(conn, existing, status="open", severity=finding.severity, tx_kind=finding.tx_kind,
-                     system=finding.system, system_kind=finding.system_kind)
+                     system=finding.system, system_kind=finding.system_kind, evidence=finding.evidence)
         await exception_rows.add_history_entry(conn, existing.id, SYSTEM, "reopened", "the evidence is back", now)
         changes.add(existing, "reopened", "open", now)
         return existing.id
@@ -135,7 +135,7 @@ async def open_new(conn: Connection, findings: Sequence[Finding], *, routing: Se
              "system": f.system, "system_kind": f.system_kind, "queue": route(f, routing), "status": "open",
              "open_key": f.key, "opened_at": now, **_refreshed(f, now)} for f in findings]
     await exception_rows.insert(conn, rows)
-    await counts.apply(conn, Counter(counts.key_of(row) for row in rows))
+    await counts.apply(conn, Counter(key for row in rows for key in counts.keys_of(row)))
     await exception_rows.add_history(conn, [
         {"exception_id": row["id"], "at": now, "actor": SYSTEM, "action": "opened", "note": f.message}
         for row, f in zip(rows, findings, strict=True)])

@@ -6,6 +6,7 @@ refresh, reopen, resolve, acknowledge), as deltas: ``-1`` for the row as it was,
 - ``exception_counts_hourly``: per UTC hour opened (hours since 1970) and per one dimension (``''`` for all,
   ``status``, ``type``, ``source``, ``kind``), how many: the time series of ``metrics`` counts reads 24 × 5 rows a
   day instead of every exception (each dimension alone: the cross product per hour would be as big as the rows).
+- ``backlog_counts``: the reconciliation backlog (:mod:`hub.store.backlog_counts`), moved by the same deltas.
 
 Read by :mod:`hub.store.exception_queries`, :mod:`hub.store.metrics_queries` and
 :mod:`hub.store.dashboard_queries` whenever a question names only what they count.
@@ -17,15 +18,16 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store import backlog_counts, tables
 from hub.store.tables import exception_counts, exception_counts_hourly
 
 DIMS = ("status", "type", "system", "severity", "queue", "system_kind", "tx_kind")
 HOURLY = {"status": 0, "type": 1, "source": 2, "kind": 6}  # hourly dimension → its place in a key
-Key = tuple[Any, ...]  # the DIMS values, then the hour opened
+Key = tuple[Any, ...]  # the DIMS values, then the hour opened; or a backlog_counts.Key
 
 
 def hour_of(at: datetime) -> int:
@@ -42,12 +44,22 @@ def key_of(row: Any, **changed: Any) -> Key:
     return (*(value(name) or "" for name in DIMS), hour_of(value("opened_at")))
 
 
+def keys_of(row: Any, **changed: Any) -> list[Key]:
+    """Every counter key a row counts in, with ``changed`` as it is about to become: its :func:`key_of`, and its
+    reconciliation backlog key when it has one (:mod:`hub.store.backlog_counts`)."""
+    key = key_of(row, **changed)
+    values = {name: changed[name] if name in changed else (row[name] if isinstance(row, dict) else getattr(row, name))
+              for name in ("type", "status", "evidence")}
+    backlog = backlog_counts.key_of(values, key[-1])
+    return [key] if backlog is None else [key, backlog]
+
+
 def move(deltas: Counter[Key], row: Any, **changed: Any) -> None:
     """Count ``row`` out of its counters and into the ones it moves to with ``changed`` (nothing when the same)."""
-    before, after = key_of(row), key_of(row, **changed)
+    before, after = keys_of(row), keys_of(row, **changed)
     if before != after:
-        deltas[before] -= 1
-        deltas[after] += 1
+        deltas.subtract(before)
+        deltas.update(after)
 
 
 _PENDING = "crosstrace.exception_count_deltas"
@@ -85,13 +97,18 @@ async def _apply_now(conn: AsyncConnection, deltas: Counter[Key]) -> None:
     """One statement per table; rows go in key order so concurrent writers lock them in one order."""
     totals: Counter[Key] = Counter()
     hourly: Counter[Key] = Counter()
+    backlog: Counter[Key] = Counter()
     for key, n in deltas.items():
+        if key[0] == backlog_counts.BACKLOG:
+            backlog[key] += n
+            continue
         totals[key[:-1]] += n
         hourly[("", key[-1], "")] += n
         for dim, place in HOURLY.items():
             hourly[(dim, key[-1], key[place])] += n
     await _add(conn, exception_counts, DIMS, totals)
     await _add(conn, exception_counts_hourly, ("dim", "hour", "value"), hourly)
+    await backlog_counts.apply(conn, backlog)
 
 
 async def _add(conn: AsyncConnection, table: Any, columns: tuple[str, ...], deltas: Counter[Key]) -> None:
@@ -129,3 +146,7 @@ async def rebuild(conn: AsyncConnection) -> None:
     """Count every exception afresh (a bulk load that bypassed the hub calls it)."""
     for statement in rebuild_statements(conn.dialect.name):
         await conn.execute(text(statement))
+    await conn.execute(delete(tables.backlog_counts))
+    rows = backlog_counts.rebuild_rows(await conn.execute(backlog_counts.UNRESOLVED_MISMATCHES), hour_of)
+    if rows:
+        await conn.execute(insert(tables.backlog_counts), rows)

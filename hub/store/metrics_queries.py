@@ -17,16 +17,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, and_, cast, func, select
+from sqlalchemy import Integer, and_, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.backlog_counts import UNRESOLVED_MISMATCHES, contribution
 from hub.store.exception_counts import HOURLY, hour_of
 from hub.store.exception_queries import counted
 from hub.store.tables import (
+    backlog_counts,
     deliveries,
     events,
     exception_counts,
@@ -37,6 +39,7 @@ from hub.store.tables import (
 )
 
 SAMPLE_CAP = 100_000
+_EPOCH = datetime(1970, 1, 1)  # hour 0 of the hourly counters
 MAX_GROUP_ROWS = 200_000  # grouped rows fetched before the caller is asked for a narrower window
 QUARTER = 900
 AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
@@ -297,20 +300,32 @@ async def reconciliation_backlog(conn: AsyncConnection, now: datetime) -> list[d
     """Unmatched amounts from open (or acknowledged) amount mismatches, per currency and age since opened.
 
     Rows ``{currency, age, exceptions, unmatched}``: ``unmatched`` is the sum of absolute differences (a
-    decimal string); age buckets are <1h, 1h-24h, 1d-7d, >7d. At most :data:`SAMPLE_CAP` exceptions are read.
+    decimal string); age buckets are <1h, 1h-24h, 1d-7d, >7d. Read from the hourly backlog counters
+    (:mod:`hub.store.backlog_counts`); the (at most three) hours an age edge cuts are counted from their rows.
     """
-    rows = (await conn.execute(
-        select(exceptions.c.opened_at, exceptions.c.evidence)
-        .where(exceptions.c.type == "amount_mismatch", exceptions.c.status != "resolved")
-        .order_by(exceptions.c.opened_at).limit(SAMPLE_CAP))).all()
-    groups: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
-    for row in rows:
-        evidence = row.evidence if isinstance(row.evidence, dict) else {}
-        try:
-            difference = abs(Decimal(str(evidence.get("difference", "0"))))
-        except InvalidOperation:
+    edges = [(name, hour_of(now - limit)) for name, limit in AGE_BUCKETS if limit is not None]
+    cut = {hour for _, hour in edges}
+    counted: dict[tuple[str, str], int] = defaultdict(int)
+    amounts: dict[tuple[str, str], list[Any]] = defaultdict(list)  # decimal texts or Decimals, summed once
+    for currency, hour, n, unmatched in (await conn.execute(
+            select(backlog_counts.c.currency, backlog_counts.c.hour, backlog_counts.c.n, backlog_counts.c.unmatched)
+            .where(backlog_counts.c.n > 0))):
+        if hour in cut:
             continue
-        groups[(str(evidence.get("currency") or "?"), _age_bucket(now - row.opened_at))].append(difference)
+        # an hour no edge cuts is wholly younger than the first edge it is after
+        age = next((name for name, edge in edges if hour > edge), AGE_BUCKETS[-1][0])
+        counted[(currency, age)] += n
+        amounts[(currency, age)].append(unmatched)
+    rows = UNRESOLVED_MISMATCHES.where(or_(*(and_(exceptions.c.opened_at >= _EPOCH + timedelta(hours=hour),
+                                                  exceptions.c.opened_at < _EPOCH + timedelta(hours=hour + 1))
+                                             for hour in sorted(cut))))
+    for row in await conn.execute(rows):
+        found = contribution(row.evidence)
+        if found is not None:
+            key = (found[0], _age_bucket(now - row.opened_at))
+            counted[key] += 1
+            amounts[key].append(found[1])
     order = {name: i for i, (name, _) in enumerate(AGE_BUCKETS)}
-    return [{"currency": currency, "age": age, "exceptions": len(values), "unmatched": str(sum(values))}
-            for (currency, age), values in sorted(groups.items(), key=lambda kv: (kv[0][0], order[kv[0][1]]))]
+    return [{"currency": currency, "age": age, "exceptions": counted[(currency, age)],
+             "unmatched": str(sum(map(Decimal, amounts[(currency, age)])))}
+            for currency, age in sorted(counted, key=lambda key: (key[0], order[key[1]]))]

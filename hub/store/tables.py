@@ -193,6 +193,15 @@ exception_counts_hourly = Table(
     Column("value", String(64), primary_key=True),
     Column("n", Integer, nullable=False),
 )
+# Unresolved amount mismatches per currency and UTC hour opened: how many, and the sum of their absolute differences
+# (exact decimal text), kept with the counters above (hub/store/backlog_counts.py); reconciliationBacklog reads them.
+backlog_counts = Table(
+    "backlog_counts", metadata,
+    Column("currency", Text, primary_key=True),
+    Column("hour", Integer, primary_key=True, autoincrement=False),
+    Column("n", Integer, nullable=False),
+    Column("unmatched", Text, nullable=False),
+)
 
 # Who did what to an exception, and when (the system included: opened, auto-resolved, reopened).
 exception_history = Table(

@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from tests.conftest import PG_URL, pg_execute
 T0 = datetime(2026, 11, 1)
 SUBJECTS = ["tx_1", "tx_2", "tx_3"]
 RULES = {"sla": "late", "amount": "amount_mismatch"}
+DIFFERENCES = ("1.50", "-2.25", "n/a")  # an unreadable difference is left out of the backlog
 
 a_raise = st.tuples(st.just("raise"), st.sampled_from(sorted(RULES)), st.sampled_from(SUBJECTS),
                     st.sampled_from(["warning", "error", "critical"]), st.sampled_from([None, "order", "transfer"]),
@@ -56,8 +58,10 @@ async def play(store: Store, ops: list[tuple[Any, ...]]) -> None:
         async with store.write() as conn:
             if op[0] == "raise":
                 _, rule, subject, severity, tx_kind, system, value = op
+                evidence = {"value": value} if rule == "sla" else {  # a refresh can change the difference
+                    "value": value, "difference": DIFFERENCES[value], "currency": ("EUR", "USD", "EUR")[value]}
                 await raise_exception(conn, Finding(rule, RULES[rule], severity, subject, f"{rule} on {subject}",
-                                                    {"value": value}, subject, tx_kind, system,
+                                                    evidence, subject, tx_kind, system,
                                                     system and f"{system}-kind"), now=now)
             elif op[0] == "clear":
                 await clear_exception(conn, rule=op[1], subject=op[2])
@@ -88,6 +92,8 @@ async def check_case(store: Store, ops: list[tuple[Any, ...]]) -> None:
                             and row.opened_at > now - limit), mq.AGE_BUCKETS[-1][0])
                 expected[(row.type, age)] = expected.get((row.type, age), 0) + 1
             assert {(r["type"], r["age"]): r["count"] for r in await dq.open_exceptions_by_age(conn, now)} == expected
+            assert {(r["currency"], r["age"]): (r["exceptions"], Decimal(r["unmatched"]))
+                    for r in await mq.reconciliation_backlog(conn, now)} == await scanned_backlog(conn, now)
         hour_edges, inside = (T0 - timedelta(days=1), T0 + timedelta(days=2)), timedelta(seconds=1)
         for group_by, source in ((["type"], None), (["status"], None), (["source"], None), (["kind"], None),
                                  ([], None), ([], "erp"), (["source"], "wms")):
@@ -99,6 +105,23 @@ async def check_case(store: Store, ops: list[tuple[Any, ...]]) -> None:
         for group_by in (["type", "status"], ["source", "kind"], []):
             assert await mq.counts(conn, "exceptions", group_by) == await mq.counts(
                 conn, "exceptions", group_by, mq.Window(since=T0 - timedelta(days=1)))
+
+
+async def scanned_backlog(conn: Any, now: datetime) -> dict[tuple[str, str], tuple[int, Decimal]]:
+    """The reconciliation backlog summed over the rows (what the counters must answer)."""
+    found: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for row in await conn.execute(select(exceptions.c.opened_at, exceptions.c.evidence)
+                                  .where(exceptions.c.type == "amount_mismatch", exceptions.c.status != "resolved")):
+        try:
+            difference = abs(Decimal(str(row.evidence.get("difference", "0"))))
+        except InvalidOperation:
+            continue
+        age = next((label for label, limit in mq.AGE_BUCKETS if limit is not None
+                    and row.opened_at > now - limit), mq.AGE_BUCKETS[-1][0])
+        key = (str(row.evidence.get("currency") or "?"), age)
+        n, total = found.get(key, (0, Decimal(0)))
+        found[key] = (n + 1, total + difference)
+    return found
 
 
 async def run_case(engine: str, ops: list[tuple[Any, ...]]) -> None:
@@ -132,6 +155,15 @@ def test_counters_equal_a_fresh_group_by(engine: str, examples: int) -> None:
     check()
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_backlog_follows_a_changed_difference_acknowledgement_and_resolution(engine: str) -> None:
+    """The reconciliation backlog's counters move with a refresh that changes the difference and currency."""
+    raised = [("raise", "amount", "tx_1", "error", None, None, value) for value in (0, 1, 2, 0)]
+    asyncio.run(run_case(engine, [*raised, ("acknowledged", "amount", "tx_1"), raised[1],
+                                  ("resolved", "amount", "tx_1"), raised[0], ("raise", "amount", "tx_2", "error", None,
+                                                                              None, 1)]))
+
+
 @pytest.mark.asyncio
 async def test_rebuild_counts_rows_written_around_the_hub(store: Store) -> None:
     """A bulk load that bypassed hub.exceptions.lifecycle (a restore, the bench) is counted afresh by ``rebuild``."""
@@ -140,7 +172,16 @@ async def test_rebuild_counts_rows_written_around_the_hub(store: Store) -> None:
             {"id": f"exc_{i}", "type": "late", "severity": "warning", "rule": "sla", "subject": f"tx_{i}",
              "key": f"sla|tx_{i}", "status": "open" if i % 3 else "resolved", "message": "late", "evidence": {},
              "system": "erp" if i % 2 else None, "opened_at": T0, "updated_at": T0} for i in range(7)])
+        await conn.execute(exceptions.insert(), [
+            {"id": f"exc_m{i}", "type": "amount_mismatch", "severity": "error", "rule": "amount", "subject": f"tx_{i}",
+             "key": f"amount|tx_{i}", "status": "open" if i % 3 else "resolved", "message": "amount",
+             "evidence": {"difference": f"-{i}.5", "currency": "EUR"}, "opened_at": T0 - timedelta(hours=i),
+             "updated_at": T0} for i in range(5)])
         await rebuild(conn)
     async with store.read() as conn:
         assert await kept_counts(conn) == await fresh_counts(conn)
-        assert await xq.count_exceptions(conn, xq.ExceptionFilter(status=("open",)), T0) == 4
+        assert await xq.count_exceptions(conn, xq.ExceptionFilter(status=("open",)), T0) == 7
+        later = T0 + timedelta(days=1)
+        assert await scanned_backlog(conn, later) == {("EUR", "1d-7d"): (3, Decimal("8.5"))}
+        assert {(r["currency"], r["age"]): (r["exceptions"], Decimal(r["unmatched"]))
+                for r in await mq.reconciliation_backlog(conn, later)} == await scanned_backlog(conn, later)
