@@ -1,17 +1,16 @@
 """Inline SVG charts drawn server-side (no chart library, no JavaScript): a multi-series time chart, a
-heat-map colour scale, and the process map's layered layout. Every label is escaped.
+heat-map colour scale, and the process map (laid out by :mod:`web.process_layout`). Every label is escaped.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
 
 from markupsafe import Markup, escape
 
 from hub.export.process_map import ProcessMap
 from web.common import duration, iso_utc
+from web.process_layout import layered, text_width
 
 _LEGEND_STEP, _LEGEND_ROW = 110, 16  # legend entry width and row height
 PALETTE = ("#2457c5", "#2f7d4f", "#b3261e", "#b26a00", "#7a3fb0", "#0f8b8d", "#c2477a", "#5b6b7f")
@@ -77,55 +76,47 @@ def heat(value: float, peak: float) -> str:
     return f"rgba(179, 38, 30, {0.12 + 0.7 * share:.2f})"
 
 
-def process_map_svg(pm: ProcessMap, width: int = 900) -> Markup:
-    """Nodes in columns by their mean position in the timeline, rows within a column by volume; edges as curves
-    labelled ``count · median lag`` (backward edges bend below)."""
+def process_map_svg(pm: ProcessMap) -> Markup:
+    """The process map laid out in layers (:mod:`web.process_layout`): nodes ``type`` over ``source · count``,
+    edges as curves through their own label ``count · median lag``."""
     if not pm.nodes:
         return Markup("")
-    columns: dict[int, list[Any]] = defaultdict(list)
-    for node in pm.nodes:
-        columns[round(node.position)].append(node)
-    ordered = sorted(columns)
-    node_w, node_h, gap_y, top = 150, 40, 34, 30
-    col_gap = node_w + 100  # room for the edge labels; a wide map shrinks to 70 %, then scrolls sideways
-    width = max(width, int(40 + node_w + col_gap * (len(ordered) - 1)))
-    rows = max(len(v) for v in columns.values())
-    height = top + rows * (node_h + gap_y) + 30
-    where: dict[str, tuple[float, float]] = {}
-    for c, key in enumerate(ordered):
-        for r, node in enumerate(sorted(columns[key], key=lambda n: -n.count)):
-            where[node.id] = (20 + c * col_gap, top + r * (node_h + gap_y))
+    captions = {n.id: f"{n.source} · {n.count}{f' · {n.starts} start' if n.starts else ''}" for n in pm.nodes}
+    labels = [f"{e.count} · {duration(e.median_lag_seconds) or '0s'}" for e in pm.edges]
+    widths = {n.id: max(120.0, text_width(n.type) + 16, text_width(captions[n.id]) + 16) for n in pm.nodes}
+    layout = layered(widths, [(e.source, e.target, text_width(label) + 6)
+                              for e, label in zip(pm.edges, labels, strict=True)])
     peak = max(e.count for e in pm.edges) if pm.edges else 1
     parts = [f'<svg class="chart process-map" data-nodes="{len(pm.nodes)}" data-edges="{len(pm.edges)}" '
-             f'style="min-width: {int(width * 0.7)}px" viewBox="0 0 {width} {height}" role="img" '
-             'aria-label="Process map">',
+             f'style="min-width: {int(layout.width * 0.7)}px" viewBox="0 0 {_num(layout.width)} '
+             f'{_num(layout.height)}" role="img" aria-label="Process map">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" '
              'markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
              '<path d="M0,0 L10,5 L0,10 z" fill="#7d8896"/></marker></defs>']
-    for edge in pm.edges:
-        (x1, y1), (x2, y2) = where[edge.source], where[edge.target]
+    for edge, label, box, route in zip(pm.edges, labels, layout.labels, layout.routes, strict=True):
         stroke = 1 + 5 * edge.count / peak
-        if x2 > x1:
-            sx, sy, tx, ty = x1 + node_w, y1 + node_h / 2, x2, y2 + node_h / 2
-            mx = (sx + tx) / 2
-            path = f"M{_num(sx)},{_num(sy)} C{_num(mx)},{_num(sy)} {_num(mx)},{_num(ty)} {_num(tx)},{_num(ty)}"
-            lx, ly = mx, (sy + ty) / 2 - 6
-        else:  # same column or backwards: a loop under the nodes
-            sx, sy, tx, ty = x1 + node_w / 2, y1 + node_h, x2 + node_w / 2, y2 + node_h
-            low = max(sy, ty) + 26
-            path = f"M{_num(sx)},{_num(sy)} C{_num(sx)},{_num(low)} {_num(tx)},{_num(low)} {_num(tx)},{_num(ty)}"
-            lx, ly = (sx + tx) / 2, low
-        label = f"{edge.count} · {duration(edge.median_lag_seconds) or '0s'}"
-        parts.append(f'<g class="edge"><path d="{path}" fill="none" stroke="#9aa5b1" stroke-width="{stroke:.1f}" '
-                     f'marker-end="url(#arrow)" opacity=".8"><title>{escape(edge.source)} → {escape(edge.target)}: '
-                     f'{edge.count} times, median lag {duration(edge.median_lag_seconds)}</title></path>'
-                     f'<text class="dim" x="{_num(lx)}" y="{_num(ly)}" text-anchor="middle">{escape(label)}</text></g>')
+        parts.append(f'<g class="edge"><path d="{_curve(route)}" fill="none" stroke="#9aa5b1" '
+                     f'stroke-width="{stroke:.1f}" marker-end="url(#arrow)" opacity=".8"><title>{escape(edge.source)} '
+                     f'→ {escape(edge.target)}: {edge.count} times, median lag {duration(edge.median_lag_seconds)}'
+                     f'</title></path><text class="dim edge-label" x="{_num(box.cx)}" y="{_num(box.cy + 4)}" '
+                     f'text-anchor="middle">{escape(label)}</text></g>')
     for node in pm.nodes:
-        x, y = where[node.id]
-        parts.append(f'<g class="node" data-node="{escape(node.id)}"><rect x="{_num(x)}" y="{_num(y)}" '
-                     f'width="{node_w}" height="{node_h}" rx="6" fill="#fff" stroke="#2457c5"/>'
-                     f'<text x="{_num(x + 8)}" y="{_num(y + 16)}" font-weight="600">{escape(node.type)}</text>'
-                     f'<text class="dim" x="{_num(x + 8)}" y="{_num(y + 31)}">{escape(node.source)} · {node.count}'
-                     f'{f" · {node.starts} start" if node.starts else ""}</text></g>')
+        box = layout.nodes[node.id]
+        parts.append(f'<g class="node" data-node="{escape(node.id)}"><rect x="{_num(box.x)}" y="{_num(box.y)}" '
+                     f'width="{_num(box.w)}" height="{box.h}" rx="6" fill="#fff" stroke="#2457c5"/>'
+                     f'<text x="{_num(box.x + 8)}" y="{_num(box.y + 16)}" font-weight="600">{escape(node.type)}</text>'
+                     f'<text class="dim" x="{_num(box.x + 8)}" y="{_num(box.y + 31)}">{escape(captions[node.id])}'
+                     '</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _curve(points: list[tuple[float, float]]) -> str:
+    """A smooth path through the points: each step a cubic curve leaving and arriving horizontally."""
+    (x, y), rest = points[0], points[1:]
+    path = [f"M{_num(x)},{_num(y)}"]
+    for nx, ny in rest:
+        mx = (x + nx) / 2
+        path.append(f"C{_num(mx)},{_num(y)} {_num(mx)},{_num(ny)} {_num(nx)},{_num(ny)}")
+        x, y = nx, ny
+    return " ".join(path)
