@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.model import IDENTITY, Event, Ref
-from hub.store import Store, is_transient
+from hub.store import Store, correlation_locks, is_transient
 from hub.store.record import Incoming, record_events
 from hub.store.tables import events
 from tests.conftest import PG_URL, pg_execute
@@ -68,8 +68,11 @@ async def partition(store: Store) -> set[frozenset[int]]:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
-async def test_processes_recording_at_once_make_the_single_process_partition(seed: int) -> None:
+@pytest.mark.parametrize("seed, max_key_locks", [(1, 1000), (2, 1000), (3, 1000), (4, 1000), (5, 4), (6, 4)])
+async def test_processes_recording_at_once_make_the_single_process_partition(
+        seed: int, max_key_locks: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``max_key_locks`` 4, batches of more keys take the one exclusive lock, the others hold it shared."""
+    monkeypatch.setattr(correlation_locks, "MAX_KEY_LOCKS", max_key_locks)
     refsets = refsets_for(seed, 40)
     rng = random.Random(seed)
     order = list(range(len(refsets)))
