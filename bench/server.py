@@ -22,6 +22,14 @@ def hub_app() -> Any:
     return create_app(bench_config(os.environ["BENCH_STORE_URL"]))
 
 
+def hub_web() -> Any:
+    """The real hub as ``crosstrace serve --role web`` builds it: receiver, GraphQL and UI, no background duties
+    (``python -m bench.server worker`` runs them in another process)."""
+    from hub.app import create_app
+
+    return create_app(bench_config(os.environ["BENCH_STORE_URL"]), role="web")
+
+
 def hub_receive_only() -> Any:
     """The real hub with its normalizer loop parked: what the receiver does when nothing shares its loop or writer.
 
@@ -53,3 +61,12 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
         more = message.get("more_body", False)
     await send({"type": "http.response.start", "status": 202, "headers": _HELLO_HEADERS})
     await send({"type": "http.response.body", "body": _HELLO_BODY})
+
+
+if __name__ == "__main__":  # python -m bench.server worker: `crosstrace worker` on the bench config
+    import sys
+
+    from hub.worker import run_worker
+
+    assert sys.argv[1:] == ["worker"], "usage: python -m bench.server worker"
+    raise SystemExit(run_worker(bench_config(os.environ["BENCH_STORE_URL"])))

@@ -8,10 +8,10 @@ normalizer to drain the inbox and reports how far behind it was when the load st
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -74,47 +74,78 @@ def _load(port: int, concurrency: int, duration: float, limit: int, run_id: str,
     return result
 
 
-def _counts(db: str) -> dict[str, int]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
-        states = dict(conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall())
-        return {"pending": states.get("pending", 0), "done": states.get("done", 0), "dead": states.get("dead", 0),
-                "events": conn.execute("SELECT count(*) FROM events").fetchone()[0],
-                "transactions": conn.execute("SELECT count(*) FROM transactions").fetchone()[0]}
+def _pending(port: int) -> int:
+    """Deliveries acknowledged but not normalized yet, as the hub's /metrics reports them (inbox log included)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+        text = b""
+        while chunk := sock.recv(65536):
+            text += chunk
+    for line in text.decode().splitlines():
+        if line.startswith("crosstrace_normalize_pending "):
+            return int(float(line.split()[1]))
+    raise RuntimeError("no crosstrace_normalize_pending on /metrics")
+
+
+def _store_url(tmp: Path, store: str) -> str:
+    if store == "sqlite":
+        return sqlite_url(str(tmp / "webhooks.db"))
+    from bench.growth import _fresh_pg
+
+    return asyncio.run(_fresh_pg())
+
+
+def _drop_store(url: str) -> None:
+    if url.startswith("postgresql"):
+        from bench.growth import _drop_pg
+
+        asyncio.run(_drop_pg(url))
 
 
 def run(tmp: Path, *, duration: float, concurrency: int, limit: int, drain_timeout: float,
-        receive_only: bool = False) -> dict[str, Any]:
-    result: dict[str, Any] = {"concurrency": concurrency, "duration": duration}
-    proc, port = _serve(["bench.server:hello"], {}, "/")
+        receive_only: bool = False, store: str = "sqlite", layout: str = "all",
+        hello: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One load on the hub (``layout`` all: one process as ``crosstrace serve``; split: ``serve --role web`` and a
+    ``crosstrace worker`` process) beside hello (run here unless given)."""
+    result: dict[str, Any] = {"concurrency": concurrency, "duration": duration, "store": store, "layout": layout}
+    if hello is None:
+        proc, port = _serve(["bench.server:hello"], {}, "/")
+        try:
+            hello = _load(port, concurrency, duration, limit, "hello", proc.pid)
+        finally:
+            _stop(proc)
+        print(f"  hello:    {_line(hello)}", flush=True)
+    result["hello"] = hello
+    url = _store_url(tmp, store)
+    env = {"BENCH_STORE_URL": url}
+    app = "bench.server:hub_app" if layout == "all" else "bench.server:hub_web"
+    proc, port = _serve(["--factory", app], env, "/healthz")
+    worker = subprocess.Popen([sys.executable, "-m", "bench.server", "worker"], cwd=REPO,
+                              env={**os.environ, **env}) if layout == "split" else None
     try:
-        result["hello"] = _load(port, concurrency, duration, limit, "hello", proc.pid)
-    finally:
-        _stop(proc)
-    print(f"  hello:    {_line(result['hello'])}", flush=True)
-
-    db = str(tmp / "webhooks.db")
-    proc, port = _serve(["--factory", "bench.server:hub_app"], {"BENCH_STORE_URL": sqlite_url(db)}, "/healthz")
-    try:
+        worker_cpu = cpu_seconds(worker.pid) if worker else 0.0
         result["hub"] = hub = _load(port, concurrency, duration, limit, f"wh{int(time.time())}", proc.pid)
-        print(f"  webhooks: {_line(hub)}", flush=True)
-        at_stop = _counts(db)
+        if worker:
+            hub["worker_cpu"] = (cpu_seconds(worker.pid) - worker_cpu) / duration
+        print(f"  webhooks ({store}, {layout}): {_line(hub)}", flush=True)
+        result["backlog_at_stop"] = pending = _pending(port)
         started = time.perf_counter()
-        counts = at_stop
-        while counts["pending"] and time.perf_counter() - started < drain_timeout:
+        while pending and time.perf_counter() - started < drain_timeout:
             time.sleep(0.2)
-            counts = _counts(db)
-        result["backlog_at_stop"] = at_stop["pending"]
-        result["drain_seconds"] = time.perf_counter() - started if not counts["pending"] else float("nan")
-        result["stored"] = counts
+            pending = _pending(port)
+        result["drain_seconds"] = time.perf_counter() - started if not pending else float("nan")
     finally:
+        if worker:
+            worker.terminate()
+            worker.wait(30)
         _stop(proc)
-    result["ratio"] = ratio(result["hub"]["rps"], result["hello"]["rps"])
+        _drop_store(url)
+    result["ratio"] = ratio(result["hub"]["rps"], hello["rps"])
     if receive_only:
         result["receive_only"] = _receive_only(tmp, concurrency, duration, limit)
-        result["receive_only_ratio"] = ratio(result["receive_only"]["rps"], result["hello"]["rps"])
+        result["receive_only_ratio"] = ratio(result["receive_only"]["rps"], hello["rps"])
     print(f"  webhooks/hello = {result['ratio']:.2f}; normalizer backlog when load stopped: "
-          f"{result['backlog_at_stop']} deliveries, drained in {result['drain_seconds']:.1f} s; "
-          f"stored {counts['events']} events in {counts['transactions']} transactions", flush=True)
+          f"{result['backlog_at_stop']} deliveries, drained in {result['drain_seconds']:.1f} s", flush=True)
     return result
 
 
@@ -139,22 +170,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per server")
     parser.add_argument("--receive-only", action="store_true",
                         help="also the hub with its normalizer parked (what the receiver alone sustains)")
+    parser.add_argument("--stores", default="sqlite", help="comma-separated: sqlite, postgres")
+    parser.add_argument("--layouts", default="all", help="comma-separated: all (one process), split (serve "
+                        "--role web + a worker process)")
     args = parser.parse_args(argv)
     for repeat in range(1, args.repeats + 1):
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             print(f"repeat {repeat}, c{concurrency}, load average {os.getloadavg()[0]:.1f}", flush=True)
-            with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
-                result = run(Path(tmp), duration=args.duration, concurrency=concurrency, limit=10**9,
-                             drain_timeout=60, receive_only=args.receive_only)
-            if args.receive_only:
-                print(f"  receive-only/hello = {result['receive_only_ratio']:.2f}", flush=True)
+            hello = None
+            for store in args.stores.split(","):
+                for layout in args.layouts.split(","):
+                    with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
+                        result = run(Path(tmp), duration=args.duration, concurrency=concurrency, limit=10**9,
+                                     drain_timeout=60, receive_only=args.receive_only, store=store, layout=layout,
+                                     hello=hello)
+                    hello = result["hello"]
+                    if args.receive_only:
+                        print(f"  receive-only/hello = {result['receive_only_ratio']:.2f}", flush=True)
+            print(f"  load average {os.getloadavg()[0]:.1f}", flush=True)
     return 0
 
 
 def _line(r: dict[str, Any]) -> str:
+    worker = f" worker {r['worker_cpu']:.0%}" if "worker_cpu" in r else ""
     return (f"{r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['requests']} requests "
             f"in {r['seconds']:.1f} s, statuses {r['statuses']}, errors {r['errors']}, "
-            f"CPU server {r['server_cpu']:.0%} loader {r['loader_cpu']:.0%}")
+            f"CPU server {r['server_cpu']:.0%}{worker} loader {r['loader_cpu']:.0%}")
 
 
 if __name__ == "__main__":

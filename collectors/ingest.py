@@ -19,7 +19,7 @@ from hub.ingest.inbox import dedup_key_for
 from hub.ingest.values import RefusedValue, check_events
 from hub.model import Delivery, Event, utcnow
 from hub.runtime import Hub
-from hub.telemetry import tracer
+from hub.telemetry import span
 
 INGEST_SOURCE = "ingest"
 
@@ -44,8 +44,8 @@ class IngestEndpoint:
         require_role(authenticate(self._config, headers.get("authorization")), "operator")
         if media_type(headers) not in cloudevents.CONTENT_TYPES:
             raise UnsupportedMediaType("send application/cloudevents+json or application/cloudevents-batch+json")
-        with tracer.start_as_current_span("receive") as span:
-            span.set_attribute("crosstrace.source", INGEST_SOURCE)
+        with span("receive") as current:
+            current.set_attribute("crosstrace.source", INGEST_SOURCE)
             body = await read_body(receive, headers, self._config.max_body_bytes)
             try:
                 items = cloudevents.envelopes(load_json(body))

@@ -20,7 +20,7 @@ from collectors.http import media_type, read_body, request_headers, send_error, 
 from hub.errors import HubError, MethodNotAllowed, NotFound, Unauthorized, UnsupportedMediaType
 from hub.ingest.inbox import dedup_key_for
 from hub.runtime import Hub
-from hub.telemetry import tracer
+from hub.telemetry import span
 
 # Headers kept with a delivery: everything but credentials (and any header whose value is the source's secret).
 # Credentials, and the marker only the hub's own pollers may set (webhook headers are not signed).
@@ -52,8 +52,8 @@ class WebhookReceiver:
         if scope["method"] != "POST":
             raise MethodNotAllowed("webhooks are delivered with POST", headers={"Allow": "POST"})
         headers = request_headers(scope)
-        with tracer.start_as_current_span("receive") as span:
-            span.set_attribute("crosstrace.source", name)
+        with span("receive") as current:
+            current.set_attribute("crosstrace.source", name)
             if media_type(headers) not in _JSON_TYPES:
                 self._metrics.inc("crosstrace_deliveries_rejected_total", source=name, reason="content_type")
                 raise UnsupportedMediaType(f"content type {media_type(headers) or 'missing'!r}: send application/json")

@@ -11,6 +11,30 @@ from opentelemetry import trace
 tracer = trace.get_tracer("crosstrace")
 
 
+class _NoSpan:
+    """What :func:`span` gives when nothing would record a span: a context manager that does nothing."""
+
+    def __enter__(self) -> _NoSpan:
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+    def set_attribute(self, key: str, value: object) -> None:
+        pass
+
+
+_NO_SPAN = _NoSpan()
+
+
+def span(name: str):  # type: ignore[no-untyped-def]
+    """``tracer.start_as_current_span(name)`` once an OpenTelemetry SDK is installed; before that a no-op, so the
+    hot paths pay nothing for spans no one exports (the API's non-recording spans still cost a context switch)."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return _NO_SPAN
+    return tracer.start_as_current_span(name)
+
+
 class Metrics:
     """Counters and gauges rendered in the Prometheus text exposition format (version 0.0.4)."""
 

@@ -25,7 +25,7 @@ from hub.store import Connection, Store, evaluation
 from hub.store.evaluation import EVALUATE_NOW
 from hub.store.inbox import append_deliveries
 from hub.store.inbox_log import InboxLog
-from hub.telemetry import Metrics, tracer
+from hub.telemetry import Metrics, span
 
 log = logging.getLogger(__name__)
 _MAX_KEY = 200
@@ -127,13 +127,13 @@ class Inbox:
                 self._metrics.set("crosstrace_inbox_queue_depth", self._queue.qsize())
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        if self._log is not None:  # its own file: no writer to wait for; the commit's time counts as held
-            started = time.perf_counter()
-            ids = await self._log.append([item.row for item in batch])
-            self._store.writer_stats["inbox"].add(0.0, time.perf_counter() - started)
-        else:
-            with tracer.start_as_current_span("inbox.store") as span:
-                span.set_attribute("crosstrace.batch_size", len(batch))
+        with span("inbox.store") as current:
+            current.set_attribute("crosstrace.batch_size", len(batch))
+            if self._log is not None:  # its own file: no writer to wait for; the commit's time counts as held
+                started = time.perf_counter()
+                ids = await self._log.append([item.row for item in batch])
+                self._store.writer_stats["inbox"].add(0.0, time.perf_counter() - started)
+            else:
                 ids = await append_deliveries(self._store, [item.row for item in batch])
         for item in batch:
             key = (item.row["source"], item.row["dedup_key"])

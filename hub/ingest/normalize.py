@@ -33,7 +33,7 @@ from hub.store import Connection, Store, claims, contact_index, describe, is_tra
 from hub.store import inbox as stored_deliveries
 from hub.store.queries import transaction_citing
 from hub.store.record import Incoming, Recorded, record_events
-from hub.telemetry import Metrics, tracer
+from hub.telemetry import Metrics, span
 
 log = logging.getLogger(__name__)
 _LOOP = "crosstrace-normalizer"
@@ -154,8 +154,8 @@ class Normalizer:
             self._metrics.set("crosstrace_normalize_pending", 0)
             return 0
         tally = _Tally()
-        with tracer.start_as_current_span("normalize") as span:
-            span.set_attribute("crosstrace.batch_size", len(rows))
+        with span("normalize") as current:
+            current.set_attribute("crosstrace.batch_size", len(rows))
             batch = [Delivery(id=row.id, source=row.source, received_at=row.received_at, headers=row.headers or {},
                               body=row.body, content_type=row.content_type) for row in rows]
             prepare = getattr(self._parse, "prepare", None)
@@ -229,7 +229,7 @@ class Normalizer:
         done = [item.delivery_id for item in items if item.dead is None]
         retried = [item.delivery_id for item in items if item.dead is None and item.retried]
         dead = [item for item in items if item.dead is not None]
-        with tracer.start_as_current_span("correlate"):
+        with span("correlate"):
             result = await record_events(self._store, conn, parsed, self._settings, whole=done)
             if result.unlinked:
                 await flag_unlinked(conn, result.unlinked, source_kinds=self._source_kinds, routing=self._routing,
@@ -239,7 +239,7 @@ class Normalizer:
             await self._finish(conn, done, retried, dead, result.changes)
             await self._index_contacts(conn, [item for item in items if item.dead is None and item.contacts])
             if self._evaluator is not None and result.transactions:
-                with tracer.start_as_current_span("evaluate"):
+                with span("evaluate"):
                     await self._evaluate(conn, self._evaluator, sorted(result.transactions), result.changes)
         return result
 

@@ -8,16 +8,17 @@ transaction that records its output).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store import Store, evaluation, pairs_in
+from hub.store.inbox_file import TIME_FORMAT
 from hub.store.tables import deliveries, events
 
 Key = tuple[str, str]  # (source, dedup_key)
@@ -45,17 +46,33 @@ async def append_deliveries(store: Store, rows: Sequence[dict[str, Any]]) -> dic
     return ids
 
 
+_COLUMNS = "id, source, dedup_key, received_at, headers, body, content_type, state"
+_PG_INSERT = (  # one statement text whatever the row count: asyncpg prepares it once per connection
+    f"INSERT INTO deliveries ({_COLUMNS}) SELECT t.*, 'pending' FROM unnest($1::text[], $2::text[], $3::text[], "
+    "$4::timestamp[], $5::json[], $6::bytea[], $7::text[]) AS t "
+    "ON CONFLICT DO NOTHING RETURNING source, dedup_key, id")
+
+
 async def insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[Key, str]:
     """Insert the rows whose key is not stored yet (one statement); returns the keys and ids it stored.
 
-    RETURNING gives the rows this insert stored, not those ``ON CONFLICT DO NOTHING`` skipped.
+    RETURNING gives the rows this insert stored, not those ``ON CONFLICT DO NOTHING`` skipped. The statement goes
+    to the driver as written (``exec_driver_sql``): the receiver's hot path, where SQLAlchemy's compiling and
+    per-row binding were 75% of the commit's Python (issue 14 item 3).
     """
     if not rows:
         return {}
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(deliveries)
-    inserted = await conn.execute(
-        insert.on_conflict_do_nothing().returning(deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id), rows)
-    return {(row.source, row.dedup_key): row.id for row in inserted}
+    values = [(r["id"], r["source"], r["dedup_key"], r["received_at"], json.dumps(r["headers"]), r["body"],
+               r["content_type"]) for r in rows]
+    if conn.dialect.name == "postgresql":
+        inserted = await conn.exec_driver_sql(_PG_INSERT, tuple(list(column) for column in zip(*values, strict=True)))
+    else:
+        placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, 'pending')"] * len(values))
+        inserted = await conn.exec_driver_sql(
+            f"INSERT INTO deliveries ({_COLUMNS}) VALUES {placeholders} ON CONFLICT DO NOTHING "
+            "RETURNING source, dedup_key, id",
+            tuple(v for row in values for v in (*row[:3], row[3].strftime(TIME_FORMAT), *row[4:])))
+    return {(source, key): delivery_id for source, key, delivery_id in inserted.all()}
 
 
 async def stored_ids(conn: AsyncConnection, keys: list[Key]) -> dict[Key, str]:
