@@ -81,7 +81,8 @@ def layered(nodes: dict[str, float], edges: list[tuple[str, str, float]]) -> Lay
     routes = []
     for e in range(len(edges)):
         a, b, label = index[edges[e][0]], index[edges[e][1]], boxes[first_label + e]
-        inner = _toward(bends[2 * e], boxes[a]) + [(label.cx, label.cy)] + _toward(bends[2 * e + 1], label)
+        under = (label.cx, label.y + label.h + 3)  # the line runs just under its label, not through it
+        inner = _toward(bends[2 * e], boxes[a]) + [under] + _toward(bends[2 * e + 1], label)
         routes.append([_side(boxes[a], inner[0]), *inner, _side(boxes[b], inner[-1])])
     width = column_x[-1] + column_w[-1] + MARGIN
     height = max(b.y + b.h for b in boxes) + MARGIN

@@ -70,6 +70,7 @@ def main(out: Path) -> None:
                 page.goto(base + "/exceptions")
                 _shoot(page, out / "exceptions.png")
                 page.goto(base + "/stock")
+                _shoot(page, out / "stock-overview.png")
                 link = page.locator("#divergences a[href*='sku=']").first
                 if link.count():
                     link.click()
@@ -77,6 +78,9 @@ def main(out: Path) -> None:
                 _shoot(page, out / "stock.png")
                 page.goto(base + "/dashboard?window=6h")
                 _shoot(page, out / "dashboard.png", full_page=True)
+                page.set_viewport_size({"width": 2560, "height": 900})  # the whole process map at its own size
+                page.goto(base + "/dashboard?window=6h")
+                page.locator("svg.process-map").screenshot(path=str(out / "process-map.png"))
                 browser.close()
         finally:
             demo.terminate()
