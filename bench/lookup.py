@@ -33,6 +33,7 @@ import httpx
 import orjson
 
 from bench.common import ADMIN_KEY, OPERATOR_KEY, Ids, bench_config, latency_summary, ratio, sqlite_url
+from bench.ingest import EVENT_COLUMNS
 from hub.store import Store
 from hub.store.trace import AmbiguousRef, get_trace
 
@@ -126,8 +127,9 @@ def load(db: Path, data: Dataset) -> dict[str, Any]:
     conn = sqlite3.connect(db, isolation_level=None)
     for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF", "PRAGMA cache_size=-1000000"):
         conn.execute(pragma)
-    statements = tuple(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})"
-                       for table, width in (("events", 18), ("refs", 4), ("ref_keys", 5), ("transactions", 8)))
+    statements = (f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 18)})",  # later columns: defaults
+                  *(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})"
+                    for table, width in (("refs", 4), ("ref_keys", 5), ("transactions", 8))))
     rows = 0
     started = time.perf_counter()
     for chunk in data.chunks(traces_per_chunk=20_000):

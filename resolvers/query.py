@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from enum import Enum
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from hub.store import queries as q
 from hub.store.paging import (
@@ -98,20 +100,39 @@ def cursor_error(exc: ValueError) -> GraphQLError:
     return GraphQLError(str(exc), extensions={"code": "BAD_USER_INPUT"})
 
 
+_LINKED = frozenset({"related", "exceptions"})  # the Transaction fields that render a trace's linked parts
+
+
+def asks_linked(fields: list[Any]) -> bool:
+    """Whether the selection under this field asks a Transaction's ``related`` or ``exceptions`` (through any
+    fragment); anything it cannot tell counts as asking."""
+    for field in fields:
+        for selection in getattr(field, "selections", None) or ():
+            if isinstance(selection, SelectedField):
+                if selection.name in _LINKED:
+                    return True
+            elif not isinstance(selection, FragmentSpread | InlineFragment) or asks_linked([selection]):
+                return True
+    return False
+
+
 @strawberry.type
 class TransactionQuery:
     @strawberry.field(description="The transaction a ref names: any system's id, `namespace:value`, or a "
                                   "transaction id (merged-away ids still resolve). Null when nothing matches.")
     async def transaction(self, info: strawberry.Info, ref: str) -> Transaction | None:
+        linked = asks_linked(info.selected_fields)
         try:
-            trace = await find_trace(info.context["hub"].started().store, ref)
+            trace = await find_trace(info.context["hub"].started().store, ref, linked=linked)
         except AmbiguousRef as exc:
             raise GraphQLError(f"{ref!r} names {len(exc.tx_ids)} transactions: ask with namespace:value "
                                "or use transactionsByRef", extensions={"code": "AMBIGUOUS_REF",
                                                                        "candidates": exc.tx_ids[:20]}) from None
         if trace is None:
             return None
-        info.context["loaders"].trace.prime(trace.transaction.id, trace)  # its nested fields render this trace
+        # Its nested fields render this trace. A whole one replaces any primed before; one without related and
+        # exceptions never does (another `transaction` field of the request may show them).
+        info.context["loaders"].trace.prime(trace.transaction.id, trace, force=linked)
         return Transaction.from_row(trace.transaction)
 
     @strawberry.field(description="Every transaction a ref value names (the choice list for an ambiguous value).")

@@ -92,24 +92,27 @@ class AmbiguousRef(LookupError):
         self.tx_ids = tx_ids
 
 
-async def get_trace(conn: AsyncConnection, ref: str) -> Trace | None:
+async def get_trace(conn: AsyncConnection, ref: str, *, linked: bool = True) -> Trace | None:
     """The trace of the one transaction ``ref`` names (any ref, transaction id or merged-away id); None when
-    nothing matches; ``AmbiguousRef`` when several do. ``trace.transaction.id`` is the surviving id."""
+    nothing matches; ``AmbiguousRef`` when several do. ``trace.transaction.id`` is the surviving id.
+    ``linked=False``: without its related transactions and exceptions (statements 2–4), for a caller that shows
+    neither."""
     lookup = await resolve_ref(conn, ref)
     if lookup.ambiguous:
         raise AmbiguousRef(ref, lookup.tx_ids)
     if not lookup.tx_ids:
         return None
-    return (await get_traces(conn, lookup.tx_ids)).get(lookup.tx_ids[0])
+    return (await get_traces(conn, lookup.tx_ids, linked=linked)).get(lookup.tx_ids[0])
 
 
-async def get_traces(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, Trace]:
-    """The traces of these transaction ids (those that exist), in the same fixed number of statements."""
+async def get_traces(conn: AsyncConnection, tx_ids: Sequence[str], *, linked: bool = True) -> dict[str, Trace]:
+    """The traces of these transaction ids (those that exist), in the same fixed number of statements
+    (``linked=False``: statement 1 only, related and exceptions left empty)."""
     ids = list(dict.fromkeys(tx_ids))
     if not ids:
         return {}
     traces = await _transactions_with_events(conn, ids)
-    if not traces:
+    if not traces or not linked:
         return traces
     found = list(traces)
     for tx, record in await _related(conn, found):
@@ -186,14 +189,14 @@ async def _related(conn: AsyncConnection, ids: list[str]) -> list[tuple[str, Tra
 
 
 
-async def find_trace(store: Store, ref: str) -> Trace | None:
+async def find_trace(store: Store, ref: str, *, linked: bool = True) -> Trace | None:
     """:func:`get_trace` for a caller: a ref the replica does not know yet is asked of the primary, and the
     caller reads the primary for a while after (:mod:`hub.store.replica`). ``AmbiguousRef`` as get_trace."""
     replica = store.on_replica()
     async with store.read() as conn:
-        trace = await get_trace(conn, ref)
+        trace = await get_trace(conn, ref, linked=linked)
     if trace is None and replica:
         store.freshness.wrote()
         async with store.read(primary=True) as conn:
-            trace = await get_trace(conn, ref)
+            trace = await get_trace(conn, ref, linked=linked)
     return trace

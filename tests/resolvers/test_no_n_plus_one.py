@@ -80,3 +80,28 @@ async def test_one_trace_is_read_in_a_fixed_handful_of_statements(store_url: str
     # Before the one Trace: 9 over four connections (resolve, transaction, events, demoted, 2 related, their rows,
     # exceptions, history).
     assert count <= 5, count
+
+
+EVENTS_ONLY = """{ transaction(ref: "SO-1") { id refs { value } events { id type } } }"""
+BY_FRAGMENT = """{ transaction(ref: "SO-1") { id ...Linked } } fragment Linked on Transaction {
+  ... on Transaction { related { id } } exceptions { id } }"""
+TWICE = """{ a: transaction(ref: "SO-1") { id events { id } } b: transaction(ref: "SO-1") { related { id } } }"""
+
+
+@pytest.mark.asyncio
+async def test_a_trace_without_related_or_exceptions_skips_their_statements(store_url: str) -> None:
+    async with running_app(store_url) as (client, hub):
+        batch = [cloudevent("erp", t, [("erp:so", "SO-1"), ("stripe:payout", "po_1", "related")])
+                 for t in ("order.placed", "sync.failed")]
+        batch.append(cloudevent("erp", "settlement.paid", [("stripe:payout", "po_1")]))
+        response = await client.post("/ingest", content=dumps(batch), headers={
+            "authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"})
+        assert response.status_code == 202, response.text
+        await hub.normalizer.run_until_idle()
+        await hub.evaluator.tick()
+        # resolve the ref (1-2 seeks), then transaction+events+refs+demoted only
+        assert await fewest_statements(client, hub, EVENTS_ONLY) <= 3
+        linked = (await gql(client, BY_FRAGMENT))["data"]["transaction"]
+        assert linked["related"] and linked["exceptions"], linked  # asked through fragments: read
+        both = (await gql(client, TWICE))["data"]
+        assert len(both["a"]["events"]) == 2 and both["b"]["related"], both  # one field's choice never hides another's
