@@ -60,18 +60,23 @@ TRACE = """{ transaction(ref: "SO-1") { id kind refs { namespace value role }
   related { id kind } exceptions { id type history { action } } } }"""
 
 
+async def ingest_with_payout(client, hub, batch: list) -> None:  # type: ignore[no-untyped-def]
+    """Post ``batch`` and a payout settling ``po_1`` (a related transaction), then normalize and evaluate."""
+    batch = [*batch, cloudevent("erp", "settlement.paid", [("stripe:payout", "po_1")])]
+    response = await client.post("/ingest", content=dumps(batch), headers={
+        "authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"})
+    assert response.status_code == 202, response.text
+    await hub.normalizer.run_until_idle()
+    await hub.evaluator.tick()
+
+
 @pytest.mark.asyncio
 async def test_one_trace_is_read_in_a_fixed_handful_of_statements(store_url: str) -> None:
     async with running_app(store_url) as (client, hub):
         batch = [cloudevent("erp", t, [("erp:so", "SO-1"), ("stripe:payout", "po_1", "related")], lines=[
             {"sku": "SKU-1", "qty": 2}], amount={"value": "9.90", "currency": "EUR", "kind": "total"})
                  for t in ("order.placed", "erp.posted", "sync.failed", "shipment.shipped")]
-        batch.append(cloudevent("erp", "settlement.paid", [("stripe:payout", "po_1")]))
-        response = await client.post("/ingest", content=dumps(batch), headers={
-            "authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"})
-        assert response.status_code == 202, response.text
-        await hub.normalizer.run_until_idle()
-        await hub.evaluator.tick()
+        await ingest_with_payout(client, hub, batch)
         count = await fewest_statements(client, hub, TRACE)
         answer = await gql(client, TRACE)
         tx = answer["data"]["transaction"]
@@ -93,12 +98,7 @@ async def test_a_trace_without_related_or_exceptions_skips_their_statements(stor
     async with running_app(store_url) as (client, hub):
         batch = [cloudevent("erp", t, [("erp:so", "SO-1"), ("stripe:payout", "po_1", "related")])
                  for t in ("order.placed", "sync.failed")]
-        batch.append(cloudevent("erp", "settlement.paid", [("stripe:payout", "po_1")]))
-        response = await client.post("/ingest", content=dumps(batch), headers={
-            "authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"})
-        assert response.status_code == 202, response.text
-        await hub.normalizer.run_until_idle()
-        await hub.evaluator.tick()
+        await ingest_with_payout(client, hub, batch)
         # resolve the ref (1-2 seeks), then transaction+events+refs+demoted only
         assert await fewest_statements(client, hub, EVENTS_ONLY) <= 3
         linked = (await gql(client, BY_FRAGMENT))["data"]["transaction"]
