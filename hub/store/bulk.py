@@ -114,14 +114,15 @@ async def _copy(conn: AsyncConnection, table: Table, columns: list[str], values:
     SQLAlchemy raises its own statements' (``hub.store.faults`` tells the store's from the data's)."""
     raw = await conn.get_raw_connection()
     adapted = raw.dbapi_connection
-    if adapted._transaction is None:  # SQLAlchemy's asyncpg adapter begins lazily, at the first statement
-        await adapted._start_transaction()
     try:
+        if adapted._transaction is None:  # SQLAlchemy's asyncpg adapter begins lazily, at the first statement
+            await adapted._start_transaction()
         await raw.driver_connection.copy_records_to_table(table.name, records=values, columns=columns)
     except Exception as error:
         try:
             adapted._handle_exception(error)  # raises the DB-API error SQLAlchemy's own statements carry
         except Exception as dbapi_error:
-            raise DBAPIError.instance(f"COPY {table.name}", None, dbapi_error,
-                                      conn.dialect.loaded_dbapi.Error) from error
+            lost = conn.dialect.is_disconnect(dbapi_error, adapted, None)  # a lost server is transient
+            raise DBAPIError.instance(f"COPY {table.name}", None, dbapi_error, conn.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=lost) from error
         raise

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from hub.store import Store, is_transient
 from hub.store.bulk import add_to, insert_rows
 from hub.store.tables import events, ref_keys, transactions
+from tests.conftest import pg_execute
 
 T0 = datetime(2026, 11, 2, 9, 30, 0, 123456)
 
@@ -56,3 +57,17 @@ async def test_a_refused_row_fails_the_transaction_as_data(store: Store) -> None
     assert not is_transient(raised.value)
     async with store.read() as conn:  # the whole transaction rolled back, its first insert too
         assert list((await conn.execute(select(events.c.id))).scalars()) == ["evt_0"]
+
+
+@pytest.mark.asyncio
+async def test_a_lost_server_during_copy_is_transient(store: Store) -> None:
+    """The normalizer retries (never dead-letters) a batch whose COPY met a terminated backend."""
+    if store.dialect != "postgresql":
+        pytest.skip("only PostgreSQL writes over a server connection")
+    with pytest.raises(DBAPIError) as raised:
+        async with store.write() as conn:
+            # asked of the driver: no statement of SQLAlchemy's has begun the transaction, the COPY's path begins it
+            pid = await (await conn.get_raw_connection()).driver_connection.fetchval("SELECT pg_backend_pid()")
+            await pg_execute(f"SELECT pg_terminate_backend({pid})")
+            await insert_rows(conn, events, [event_row(0)])
+    assert is_transient(raised.value), raised.value
