@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store import backlog_counts, tables
@@ -80,8 +81,13 @@ async def flush(conn: AsyncConnection) -> None:
 
 
 def discard(conn: AsyncConnection) -> None:
-    """Forget what was collected (the transaction rolled back); the connection goes back to the pool clean."""
-    conn.info.pop(_PENDING, None)
+    """Forget what was collected (the transaction rolled back); the connection goes back to the pool clean.
+    A connection invalidated mid-transaction (its task cancelled inside a statement) is discarded with its info:
+    nothing to forget, and raising here would hide the cancellation behind a PendingRollbackError."""
+    try:
+        conn.info.pop(_PENDING, None)
+    except PendingRollbackError:
+        pass
 
 
 async def apply(conn: AsyncConnection, deltas: Counter[Key]) -> None:
