@@ -350,3 +350,46 @@ def test_a_dense_settlement_reads_folded_with_comfortable_markers(server: str, p
     table = page.locator("#queue div.evidence").first
     assert table.locator(".expected").first.inner_text() == "done"
     assert table.locator(".actual").first.inner_text() == "missing"
+
+
+def test_the_home_page_lists_recent_transactions_by_their_numbers(server: str, page: Page, shots: Path) -> None:
+    """The home page is the list of recent transactions: each row leads with its business number (the tx id under
+    it), says its systems, its flow status and its open exceptions, and the filters narrow it by kind."""
+    page.goto(server + "/")
+    rows = page.locator("table.transactions tr", has=page.locator("a.tx-name"))
+    numbers = rows.locator("a.tx-name strong.number").all_text_contents()
+    assert {"W1001", "W1002", "TR-9"} <= set(numbers), numbers
+    stuck = rows.filter(has=page.locator("strong.number", has_text=re.compile(r"^W1002$")))
+    assert re.fullmatch(r"tx_\w+", stuck.locator("code.tx-id").inner_text())
+    assert "overdue" in stuck.locator("td.flow").inner_text()
+    assert int(stuck.locator("td.num").last.inner_text()) >= 1  # its open exceptions, linked to the queue
+    page.screenshot(path=str(shots / "home.png"), full_page=True)
+
+    page.select_option("form.filters select[name=kind]", "transfer")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url(re.compile(r"kind=transfer"))
+    assert page.locator("table.transactions a.tx-name strong.number").all_text_contents() == ["TR-9"]
+    page.click("text=clear")
+    page.wait_for_url(server + "/")
+    page.click('a.tx-name:has(strong.number:text-is("W1001"))')
+    page.wait_for_url(re.compile(r"/t/tx_\w+$"))
+    assert page.title().startswith("Order W1001 · tx_")
+
+
+def test_a_dead_letter_citing_an_order_shows_on_its_trace(server: str, page: Page) -> None:
+    """A WMS delivery that drifted from its schema but names W1001's ERP order lands on W1001: its dead letter is
+    on the trace's exceptions, and the queue links it to that order."""
+    drifted = json.dumps({"eventId": "b-77", "eventType": "PICKED", "order": {"reference": "SO-1042"}}).encode()
+    deliver(server, [("/hooks/wms", drifted, seed.signed_headers(drifted))])
+    page.goto(server + "/search?ref=W1001")
+    page.wait_for_url(re.compile(r"/t/tx_\w+$"))
+    tx_id = page.url.rsplit("/", 1)[1]
+    for _ in range(100):  # the normalizer dead-letters it within moments
+        exceptions = page.inner_text("#exceptions + table") if page.locator("#exceptions + table").count() else ""
+        if "dead_letter" in exceptions:
+            break
+        page.wait_for_timeout(100)
+        page.reload()
+    assert "dead_letter" in exceptions and "from wms could not be parsed" in exceptions
+    page.goto(server + "/exceptions?type=dead_letter")
+    assert page.locator(f'#queue tbody tr a[href="/t/{tx_id}"]').count() == 1
