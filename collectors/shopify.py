@@ -64,7 +64,8 @@ tracking numbers as identity refs ``<carrier source>:tracking``; inventory item 
   ``easypost:tracking``); default: this source's own ``<source>:tracking``.
 - ``carrier_sources`` (table, tracking company → source): per-carrier override, e.g.
   ``{ UPS = "ups", FedEx = "fedex" }``; matched case-insensitively on ``tracking_company``.
-- ``inventory_items`` / ``locations`` (tables, Shopify id → SKU / location name): see above.
+- ``inventory_items`` / ``locations`` (tables, Shopify id → SKU / location name): see above; ``locations`` also
+  names the ``location_id`` of orders (POS), fulfillments and refund lines.
 - ``order_source`` (str): where a payout's orders live (``"shop"`` → ``shop:order``) when the payouts are
   polled by a source of their own; default this source.
 - ``count_payments`` (bool, default true): false when a payment source (Stripe, …) reports the same
@@ -268,19 +269,20 @@ def parse(delivery: Delivery, source: Source, resolver: Resolver | None = None) 
                   occurred_at=_occurred(topic, payload, delivery.headers),
                   traceparent=header(delivery.headers, "traceparent"))
     resource = topic.split("/", 1)[0]
+    resolver = resolver or Resolver.from_options(source)
     if topic in _ORDER_TYPES:
-        _order(event, topic, payload, source)
+        _order(event, topic, payload, source, resolver)
         return [event]
     if topic == "order_transactions/create":
         shopify_money.transaction(event, payload, source)
     elif topic in ("fulfillments/create", "fulfillments/update"):
-        _fulfillment(event, topic, payload, source)
+        _fulfillment(event, topic, payload, source, resolver)
     elif topic == "fulfillment_events/create":
         _fulfillment_event(event, payload, source)
     elif topic == "refunds/create":
-        _refund(event, payload, source)
+        _refund(event, payload, source, resolver)
     elif topic == "inventory_levels/update":
-        _inventory_level(event, payload, source, resolver or Resolver.from_options(source))
+        _inventory_level(event, payload, source, resolver)
     elif resource == "payouts":
         detail = header(delivery.headers, "x-crosstrace-polled") == PAYOUT_DETAIL
         event.refs = mapped_refs(payload, source.refs)
@@ -299,7 +301,7 @@ def parse(delivery: Delivery, source: Source, resolver: Resolver | None = None) 
     return [event]
 
 
-def _order(event: Event, topic: str, payload: dict[str, Any], source: Source) -> None:
+def _order(event: Event, topic: str, payload: dict[str, Any], source: Source, resolver: Resolver) -> None:
     """Fill ``event`` from an order: its total, with its tax, shipping and discount as amount parts."""
     event.type = _ORDER_TYPES[topic]
     event.refs = _order_refs(payload, source, required=True)
@@ -311,8 +313,7 @@ def _order(event: Event, topic: str, payload: dict[str, Any], source: Source) ->
         return
     event.amount = Amount(total, currency, "total")
     event.amount_parts = shopify_money.order_parts(payload, currency)
-    location = payload.get("location_id")
-    event.lines = _lines(payload.get("line_items"), "line_items", None if location is None else str(location))
+    event.lines = _lines(payload.get("line_items"), "line_items", _place(payload.get("location_id"), resolver))
 
 
 def _order_refs(payload: dict[str, Any], source: Source, required: bool) -> list[Ref]:
@@ -320,10 +321,9 @@ def _order_refs(payload: dict[str, Any], source: Source, required: bool) -> list
     return compact([ref(source, "order", order_id), ref(source, "order_name", payload.get("name"))])
 
 
-def _fulfillment(event: Event, topic: str, payload: dict[str, Any], source: Source) -> None:
+def _fulfillment(event: Event, topic: str, payload: dict[str, Any], source: Source, resolver: Resolver) -> None:
     event.refs = _fulfillment_refs(payload, source, required=True)
-    location = payload.get("location_id")
-    lines = _lines(payload.get("line_items"), "line_items", None if location is None else str(location))
+    lines = _lines(payload.get("line_items"), "line_items", _place(payload.get("location_id"), resolver))
     if topic == "fulfillments/create":
         event.type, event.lines = "shipment.shipped", lines
         return
@@ -380,7 +380,7 @@ def _carrier_namespace(company: Any, source: Source) -> str:
     return f"{carrier if isinstance(carrier, str) and carrier else source.name}:tracking"
 
 
-def _refund(event: Event, payload: dict[str, Any], source: Source) -> None:
+def _refund(event: Event, payload: dict[str, Any], source: Source, resolver: Resolver) -> None:
     event.type = "refund.issued"
     event.refs = compact([ref(source, "refund", require(payload, "id")),
                           ref(source, "order", require(payload, "order_id"))])
@@ -391,9 +391,8 @@ def _refund(event: Event, payload: dict[str, Any], source: Source) -> None:
         sku = _sku(line_item) if isinstance(line_item, dict) else None
         if sku is not None:
             where = f"refund_line_items.{index}.quantity"
-            location = item.get("location_id")
             lines.append(Line(sku=sku, qty=decimal_field(require(payload, where), where),
-                              location=None if location is None else str(location)))
+                              location=_place(item.get("location_id"), resolver)))
     event.lines = lines
     event.amount = _refund_amount(payload.get("transactions"))
 
@@ -429,6 +428,14 @@ def _inventory_level(event: Event, payload: dict[str, Any], source: Source, reso
     event.refs = compact([ref(source, "inventory_item", item, RELATED), ref(source, "location", location, RELATED),
                           None if sku else ref(source, "unresolved_inventory_item", item, RELATED),
                           None if place else ref(source, "unresolved_location", location, RELATED)])
+
+
+def _place(location_id: Any, resolver: Resolver) -> str | None:
+    """A payload's ``location_id`` as the location name the other systems use (``options.locations`` or the
+    Admin API, as for inventory levels), else Shopify's id; None when it names none (an online order)."""
+    if location_id is None:
+        return None
+    return resolver.location(str(location_id)) or str(location_id)
 
 
 def _lines(items: Any, where: str, location: str | None) -> list[Line]:

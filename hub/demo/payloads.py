@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 Line = tuple[str, int]  # (sku, quantity)
+SHOPIFY_WAREHOUSE = 61802545322  # the warehouse's Shopify location id (the demo config maps it to WH-1)
+AMAZON_SUPPLY_SOURCE = "d7679e14-031b-4ab3-a81b-ec4fc7a460b3"  # the warehouse as an Amazon supply source (→ WH-1)
 
 
 def iso(epoch: float, millis: bool = False) -> str:
@@ -43,7 +45,9 @@ def shopify_order(order_id: int, number: int, lines: list[Line], prices: dict[st
 
 def shopify_fulfillment(fulfillment_id: int, order_id: int, lines: list[Line], tracking: str,
                         at: float) -> dict[str, Any]:
+    """A fulfillment shipped from the warehouse: real fulfillments name the ``location_id`` they ship from."""
     return {"id": fulfillment_id, "order_id": order_id, "status": "success", "created_at": shopify_time(at),
+            "location_id": SHOPIFY_WAREHOUSE,
             "updated_at": shopify_time(at), "service": "manual", "tracking_company": "USPS",
             "tracking_number": tracking, "tracking_numbers": [tracking], "shipment_status": None,
             "line_items": [{"id": order_id * 10 + i, "sku": sku, "quantity": qty}
@@ -116,7 +120,7 @@ def eventbridge(event_id: str, notification: dict[str, Any], at: float) -> dict[
 
 def amazon_order_change(notification_id: str, order_id: str, status: str, lines: list[Line], at: float,
                         shipped: bool = False) -> dict[str, Any]:
-    items = [{"OrderItemId": f"OI{order_id[-7:]}{i}", "SellerSKU": sku,
+    items = [{"OrderItemId": f"OI{order_id[-7:]}{i}", "SellerSKU": sku, "SupplySourceId": AMAZON_SUPPLY_SOURCE,
               "OrderItemStatus": status, "Quantity": qty, "QuantityShipped": qty if shipped else 0}
              for i, (sku, qty) in enumerate(lines)]
     return {"NotificationVersion": "1.0", "NotificationType": "ORDER_CHANGE", "PayloadVersion": "1.0",

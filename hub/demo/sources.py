@@ -12,6 +12,8 @@ import base64
 import secrets
 from typing import Any
 
+from hub.demo.payloads import AMAZON_SUPPLY_SOURCE, SHOPIFY_WAREHOUSE
+
 ERP_TYPES = {"SO_POSTED": "erp.posted", "GR_POSTED": "erp.posted", "GOODS_ISSUE": "shipment.delivered",
              "TO_CREATED": "transfer.created", "TO_RECEIVED": "transfer.received", "STOCK_COUNT": "inventory.snapshot"}
 WMS_TYPES = {"ALLOCATED": "fulfillment.allocated", "PICKED": "fulfillment.picked", "PACKED": "fulfillment.packed",
@@ -45,10 +47,11 @@ def demo_config(store_url: str, hub_url: str, erp_url: str, poll_interval: float
         "flows": {"order": {"steps": _order_steps()}},
         "sources": [
             {"name": "shop", "kind": "commerce", "adapter": "shopify", "secret": "env:DEMO_SHOPIFY_SECRET",
-             "options": {"carrier_source": "easypost", "count_payments": False},
+             "options": {"carrier_source": "easypost", "count_payments": False,
+                         "locations": {str(SHOPIFY_WAREHOUSE): "WH-1"}},
              "attributes": {"source_name": "channel"}},  # business attribute: /?attribute=channel=web
             {"name": "amazon", "kind": "marketplace", "adapter": "amazon-sp", "secret": "env:DEMO_AMAZON_SECRET",
-             "options": {"locations": {"DEFAULT": "WH-1"}}},
+             "options": {"locations": {"DEFAULT": "WH-1", AMAZON_SUPPLY_SOURCE: "WH-1"}}},
             {"name": "pos", "kind": "pos", "adapter": "square", "secret": "env:DEMO_SQUARE_KEY",
              "options": {"notification_url": f"{hub_url}/hooks/pos"}},
             {"name": "wms", "kind": "wms", "adapter": "json", "secret": "env:DEMO_WMS_SECRET",

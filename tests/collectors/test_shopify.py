@@ -190,6 +190,23 @@ def test_order_lines_carry_the_order_location_and_fall_back_to_the_variant_id() 
                            Line("IPOD2008BLACK", Decimal(1), "487838322")]
 
 
+def test_the_locations_option_names_the_location_of_orders_fulfillments_and_refund_lines() -> None:
+    """A fulfillment ships from a location (real fulfillments carry its ``location_id``), a POS order and a refund
+    line name one too: mapped through ``options.locations`` as inventory levels are, so their stock movements land
+    on the location the other systems name; an unmapped id stays Shopify's id."""
+    source = make_source(locations={"487838322": "WH-1"})
+    fulfillment = {**resource("fulfillment"), "location_id": 487838322}
+    assert {line.location for line in parse_one("fulfillments/create", fulfillment, source).lines} == {"WH-1"}
+    order = {**resource("order"), "location_id": 487838322}
+    assert {line.location for line in parse_one("orders/create", order, source).lines} == {"WH-1"}
+    refund = resource("refund")
+    refund["refund_line_items"][0]["location_id"] = 487838322
+    assert [line.location for line in parse_one("refunds/create", refund, source).lines][:1] == ["WH-1"]
+    assert {line.location for line in parse_one("fulfillments/create", {**fulfillment, "location_id": 905684977},
+                                                source).lines} == {"905684977"}
+    assert {line.location for line in parse_one("orders/create", resource("order"), source).lines} == {None}
+
+
 def test_orders_cancelled_takes_the_cancellation_time() -> None:
     order = resource("order")
     order.update(cancelled_at="2008-01-11T09:30:00-05:00", updated_at="2008-01-11T09:30:01-05:00",

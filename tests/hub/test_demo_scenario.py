@@ -54,6 +54,7 @@ def test_every_delivery_passes_the_real_adapter(scenario) -> None:  # type: igno
     secrets = new_secrets()
     config = parse(demo_config("sqlite+aiosqlite:///unused.db", HUB, "http://127.0.0.1:9", 1.0), secrets)
     drifted = parsed = 0
+    unplaced = set()  # (source, type) of stock movements that name no location
     for send in scenario.sends:
         source = config.sources[send.source]
         adapter = ADAPTERS[source.adapter]
@@ -72,9 +73,12 @@ def test_every_delivery_passes_the_real_adapter(scenario) -> None:  # type: igno
             drifted += 1
             continue
         assert events and all(e.type in EVENT_TYPES for e in events), (send.source, send.body, events)
+        unplaced |= {(e.source, e.type) for e in events for line in e.lines if line.location is None}
         parsed += 1
     assert drifted == len(next(v for k, v in scenario.notable.items() if k.startswith("schema drift")))
     assert parsed > 500
+    # a shipment without a location was a blank-location, negative on-hand position on /stock (issue 18 item 10)
+    assert unplaced == {("shop", "order.placed")}, unplaced  # an online order is placed nowhere; it ships from WH-1
 
 
 def test_every_erp_record_maps_to_a_canonical_event(scenario) -> None:  # type: ignore[no-untyped-def]
