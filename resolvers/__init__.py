@@ -19,11 +19,12 @@ from hub.access.auth import authenticate
 from hub.errors import HubError
 from hub.runtime import Hub
 from resolvers.admin import AdminMutation, AdminQuery
+from resolvers.budgets import CostBudgets
 from resolvers.compare import CompareQuery
 from resolvers.errors import MaskUnexpected, Schema, is_expected
 from resolvers.exceptions import ExceptionMutation, ExceptionQuery, Subscription
 from resolvers.http import GraphQLHTTP
-from resolvers.limits import BoundedParserCache, Guard, LeakyBuckets, Limits, limits_from
+from resolvers.limits import BoundedParserCache, Guard, Limits, limits_from
 from resolvers.loaders import Loaders
 from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
 from resolvers.metrics import MetricsQuery
@@ -47,14 +48,14 @@ def _expected(error: GraphQLError) -> bool:
     return is_expected(error)
 
 
-def build_schema(limits: Limits | None = None, buckets: LeakyBuckets | None = None) -> strawberry.Schema:
+def build_schema(limits: Limits | None = None, buckets: CostBudgets | None = None) -> strawberry.Schema:
     """The schema with a parse cache, abuse limits (tokens, depth, aliases and selections through fragments,
     cost) and masking.
 
     Factories, not instances: strawberry builds fresh extensions per request; caches and buckets are shared.
     """
     limits = limits or Limits()
-    buckets = buckets or LeakyBuckets(limits.cost_bucket, limits.cost_restore_rate, time.monotonic)
+    buckets = buckets or CostBudgets(limits.cost_bucket, limits.cost_restore_rate, time.monotonic)
     extensions = [
         lambda: BoundedParserCache(maxsize=1024), lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         # depth, aliases and expanded selections (linear in the document), cached validation with role-aware
@@ -81,7 +82,7 @@ class GraphQLApp(GraphQL):
     def __init__(self, hub: Hub, *, clock: Callable[[], float] = time.monotonic, ide_html: str | None = None,
                  ide_csp: str = "default-src 'none'", **kwargs: Any) -> None:
         limits = limits_from(getattr(hub.config, "graphql", None) or {})
-        buckets = LeakyBuckets(limits.cost_bucket, limits.cost_restore_rate, clock)
+        buckets = CostBudgets(limits.cost_bucket, limits.cost_restore_rate, clock)
         # strawberry's own IDE page loads React and GraphiQL from a CDN: never served, ours or none
         super().__init__(build_schema(limits, buckets), graphql_ide="graphiql" if ide_html else None, **kwargs)
         self.hub, self.ide_html, self.ide_csp = hub, ide_html, ide_csp

@@ -6,7 +6,8 @@
   is a 4xx whose body has no ``data``; with ``application/json`` it is a 200 (legacy clients).
 - GET runs queries only: a mutation over GET is 405 with ``Allow: POST``. POST needs ``application/json``
   (415 otherwise); a body that is not a JSON object is 400 (batching is off).
-- Over the caller's cost budget: 429 with ``Retry-After`` (RFC 9110 §10.2.3).
+- Over the caller's cost budget: 429 with ``Retry-After`` (RFC 9110 §10.2.3); the budget's store not answering:
+  503 with ``Retry-After`` (UNAVAILABLE).
 - Cheap refusals first: the API key is checked before the body is read (a wrong key: UNAUTHORIZED, 401 with
   ``application/graphql-response+json``); a body over ``max_body_bytes`` is 413 as soon as its Content-Length or
   its streamed size says so, a GET query string over it 414; an operation running past ``max_execution_seconds``
@@ -186,6 +187,8 @@ class GraphQLHTTP:
         body = process_result(result)
         if "retry_after" in context:
             return self._respond(_without_data(body), 429, media, {"Retry-After": str(context["retry_after"])})
+        if "unavailable" in context:
+            return self._respond(_without_data(body), 503, media, {"Retry-After": str(context["unavailable"])})
         if media == GRAPHQL_RESPONSE and is_request_error(result):
             return self._respond(_without_data(body), 400, media)
         return self._respond(body, 200, media)

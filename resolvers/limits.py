@@ -1,5 +1,5 @@
 """Abuse limits for ``/graphql``: settings, static query cost, per-caller leaky buckets, and the extension that
-enforces them (shape limits, role-aware validation, cost budget).
+enforces them (shape limits, role-aware validation, cost budget; the budgets are in resolvers.budgets).
 
 Cost model (after Shopify's, https://shopify.dev/docs/api/usage/rate-limits#graphql-admin-api-rate-limits): a
 field returning an object costs 1, scalars and enums cost 0, each root mutation field costs 10, and a field that
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +45,12 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from hub.errors import ConfigError
 from hub.store.paging import DEFAULT_PAGE
+from resolvers.budgets import BudgetUnavailable, CostBudgets
 from resolvers.shape import shape_errors
 
 log = logging.getLogger("crosstrace.graphql")
 MUTATION_COST = 10
+BUDGET_RETRY_SECONDS = 1  # Retry-After when the store holding the budgets does not answer (503)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,46 +278,6 @@ class _ResultWalker:
                               or parent, merged, visited)
 
 
-class LeakyBuckets:
-    """One leaky bucket per caller: ``size`` points, refilled at ``rate`` points per second by ``clock``.
-
-    At most ``max_callers`` buckets are kept; the least recently used is forgotten (it would be nearly full).
-    """
-
-    def __init__(self, size: int, rate: float, clock: Callable[[], float], max_callers: int = 10_000) -> None:
-        self.size, self.rate, self._clock, self._max = size, rate, clock, max_callers
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def available(self, caller: str) -> float:
-        now = self._clock()
-        level, at = self._buckets.get(caller, (float(self.size), now))
-        return min(float(self.size), level + max(0.0, now - at) * self.rate)
-
-    def take(self, caller: str, cost: int) -> tuple[bool, float, int]:
-        """Take ``cost`` points: (taken, points left, seconds until it would fit)."""
-        now = self._clock()
-        level = self.available(caller)
-        if cost > level:
-            self._remember(caller, level, now)
-            return False, level, max(1, math.ceil((cost - level) / self.rate))
-        self._remember(caller, level - cost, now)
-        return True, level - cost, 0
-
-    def settle(self, caller: str, refund: int) -> float:
-        """Give back ``refund`` points (a negative refund takes more; the level may go below zero, so the next
-        query waits for it); the points left."""
-        now = self._clock()
-        level = min(float(self.size), self.available(caller) + refund)
-        self._remember(caller, level, now)
-        return level
-
-    def _remember(self, caller: str, level: float, now: float) -> None:
-        self._buckets[caller] = (level, now)
-        self._buckets.move_to_end(caller)
-        while len(self._buckets) > self._max:
-            self._buckets.popitem(last=False)
-
-
 _VALIDATED: OrderedDict[tuple[Any, ...], list[GraphQLError]] = OrderedDict()
 _VALIDATED_MAX = 1024
 # Longer documents are parsed and validated afresh each time: 1024 cached documents of up to max_body_bytes each
@@ -371,10 +333,10 @@ class Guard(SchemaExtension):
     THROTTLED error and ``retry_after`` in the context (the HTTP layer answers 429 with ``Retry-After``).
     """
 
-    def __init__(self, limits: Limits, buckets: LeakyBuckets) -> None:
+    def __init__(self, limits: Limits, buckets: CostBudgets) -> None:
         self.limits, self.buckets = limits, buckets
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         ctx = self.execution_context
         context = ctx.context if isinstance(ctx.context, dict) else {}
         role = caller_role(context)
@@ -383,22 +345,29 @@ class Guard(SchemaExtension):
         assert ctx.graphql_document is not None
         errors = _validate(ctx.schema._schema, ctx.graphql_document, rules, closed, self.limits)
         if not errors:
-            errors = self._charge(context, ctx.schema._schema, ctx.graphql_document, ctx.operation_name,
-                                  ctx.variables)
+            try:
+                errors = await self._charge(context, ctx.schema._schema, ctx.graphql_document, ctx.operation_name,
+                                            ctx.variables)
+            except BudgetUnavailable as exc:
+                log.warning("cost budget unavailable, query refused: %s", exc)
+                context["unavailable"] = BUDGET_RETRY_SECONDS
+                errors = [GraphQLError("the cost budget cannot be checked right now: retry in "
+                                       f"{BUDGET_RETRY_SECONDS} s", extensions={"code": "UNAVAILABLE",
+                                                                                 "retryAfter": BUDGET_RETRY_SECONDS})]
         ctx.pre_execution_errors = list(errors)
         yield
 
-    def _charge(self, context: dict[str, Any], schema: GraphQLSchema, document: DocumentNode,
-                operation_name: str | None, variables: dict[str, Any] | None) -> list[GraphQLError]:
+    async def _charge(self, context: dict[str, Any], schema: GraphQLSchema, document: DocumentNode,
+                      operation_name: str | None, variables: dict[str, Any] | None) -> list[GraphQLError]:
         cost = query_cost(schema, document, operation_name, variables)
         caller = context.get("caller", "anonymous")
         if cost > self.limits.max_cost:
-            context["cost"] = self._report(cost, 0, self.buckets.available(caller))
+            context["cost"] = self._report(cost, 0, await self.buckets.available(context, caller))
             return [GraphQLError(f"query cost {cost} exceeds the maximum of {self.limits.max_cost}: ask for "
                                  "smaller pages or fewer nested objects",
                                  extensions={"code": "MAX_COST_EXCEEDED", "cost": cost,
                                              "maxCost": self.limits.max_cost})]
-        taken, left, wait = self.buckets.take(caller, cost)
+        taken, left, wait = await self.buckets.take(context, caller, cost)
         context["cost"] = self._report(cost, cost if taken else 0, left)
         if taken:
             context["charged"] = cost  # settled to the actual cost once it ran (on_execute)
@@ -407,7 +376,7 @@ class Guard(SchemaExtension):
         return [GraphQLError(f"Throttled: this query costs {cost} and {int(left)} points are available; retry in "
                              f"{wait} s", extensions={"code": "THROTTLED", "retryAfter": wait})]
 
-    def on_execute(self) -> Iterator[None]:
+    async def on_execute(self) -> AsyncIterator[None]:
         yield
         ctx = self.execution_context
         context = ctx.context if isinstance(ctx.context, dict) else {}
@@ -416,8 +385,9 @@ class Guard(SchemaExtension):
             return  # refused before it ran: nothing was taken
         actual = result_cost(ctx.schema._schema, ctx.graphql_document, ctx.operation_name,
                              getattr(ctx.result, "data", None))
-        left = self.buckets.settle(context.get("caller", "anonymous"), requested - actual)
-        context["cost"] = self._report(requested, actual, left)
+        left = await self.buckets.settle(context, context.get("caller", "anonymous"), requested - actual)
+        if left is not None:
+            context["cost"] = self._report(requested, actual, left)
 
     def _report(self, requested: int, actual: int, left: float) -> dict[str, Any]:
         return {"requestedQueryCost": requested, "actualQueryCost": actual,

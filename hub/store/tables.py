@@ -440,3 +440,12 @@ maintenance_windows = Table(
     Column("created_at", DateTime, nullable=False),
     Index("ix_maintenance_windows_ends", "ends_at"),
 )
+
+# PostgreSQL: each GraphQL caller's cost budget, shared by every process (hub/store/cost_budgets.py)
+cost_budgets = Table(
+    "cost_budgets", metadata,
+    Column("caller", Text, primary_key=True),
+    Column("tokens", Float, nullable=False),  # points left at refilled_at
+    Column("refilled_at", Float, nullable=False),  # the app's clock (seconds since the epoch)
+    Column("granted", Boolean, nullable=False),  # whether the last take was granted (what RETURNING reports)
+)
