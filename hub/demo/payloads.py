@@ -11,7 +11,6 @@ from typing import Any
 
 Line = tuple[str, int]  # (sku, quantity)
 SHOPIFY_WAREHOUSE = 61802545322  # the warehouse's Shopify location id (the demo config maps it to WH-1)
-AMAZON_SUPPLY_SOURCE = "d7679e14-031b-4ab3-a81b-ec4fc7a460b3"  # the warehouse as an Amazon supply source (→ WH-1)
 
 
 def iso(epoch: float, millis: bool = False) -> str:
@@ -120,7 +119,7 @@ def eventbridge(event_id: str, notification: dict[str, Any], at: float) -> dict[
 
 def amazon_order_change(notification_id: str, order_id: str, status: str, lines: list[Line], at: float,
                         shipped: bool = False) -> dict[str, Any]:
-    items = [{"OrderItemId": f"OI{order_id[-7:]}{i}", "SellerSKU": sku, "SupplySourceId": AMAZON_SUPPLY_SOURCE,
+    items = [{"OrderItemId": f"OI{order_id[-7:]}{i}", "SellerSKU": sku,
               "OrderItemStatus": status, "Quantity": qty, "QuantityShipped": qty if shipped else 0}
              for i, (sku, qty) in enumerate(lines)]
     return {"NotificationVersion": "1.0", "NotificationType": "ORDER_CHANGE", "PayloadVersion": "1.0",

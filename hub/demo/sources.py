@@ -12,7 +12,7 @@ import base64
 import secrets
 from typing import Any
 
-from hub.demo.payloads import AMAZON_SUPPLY_SOURCE, SHOPIFY_WAREHOUSE
+from hub.demo.payloads import SHOPIFY_WAREHOUSE
 
 ERP_TYPES = {"SO_POSTED": "erp.posted", "GR_POSTED": "erp.posted", "GOODS_ISSUE": "shipment.delivered",
              "TO_CREATED": "transfer.created", "TO_RECEIVED": "transfer.received", "STOCK_COUNT": "inventory.snapshot"}
@@ -51,7 +51,7 @@ def demo_config(store_url: str, hub_url: str, erp_url: str, poll_interval: float
                          "locations": {str(SHOPIFY_WAREHOUSE): "WH-1"}},
              "attributes": {"source_name": "channel"}},  # business attribute: /?attribute=channel=web
             {"name": "amazon", "kind": "marketplace", "adapter": "amazon-sp", "secret": "env:DEMO_AMAZON_SECRET",
-             "options": {"locations": {"DEFAULT": "WH-1", AMAZON_SUPPLY_SOURCE: "WH-1"}}},
+             "options": {"locations": {"DEFAULT": "WH-1"}}},
             {"name": "pos", "kind": "pos", "adapter": "square", "secret": "env:DEMO_SQUARE_KEY",
              "options": {"notification_url": f"{hub_url}/hooks/pos"}},
             {"name": "wms", "kind": "wms", "adapter": "json", "secret": "env:DEMO_WMS_SECRET",
