@@ -94,10 +94,13 @@ class CostBudgets:
         return taken
 
     async def settle(self, context: dict[str, Any], caller: str, refund: int) -> float | None:
-        """Give back ``refund`` points; the points left (None: the store did not answer, logged)."""
+        """Give back ``refund`` points; the points left (None: nothing to give back on PostgreSQL, or the store did
+        not answer, logged)."""
         store = _shared_store(context)
         if store is None:
             return self._memory.settle(caller, refund)
+        if refund == 0:  # charged what it cost: no second statement (the take's report stands)
+            return None
         try:
             return await cost_budgets.settle(store, self._bucket, caller, refund, self._clock())
         except BudgetUnavailable as exc:

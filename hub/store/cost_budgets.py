@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy import Float, Text, bindparam, case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -48,14 +48,25 @@ class Bucket:
     rate: float
 
 
-def _level(bucket: Bucket, now: float):  # type: ignore[no-untyped-def]
-    """The stored row's level at ``now`` (SQL)."""
-    elapsed = func.greatest(literal(0.0), literal(now) - cost_budgets.c.refilled_at)
-    return func.least(literal(float(bucket.size)), cost_budgets.c.tokens + elapsed * literal(bucket.rate))
+# Built once with parameters: each request only binds its values (building the statement took ~0.2 ms).
+_AT, _SIZE, _RATE = bindparam("at", type_=Float), bindparam("size", type_=Float), bindparam("rate", type_=Float)
+_COST, _WHO = bindparam("cost", type_=Float), bindparam("who", type_=Text)
+# The stored row's level at ``:at``: the refill since, up to the bucket's ``:size``.
+_REFILL = func.greatest(literal(0.0), _AT - cost_budgets.c.refilled_at) * _RATE
+_LEVEL = func.least(_SIZE, cost_budgets.c.tokens + _REFILL)
+_SINCE = func.greatest(cost_budgets.c.refilled_at, _AT)
+_TAKE = postgresql.insert(cost_budgets).values(caller=_WHO, tokens=_SIZE - _COST, refilled_at=_AT, granted=True)
+_TAKE = _TAKE.on_conflict_do_update(
+    index_elements=[cost_budgets.c.caller],
+    set_={"tokens": case((_LEVEL >= _COST, _LEVEL - _COST), else_=_LEVEL), "refilled_at": _SINCE,
+          "granted": _LEVEL >= _COST},
+).returning(cost_budgets.c.tokens, cost_budgets.c.granted)
+_SETTLE = (update(cost_budgets).where(cost_budgets.c.caller == _WHO)
+           .values(tokens=func.least(_SIZE, _LEVEL + _COST), refilled_at=_SINCE).returning(cost_budgets.c.tokens))
 
 
-def _since(now: float):  # type: ignore[no-untyped-def]
-    return func.greatest(cost_budgets.c.refilled_at, literal(now))
+def _params(bucket: Bucket, now: float, **more: object) -> dict[str, object]:
+    return {"at": now, "size": float(bucket.size), "rate": bucket.rate, **more}
 
 
 @_answering()
@@ -63,16 +74,8 @@ async def take(store: Store, bucket: Bucket, caller: str, cost: int, now: float)
     """Take ``cost`` points from ``caller``'s bucket when they are there: (taken, points left, seconds until it
     would fit); :class:`BudgetUnavailable` when the store does not answer. ``cost`` is at most the bucket's size
     (``max_cost <= cost_bucket``)."""
-    level = _level(bucket, now)
-    statement = postgresql.insert(cost_budgets).values(
-        caller=caller, tokens=float(bucket.size - cost), refilled_at=now, granted=True)
-    statement = statement.on_conflict_do_update(
-        index_elements=[cost_budgets.c.caller],
-        set_={"tokens": case((level >= cost, level - cost), else_=level), "refilled_at": _since(now),
-              "granted": level >= cost},
-    ).returning(cost_budgets.c.tokens, cost_budgets.c.granted)
     async with store.engine.begin() as conn:
-        row = (await conn.execute(statement)).one()
+        row = (await conn.execute(_TAKE, _params(bucket, now, who=caller, cost=float(cost)))).one()
     if row.granted:
         return True, row.tokens, 0
     return False, row.tokens, max(1, math.ceil((cost - row.tokens) / bucket.rate))
@@ -81,12 +84,8 @@ async def take(store: Store, bucket: Bucket, caller: str, cost: int, now: float)
 @_answering()
 async def settle(store: Store, bucket: Bucket, caller: str, refund: int, now: float) -> float:
     """Give back ``refund`` points (negative: take more, the level may go below zero); the points left."""
-    statement = (update(cost_budgets).where(cost_budgets.c.caller == caller)
-                 .values(tokens=func.least(literal(float(bucket.size)), _level(bucket, now) + refund),
-                         refilled_at=_since(now))
-                 .returning(cost_budgets.c.tokens))
     async with store.engine.begin() as conn:
-        left = (await conn.execute(statement)).scalar()
+        left = (await conn.execute(_SETTLE, _params(bucket, now, who=caller, cost=float(refund)))).scalar()
     return float(bucket.size) if left is None else left
 
 
@@ -94,7 +93,8 @@ async def settle(store: Store, bucket: Bucket, caller: str, refund: int, now: fl
 async def level(store: Store, bucket: Bucket, caller: str, now: float) -> float:
     """The points ``caller`` has now (a full bucket for a caller never seen)."""
     async with store.engine.connect() as conn:
-        left = (await conn.execute(select(_level(bucket, now)).where(cost_budgets.c.caller == caller))).scalar()
+        left = (await conn.execute(select(_LEVEL).where(cost_budgets.c.caller == _WHO),
+                                   _params(bucket, now, who=caller))).scalar()
     return float(bucket.size) if left is None else left
 
 
@@ -102,5 +102,5 @@ async def level(store: Store, bucket: Bucket, caller: str, now: float) -> float:
 async def forget_full(store: Store, bucket: Bucket, now: float) -> int:
     """Delete the rows of buckets that have refilled (a missing row is a full bucket); how many."""
     async with store.engine.begin() as conn:
-        result = await conn.execute(delete(cost_budgets).where(_level(bucket, now) >= bucket.size))
+        result = await conn.execute(delete(cost_budgets).where(_LEVEL >= _SIZE), _params(bucket, now))
     return result.rowcount or 0
