@@ -3,14 +3,17 @@ availability publishing, Stripe payouts, stores going offline.
 
 Faults that strike here: a transfer short-received at the store, a return that fails inspection (damaged),
 a payout short by a fee nobody explained, the first payout paying a charge the hub never saw, and the marketplace
-keeping a stale quantity for one SKU. The WMS fills its ``order_ref`` with the placeholder ``0`` on every transfer
-and receipt (junk, never a ref).
+keeping a stale quantity for one SKU. Once per run: the returns platform's webhooks pause for hours (the hub's watch
+says the source is silent) and the ops team's pager is down (its notification endpoint is disabled). The WMS fills
+its ``order_ref`` with the placeholder ``0`` on every transfer and receipt (junk, never a ref).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hub.demo import payloads as p
-from hub.demo.scenario import HOUR, MINUTE, SKUS, STORES, WAREHOUSE, World
+from hub.demo.scenario import HOUR, MINUTE, QUIET, SKUS, STORES, WAREHOUSE, World
 
 PLACEHOLDER = "0"
 
@@ -160,3 +163,25 @@ def pos_offline(world: World, at: float) -> None:
         # back online at least half an hour before the simulation ends, so the ERP books the backlog in time
         closing = world.scenario.start + world.scenario.horizon - 30 * MINUTE
         world.pos_offline[store] = min(at + world.rng.uniform(60, 120) * MINUTE, closing)
+
+
+def pause_returns(world: World) -> None:
+    """The returns platform's webhook queue stalls from 30% to 60% of the day, then sends the backlog in order:
+    longer than its watch's quiet time, so the hub raises ``source_silent`` and resolves it when they resume."""
+    start, horizon = world.scenario.start, world.scenario.horizon
+    paused, resumed = start + 0.3 * horizon, start + 0.6 * horizon
+    if resumed - paused < QUIET + 30 * MINUTE:
+        return  # a short run: a pause this brief is within the quiet time
+    held = sorted((s for s in world.scenario.sends if s.source == "returns" and paused <= s.at < resumed),
+                  key=lambda s: (s.at, s.seq))
+    backlog = {id(send): replace(send, at=resumed + index) for index, send in enumerate(held)}
+    world.scenario.sends = [backlog.get(id(send), send) for send in world.scenario.sends]
+    world.queue(resumed, f"source silent (the returns platform paused its webhooks for {(resumed - paused) / HOUR:.0f} "
+                         "hours, then sent the backlog)", "type=source_silent&status=all")
+
+
+def pager_down(world: World) -> None:
+    """The ops team's pager (the demo's one notification endpoint, :mod:`hub.demo.sources`) refuses every
+    connection: after five failed attempts in a row the hub disables it and says so in the queue."""
+    world.queue(world.scenario.start + 2 * HOUR, "notification endpoint disabled (the ops pager is down)",
+                "type=notification_endpoint_disabled")

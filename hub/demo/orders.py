@@ -3,13 +3,14 @@
 Every order is posted by the ERP (polled), web and marketplace orders are allocated, picked and packed
 by the WMS, shipped by the channel and tracked by the carrier (EasyPost). Faults that strike an order:
 a duplicate storm, a carrier scan before the shipment (out of order), a posting the ERP loses (the order
-is stuck), a WMS payload in a new schema (dead letter), and store sales held back while a store is offline.
+is stuck, then escalated), a WMS payload in a new schema (dead letter), store sales held back while a store is
+offline, and one charge Stripe holds back from every payout (its settlement goes missing).
 """
 
 from __future__ import annotations
 
 from hub.demo import payloads as p
-from hub.demo.scenario import HOUR, MINUTE, STORES, WAREHOUSE, World
+from hub.demo.scenario import ESCALATE_LATE, HOUR, MINUTE, PAYOUT_DELAY, STORES, WAREHOUSE, World
 
 
 def place(world: World, at: float) -> None:
@@ -41,9 +42,17 @@ def _web(world: World, at: float) -> None:
     world.send(paid_at, "stripe", p.stripe_event(f"evt_3{world.hex(21)}", "payment_intent.succeeded",
                                                  p.stripe_payment_intent(pi, charge, cents, order_id, paid_at),
                                                  paid_at))
-    world.charges.append((paid_at, charge, cents, round(cents * 0.029) + 30))
+    if not world.held_charge and not duplicate and paid_at >= world.scenario.start + 30 * MINUTE:
+        world.held_charge = True  # Stripe holds the first charge after half an hour back for review: no payout
+        world.note(paid_at + PAYOUT_DELAY + 10 * MINUTE, "settlement missing (Stripe held the charge back)",
+                   f"#{number}")  # pays it; the hub waits its payout delay, then says so on the order
+    else:
+        world.charges.append((paid_at, charge, cents, round(cents * 0.029) + 30))
     if not duplicate and world.faults.strike("lost_posting", at):
         world.note(at + HOUR, "stuck order (the ERP lost its posting)", f"#{number}")
+        # late when its 30-minute SLA passes, escalated (severity raised) when still late an hour after that
+        world.note(at + 30 * MINUTE + ESCALATE_LATE + 15 * MINUTE, "escalated (late past its SLA: severity raised)",
+                   f"#{number}")
         return
     posted = at + rng.uniform(3, 20) * MINUTE
     sales_order = f"SO-{world.next('so', 40001)}"

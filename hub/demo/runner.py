@@ -106,7 +106,8 @@ async def run_demo(options: DemoOptions, app_factory: AppFactory, out: TextIO = 
     secrets = new_secrets()
     poll_interval = min(2.0, max(0.05, 300.0 / clock.factor))  # every 5 simulated minutes
     raw = demo_config(f"sqlite+aiosqlite:///{db}", hub_url, f"http://{options.host}:{erp_port}", poll_interval,
-                      tolerance_seconds=int(max(300.0, 30 * clock.factor)))  # 30 real seconds of latency
+                      tolerance_seconds=int(max(300.0, 30 * clock.factor)),  # 30 real seconds of latency
+                      pager_url=f"http://{options.host}:{_free_port(options.host)}/hooks/crosstrace")  # down
     # The hub's clock runs `factor` times real time: /healthz allows a real minute, not a simulated one.
     raw["health"] = {"max_pending_seconds": 60 * clock.factor, "stall_min_seconds": 60 * clock.factor}
     key, key_sha256 = auth.new_key()
@@ -272,9 +273,14 @@ def _report(out: TextIO, scenario: Scenario, sender: Sender, erp: ErpApi, settle
         print(f"  paste any of these into the search box at {hub_url}/ :", file=out)
         for label, refs in sorted(scenario.notable.items()):
             print(f"    {label}: {'  '.join(refs[:3])}", file=out)
-    else:
+    if scenario.queue:
+        print("  and in the exception queue, beside the transactions:", file=out)
+        for label, query in sorted(scenario.queue.items()):
+            print(f"    {label}: {hub_url}/exceptions?{query}", file=out)
+    if not scenario.notable:
         print(f"  nothing has gone wrong yet in {scenario.horizon / 3600:.1f} simulated hours: the first faults strike "
               "after about an hour (the default --duration 60 shows every kind); the orders are on "
               f"{hub_url}/", file=out)
+    print("demo queue: " + "; ".join(f"{label}={query}" for label, query in sorted(scenario.queue.items())), file=out)
     print("demo refs: " + "; ".join(f"{label}={','.join(refs)}" for label, refs in sorted(scenario.notable.items())),
           file=out, flush=True)

@@ -5,7 +5,9 @@
 (transfers, supplier receipts, returns, cycle counts, availability publishing, payouts). Each starts a
 lifecycle whose later steps may fall after the horizon (those are never sent: the simulation ends there);
 new activity stops an hour or so before it, so nothing falls due just after it.
-Faults recur on their own seeded schedule (:class:`Faults`). Nothing here does I/O or reads a clock, so
+Faults recur on their own seeded schedule (:class:`Faults`); the alerts the queue shows beside them (a charge
+Stripe holds back, the returns platform's paused webhooks) strike once, with no rng, so every other send stays
+where it was. Nothing here does I/O or reads a clock, so
 the same seed and options give the same sends, records and identifiers.
 """
 
@@ -19,6 +21,9 @@ SKUS = tuple(f"SKU-{1001 + i}" for i in range(12))
 STORES = ("STORE-1", "STORE-2", "STORE-3")
 WAREHOUSE = "WH-1"
 MINUTE, HOUR = 60.0, 3600.0
+PAYOUT_DELAY = 8 * HOUR  # the demo's [settlement] missing_after_days for Stripe: every payout run pays within it
+QUIET = 2 * HOUR  # the returns platform's watch quiet_minutes: its natural gaps are shorter
+ESCALATE_LATE = HOUR  # [exceptions.escalation] late: a late step open an hour is escalated (then 2 h, 4 h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,7 @@ class Scenario:
     erp_records: list[dict[str, Any]] = field(default_factory=list)
     outages: list[tuple[float, float]] = field(default_factory=list)
     notable: dict[str, list[str]] = field(default_factory=dict)
+    queue: dict[str, str] = field(default_factory=dict)  # label → the exception queue's filter showing it
 
     def note(self, label: str, ref: str) -> None:
         self.notable.setdefault(label, []).append(ref)
@@ -82,6 +88,7 @@ class World:
         self.counters: dict[str, int] = {}
         self.charges: list[tuple[str, int, int]] = []  # captured, not yet paid out: (charge, cents, fee cents)
         self.stranger_paid = False  # whether a payout paid the charge the hub never saw (the first one does)
+        self.held_charge = False  # whether Stripe held back a charge from every payout (the first after 30 min)
         self.pos_offline: dict[str, float] = {}  # store → back online at
         self.listed: dict[str, int] = {}  # SKU → quantity the marketplace last showed
         self.stale: tuple[str, int, float] | None = None  # (SKU, quantity shown, until) while a channel is stale
@@ -96,6 +103,11 @@ class World:
         """Remember ``ref`` as an example of ``label`` when the fault shows before the simulation ends."""
         if when < self.scenario.start + self.scenario.horizon:
             self.scenario.note(label, ref)
+
+    def queue(self, when: float, label: str, query: str) -> None:
+        """Name an exception that belongs to no transaction by its queue filter, when it shows in the simulation."""
+        if when < self.scenario.start + self.scenario.horizon:
+            self.scenario.queue[label] = query
 
     def hex(self, length: int) -> str:
         return "".join(self.rng.choice("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -154,6 +166,8 @@ def build(seed: int, start: float, horizon: float, orders_per_minute: float) -> 
          "count": operations.publish_availability, "store_count": operations.store_count,
          "payout": operations.payout, "pos_offline": operations.pos_offline}[name](world, at)
         jobs[name] = at + periods[name] * world.rng.uniform(0.8, 1.2)
+    operations.pause_returns(world)
+    operations.pager_down(world)
     from hub.demo.payloads import iso
 
     world.scenario.sends = sorted((s for s in world.scenario.sends if s.at < end), key=lambda s: (s.at, s.seq))

@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from hub.demo.payloads import SHOPIFY_WAREHOUSE
+from hub.demo.scenario import ESCALATE_LATE, PAYOUT_DELAY, QUIET
 
 ERP_TYPES = {"SO_POSTED": "erp.posted", "GR_POSTED": "erp.posted", "GOODS_ISSUE": "shipment.delivered",
              "TO_CREATED": "transfer.created", "TO_RECEIVED": "transfer.received", "STOCK_COUNT": "inventory.snapshot"}
@@ -31,12 +32,16 @@ def new_secrets() -> dict[str, str]:
     return {"DEMO_SHOPIFY_SECRET": "shpss_" + secrets.token_hex(16), "DEMO_STRIPE_SECRET": whsec(),
             "DEMO_SQUARE_KEY": secrets.token_urlsafe(22), "DEMO_EASYPOST_SECRET": secrets.token_hex(16),
             "DEMO_AMAZON_SECRET": secrets.token_urlsafe(24), "DEMO_WMS_SECRET": whsec(),
-            "DEMO_RETURNS_SECRET": secrets.token_hex(24), "DEMO_ERP_SECRET": whsec()}
+            "DEMO_RETURNS_SECRET": secrets.token_hex(24), "DEMO_ERP_SECRET": whsec(), "DEMO_PAGER_SECRET": whsec()}
 
 
 def demo_config(store_url: str, hub_url: str, erp_url: str, poll_interval: float,
-                tolerance_seconds: int = 300) -> dict[str, Any]:
+                tolerance_seconds: int = 300, pager_url: str = "http://127.0.0.1:9/hooks/crosstrace") -> dict[str, Any]:
     """The raw config (what ``tomllib`` would give for the demo's ``crosstrace.toml``).
+
+    ``pager_url``: the ops team's notification endpoint, which is down (nothing listens there): the hub disables it
+    after five failed attempts and says so in the queue. Stripe pays a capture out within ``PAYOUT_DELAY``, late
+    steps escalate after ``ESCALATE_LATE``, and the returns platform is watched for silence (``QUIET``).
 
     ``tolerance_seconds`` is the signature timestamp tolerance in *simulated* seconds: at 60 simulated
     minutes per second the default 300 would be 83 real milliseconds of network and queueing.
@@ -45,6 +50,10 @@ def demo_config(store_url: str, hub_url: str, erp_url: str, poll_interval: float
         "store": {"url": store_url},
         "ingest": {"signature_tolerance_seconds": tolerance_seconds},
         "flows": {"order": {"steps": _order_steps()}},
+        "exceptions": {"escalation": {"late": int(ESCALATE_LATE // 60)}},
+        "settlement": {"missing_after_days": {"stripe": PAYOUT_DELAY / 86400}},
+        "notifications": [{"name": "ops-pager", "url": pager_url, "secret": "env:DEMO_PAGER_SECRET",
+                           "disable_after_failures": 5}],
         "sources": [
             {"name": "shop", "kind": "commerce", "adapter": "shopify", "secret": "env:DEMO_SHOPIFY_SECRET",
              "options": {"carrier_source": "easypost", "count_payments": False,
@@ -66,6 +75,7 @@ def demo_config(store_url: str, hub_url: str, erp_url: str, poll_interval: float
                           {"path": "wave", "namespace": "wms:wave", "role": "related"}],
                  "lines": _LINES}}},
             {"name": "returns", "kind": "returns", "adapter": "json", "secret": "env:DEMO_RETURNS_SECRET",
+             "watch": {"quiet_minutes": int(QUIET // 60)},
              "options": {"signature": "hmac-sha256-hex", "signature_header": "x-signature", "mapping": {
                  "id": "id", "type": "status", "type_map": RETURN_TYPES, "occurred_at": "updated_at",
                  "status": "outcome", "error": "outcome_reason",

@@ -33,7 +33,8 @@ READY_TIMEOUT = 300.0
 TRANSACTION_FAULTS = {"stuck order": "late", "duplicate deliveries": "duplicate",
                       "out-of-order carrier scan": "out_of_order", "short transfer": "quantity_mismatch",
                       "damaged return": "failed", "settlement mismatch": "amount_mismatch",
-                      "payout line unmatched": "settlement_unmatched",
+                      "payout line unmatched": "settlement_unmatched", "settlement missing": "settlement_missing",
+                      "escalated": "late",
                       "schema drift": "dead_letter"}  # a dead letter lands on the order its body cites
 TX_FIELDS = "id kind refs { namespace value role } exceptions { type status subject } steps { name status optional }"
 LIST_FIELDS = "id kind firstAt refs { namespace value role }"  # cheap enough to page through every transaction
@@ -55,6 +56,7 @@ class Demo:
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.key = ""
         self.notable: dict[str, list[str]] = {}
+        self.queue: dict[str, str] = {}  # label → the exception queue's filter (exceptions of no transaction)
         self.text = ""
 
     def wait_summary(self) -> None:
@@ -67,6 +69,9 @@ class Demo:
                 for part in found.group(1).split("; "):
                     label, _, refs = part.partition("=")
                     self.notable[label] = refs.split(",")
+                queue = re.search(r"^demo queue: (.*)$", self.text, re.MULTILINE)
+                self.queue = dict(part.partition("=")[::2] for part in queue.group(1).split("; ") if part) \
+                    if queue else {}
                 return
             if self.process.poll() is not None:
                 raise AssertionError(f"demo exited with {self.process.returncode}:\n{self.text[-3000:]}")
@@ -164,6 +169,38 @@ def test_every_fault_class_raised_its_exception_on_the_transaction_it_hit(demos:
         late = [e for e in demo.transaction(ref)["exceptions"] if e["type"] == "late"]  # type: ignore[index]
         steps = {(e["status"], e["subject"].rsplit(":", 1)[1]) for e in late}  # a long run: "shipped" is late too
         assert ("open", "accepted") in steps and steps <= {("open", "accepted"), ("open", "shipped")}, steps
+
+
+def test_the_stuck_order_escalates_and_the_queue_shows_the_silent_source_and_the_disabled_pager(
+        demos: tuple[Demo, Demo]) -> None:
+    """Issue 17's alerts in the demo: a late step open past its SLA is escalated (severity raised, history says
+    so); the returns platform's pause is a source_silent that resolved itself when the backlog came; the ops pager
+    that refuses every connection is disabled with an exception saying so. The printed queue links find them."""
+    demo = demos[0]
+    for ref in demo.refs("escalated"):
+        late = demo.gql("query($ref: String!) { transaction(ref: $ref) { exceptions { type severity "
+                        "history { action } } } }", ref=ref)["transaction"]["exceptions"]
+        escalated = [e for e in late if e["type"] == "late" and "escalated" in {h["action"] for h in e["history"]}]
+        assert escalated and all(e["severity"] in ("error", "critical") for e in escalated), (ref, late)
+    assert sorted(demo.queue.values()) == ["type=notification_endpoint_disabled", "type=source_silent&status=all"]
+    silent = demo.every("exceptions", "status subject history { action }", type=["source_silent"])
+    assert ("resolved", "returns") in {(e["status"], e["subject"]) for e in silent}, silent
+    pager = demo.every("exceptions", "status subject", type=["notification_endpoint_disabled"])
+    assert pager == [{"status": "open", "subject": "ops-pager"}]
+    endpoints = demo.gql("{ notificationEndpoints { name enabled } }")["notificationEndpoints"]
+    assert endpoints == [{"name": "ops-pager", "enabled": False}]
+    with httpx.Client(base_url=demo.url, timeout=60) as web:
+        for label, query in demo.queue.items():
+            page = web.get(f"/exceptions?{query}")
+            assert page.status_code == 200 and query.split("&")[0].split("=")[1] in page.text, label
+
+
+def test_the_dashboard_shows_every_kpi_tile(demos: tuple[Demo, Demo]) -> None:
+    """The dashboard's business tiles (issue 17 item 4) each have rows on the demo's day, not their empty note."""
+    page = httpx.get(f"{demos[0].url}/dashboard", timeout=60)
+    assert page.status_code == 200
+    for tile in ("kpi-orders", "kpi-cycle", "kpi-cancel", "kpi-sla", "kpi-fresh", "kpi-backlog"):
+        assert f'<table id="{tile}">' in page.text, tile
 
 
 def test_schema_drift_is_a_dead_letter_and_stale_availability_a_stock_divergence(demos: tuple[Demo, Demo]) -> None:

@@ -17,7 +17,7 @@ from hub.config import parse
 from hub.demo.clock import SimClock
 from hub.demo.erp import ErpApi
 from hub.demo.payloads import iso
-from hub.demo.scenario import build
+from hub.demo.scenario import ESCALATE_LATE, PAYOUT_DELAY, QUIET, build
 from hub.demo.sender import vendor_headers
 from hub.demo.sources import demo_config, new_secrets
 from hub.model import EVENT_TYPES, Delivery
@@ -27,7 +27,8 @@ START = 1_793_000_000.0  # 2026-10-26, on the minute
 HORIZON = 20 * 3600.0
 HUB = "http://127.0.0.1:8000"
 LABELS = ("damaged return", "duplicate deliveries", "out-of-order carrier scan", "schema drift", "settlement mismatch",
-          "short transfer", "stale availability", "store sale sent late", "stuck order", "payout line unmatched")
+          "short transfer", "stale availability", "store sale sent late", "stuck order", "payout line unmatched",
+          "settlement missing", "escalated")
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,29 @@ def test_every_delivery_passes_the_real_adapter(scenario) -> None:  # type: igno
     # WH-1 their shipments would move Amazon's listed quantity, which the ERP's counts never book (a divergence).
     assert unplaced == {("shop", "order.placed"), ("amazon", "order.placed"), ("amazon", "order.accepted"),
                         ("amazon", "shipment.shipped")}, unplaced
+
+
+def test_the_queue_shows_a_silent_source_and_a_disabled_pager_beside_the_transactions(scenario) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17's alerts in the demo: the returns platform pauses longer than its watch's quiet time, the ops pager
+    (the one notification endpoint) is down, a late step escalates and a charge Stripe held is waited for."""
+    assert sorted(query.split("&")[0] for query in scenario.queue.values()) == \
+        ["type=notification_endpoint_disabled", "type=source_silent"]
+    returns = sorted(send.at for send in scenario.sends if send.source == "returns")
+    assert max(b - a for a, b in zip(returns, returns[1:], strict=False)) > QUIET + 30 * 60
+    config = parse(demo_config("sqlite+aiosqlite:///unused.db", HUB, "http://127.0.0.1:9", 1.0), new_secrets())
+    assert config.sources["returns"].watch.quiet_minutes * 60 == QUIET
+    assert [(t.name, t.disable_after) for t in config.notifications] == [("ops-pager", 5)]
+    assert config.escalation is not None and config.settlement.missing_after["stripe"].total_seconds() == PAYOUT_DELAY
+    assert ESCALATE_LATE < PAYOUT_DELAY  # both strike within the twenty hours this module builds
+    held = scenario.notable[next(k for k in scenario.notable if k.startswith("settlement missing"))]
+    paid = {charge for send in scenario.sends if send.body.get("type") == "payout.paid"
+            for charge in (t["source"] for t in send.body["data"]["object"]["balance_transactions"]["data"])}
+    order = next(send.body["id"] for send in scenario.sends
+                 if send.source == "shop" and send.body.get("name") == held[0])
+    charges = {send.body["data"]["object"]["latest_charge"] for send in scenario.sends
+               if send.body.get("type") == "payment_intent.succeeded"
+               and send.body["data"]["object"]["metadata"]["order_id"] == str(order)}
+    assert charges and not charges & paid  # no payout pays the held charge
 
 
 def test_every_erp_record_maps_to_a_canonical_event(scenario) -> None:  # type: ignore[no-untyped-def]
