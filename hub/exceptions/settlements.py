@@ -195,11 +195,13 @@ def missing(tx_id: str, kind: str, events: list[TxEvent], settled: bool, setting
     if now < due_at:
         return [], due_at
     value, currency, _ = capture.amount  # type: ignore[misc]
-    days = settings.missing_after[capture.source].total_seconds() / 86400
+    delay = settings.missing_after[capture.source].total_seconds()
+    amount, unit = (delay / 86400, "day") if delay % 86400 == 0 else (delay / 3600, "hour")  # 8 hours, not 0.33 days
+    later = f"{amount:.3g} {unit}{'' if amount == 1 else 's'}"
     return [Finding(
         rule="settlement.missing", type="settlement_missing", severity="warning", subject=f"{tx_id}:settlement",
         message=f"{capture.source} captured {value} {currency} on {capture.occurred_at:%Y-%m-%d %H:%M} UTC and no "
-                f"settlement names this order {days:g} days later",
+                f"settlement names this order {later} later",
         evidence={"capture": capture.id, "captured_at": capture.occurred_at.isoformat(), "amount": str(value),
                   "currency": currency, "due_at": due_at.isoformat(), "expected": "a settlement paying this capture",
                   "actual": "none"},

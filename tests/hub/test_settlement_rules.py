@@ -57,6 +57,7 @@ async def test_a_capture_no_settlement_names_opens_settlement_missing_after_the_
         [late] = await listed(client, type=["settlement_missing"])
         assert late["status"] == "open" and late["system"] == "shop" and late["rule"] == "settlement.missing"
         assert late["evidence"]["amount"] == "100.00" and late["evidence"]["due_at"] == "2026-11-05T09:01:00"
+        assert late["message"].endswith("no settlement names this order 3 days later")
 
         await ingest(client, hub, *payout("po_1", 3 * DAY + 10, {"1001": "100.00"}, gross="100.00", fee="2.90"))
         [resolved] = await listed(client, type=["settlement_missing"])
