@@ -3,7 +3,8 @@
 Contract: personal values (see :mod:`hub.access.privacy`) in every raw delivery that mentions the email, or
 that belongs to a transaction the email or ref names, are replaced by ``[erased]``; refs whose value
 is the email become ``erased:sha256:…`` in ``refs`` and ``ref_keys`` alike (so the transaction stays
-one); the contact index forgets the emails and the rewritten deliveries; ids, quantities, amounts and times are
+one); the events' business attributes (and so their transactions') are erased by the same rule; the contact
+index forgets the emails and the rewritten deliveries; ids, quantities, amounts and times are
 untouched. It runs in one write transaction with its audit entry. On SQLite (``secure_delete=ON``) the WAL is
 checkpointed afterwards so the old pages are overwritten in the database file and the WAL is truncated: the bytes
 are gone, not just unlinked.
@@ -22,6 +23,7 @@ from hub.errors import BadRequest
 from hub.store import Connection, Store, contact_index
 from hub.store import erasure as stored
 from hub.store import queries as q
+from hub.store.record import refresh_attributes
 
 _SCAN_BATCH = 500
 
@@ -80,11 +82,14 @@ async def _erase(conn: Connection, email: str | None, ref: str | None) -> Erasur
                                      error=erase(row.error) if row.error else row.error)
     event_count = ref_count = 0
     if tx_ids or delivery_ids:  # the transactions' events, and the unlinked ones of the deliveries rewritten
-        event_rows = await stored.event_errors(conn, tx_ids, delivery_ids)
+        event_rows = await stored.event_texts(conn, tx_ids, delivery_ids)
         event_count = len(event_rows)
         for row in event_rows:
             if row.error and erase(row.error) != row.error:
                 await stored.set_event_error(conn, row.id, erase(row.error))
+            if row.attributes and erase(row.attributes) != row.attributes:
+                await stored.set_event_attributes(conn, row.id, erase(row.attributes))
+        await refresh_attributes(conn, tx_ids)  # the transactions' attributes are their events', erased too
     for value in emails:
         ref_count += await _pseudonymise_ref(conn, value)
     key = await contact_index.index_key(conn)  # the erased deliveries and emails are no longer searchable

@@ -8,7 +8,8 @@ The rules (every way out applies them: GraphQL, the UI, CSV/NDJSON and OCEL expo
   ``cart_token``, ``checkout_token``, ``*_secret``) anywhere; ``name``, ``company``, ``address`` only inside an object
   that describes a person or an address (``customer``, ``ship_to``, ``billing``, ``gift``…), so an order's
   ``name`` "#1001" or a product name survive. camelCase keys count as snake_case.
-- **Refs by namespace**: a ref whose object names a personal key (``shop:customer_email``) has its value masked.
+- **Refs by namespace**: a ref whose object names a personal key (``shop:customer_email``) has its value masked;
+  so has a business attribute (``{"name": …, "value": …}``) whose name is a personal key (``customer_name``).
 - **By shape** in any text (event ids, errors, notes, messages): emails (non-ASCII ones too), international
   phones ("+49 151 …", "0049 …"), national phones written with a separator ("0151 2345678", "(030) 1234567",
   "06 12 34 56 78"), links that carry a key or token, street addresses ("12 Main Street", "Rua das Flores 12",
@@ -108,6 +109,15 @@ def personal_namespace(namespace: str) -> bool:
     return personal_key(namespace.rpartition(":")[2], False)
 
 
+def _names_personal(obj: dict[str, Any]) -> bool:
+    """Whether a dict's ``value`` is personal by what it names: a ref's namespace (``shop:customer_email``) or a
+    business attribute's name (``{"name": "customer_email", "value": …}``)."""
+    namespace, name = obj.get("namespace"), obj.get("name")
+    if isinstance(namespace, str):
+        return personal_namespace(namespace)
+    return isinstance(name, str) and "value" in obj and personal_key(name, False)
+
+
 def _is_person(parent_key: str | None, obj: dict[str, Any]) -> bool:
     if parent_key is not None and any(c in _norm(parent_key) for c in _PERSON_CONTAINERS):
         return True
@@ -132,8 +142,7 @@ def _walk(value: Any, replace_value: Callable[[Any], Any], replace_text: Callabl
         return value if hasattr(value, "__html__") else replace_text(value)
     if isinstance(value, dict):
         person = in_person or _is_person(parent_key, value)
-        namespace = value.get("namespace")
-        hidden = "value" if isinstance(namespace, str) and personal_namespace(namespace) else None
+        hidden = "value" if _names_personal(value) else None
         out = {}
         for key, item in value.items():
             if (key == hidden or personal_key(str(key), person)) and not isinstance(item, dict | list):

@@ -1,4 +1,5 @@
-"""What ``eraseCustomer`` reads and rewrites: the raw deliveries, events, refs and exceptions naming a customer.
+"""What ``eraseCustomer`` reads and rewrites: the raw deliveries, events (errors, business attributes), refs and
+exceptions naming a customer.
 
 The rules (which values are personal, what replaces them) are :mod:`hub.access.erasure`'s; these functions
 find the rows and write the redacted values back, inside the caller's write transaction.
@@ -57,14 +58,18 @@ async def rewrite_delivery(conn: AsyncConnection, delivery_id: str, *, body: byt
                                                                                       error=error))
 
 
-async def event_errors(conn: AsyncConnection, tx_ids: Collection[str], delivery_ids: Collection[str]) -> list[Any]:
-    """The events (id, error) of these transactions or deliveries."""
-    return list((await conn.execute(select(events.c.id, events.c.error).where(or_(
+async def event_texts(conn: AsyncConnection, tx_ids: Collection[str], delivery_ids: Collection[str]) -> list[Any]:
+    """The events (id, error, attributes) of these transactions or deliveries."""
+    return list((await conn.execute(select(events.c.id, events.c.error, events.c.attributes).where(or_(
         events.c.tx_id.in_(tx_ids), events.c.delivery_id.in_(delivery_ids))))).all())
 
 
 async def set_event_error(conn: AsyncConnection, event_id: str, error: str) -> None:
     await conn.execute(update(events).where(events.c.id == event_id).values(error=error))
+
+
+async def set_event_attributes(conn: AsyncConnection, event_id: str, attributes: dict[str, str]) -> None:
+    await conn.execute(update(events).where(events.c.id == event_id).values(attributes=attributes))
 
 
 async def replace_ref_value(conn: AsyncConnection, value: str, replacement: str) -> int:

@@ -495,3 +495,15 @@ async def _keep_attributes(conn: AsyncConnection, tx_ids: set[str], by_tx: dict[
         await conn.execute(delete(transaction_attributes).where(transaction_attributes.c.tx_id.in_(chunk)))
     if wanted:
         await conn.execute(transaction_attributes.insert(), wanted)
+
+
+async def refresh_attributes(conn: AsyncConnection, tx_ids: set[str]) -> None:
+    """Recompute these transactions' attribute rows from their stored events (after erasure or a purge rewrote or
+    deleted some): values only gone events stated go with them."""
+    if not tx_ids:
+        return
+    by_tx: dict[str, list[Any]] = defaultdict(list)
+    for row in await _select_in(conn, select(events.c.tx_id, events.c.id, events.c.occurred_at, events.c.attributes),
+                                events.c.tx_id, sorted(tx_ids)):
+        by_tx[row.tx_id].append(row)
+    await _keep_attributes(conn, tx_ids, by_tx)
