@@ -60,10 +60,9 @@ async def test_a_refused_row_fails_the_transaction_as_data(store: Store) -> None
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)  # only PostgreSQL writes over a server connection
 async def test_a_lost_server_during_copy_is_transient(store: Store) -> None:
     """The normalizer retries (never dead-letters) a batch whose COPY met a terminated backend."""
-    if store.dialect != "postgresql":
-        pytest.skip("only PostgreSQL writes over a server connection")
     with pytest.raises(DBAPIError) as raised:
         async with store.write() as conn:
             # asked of the driver: no statement of SQLAlchemy's has begun the transaction, the COPY's path begins it
