@@ -11,9 +11,11 @@ import strawberry
 from graphql import GraphQLError
 
 from hub import kpis
+from hub.access.privacy import mask_groups
 from hub.export.process_variants import process_variants
 from hub.model import as_utc
 from hub.store import metrics_queries as mq
+from resolvers.permissions import masks_for
 from schema.metrics import (
     BacklogRow,
     CancellationRow,
@@ -62,7 +64,7 @@ class Metrics:
                                        bucket.value if bucket else None, self.scope.timezone, attribute)
         except ValueError as exc:
             raise _bad_input(exc) from None
-        return [CountRow(**row) for row in rows]
+        return [CountRow(**row) for row in _masked(info, rows, attribute, "attribute")]
 
     @strawberry.field(description="Seconds from occurred (source clock) to received (hub clock), per source.")
     async def receive_lag(self, info: strawberry.Info) -> list[LagRow]:
@@ -110,7 +112,7 @@ class Metrics:
             rows = await _read(info, kpis.sla_attainment, hub.config, _now(hub), self.scope.window, kind, attribute)
         except ValueError as exc:
             raise _bad_input(exc) from None
-        return [SlaRow(**row) for row in rows]
+        return [SlaRow(**row) for row in _masked(info, rows, attribute, "group")]
 
     @strawberry.field(description="Inventory freshness: the age of each source's newest stock position per location.")
     async def inventory_freshness(self, info: strawberry.Info) -> list[FreshnessRow]:
@@ -141,8 +143,8 @@ class Metrics:
     async def _kpi(self, info: strawberry.Info, function: Any, attribute: str | None,
                    bucket: TimeBucket | None) -> list[dict[str, Any]]:
         try:
-            return await _read(info, function, self.scope.window, attribute, bucket.value if bucket else None,
-                               self.scope.timezone)
+            return _masked(info, await _read(info, function, self.scope.window, attribute,
+                                             bucket.value if bucket else None, self.scope.timezone), attribute, "group")
         except ValueError as exc:
             raise _bad_input(exc) from None
 
@@ -153,6 +155,12 @@ class Metrics:
                                extensions={"code": "NOT_AVAILABLE"})
         rows = await _read(info, _divergence_counts)
         return [DivergenceCountRow(**row) for row in rows]
+
+
+def _masked(info: strawberry.Info, rows: list[dict[str, Any]], attribute: str | None,
+            column: str) -> list[dict[str, Any]]:
+    """Rows grouped by a personal attribute (``customer_name``) with its values masked for callers below admin."""
+    return mask_groups(rows, attribute, column) if masks_for(info.context) else rows
 
 
 def _now(hub: Any) -> datetime:

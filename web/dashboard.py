@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from hub import kpis
+from hub.access.privacy import mask_groups
 from hub.export.process_map import process_map
 from hub.export.process_variants import process_variants
 from hub.ingest.polling import source_health
@@ -26,7 +27,7 @@ from hub.store import dashboard_queries as dq
 from hub.store import metrics_queries as mq
 from hub.store.unlinked import unlinked_per_source
 from web import charts
-from web.common import now_of, render
+from web.common import masks_personal_data, now_of, render
 from web.stock import divergence_heat
 
 # window → (span, metrics bucket); buckets are UTC hours or days, as GraphQL ``metrics`` counts them.
@@ -34,6 +35,7 @@ WINDOWS = {"6h": (timedelta(hours=6), "hour"), "24h": (timedelta(days=1), "hour"
            "7d": (timedelta(days=7), "hour"), "30d": (timedelta(days=30), "day")}
 DEFAULT_WINDOW = "24h"
 STEP_ROWS = 10
+_GROUPED_TILES = ("kpi_orders", "kpi_cycle", "kpi_cancel", "kpi_sla")  # rows per channel or attribute value
 TILE_CAP = 20_000  # the business tiles' rates and percentiles read the newest orders of the window (GraphQL: 100,000)
 
 
@@ -105,6 +107,8 @@ def routes(hub: Hub) -> list[BaseRoute]:
             variants = await process_variants(conn, hub.config, kind, since, until, now, limit=12)
             heat = await divergence_heat(conn)
             business = await _business(conn, hub, scope, by, now)
+        if masks_personal_data(request):  # tiles grouped by a personal attribute (customer_name) show it masked
+            business.update({tile: mask_groups(business[tile], by, "group") for tile in _GROUPED_TILES})
         health = await source_health(hub.started().store, hub.config, now)
         ages = [label for label, _ in mq.AGE_BUCKETS]
         age_table: dict[str, dict[str, int]] = defaultdict(dict)

@@ -278,6 +278,14 @@ def mask_ref(namespace: str, value: str) -> str:
     return disguise(value) if personal_namespace(namespace) else mask_text(value)
 
 
+def mask_groups(rows: list[dict[str, Any]], attribute: str | None, column: str) -> list[dict[str, Any]]:
+    """Aggregate rows grouped by business ``attribute`` with its value (``column``) masked whole when the
+    attribute's name is personal (``customer_name``), as :func:`mask_json` masks the attribute itself."""
+    if attribute is None or not personal_key(attribute, False):
+        return rows
+    return [{**row, column: disguise(row[column])} for row in rows]
+
+
 def mask_html(page: str) -> str:
     """An HTML page with personal data masked by shape: the net under pages whose values :func:`mask_json` masked."""
     return _free_text(page)

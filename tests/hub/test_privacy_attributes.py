@@ -4,13 +4,14 @@ by ``eraseCustomer`` and recomputed when retention purges the events that stated
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from hub.store.tables import events, transaction_attributes
-from tests.support import ERP_SECRET, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers
+from tests.support import ADMIN_KEY, ERP_SECRET, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers
 from tests.web.app import login
 
 EMAIL, NAME = "ana.lima@example.org", "Ana Lima"
@@ -18,6 +19,9 @@ SOURCES = [{"name": name, "kind": kind, "adapter": "cloudevents", "secret": ERP_
             "attributes": {"data.channel": "channel", "data.buyer": "customer_name", "data.contact": "contact"}}
            for name, kind in (("shop", "commerce"), ("erp", "erp"))]
 ATTRIBUTES = '{ transaction(ref: "1001") { attributes { name value } } }'
+GROUPED = """{ metrics { counts(subject: TRANSACTIONS, groupBy: [], attribute: "customer_name") { attribute count }
+  orders(attribute: "customer_name") { group orders } cycleTimes(attribute: "customer_name") { group }
+  cancellations(attribute: "customer_name") { group } slaAttainment(attribute: "customer_name") { group } } }"""
 
 
 async def _post(client: Any, hub: Any, event: dict[str, Any]) -> None:
@@ -28,9 +32,9 @@ async def _post(client: Any, hub: Any, event: dict[str, Any]) -> None:
     await hub.normalizer.run_until_idle()
 
 
-async def _shop_order(client: Any, hub: Any) -> None:
+async def _shop_order(client: Any, hub: Any, at: str = "2026-11-01T12:00:00Z") -> None:
     await _post(client, hub, cloudevent("shop", "order.placed", [("shop:order", "1001")], id="s1", channel="web",
-                                        buyer=NAME, contact=EMAIL))
+                                        buyer=NAME, contact=EMAIL, time_=at))
 
 
 async def _stored(hub: Any) -> tuple[list[Any], dict[str, str]]:
@@ -83,3 +87,23 @@ async def test_retention_drops_attributes_only_purged_events_stated(store_url: s
         assert stated == [{"channel": "b2b"}] and kept == {"channel": "b2b"}
         assert (await gql(client, ATTRIBUTES))["data"]["transaction"]["attributes"] == [
             {"name": "channel", "value": "b2b"}]
+
+
+@pytest.mark.asyncio
+async def test_aggregates_grouped_by_a_personal_attribute_mask_its_values_below_admin(store_url: str) -> None:
+    async with running_app(store_url, extra={"sources": SOURCES}) as (client, hub):
+        await _shop_order(client, hub, at=(datetime.now(UTC) - timedelta(hours=1)).isoformat())
+        admin = await gql(client, GROUPED)
+        assert "errors" not in admin, admin
+        assert admin["data"]["metrics"]["counts"] == [{"attribute": NAME, "count": 1}]
+        assert admin["data"]["metrics"]["orders"] == [{"group": NAME, "orders": 1}]
+        viewer = await gql(client, GROUPED, key=VIEWER_KEY)
+        assert viewer["data"]["metrics"]["counts"] == [{"attribute": "•••", "count": 1}]
+        assert viewer["data"]["metrics"]["orders"] == [{"group": "•••", "orders": 1}]
+        assert NAME not in str(viewer)
+        assert (await login(client, ADMIN_KEY)).status_code == 303  # the dashboard's tiles: the admin sees the name
+        assert NAME in (await client.get("/dashboard", params={"by": "customer_name"})).text
+        client.cookies.clear()
+        assert (await login(client, VIEWER_KEY)).status_code == 303
+        page = await client.get("/dashboard", params={"by": "customer_name"})
+        assert page.status_code == 200 and NAME not in page.text and "•••" in page.text
