@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +15,34 @@ import orjson
 
 from hub.access.auth import digest
 from hub.config import Config, parse
+from hub.store import Store
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWZvci1jcm9zc3RyYWNlLTEyMzQ1Ng=="  # any base64 key will do
 OPERATOR_KEY = "ct_bench-operator-key"
 ADMIN_KEY = "ct_bench-admin-key"  # sees personal data unmasked, like the bare JSON endpoint of the lookup figure
 SOURCES = ("shop", "erp", "wms")
+PG_URL = os.environ.get("CROSSTRACE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@asynccontextmanager
+async def scratch_postgres(prefix: str) -> AsyncIterator[tuple[Any, Store, str]]:
+    """A migrated store in a schema of its own on the local PostgreSQL, an asyncpg connection whose search_path
+    is that schema (for the bare baseline), and the schema's name; the schema is dropped afterwards."""
+    import asyncpg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg", "postgresql"))
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        store = await Store.open(PG_URL, search_path=schema)
+        await admin.execute(f'SET search_path TO "{schema}"')
+        try:
+            yield admin, store, schema
+        finally:
+            await store.close()
+    finally:
+        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.close()
 
 
 def bench_config(store_url: str) -> Config:

@@ -19,21 +19,19 @@ import random
 import sqlite3
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from bench.common import latency_summary
+from bench.common import latency_summary, scratch_postgres
 from hub import kpis
 from hub.config import Config
 from hub.export.process_variants import process_variants
 from hub.store import Store
 from hub.store import metrics_queries as mq
 
-PG_URL = os.environ.get("CROSSTRACE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 12, 6, 12, 0, 0)
 SPAN = timedelta(days=90)
 CHANNELS = (("shop", "web", 60), ("amazon", "marketplace", 30), ("pos", "store", 10))
@@ -201,30 +199,16 @@ async def _run_sqlite(n: int, repeats: int) -> dict[str, dict[str, float]]:
 
 
 async def _run_postgres(n: int, repeats: int) -> dict[str, dict[str, float]]:
-    import asyncpg
-
-    schema = f"bench_kpis_{uuid.uuid4().hex[:8]}"
-    dsn = PG_URL.replace("postgresql+asyncpg", "postgresql")
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        store = await Store.open(PG_URL, search_path=schema)
+    async with scratch_postgres("bench_kpis") as (admin, store, schema):
         started = time.perf_counter()
         await _seed_postgres(store, schema, n)
         print(f"  postgres: seeded {n:,} orders in {time.perf_counter() - started:.0f} s", flush=True)
-        await admin.execute(f'SET search_path TO "{schema}"')
         statement = await admin.prepare(BARE_SQL.replace("{p}", "$1", 1).replace("{p}", "$2", 1)
                                         .replace("{p}", "$3", 1))
 
         async def bare() -> Any:
             return await statement.fetch(*_bare_args())
-        try:
-            return await _measure(store, bare, repeats)
-        finally:
-            await store.close()
-    finally:
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
+        return await _measure(store, bare, repeats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,14 +18,13 @@ import random
 import sqlite3
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from bench.common import latency_summary
+from bench.common import latency_summary, scratch_postgres
 from hub.store import Store
 from hub.store import dashboard_queries as dq
 from hub.store import exception_queries as xq
@@ -37,7 +36,6 @@ try:
 except ImportError:  # before item 5
     queue_page = None  # type: ignore[assignment]
 
-PG_URL = os.environ.get("CROSSTRACE_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 12, 6, 12, 0, 0)
 SPAN = timedelta(days=90)  # exceptions opened over the last 90 days
 # type → (severity, rule, share); sources with their kind; statuses by share (most are resolved in a real queue).
@@ -199,30 +197,16 @@ async def _run_sqlite(rows: list[tuple[Any, ...]], repeats: int) -> dict[str, di
 
 
 async def _run_postgres(rows: list[tuple[Any, ...]], repeats: int) -> dict[str, dict[str, float]]:
-    import asyncpg
-
-    schema = f"bench_queue_{uuid.uuid4().hex[:8]}"
-    dsn = PG_URL.replace("postgresql+asyncpg", "postgresql")
-    admin = await asyncpg.connect(dsn)
-    await admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        store = await Store.open(PG_URL, search_path=schema)
+    async with scratch_postgres("bench_queue") as (admin, store, schema):
         started = time.perf_counter()
         await _seed_postgres(store, schema, rows)
         await _rebuild_counters(store)
         print(f"  postgres: seeded {len(rows):,} in {time.perf_counter() - started:.0f} s", flush=True)
-        await admin.execute(f'SET search_path TO "{schema}"')
         statement = await admin.prepare(BARE_SQL.replace("{p}", "$1", 1).replace("{p}", "$2", 1))
 
         async def bare() -> Any:
             return await statement.fetch("open", "late")
-        try:
-            return await _measure(store, bare, repeats)
-        finally:
-            await store.close()
-    finally:
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
+        return await _measure(store, bare, repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
