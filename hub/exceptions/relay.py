@@ -60,11 +60,18 @@ class Relay:
                 log.exception("relay: exception changes not sent to other processes")
 
     def _received(self, payload: str) -> None:
-        message = json.loads(payload)
-        if message["node"] == self._node:
+        """A message on the channel: another process's changes, to this one's subscribers. A message this version
+        cannot read (anyone with database access may NOTIFY) is logged and dropped; the next one is read."""
+        try:
+            message = json.loads(payload)
+            if message["node"] == self._node:
+                return
+            changes = [Change(**{name: item[name] for name in _FIELDS}, at=datetime.fromisoformat(item["at"]))
+                       for item in message["changes"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("relay: unreadable message on %s dropped (%s: %s)", CHANNEL, type(exc).__name__, exc)
             return
-        self._broadcaster.publish_local([Change(**{name: item[name] for name in _FIELDS},
-                                                at=datetime.fromisoformat(item["at"])) for item in message["changes"]])
+        self._broadcaster.publish_local(changes)
 
 
 def _payloads(node: str, changes: list[Change]) -> list[str]:
