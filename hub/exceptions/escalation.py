@@ -3,8 +3,9 @@ each time — its severity raised a level (info → warning → error → critic
 written, which ``[[notifications]]`` send (their default actions include it).
 
 ``[exceptions.escalation]`` names the SLA per exception type in minutes, e.g. ``late = 60``,
-``amount_mismatch = 1440``. Acknowledging does not stop the clock; resolving does. Checked by the alert loop on the
-hub's clock: per type and step one range read on the partial index of unresolved, not fully escalated exceptions.
+``amount_mismatch = 1440``. Acknowledging does not stop the clock; resolving does, and reopening starts it again
+from zero (``escalating_since``; the lifecycle resets the level and severity). Checked by the alert loop on the hub's
+clock: per type and step one range read on the partial index of unresolved, not fully escalated exceptions.
 """
 
 from __future__ import annotations

@@ -103,19 +103,19 @@ async def raise_exception(conn: Connection, finding: Finding, *, routing: Sequen
         existing = await exception_rows.latest_by_key(conn, finding.key)
     if existing is None:
         return (await open_new(conn, [finding], routing=routing, changes=changes, now=now))[0]
-    finding = replace(finding, severity=raised(finding.severity, getattr(existing, "escalation", 0)))
-    values = _refreshed(finding, now)
-    digest = values["evidence_hash"]
     if existing.status != "resolved":
-        if existing.evidence_hash != digest or existing.severity != finding.severity:
+        finding = replace(finding, severity=raised(finding.severity, getattr(existing, "escalation", 0)))
+        values = _refreshed(finding, now)
+        if existing.evidence_hash != values["evidence_hash"] or existing.severity != finding.severity:
             await exception_rows.change(conn, existing.id, **values)
             await _count(conn, existing, severity=finding.severity, tx_kind=finding.tx_kind, system=finding.system,
                          system_kind=finding.system_kind, evidence=finding.evidence)
             changes.add(existing, "changed", existing.status, now)
         return existing.id
-    if existing.resolved_by == SYSTEM or existing.evidence_hash != digest:
+    values = _refreshed(finding, now)  # reopened at the finding's own severity: escalation starts afresh
+    if existing.resolved_by == SYSTEM or existing.evidence_hash != values["evidence_hash"]:
         await exception_rows.change(conn, existing.id, status="open", open_key=finding.key, resolved_at=None,
-                             resolved_by=None, **values)
+                                    resolved_by=None, escalation=0, escalating_since=now, **values)
         await _count(conn, existing, status="open", severity=finding.severity, tx_kind=finding.tx_kind,
                      system=finding.system, system_kind=finding.system_kind, evidence=finding.evidence)
         await exception_rows.add_history_entry(conn, existing.id, SYSTEM, "reopened", "the evidence is back", now)
@@ -133,7 +133,7 @@ async def open_new(conn: Connection, findings: Sequence[Finding], *, routing: Se
     now = now or utcnow()
     rows = [{"id": new_id("exc"), "type": f.type, "rule": f.rule, "subject": f.subject, "key": f.key,
              "system": f.system, "system_kind": f.system_kind, "queue": route(f, routing), "status": "open",
-             "open_key": f.key, "opened_at": now, **_refreshed(f, now)} for f in findings]
+             "open_key": f.key, "opened_at": now, "escalating_since": now, **_refreshed(f, now)} for f in findings]
     await exception_rows.insert(conn, rows)
     await counts.apply(conn, Counter(key for row in rows for key in counts.keys_of(row)))
     await exception_rows.add_history(conn, [

@@ -71,12 +71,13 @@ async def count_open_per_transaction(conn: AsyncConnection, tx_ids: Sequence[str
                            [{"b_id": tx_id, "b_count": count} for tx_id, count in counts.items()])
 
 
-async def due_for_escalation(conn: AsyncConnection, type_: str, opened_before: datetime, below: int,
+async def due_for_escalation(conn: AsyncConnection, type_: str, escalating_before: datetime, below: int,
                              limit: int = 1000) -> list[Any]:
-    """Unresolved exceptions of ``type_`` opened at or before ``opened_before`` and escalated fewer than ``below``
-    steps, oldest first (a range on the partial index ix_exceptions_escalating)."""
+    """Unresolved exceptions of ``type_`` whose escalation clock started (opened, or last reopened) at or before
+    ``escalating_before`` and escalated fewer than ``below`` steps, oldest first (a range on the partial index
+    ix_exceptions_escalating)."""
     return list((await conn.execute(
-        select(exceptions).where(exceptions.c.type == type_, exceptions.c.opened_at <= opened_before,
+        select(exceptions).where(exceptions.c.type == type_, exceptions.c.escalating_since <= escalating_before,
                                  exceptions.c.escalation < below,
                                  text("exceptions.status != 'resolved' AND exceptions.escalation < 3"))
-        .order_by(exceptions.c.opened_at, exceptions.c.id).limit(limit))).all())
+        .order_by(exceptions.c.escalating_since, exceptions.c.id).limit(limit))).all())

@@ -161,6 +161,7 @@ exceptions = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("resolved_at", DateTime),
     Column("escalation", Integer, nullable=False, server_default="0"),  # steps escalated (1x, 2x, 4x its SLA)
+    Column("escalating_since", DateTime),  # the escalation clock's start: opened, or last reopened
     # The queue pages oldest first within a status (and type): (opened_at, id) is the keyset order, so the index
     # walks it and a page reads 51 entries, never sorts the status's rows.
     Index("ix_exceptions_status_type", "status", "type", "opened_at", "id"),
@@ -351,9 +352,9 @@ Index("ix_events_unlinked", events.c.source, events.c.type, events.c.received_at
 Index("ix_deliveries_dead", deliveries.c.source, deliveries.c.received_at,
       sqlite_where=text("state = 'dead'"), postgresql_where=text("state = 'dead'"))
 
-# Unresolved exceptions not fully escalated, by type and age (hub.exceptions.escalation): the escalation tick reads
-# only those past a step's age; partial, so resolved and fully escalated ones never cost it anything.
-Index("ix_exceptions_escalating", exceptions.c.type, exceptions.c.opened_at, exceptions.c.id,
+# Unresolved exceptions not fully escalated, by type and escalation clock (hub.exceptions.escalation): the escalation
+# tick reads only those past a step's age; partial, so resolved and fully escalated ones never cost it anything.
+Index("ix_exceptions_escalating", exceptions.c.type, exceptions.c.escalating_since, exceptions.c.id,
       sqlite_where=text("status != 'resolved' AND escalation < 3"),
       postgresql_where=text("status != 'resolved' AND escalation < 3"))
 

@@ -3,7 +3,10 @@ each step, with a history entry and a signed notification at each, on the hub's 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -18,15 +21,22 @@ ALERT = {"name": "erp-sync-failures", "metric": "events", "type": "sync.failed",
          "window_minutes": 24 * 60, "above": 0, "severity": "info"}
 
 
+@asynccontextmanager
+async def escalating_hub(store_url: str, receiver: Receiver, clock: FakeClock) -> AsyncIterator[tuple[Any, Any]]:
+    """A hub whose alerts escalate after 60 minutes, notifying ``receiver`` of every alert change."""
+    async with receiving(receiver) as base, running_app(store_url, clock=clock, extra={
+            "alerts": [ALERT], "exceptions": {"escalation": {"alert": 60}},
+            "notifications": [{"name": "ops", "url": f"{base}/ops", "secret": NOTIFY_SECRET, "types": ["alert"]}]},
+    ) as (client, hub):
+        yield client, hub
+
+
 @pytest.mark.asyncio
 async def test_an_unresolved_exception_escalates_at_1x_2x_4x_its_sla_and_notifies_each_step(store_url: str) -> None:
     receiver = Receiver(failures=0)
     clock = FakeClock()
     t0 = clock.now
-    async with receiving(receiver) as base, running_app(store_url, clock=clock, extra={
-            "alerts": [ALERT], "exceptions": {"escalation": {"alert": 60}},
-            "notifications": [{"name": "ops", "url": f"{base}/ops", "secret": NOTIFY_SECRET, "types": ["alert"]}]},
-    ) as (client, hub):
+    async with escalating_hub(store_url, receiver, clock) as (client, hub):
         await ingest(client, hub, cloudevent("erp", "sync.failed", [("erp:so", "SO-1")], time_=iso(t0)))
         clock.now = t0 + timedelta(minutes=1)
         await hub.alerts.tick()
@@ -63,3 +73,48 @@ def test_escalation_config_names_the_mistake() -> None:
     with pytest.raises(ConfigError, match="must be a table"):
         parse({"exceptions": {"escalation": 5}}, {})
     assert parse({"exceptions": {"escalation": {"late": 90}}}, {}).escalation.sla["late"] == timedelta(minutes=90)
+
+
+@pytest.mark.asyncio
+async def test_a_reopened_exception_escalates_afresh_from_its_reopening(store_url: str) -> None:
+    """Escalated to critical, resolved, reopened: back at its own severity, and escalated (and notified) again
+    one SLA after the reopening, not at once for the age of its first opening."""
+    receiver = Receiver(failures=0)
+    clock = FakeClock()
+    t0 = clock.now
+    async with escalating_hub(store_url, receiver, clock) as (client, hub):
+        await ingest(client, hub, cloudevent("erp", "sync.failed", [("erp:so", "SO-1")], time_=iso(t0)))
+        clock.now = t0 + timedelta(minutes=1)
+        await hub.alerts.tick()
+        clock.now = t0 + timedelta(minutes=242)
+        await hub.alerts.tick()
+        [alert] = await alerts(client)
+        assert alert["severity"] == "critical"
+
+        clock.now = t0 + timedelta(hours=25)  # the failure left the 24-hour window: the alert resolves itself
+        await hub.alerts.tick()
+        [alert] = await alerts(client)
+        assert alert["status"] == "resolved"
+
+        reopened_at = t0 + timedelta(hours=30)
+        clock.now = reopened_at
+        await ingest(client, hub, cloudevent("erp", "sync.failed", [("erp:so", "SO-2")], time_=iso(reopened_at)))
+        await hub.alerts.tick()
+        [alert] = await alerts(client)
+        assert (alert["status"], alert["severity"]) == ("open", "info")
+
+        expected = [(1, "info"), (59, "info"), (61, "warning"), (121, "error"), (241, "critical")]
+        seen = []
+        for minutes, _ in expected:
+            clock.now = reopened_at + timedelta(minutes=minutes)
+            await hub.alerts.tick()
+            [alert] = await alerts(client)
+            seen.append((minutes, alert["severity"]))
+        assert seen == expected
+        actions = [h["action"] for h in alert["history"]]
+        assert actions[actions.index("reopened"):].count("escalated") == 3
+
+        await hub.notifier.run_once()
+        types = [m["type"] for m in receiver.accepted]
+        assert types[types.index("exception.resolved"):] == [
+            "exception.resolved", "exception.opened", *["exception.escalated"] * 3]
