@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,16 +29,13 @@ from hub.config import ApiKey, Config
 from hub.errors import ConfigError, HubError
 from hub.exceptions.relay import Relay
 from hub.health import HealthSettings
-from hub.health import check as check_health
-from hub.health import publish as publish_health_gauges
 from hub.ingest.inbox import Inbox
-from hub.ingest.polling import publish_health, source_health
 from hub.periodic import Heartbeats
+from hub.probes import healthz_endpoint, metrics_endpoint
 from hub.readers import ReadsForCaller, ingested
 from hub.runtime import Hub, Running
-from hub.store import Store, inbox_log
+from hub.store import Store
 from hub.store.inbox_log import InboxLog
-from hub.store.queries import pending_count
 from hub.telemetry import new_metrics
 from hub.worker import Pipeline
 from resolvers import GraphQLApp
@@ -183,53 +180,6 @@ def middleware(hub: Hub, open_ui_as: ApiKey | None) -> list[Middleware]:
     return [Middleware(SecurityHeaders),  # on every response, the guard's refusals included
             Middleware(ReadsForCaller),  # reads for a caller may go to the replica (hub/store/replica.py)
             Middleware(WebGuard, hub=hub, now=hub.now, open_as=open_ui_as)]
-
-
-def healthz_endpoint(hub: Hub, role: str) -> Callable[[Request], Awaitable[Response]]:
-    settings = hub.config.health or HealthSettings()
-
-    async def healthz(request: Request) -> Response:
-        """200 when the store answers, the oldest pending delivery is recent and every loop ticks; else 503 + why."""
-        running = hub.running
-        if running is None:
-            return JSONResponse({"status": "error", "reasons": ["the hub is starting or stopping"]}, status_code=503)
-        health = await check_health(running.store, hub.heartbeats, settings, hub.now())
-        publish_health_gauges(hub.metrics, health)
-        body = {"status": "ok" if health.ok else "error", "role": role, "store": running.store.dialect,
-                "inbox_queue": running.inbox.depth, "checks": health.checks,
-                "node": hub.node, "duties": running.leases.holding() if running.leases else []}
-        if not health.ok:
-            body["reasons"] = health.reasons
-        return JSONResponse(body, status_code=200 if health.ok else 503)
-    return healthz
-
-
-def metrics_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
-    settings = hub.config.health or HealthSettings()
-
-    async def metrics(request: Request) -> Response:
-        store = hub.started().store
-        async with store.read(primary=True) as conn:
-            pending = await pending_count(conn)
-            if store.inbox_log_path is not None:  # SQLite: acknowledged into the inbox log, not moved yet
-                pending += (await inbox_log.backlog(conn))[0]
-            hub.metrics.set("crosstrace_normalize_pending", pending)
-        publish_health_gauges(hub.metrics, await check_health(store, hub.heartbeats, settings, hub.now()))
-        for writer, stats in store.writer_stats.items():  # inbox vs background: who waits on whom
-            hub.metrics.set("crosstrace_store_write_transactions_total", stats.transactions, writer=writer)
-            hub.metrics.set("crosstrace_store_writer_wait_seconds_total", stats.wait_seconds, writer=writer)
-            hub.metrics.set("crosstrace_store_writer_hold_seconds_total", stats.hold_seconds, writer=writer)
-        for target, count in store.reads.items():  # with [store] read_url: how many reads the replica took
-            hub.metrics.set("crosstrace_store_reads_total", count, target=target)
-        now = hub.now()  # per-source health, the same figures as GraphQL `sources`
-        publish_health(hub.metrics, await source_health(store, hub.config, now), now)
-        hub.metrics.set("crosstrace_live_subscribers", hub.broadcaster.subscribers)
-        hub.metrics.set("crosstrace_node_info", 1, node=hub.node)  # which process answered (several on PostgreSQL)
-        leases = hub.started().leases  # None in a web-only process: it runs no duties
-        for duty in leases.names if leases is not None else ():  # 1 where this process runs the duty now
-            hub.metrics.set("crosstrace_duty_held", 1 if leases.held(duty) else 0, duty=duty, node=hub.node)
-        return PlainTextResponse(hub.metrics.render(), media_type="text/plain; version=0.0.4")
-    return metrics
 
 
 class _HubApp(Starlette):

@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                                  "pollers, notifier, retention), beside `serve --role web` processes")
     _config_option(worker)
     worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # serve --worker-process's child
+    worker.add_argument("--health-port", type=int, help="also serve /healthz and /metrics on this port")
+    worker.add_argument("--health-host", default="127.0.0.1",
+                        help="address of --health-port (default 127.0.0.1: loopback only)")
     worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check-config", help="validate crosstrace.toml and say what is wrong")
@@ -125,7 +128,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from hub.worker import run_worker
 
-    return run_worker(load(args.config), parent_pid=args.parent_pid)
+    return run_worker(load(args.config), parent_pid=args.parent_pid, health_port=args.health_port,
+                      health_host=args.health_host)
 
 
 def _demo(args: argparse.Namespace) -> int:

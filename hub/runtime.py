@@ -32,7 +32,7 @@ class Running:
     """The parts of a started hub."""
 
     store: Store
-    inbox: Inbox
+    inbox: Inbox | None  # None in a worker (``crosstrace worker``): it receives nothing
     # The background duties: None in a web-only process (``serve --role web``), whose worker runs them.
     normalizer: Normalizer | None = None
     evaluator: Evaluator | None = None

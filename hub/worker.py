@@ -36,7 +36,8 @@ from hub.health import HealthSettings
 from hub.ingest.normalize import Normalizer
 from hub.leases import ClusterSettings, Leases, duties
 from hub.periodic import Heartbeats
-from hub.runtime import Hub
+from hub.probes import ProbeServer
+from hub.runtime import Hub, Running
 from hub.store import Store
 from hub.telemetry import new_metrics
 
@@ -108,13 +109,15 @@ class Pipeline:
         self._stops = []
 
 
-def run_worker(config: Config, *, parent_pid: int | None = None) -> int:
+def run_worker(config: Config, *, parent_pid: int | None = None, health_port: int | None = None,
+               health_host: str = "127.0.0.1") -> int:
     """``crosstrace worker``: the background duties until SIGTERM/SIGINT (or, as ``serve``'s child, the parent's
-    end). Returns the exit status."""
-    return asyncio.run(_work(config, parent_pid))
+    end). ``health_port``: also answer ``/healthz`` and ``/metrics`` there (hub/probes.py). Returns the exit
+    status."""
+    return asyncio.run(_work(config, parent_pid, health_port, health_host))
 
 
-async def _work(config: Config, parent_pid: int | None) -> int:
+async def _work(config: Config, parent_pid: int | None, health_port: int | None, health_host: str) -> int:
     settings = config.health or HealthSettings()
     hub = Hub(config=config, metrics=new_metrics(),
               heartbeats=Heartbeats(intervals=settings.stall_intervals, min_seconds=settings.stall_min_seconds))
@@ -131,11 +134,22 @@ async def _work(config: Config, parent_pid: int | None) -> int:
             await relay.start()
             pipeline = Pipeline(store, hub, receiver_in_process=False)
             await pipeline.start()
-            print(f"crosstrace worker: store {config.store_url}; normalizer, evaluator, alerts, "
-                  f"{len(pipeline.polls)} pollers, notifier, retention", file=sys.stderr, flush=True)
+            hub.running = Running(store=store, inbox=None, normalizer=pipeline.normalizer,
+                                  evaluator=pipeline.evaluator, alerts=pipeline.alerts, notifier=pipeline.notifier,
+                                  leases=pipeline.leases)
+            probes = ProbeServer(hub, health_host, health_port) if health_port is not None else None
             try:
+                if probes is not None:
+                    await probes.start()
+                print(f"crosstrace worker: store {config.store_url}; normalizer, evaluator, alerts, "
+                      f"{len(pipeline.polls)} pollers, notifier, retention"
+                      f"{f'; health on http://{health_host}:{health_port}/healthz' if probes else ''}",
+                      file=sys.stderr, flush=True)
                 await _until(stopping, parent_pid)
             finally:
+                if probes is not None:
+                    await probes.stop()
+                hub.running = None
                 await pipeline.stop()
                 await relay.stop()
     finally:

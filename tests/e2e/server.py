@@ -56,14 +56,17 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = config.with_name(f"server-{port}.log")
 
+    def command(self) -> list[str]:
+        return ["serve", "--config", str(self.config), "--port", str(self.port), *self.args]
+
     def start(self, timeout: float = 30.0) -> None:
         env = dict(os.environ, CT_TEST_ERP_SECRET=ERP_SECRET)
         env.pop("CROSSTRACE_DATABASE_URL", None)
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hub.cli", "serve", "--config", str(self.config), "--port", str(self.port),
-                 *self.args],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent)
+            self.process = subprocess.Popen([sys.executable, "-m", "hub.cli", *self.command()],
+                                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent)
+        if not self.port:
+            return  # nothing to ask whether it is up
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -92,15 +95,12 @@ class Server:
 
 
 class Worker(Server):
-    """A real ``crosstrace worker`` process (no HTTP): start, kill, stop."""
+    """A real ``crosstrace worker`` process: start, kill, stop; with ``health_port`` it answers ``/healthz`` there
+    (and :meth:`start` waits for it)."""
 
-    def __init__(self, config: Path) -> None:
-        super().__init__(config, 0)
+    def __init__(self, config: Path, health_port: int = 0) -> None:
+        super().__init__(config, health_port)
         self.log = config.with_name("worker.log")
 
-    def start(self, timeout: float = 30.0) -> None:
-        env = dict(os.environ, CT_TEST_ERP_SECRET=ERP_SECRET)
-        env.pop("CROSSTRACE_DATABASE_URL", None)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "hub.cli", "worker", "--config", str(self.config)],
-                                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.config.parent)
+    def command(self) -> list[str]:
+        return ["worker", "--config", str(self.config), *(["--health-port", str(self.port)] if self.port else [])]

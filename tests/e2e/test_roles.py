@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -38,14 +39,19 @@ def post_order(server: Server, order: str) -> str:
     return response.json()["delivery"]
 
 
-def wait_trace(server: Server, ref: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout  # a liveness bound, not a timing assertion
+def waited(probe: Callable[[], dict | None], what: str, timeout: float = 60) -> dict:
+    """What ``probe`` answers once it answers something (a liveness bound, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = trace(server, ref)
+        found = probe()
         if found is not None:
             return found
         time.sleep(0.1)
-    raise AssertionError(f"no trace for {ref} in time")
+    raise AssertionError(f"{what} not in time")
+
+
+def wait_trace(server: Server, ref: str, timeout: float = 60) -> dict:
+    return waited(lambda: trace(server, ref), f"a trace for {ref}", timeout)
 
 
 @pytest.mark.asyncio
@@ -69,6 +75,38 @@ async def test_a_webhook_to_a_web_process_is_normalized_by_a_worker_process(stor
         await asyncio.to_thread(worker.stop)
         await asyncio.to_thread(web.stop)
     assert worker.process is not None and worker.process.returncode == 0  # SIGTERM: a clean stop
+
+
+def holding_duties(worker: Worker) -> dict | None:
+    """The worker's /healthz once it holds duties (its first lease round takes every free one)."""
+    health = httpx.get(f"{worker.url}/healthz").json()
+    return health if health["duties"] else None
+
+
+@pytest.mark.asyncio
+async def test_a_worker_answers_healthz_and_metrics_on_its_health_port(store_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, store_url)
+    web, worker = Server(config, free_port(), "--role", "web"), Worker(config, health_port=free_port())
+    await asyncio.to_thread(web.start)
+    try:
+        await asyncio.to_thread(worker.start)  # waits for the worker's /healthz to answer 200
+        health = await asyncio.to_thread(waited, lambda: holding_duties(worker), "the worker's duties")
+        assert health["status"] == "ok" and health["role"] == "worker", health
+        assert {"evaluator", "alerts", "notifier", "retention"} <= set(health["duties"]), health
+        assert "crosstrace-normalizer" in health["checks"]["loops"] and health["checks"]["pending"]["ok"], health
+        assert "inbox_queue" not in health  # a worker receives nothing
+        assert health["node"] != httpx.get(f"{web.url}/healthz").json()["node"]
+        post_order(web, "SO-H")
+        await asyncio.to_thread(wait_trace, web, "SO-H")
+        metrics, node = httpx.get(f"{worker.url}/metrics").text, health["node"]
+        assert f'crosstrace_node_info{{node="{node}"}} 1' in metrics, metrics
+        assert f'crosstrace_duty_held{{duty="evaluator",node="{node}"}} 1' in metrics, metrics
+        assert "crosstrace_normalize_pending 0\n" in metrics
+        assert "crosstrace_events_stored_total" in metrics  # its own normalizer's counters
+    finally:
+        await asyncio.to_thread(worker.stop)
+        await asyncio.to_thread(web.stop)
+    assert worker.process is not None and worker.process.returncode == 0  # SIGTERM: a clean stop, port and all
 
 
 @pytest.mark.asyncio
