@@ -62,15 +62,13 @@ def page_size(first: int) -> int:
     return first
 
 
-def connection(page: q.Page | KeysetPage, convert, cursor_of, total: int | None = None) -> Connection:  # type: ignore[no-untyped-def]
+def connection(page: KeysetPage, convert, cursor_of, total: int | None = None) -> Connection:  # type: ignore[no-untyped-def]
     nodes = [convert(row) for row in page.rows]
     return Connection(edges=[Edge(cursor=cursor_of(row), node=node) for row, node in zip(page.rows, nodes,
                                                                                         strict=True)],
                       nodes=nodes, page_info=PageInfo(
                           has_next_page=page.has_next, end_cursor=page.end_cursor,
-                          has_previous_page=getattr(page, "has_previous", False),
-                          start_cursor=getattr(page, "start_cursor", None) or (cursor_of(page.rows[0]) if page.rows
-                                                                               else None)),
+                          has_previous_page=page.has_previous, start_cursor=page.start_cursor),
                       total_count=total)
 
 

@@ -33,8 +33,9 @@ The contract (stated as Jaeger's span store states its reader and writer):
    id; :func:`~hub.store.trace.get_traces` for many. GraphQL and the web page both render this object.
 5. **Finders with one keyset pager** — :func:`hub.store.paging.keyset_page` pages a finder's filtered select
    (:func:`hub.store.queries.transaction_query`, :func:`~hub.store.queries.delivery_query`,
-   :func:`hub.store.exception_pages.queue_page`, …) in a key order ending in a unique id: rows inserted between
-   pages never make it skip or repeat one; :func:`~hub.store.paging.capped_count` counts up to a cap.
+   :func:`hub.store.exception_pages.queue_page`, :func:`hub.store.divergences.list_divergences`, …) in a key
+   order ending in a unique id: rows inserted between pages never make it skip or repeat one; a list with several
+   orders names the order in its cursors; :func:`~hub.store.paging.capped_count` counts up to a cap.
 """
 
 from __future__ import annotations

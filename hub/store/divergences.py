@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.paging import decode_cursor, encode_cursor
-from hub.store.queries import Page, page_of
+from hub.store.paging import Key, KeysetPage, PageRequest, cursor_for, keyset_page
 from hub.store.stock import chunks, in_pairs
 from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
 
@@ -136,40 +135,37 @@ async def save_divergences(conn: AsyncConnection, inserts: list[dict[str, Any]],
         await conn.execute(stock_divergences.insert(), inserts)
 
 
-def _order_key(order: str) -> Any:
+def _order(key: Any, name: str) -> list[Key]:
     d = stock_divergences.c
-    return d.units if order == "units" else func.coalesce(d.value, _NO_VALUE)
+    return [Key(key, descending=True, parse=float, name=name), Key(d.sku), Key(d.location), Key(d.source)]
+
+
+# Largest first, then sku, location, source. Value at risk: units × the configured unit value, unvalued last.
+_AT_RISK = func.coalesce(stock_divergences.c.value, _NO_VALUE)
+DIVERGENCE_ORDER = {"units": _order(stock_divergences.c.units, "units"), "value": _order(_AT_RISK, "at_risk")}
 
 
 def divergence_cursor(row: Any, order: str = "units") -> str:
-    key = row.units if order == "units" else (row.value if row.value is not None else _NO_VALUE)
-    return encode_cursor(order, repr(float(key)), row.sku, row.location, row.source)
+    """A row's cursor in ``order`` (a row of :func:`list_divergences`); it names the order it was made for."""
+    return cursor_for(row, DIVERGENCE_ORDER[order], tag=order)
 
 
 async def list_divergences(conn: AsyncConnection, filter: DivergenceFilter, first: int, after: str | None,
-                           now: datetime | None = None, order: str = "units") -> Page:
+                           now: datetime | None = None, order: str = "units") -> KeysetPage:
     """Current divergences, largest first by ``order`` — ``units``, or ``value`` (value at risk: units × the
-    configured unit value, unvalued last) — then sku, location, source; keyset pagination.
+    configured unit value, unvalued last) — then sku, location, source; a keyset page (:mod:`hub.store.paging`).
 
     ``ValueError`` for a cursor that is not ours (or made for the other order), or ``older_than`` without ``now``.
     """
     if order not in DIVERGENCE_ORDERS:
         raise ValueError(f"order must be one of {DIVERGENCE_ORDERS}")
-    d = stock_divergences.c
-    key = _order_key(order)
-    query = select(stock_divergences).where(*_conditions(filter, now))
-    if after:
-        cursor_order, raw, sku, location, source = decode_cursor(after, 5)
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError("invalid cursor") from None
-        if cursor_order != order:
-            raise ValueError("invalid cursor: it belongs to another order")
-        query = query.where(or_(key < value, and_(key == value,
-                                                  tuple_(d.sku, d.location, d.source) > tuple_(sku, location, source))))
-    rows = list(await conn.execute(query.order_by(key.desc(), d.sku, d.location, d.source).limit(first + 1)))
-    return page_of(rows, first, lambda row: divergence_cursor(row, order))
+    return await keyset_page(conn, divergence_query(filter, now), DIVERGENCE_ORDER[order],
+                             PageRequest(first=first, after=after), tag=order)
+
+
+def divergence_query(filter: DivergenceFilter, now: datetime | None = None) -> Any:
+    """The filtered select of divergences that :data:`DIVERGENCE_ORDER` pages (rows carry their ``at_risk``)."""
+    return select(stock_divergences, _AT_RISK.label("at_risk")).where(*_conditions(filter, now))
 
 
 async def count_divergences(conn: AsyncConnection, filter: DivergenceFilter, now: datetime | None = None) -> int:

@@ -93,8 +93,10 @@ class KeysetPage:
     end_cursor: str | None
 
 
-def cursor_for(row: Any, keys: Sequence[Key]) -> str:
-    return encode_cursor(*(getattr(row, k.name or k.column.name) for k in keys))
+def cursor_for(row: Any, keys: Sequence[Key], tag: str | None = None) -> str:
+    """The cursor of ``row`` in ``keys`` order; ``tag`` (e.g. which of a list's orders) leads it when given."""
+    values = [getattr(row, k.name or k.column.name) for k in keys]
+    return encode_cursor(*([tag] if tag is not None else []), *values)
 
 
 def _beyond(keys: Sequence[Key], values: list[Any], forward: bool) -> Any:
@@ -112,23 +114,30 @@ def _beyond(keys: Sequence[Key], values: list[Any], forward: bool) -> Any:
     return and_(keys[0].column >= values[0] if first_ascending else keys[0].column <= values[0], or_(*clauses))
 
 
-def _values(cursor: str, keys: Sequence[Key]) -> list[Any]:
-    parts = decode_cursor(cursor, len(keys))
+def _values(cursor: str, keys: Sequence[Key], tag: str | None = None) -> list[Any]:
+    if tag is not None:
+        found, *parts = decode_cursor(cursor, len(keys) + 1)
+        if found != tag:
+            raise ValueError("invalid cursor: it belongs to another order")
+    else:
+        parts = decode_cursor(cursor, len(keys))
     try:
         return [key.parse(part) for key, part in zip(keys, parts, strict=True)]
     except ValueError:
         raise ValueError("invalid cursor") from None
 
 
-async def keyset_page(conn: Any, query: Any, keys: Sequence[Key], request: PageRequest) -> KeysetPage:
+async def keyset_page(conn: Any, query: Any, keys: Sequence[Key], request: PageRequest,
+                      tag: str | None = None) -> KeysetPage:
     """One page of ``query`` (a filtered ``select`` without ORDER BY/LIMIT) in ``keys`` order, always returned in
-    that order; ``ValueError`` for a bad request or a cursor that is not ours."""
+    that order; ``ValueError`` for a bad request or a cursor that is not ours. ``tag``: a list paged in several
+    orders names the order in its cursors, and refuses a cursor of another one."""
     request.check()
     forward = request.first is not None
     cursor = request.after if forward else request.before
-    rows = await keyset_rows(conn, query, keys, forward, _values(cursor, keys) if cursor else None,
+    rows = await keyset_rows(conn, query, keys, forward, _values(cursor, keys, tag) if cursor else None,
                              request.size)
-    return page_from(rows, keys, request)
+    return page_from(rows, keys, request, tag)
 
 
 async def keyset_rows(conn: Any, query: Any, keys: Sequence[Key], forward: bool, values: list[Any] | None,
@@ -145,7 +154,7 @@ def cursor_values(cursor: str, keys: Sequence[Key]) -> list[Any]:
     return _values(cursor, keys)
 
 
-def page_from(rows: list[Any], keys: Sequence[Key], request: PageRequest) -> KeysetPage:
+def page_from(rows: list[Any], keys: Sequence[Key], request: PageRequest, tag: str | None = None) -> KeysetPage:
     """The page of up to ``size + 1`` rows fetched in walking order (the extra one says there is more)."""
     forward = request.first is not None
     size = request.size
@@ -155,8 +164,8 @@ def page_from(rows: list[Any], keys: Sequence[Key], request: PageRequest) -> Key
     rows = rows[:size]
     if not forward:
         rows.reverse()
-    start = cursor_for(rows[0], keys) if rows else None
-    end = cursor_for(rows[-1], keys) if rows else None
+    start = cursor_for(rows[0], keys, tag) if rows else None
+    end = cursor_for(rows[-1], keys, tag) if rows else None
     if forward:
         return KeysetPage(rows, has_next=more, has_previous=cursor is not None, start_cursor=start, end_cursor=end)
     return KeysetPage(rows, has_next=cursor is not None, has_previous=more, start_cursor=start, end_cursor=end)

@@ -46,13 +46,6 @@ class EventRecord:
     amount_parts: list[dict[str, Any]] = field(default_factory=list)  # [{value, currency, kind}]
 
 
-@dataclass(slots=True)
-class Page:
-    rows: list[Any]
-    has_next: bool
-    end_cursor: str | None
-
-
 class RefLookup:
     """How a ref string resolved: zero, one or several transactions (several: ask with ``namespace:value``)."""
 
@@ -350,12 +343,6 @@ async def events_by_delivery(conn: AsyncConnection, delivery_ids: Sequence[str])
     for row in rows:
         result[row.delivery_id].append(row.id)
     return result
-
-
-def page_of(rows: list[Any], first: int, cursor_of: Any) -> Page:
-    has_next = len(rows) > first
-    rows = rows[:first]
-    return Page(rows=rows, has_next=has_next, end_cursor=cursor_of(rows[-1]) if rows else None)
 
 
 def identity_roles(record: EventRecord, demoted: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
