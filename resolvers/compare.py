@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 
-from hub.compare import compare
+from hub.compare import compare, windows_for
 from hub.store import Store
 from hub.store.trace import AmbiguousRef, Trace, find_trace
 from resolvers.query import bad_input
@@ -32,7 +32,8 @@ async def _trace(info: strawberry.Info, store: Store, ref: str, name: str) -> Tr
 class CompareQuery:
     @strawberry.field(description="Two transactions side by side: the shared flow's steps aligned, then the other "
                                   "event types, each with its lag on either side and where they diverge. `a` and "
-                                  "`b` are any refs `transaction(ref:)` takes; null when either names nothing.")
+                                  "`b` are any refs `transaction(ref:)` takes; null when either names nothing. "
+                                  "Maintenance windows pause SLA clocks as on `Transaction.steps`.")
     async def compare(self, info: strawberry.Info, a: str, b: str) -> TraceComparison | None:
         hub = info.context["hub"]
         store = hub.started().store
@@ -41,7 +42,9 @@ class CompareQuery:
         if trace_a is None or trace_b is None:
             return None
         now = hub.now()
+        async with store.read() as conn:
+            windows = await windows_for(conn, hub.config, [*trace_a.events, *trace_b.events], now)
         found = compare(hub.config, trace_a.transaction.kind, trace_a.events, trace_b.transaction.kind,
-                        trace_b.events, now)
+                        trace_b.events, now, windows)
         return TraceComparison.from_comparison(Transaction.from_row(trace_a.transaction),
-                                               Transaction.from_row(trace_b.transaction), found)
+                                               Transaction.from_row(trace_b.transaction), found, now)

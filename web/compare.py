@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from hub.compare import compare
+from hub.compare import compare, windows_for
 from hub.correlation.numbers import business_number
 from hub.model import IDENTITY
 from hub.runtime import Hub
@@ -49,9 +49,12 @@ def routes(hub: Hub) -> list[BaseRoute]:
         context: dict[str, Any] = {"refs": refs, "problems": problems, "comparison": None}
         a, b = traces["a"], traces["b"]
         if a is not None and b is not None:
-            context.update(a=a.transaction, b=b.transaction, number_a=_number(a), number_b=_number(b),
+            now = now_of(hub)
+            async with store.read() as conn:
+                windows = await windows_for(conn, hub.config, [*a.events, *b.events], now)
+            context.update(a=a.transaction, b=b.transaction, number_a=_number(a), number_b=_number(b), now=now,
                            comparison=compare(hub.config, a.transaction.kind, a.events, b.transaction.kind, b.events,
-                                              now_of(hub)))
+                                              now, windows))
         status = 404 if problems and any(p == "nothing found" for p in problems.values()) else \
             400 if problems else 200
         return render(request, "compare.html", context, status_code=status)
