@@ -33,10 +33,11 @@ from bench.correlate import PG_URL, record_all
 from hub.exceptions.evaluate import Evaluator, _tx_event
 from hub.exceptions.lifecycle import Changes
 from hub.exceptions.settlement_facts import load_settlement_facts
+from hub.exceptions.settlements import SettlementSettings
 from hub.model import RELATED, Amount, Event, Ref
 from hub.store import Store
 from hub.store.record import Incoming
-from hub.store.settlement_links import linked_transactions
+from hub.store.settlement_links import linked_transactions, settlements_naming
 from hub.store.tables import events, transactions
 
 _CHUNK = 400
@@ -97,8 +98,10 @@ async def measure(url: str, orders: int, per_payout: int, search_path: str | Non
                 for row in await conn.execute(events.select().where(events.c.tx_id.in_(chunk))):
                     by_tx.setdefault(row.tx_id, []).append(_tx_event(row, kinds_of.get(row.source)))
                 started = time.perf_counter()
-                await linked_transactions(conn, chunk)
-                await load_settlement_facts(conn, dict.fromkeys(chunk, "order"), by_tx, _tx_event, kinds_of)
+                named_by = await settlements_naming(conn, chunk)
+                await linked_transactions(conn, chunk, named_by)
+                await load_settlement_facts(conn, dict.fromkeys(chunk, "order"), by_tx, _tx_event, kinds_of,
+                                            config.settlement or SettlementSettings(), named_by)
                 spent += time.perf_counter() - started
         figures["order settlement part s"] = spent
         return figures

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -30,7 +30,7 @@ from hub.periodic import Heartbeats, Periodic
 from hub.stock.divergence import due_pairs, evaluate_keys, postpone
 from hub.store import Connection, Store, describe, evaluation, exception_rows
 from hub.store.correlation_locks import lock_transactions
-from hub.store.settlement_links import linked_transactions
+from hub.store.settlement_links import linked_transactions, settlements_naming
 
 log = logging.getLogger(__name__)
 OWNED_RULES = ("flow.overdue", "event.failed", "event.duplicates", "event.out_of_order", "quantity.mismatch",
@@ -66,15 +66,17 @@ class Evaluator:
 
     async def evaluate(self, conn: Connection, tx_ids: Sequence[str], now: datetime, changes: Changes) -> int:
         """Re-evaluate these transactions and those a settlement links them to; returns how many exist."""
-        ids = sorted(set(tx_ids) | await linked_transactions(conn, tx_ids))
+        named_by = await settlements_naming(conn, tx_ids)  # read once: for the links and the facts
+        ids = sorted(set(tx_ids) | await linked_transactions(conn, tx_ids, named_by))
         evaluated = 0
         stopped = await maintenance.paused_at(conn, self._config, now)
         for start in range(0, len(ids), _CHUNK):
-            evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes, stopped)
+            evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes, stopped, named_by)
         return evaluated
 
     async def _evaluate_chunk(self, conn: Connection, ids: list[str], now: datetime, changes: Changes,
-                              stopped: maintenance.Paused | None = None) -> int:
+                              stopped: maintenance.Paused | None = None,
+                              named_by: Mapping[str, set[str]] | None = None) -> int:
         await lock_transactions(conn, ids)  # several processes: read and write them one process at a time
         kinds = await evaluation.kinds_of(conn, ids)
         by_tx: dict[str, list[TxEvent]] = defaultdict(list)
@@ -84,7 +86,7 @@ class Evaluator:
         for row in await exception_rows.of_transactions(conn, ids, OWNED_RULES):
             latest[row.key] = row
         await evaluation.forget_due(conn, ids)
-        money = await load_settlement_facts(conn, kinds, by_tx, _tx_event, self._kinds)
+        money = await load_settlement_facts(conn, kinds, by_tx, _tx_event, self._kinds, self._settlement, named_by)
         due_rows: list[tuple[str, datetime]] = []
         wanted: set[str] = set()
         fresh: dict[str, Finding] = {}  # never raised before: opened together below

@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.exceptions.lifecycle import Finding
 from hub.exceptions.rules import TxEvent
-from hub.exceptions.settlements import SettlementSettings, missing, reconcile
+from hub.exceptions.settlements import SettlementSettings, missing, reconcile, waiting_captures
 from hub.store import Connection
 from hub.store.settlement_links import SettlementLine, money_events, settlement_lines, settlements_of
 
@@ -46,10 +46,14 @@ class SettlementFacts:
 
 
 async def load_settlement_facts(conn: Connection, kinds: Mapping[str, str], by_tx: Mapping[str, list[TxEvent]],
-                                convert: Callable[[Any, str | None], TxEvent],
-                                source_kinds: Mapping[str, str]) -> SettlementFacts:
+                                convert: Callable[[Any, str | None], TxEvent], source_kinds: Mapping[str, str],
+                                settings: SettlementSettings,
+                                named_by: Mapping[str, set[str]] | None = None) -> SettlementFacts:
     """The facts for a chunk: ``kinds`` its transactions' kinds, ``by_tx`` their events; ``convert`` makes a
-    :class:`TxEvent` of a stored event row (with its source's kind) for orders outside the chunk."""
+    :class:`TxEvent` of a stored event row (with its source's kind) for orders outside the chunk. ``named_by``:
+    for transactions whose settlements were read already, the settlements naming each (empty: none); the others'
+    are read here.
+    Whether a transaction is settled is read only for those with a capture that may go missing."""
     facts = SettlementFacts()
     settlement_ids = [tx_id for tx_id, kind in kinds.items() if kind == "settlement"]
     if settlement_ids:
@@ -61,9 +65,13 @@ async def load_settlement_facts(conn: Connection, kinds: Mapping[str, str], by_t
     if named:
         paying = set().union(*(await settlements_of(conn, sorted(named))).values())
         facts.paid_lines = await settlement_lines(conn, sorted(paying))
-    others = [tx_id for tx_id, kind in kinds.items() if kind != "settlement"]
-    if others:
-        facts.settled = set(await settlements_of(conn, others))
+    waiting = [tx_id for tx_id, kind in kinds.items()
+               if kind != "settlement" and waiting_captures(by_tx.get(tx_id, []), settings)]
+    known = named_by or {}
+    unread = [tx_id for tx_id in waiting if tx_id not in known]
+    facts.settled = {tx_id for tx_id in waiting if known.get(tx_id)}
+    if unread:
+        facts.settled |= set(await settlements_of(conn, unread))
     return facts
 
 

@@ -180,15 +180,23 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def waiting_captures(events: list[TxEvent], settings: SettlementSettings) -> list[tuple[datetime, TxEvent]]:
+    """The card captures of a transaction some settlement must name in time, each with when it falls due (none
+    when no payment source has a payout delay): only these make whether it is settled matter."""
+    if not settings.missing_after:
+        return []
+    return [(e.occurred_at + settings.missing_after[e.source], e) for e in events
+            if e.source in settings.missing_after and e.amount is not None and e.status == "ok"
+            and captured_kind(e.type, e.amount[2])]
+
+
 def missing(tx_id: str, kind: str, events: list[TxEvent], settled: bool, settings: SettlementSettings,
             now: datetime) -> tuple[list[Finding], datetime | None]:
     """``settlement_missing`` for a transaction whose card captures no settlement names in time, or when the
     first of them falls due (None: nothing to wait for)."""
-    if settled or kind == "settlement" or not settings.missing_after:
+    if settled or kind == "settlement":
         return [], None
-    waiting = [(e.occurred_at + settings.missing_after[e.source], e) for e in events
-               if e.source in settings.missing_after and e.amount is not None and e.status == "ok"
-               and captured_kind(e.type, e.amount[2])]
+    waiting = waiting_captures(events, settings)
     if not waiting:
         return [], None
     due_at, capture = min(waiting, key=lambda item: (item[0], item[1].id))
@@ -208,4 +216,4 @@ def missing(tx_id: str, kind: str, events: list[TxEvent], settled: bool, setting
         tx_id=tx_id, tx_kind=kind, system=capture.source, system_kind=capture.system_kind)], None
 
 
-__all__ = ["RULES", "SettlementSettings", "missing", "parse_settlement", "reconcile"]
+__all__ = ["RULES", "SettlementSettings", "missing", "parse_settlement", "reconcile", "waiting_captures"]

@@ -44,7 +44,9 @@ async def settlements_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[s
 
     Two steps, each an index range: the transactions' identity refs (``ix_ref_keys_tx``), then the settlement events
     relating to those refs (``ix_refs_lookup``); one join let PostgreSQL's planner start from every settlement event
-    stored instead (seen in EXPLAIN ANALYZE: a scan of all ``settlement.paid`` events per chunk)."""
+    stored instead (seen in EXPLAIN ANALYZE: a scan of all ``settlement.paid`` events per chunk). PostgreSQL asks
+    each step once per chunk of transactions (array parameters); SQLite asks the refs in windows of pairs (its
+    limit on variables)."""
     found: dict[str, set[str]] = defaultdict(set)
     dialect = conn.dialect.name
     for part in _chunks(tx_ids):
@@ -54,8 +56,9 @@ async def settlements_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[s
                 .where(ref_keys.c.tx_id.in_(part), ref_keys.c.demoted == false())):
             owners[(namespace, value)] = tx_id
         pairs = sorted(owners)
-        for start in range(0, len(pairs), _CHUNK):
-            window = pairs[start:start + _CHUNK]
+        windows = [pairs] if dialect == "postgresql" else [pairs[at:at + _CHUNK] for at in range(0, len(pairs),
+                                                                                                _CHUNK)]
+        for window in filter(None, windows):
             query = (select(refs.c.namespace, refs.c.value, events.c.tx_id)
                      .select_from(refs.join(events, events.c.id == refs.c.event_id)
                                   .join(transactions, transactions.c.id == events.c.tx_id))
@@ -66,6 +69,12 @@ async def settlements_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[s
                 if settlement_tx != paid_tx:
                     found[paid_tx].add(settlement_tx)
     return dict(found)
+
+
+async def settlements_naming(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, set[str]]:
+    """Every one of these transactions with the settlement transactions naming it (empty: none), as
+    :func:`linked_transactions` and the settlement facts take it read once."""
+    return {tx_id: set() for tx_id in tx_ids} | await settlements_of(conn, tx_ids)
 
 
 async def settlement_lines(conn: AsyncConnection, settlement_ids: Sequence[str]) -> dict[str, list[SettlementLine]]:
@@ -87,11 +96,13 @@ async def settlement_lines(conn: AsyncConnection, settlement_ids: Sequence[str])
     return dict(found)
 
 
-async def linked_transactions(conn: AsyncConnection, tx_ids: Sequence[str]) -> set[str]:
+async def linked_transactions(conn: AsyncConnection, tx_ids: Sequence[str],
+                              named_by: dict[str, set[str]] | None = None) -> set[str]:
     """The transactions one settlement hop away from these: the settlements naming them, and what the settlements
-    among them name. Evaluating one side re-evaluates the other (a late order resolves an unmatched line)."""
+    among them name. Evaluating one side re-evaluates the other (a late order resolves an unmatched line).
+    ``named_by``: :func:`settlements_of` these transactions, when the caller has read it already."""
     linked: set[str] = set()
-    for settlements in (await settlements_of(conn, tx_ids)).values():
+    for settlements in (await settlements_of(conn, tx_ids) if named_by is None else named_by).values():
         linked |= settlements
     for lines in (await settlement_lines(conn, tx_ids)).values():
         linked |= {line.tx_id for line in lines if line.tx_id}
@@ -107,4 +118,5 @@ async def money_events(conn: AsyncConnection, tx_ids: Sequence[str]) -> list:  #
     return rows
 
 
-__all__ = ["SettlementLine", "linked_transactions", "money_events", "settlement_lines", "settlements_of"]
+__all__ = ["SettlementLine", "linked_transactions", "money_events", "settlement_lines", "settlements_naming",
+           "settlements_of"]
