@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _PG = postgresql.dialect()
@@ -110,19 +110,22 @@ async def add_to(conn: AsyncConnection, table: Table, column: str, keys: Sequenc
 
 async def _copy(conn: AsyncConnection, table: Table, columns: list[str], values: list[tuple[Any, ...]]) -> None:
     """PostgreSQL ``COPY … FROM STDIN`` (binary) on the connection's own transaction: each value goes through its
-    column's codec once, where array parameters test every element for nesting. A failure is raised as
-    SQLAlchemy raises its own statements' (``hub.store.faults`` tells the store's from the data's)."""
-    raw = await conn.get_raw_connection()
-    adapted = raw.dbapi_connection
+    column's codec once, where array parameters test every element for nesting. A failure is raised as a
+    :class:`~sqlalchemy.exc.DBAPIError` over the driver's error (``hub.store.faults`` tells the store's from the
+    data's); a lost server invalidates the connection, as SQLAlchemy does for its own statements."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():  # SQLAlchemy's asyncpg adapter begins lazily, at its first statement
+        await conn.exec_driver_sql("SELECT 1")
     try:
-        if adapted._transaction is None:  # SQLAlchemy's asyncpg adapter begins lazily, at the first statement
-            await adapted._start_transaction()
-        await raw.driver_connection.copy_records_to_table(table.name, records=values, columns=columns)
+        await driver.copy_records_to_table(table.name, records=values, columns=columns)
     except Exception as error:
-        try:
-            adapted._handle_exception(error)  # raises the DB-API error SQLAlchemy's own statements carry
-        except Exception as dbapi_error:
-            lost = conn.dialect.is_disconnect(dbapi_error, adapted, None)  # a lost server is transient
-            raise DBAPIError.instance(f"COPY {table.name}", None, dbapi_error, conn.dialect.loaded_dbapi.Error,
-                                      connection_invalidated=lost) from error
-        raise
+        lost = driver.is_closed()
+        if lost:  # its transaction is gone with it: nothing to roll back, and the pool must not hand it out again
+            await conn.invalidate()
+        raise _DRIVER_ERRORS.get(str(getattr(error, "sqlstate", ""))[:2], DBAPIError)(
+            f"COPY {table.name}", None, error, connection_invalidated=lost) from error
+
+
+# SQLSTATE classes (PostgreSQL docs, Appendix A) to the DB-API error SQLAlchemy raises for them on its own statements.
+_DRIVER_ERRORS: dict[str, type[DBAPIError]] = {"22": DataError, "23": IntegrityError, "08": OperationalError,
+                                               "57": OperationalError, "53": OperationalError}

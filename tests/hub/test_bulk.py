@@ -70,3 +70,22 @@ async def test_a_lost_server_during_copy_is_transient(store: Store) -> None:
             await pg_execute(f"SELECT pg_terminate_backend({pid})")
             await insert_rows(conn, events, [event_row(0)])
     assert is_transient(raised.value), raised.value
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+async def test_a_server_lost_inside_a_begun_transaction_fails_the_copy_as_transient_and_the_store_goes_on(
+        store: Store) -> None:
+    """The COPY itself meets the terminated backend: its error is the COPY's, transient, and the dead connection is
+    never handed out again (the next write works)."""
+    with pytest.raises(DBAPIError) as raised:
+        async with store.write() as conn:
+            await conn.execute(select(events.c.id).limit(1))  # SQLAlchemy's statement begins the transaction
+            pid = await (await conn.get_raw_connection()).driver_connection.fetchval("SELECT pg_backend_pid()")
+            await pg_execute(f"SELECT pg_terminate_backend({pid})")
+            await insert_rows(conn, events, [event_row(0)])
+    assert is_transient(raised.value) and raised.value.statement == "COPY events", raised.value
+    async with store.write() as conn:
+        await insert_rows(conn, events, [event_row(1)])
+    async with store.read() as conn:
+        assert list((await conn.execute(select(events.c.id))).scalars()) == ["evt_1"]
