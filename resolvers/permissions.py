@@ -5,7 +5,8 @@ Roles (DESIGN §5): ``viewer`` reads, with personal data masked in every value i
 audit log). Anonymous callers may call nothing (only ``__typename``/introspection, which part A's
 limits govern, and ``/healthz`` outside GraphQL). A root field without a rule in :data:`RULES` is
 treated as a viewer read (a mutation as admin-only) and fails ``tests/resolvers/test_roles.py``.
-Every operator/admin mutation, and every refused one by a known key, is written to the audit log.
+Every operator/admin mutation, and every refused one by a known key, is written to the audit log; so is every
+search by a customer's contact (``transactionsByContact``), with the contact's fingerprint, never its value.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from strawberry.extensions import SchemaExtension
 
 from hub.access import audit
 from hub.access.auth import ROLE_RANK, require_role
+from hub.access.contacts import contact_fingerprint
 from hub.access.privacy import mask_json
 from hub.errors import HubError
 
@@ -56,6 +58,7 @@ RULES: dict[str, str] = {
     "Subscription.exceptionEvents": "viewer",
     "Query.maintenanceWindows": "viewer",
     "Query.compare": "viewer",  # landed without a rule (tests/resolvers/test_roles.py); viewer is its default
+    "Query.transactionsByContact": "admin",  # searches by personal data: only the role that sees it unmasked
     "Mutation.scheduleMaintenance": "operator",
     "Mutation.endMaintenance": "operator",
 }
@@ -63,6 +66,7 @@ _DEFAULT = {"Query": "viewer", "Mutation": "admin", "Subscription": "viewer"}
 # Arguments that name the object acted on (recorded in the audit log); anything else (notes, emails) is not.
 _OBJECT_ARGS = ("id", "ids", "ref", "name", "prefix", "assignee", "filter")
 _SELF_AUDITED = {"eraseCustomer"}  # records its own entry, with counts, in the erasure's own transaction
+_AUDITED_READS = {"Query.transactionsByContact"}  # reads by personal data: written to the audit log as mutations are
 
 
 def rule_for(type_name: str, field_name: str) -> str:
@@ -102,12 +106,14 @@ def _object_of(args: dict[str, Any]) -> str:
             parts.append(f"{name}={args[name]}")
     if args.get("email"):
         parts.append(f"email={audit.fingerprint(str(args['email']))}")
+    if args.get("contact"):
+        parts.append(f"contact={contact_fingerprint(str(args['contact']))}")
     return "; ".join(parts)
 
 
 def _guard_resolver(type_name: str, field_name: str, resolve: Callable[..., Any] | None) -> Callable[..., Any]:
     role = rule_for(type_name, field_name)
-    audited = type_name == "Mutation"
+    audited = type_name == "Mutation" or f"{type_name}.{field_name}" in _AUDITED_READS
 
     def guarded(root: Any, info: Any, **args: Any) -> Any:
         try:

@@ -11,6 +11,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
+from hub.access.contacts import transactions_by_contact, typed_contact
 from hub.store import queries as q
 from hub.store.paging import (
     DELIVERY_ORDER,
@@ -28,6 +29,7 @@ from schema.filters import DeliveryFilter, TransactionFilter
 from schema.pagination import Connection, Edge, PageInfo
 from schema.transaction import Transaction
 
+MAX_CONTACT = 400  # as a ref: one email or phone, never a paste of a page
 MAX_MINUTES = 10 * 366 * 24 * 60  # ten years: an age beyond it is a mistake, and overflows date arithmetic
 
 
@@ -138,6 +140,19 @@ class TransactionQuery:
         async with info.context["hub"].started().store.read() as conn:
             lookup = await q.resolve_ref(conn, ref)
         rows = await info.context["loaders"].transaction.load_many(lookup.tx_ids[: q.MAX_PAGE])
+        return [Transaction.from_row(row) for row in rows if row is not None]
+
+    @strawberry.field(description="The transactions whose deliveries carried a customer's email or phone (any case "
+                                  "or spacing, `+` or `00`), newest first, at most 100: the web search's contact "
+                                  "lookup, through the keyed-hash index. Admin only (it searches by personal data); "
+                                  "every call is in the audit log with the contact's fingerprint, never its value.")
+    async def transactions_by_contact(self, info: strawberry.Info, contact: str) -> list[Transaction]:
+        normalised = typed_contact(contact) if len(contact) <= MAX_CONTACT and "\x00" not in contact else None
+        if normalised is None:
+            raise bad_input("`contact` must be one email address or phone number (7 to 15 digits)")
+        async with info.context["hub"].started().store.read() as conn:
+            tx_ids = await transactions_by_contact(conn, normalised)
+        rows = await info.context["loaders"].transaction.load_many(tx_ids[: q.MAX_PAGE])
         return [Transaction.from_row(row) for row in rows if row is not None]
 
     @strawberry.field(description="Transactions, newest first (keyset pagination: `first`/`after` or "

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hub.access.contacts import transactions_by_contact, typed_contact
+from hub.access import audit
+from hub.access.contacts import contact_fingerprint, transactions_by_contact, typed_contact
 from hub.runtime import Hub
 from hub.store import queries as q
 from web import stock
@@ -27,12 +28,13 @@ def routes(hub: Hub) -> list[BaseRoute]:
         if len(ref) > 400 or "\x00" in ref:
             return render(request, "choose.html", {"ref": ref[:40] + "…", "transactions": [], "too_long": True},
                           status_code=400)
+        contact = typed_contact(unquote(ref))
+        by_contact = contact is not None and not masks_personal_data(request)  # an admin finds orders by email/phone
         async with hub.started().store.read() as conn:
             lookup = await q.resolve_ref(conn, ref)
-            contact = typed_contact(unquote(ref))
-            if contact and not masks_personal_data(request):  # an admin finds a customer's orders by email or phone
-                by_contact = await transactions_by_contact(conn, contact)
-                lookup = q.RefLookup(sorted({*lookup.tx_ids, *by_contact}), lookup.related_only and not by_contact)
+            if by_contact and contact:
+                of_contact = await transactions_by_contact(conn, contact)
+                lookup = q.RefLookup(sorted({*lookup.tx_ids, *of_contact}), lookup.related_only and not of_contact)
             found = await q.transactions_by_id(conn, lookup.tx_ids[: q.MAX_PAGE])
             several = len(found) > 1
             tx_refs = await q.identity_refs(conn, list(found)) if several else {}
@@ -40,6 +42,10 @@ def routes(hub: Hub) -> list[BaseRoute]:
             plain = unquote(ref).strip() if "%" in ref else ref
             sku, _, location = plain.partition("@")  # SKU@LOCATION, as divergence subjects and the demo print it
             is_sku = (not lookup.tx_ids or lookup.related_only) and await stock.sku_known(conn, sku.strip())
+        if by_contact:  # a search by personal data is audited, as GraphQL transactionsByContact is
+            key = request.state.api_key
+            await audit.append(hub.started().store, actor=key.name, role=key.role, action="web contact search",
+                               object=f"contact={contact_fingerprint(unquote(ref))}")
         if is_sku:  # a SKU only named on listings and counts is a product: its stock page, not a choice list
             cell = f"&location={quote(location.strip())}" if location.strip() else ""
             return RedirectResponse(f"/stock?sku={quote(sku.strip())}{cell}", status_code=303)

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 
+from hub.access.audit import fingerprint
 from hub.access.privacy import EMAIL
 from hub.store import Connection, contact_index
 
@@ -40,6 +41,12 @@ def typed_contact(text: str) -> str | None:
     if EMAIL.fullmatch(text):
         return f"email:{text.lower()}"
     return _phone(text) if _PHONE_TYPED.fullmatch(text) else None
+
+
+def contact_fingerprint(text: str) -> str:
+    """What the audit log records of a contact searched for: a fingerprint of its normalised form (so the same
+    phone typed with other spacing is the same entry), never the value."""
+    return fingerprint(typed_contact(text) or text)
 
 
 def keyed(contact: str, key: bytes) -> str:

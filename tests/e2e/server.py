@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from hub.access.auth import digest
-from tests.support import ERP_SECRET, OPERATOR_KEY
+from tests.support import ADMIN_KEY, ERP_SECRET, OPERATOR_KEY, VIEWER_KEY
 
 
 def free_port() -> int:
@@ -22,7 +22,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_config(folder: Path, store_url: str) -> Path:
+def write_config(folder: Path, store_url: str, *, every_role: bool = False) -> Path:
+    """A config with the operator key ``ops`` (``every_role``: also the viewer ``bi`` and the admin ``root``) and
+    the ``erp`` source."""
     path = folder / "crosstrace.toml"
     path.write_text(f"""
 [store]
@@ -41,7 +43,17 @@ name = "erp"
 kind = "erp"
 adapter = "cloudevents"
 secret = "env:CT_TEST_ERP_SECRET"
-""")
+""" + (f"""
+[[api_keys]]
+name = "bi"
+role = "viewer"
+key_sha256 = "{digest(VIEWER_KEY)}"
+
+[[api_keys]]
+name = "root"
+role = "admin"
+key_sha256 = "{digest(ADMIN_KEY)}"
+""" if every_role else ""))
     return path
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from hub.access.erasure import erase_customer
 from hub.store.tables import contact_index
-from tests.support import ADMIN_KEY, OPERATOR_KEY, cloudevent
+from tests.support import ADMIN_KEY, OPERATOR_KEY, cloudevent, gql
 from tests.web import seed
 from tests.web.app import deliver_story, login, web_app
 
@@ -33,6 +33,13 @@ async def test_an_admin_finds_orders_by_email_or_phone_and_erasure_forgets_them(
         for typed in (EMAIL, " ana.lima@example.ORG ", "ana.lima%40example.org", PHONE, "00351-912-345-678"):
             found = await admin.get("/search", params={"ref": typed})
             assert found.status_code == 303 and found.headers["location"] == order.headers["location"], typed
+
+        audited = await gql(admin, '{ auditLog(first: 20, filter: {action: "web contact search"}) '
+                                   '{ nodes { actor result object } } }')
+        entries = audited["data"]["auditLog"]["nodes"]
+        assert [(e["actor"], e["result"]) for e in entries] == [("root", "ok")] * 5, entries
+        assert len({e["object"] for e in entries}) == 2  # the email and the phone, however typed
+        assert all(e["object"].startswith("contact=sha256:") and "lima" not in e["object"] for e in entries)
 
         async with hub.started().store.read() as conn:
             stored = (await conn.execute(select(contact_index.c.digest))).scalars().all()
