@@ -40,9 +40,22 @@ def ulid(now_ms: int | None = None) -> str:
             rand = int.from_bytes(os.urandom(10), "big") >> 1  # leave headroom for increments
         _last_ms, _last_rand = ms, rand
         if ms != _prefix_ms:  # 48-bit time as 10 digits: the top 50 bits of an 80-bit field
-            _prefix_ms, _prefix = ms, _encode80(ms << 30)[:10]
+            _prefix_ms, _prefix = ms, time_prefix(ms)
         prefix = _prefix
     return prefix + _encode80(rand)
+
+
+def time_prefix(ms: int) -> str:
+    """The 10 leading digits of every ULID minted at millisecond ``ms``: ids minted from then on sort at or after it."""
+    return _encode80(ms << 30)[:10]
+
+
+def time_of_prefix(prefix: str) -> int:
+    """The millisecond whose ULIDs start with these 10 digits (the inverse of :func:`time_prefix`)."""
+    ms = 0
+    for digit in prefix[:10]:
+        ms = ms * 32 + _ALPHABET.index(digit)
+    return ms
 
 
 def new_id(prefix: str) -> str:

@@ -80,7 +80,7 @@ class Pipeline:
         await leases.renew()  # before the duties start: a single process runs them from its first round
         leases.start()  # renews every third of a lease; not a /healthz loop (it waits on the one writer, as the inbox)
         housekeeper = Housekeeper(store, config.retention or Retention(), hub.now)
-        housekeeper.start(3600, heartbeats, gate=lambda: leases.held("retention"))  # hourly; off unless configured
+        housekeeper.start(3600, heartbeats, gate=lambda: leases.held("retention"))  # hourly; PG: partitions too
         evaluator = Evaluator(store, config, hub.now, hub.broadcaster)
         client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # pollers' and lookups' one client
         normalizer = Normalizer(store, parser_for(config, self._adapters, client), config, hub.metrics,

@@ -2,7 +2,9 @@
 
 Transactions keep their summary (kind, first/last time, event count, systems) and their identity refs
 (``ref_keys``), so a bookmarked order still resolves; only the raw bodies, the events and the refs
-those events stated go. Pending deliveries (not yet normalized) are never purged. Off by default.
+those events stated go. Pending deliveries (not yet normalized) are never purged, except in a PostgreSQL partition
+dropped whole (older than every window): they are dead-lettered and counted first. Off by default; on PostgreSQL
+the duty also creates the monthly partitions ahead (hub/store/partitions.py), retention or not.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from hub.exceptions.lifecycle import Changes
 from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.store import Store, describe
-from hub.store.retention import purge_source, sources_with_data
+from hub.store.partitions import create_ahead
+from hub.store.retention import Dropped, drop_partitions, purge_source, sources_with_data
 
 log = logging.getLogger("crosstrace.retention")
 
@@ -61,18 +64,24 @@ def parse_retention(table: dict[str, Any]) -> Retention:
 class PurgeReport:
     deliveries: int
     events: int
+    partitions: tuple[str, ...] = ()  # PostgreSQL: the monthly partitions dropped whole
+    dead_lettered: int = 0  # pending deliveries in those partitions
 
 
 async def purge(store: Store, retention: Retention, now: datetime, *, actor: str = "system") -> PurgeReport:
     """Delete what is older than each source's retention; one write transaction, recorded in the audit log.
 
-    A source whose purge fails (e.g. a retention so long its cutoff is before year 1) is logged and left out;
-    the other sources are purged all the same (hub.ingest.isolate)."""
+    On PostgreSQL the monthly partitions are created ahead first, and those older than the longest window (when
+    every source with data has one) are dropped whole (:func:`partitions`). A source whose purge fails (e.g. a
+    retention so long its cutoff is before year 1) is logged and left out; the other sources are purged all the
+    same (hub.ingest.isolate)."""
+    async with store.read() as conn:
+        with_data = await sources_with_data(conn)
+    dropped = await partitions(store, retention, with_data, now, actor) if store.dialect == "postgresql" else None
     if not retention.enabled:
         return PurgeReport(0, 0)
-    async with store.read() as conn:
-        sources = [source for source in await sources_with_data(conn) if retention.days_for(source) is not None]
-    gone = [0, 0]  # deliveries, events
+    sources = [source for source in with_data if retention.days_for(source) is not None]
+    gone = [dropped.deliveries, dropped.events] if dropped else [0, 0]  # deliveries, events
 
     async def purge_sources(names: Sequence[str]) -> None:
         gone_deliveries = gone_events = 0
@@ -96,7 +105,45 @@ async def purge(store: Store, retention: Retention, now: datetime, *, actor: str
         log.error("retention: purging %s failed, skipped: %s", source, describe(exc), exc_info=exc)
 
     await isolate(sources, purge_sources, failed)
-    return PurgeReport(gone[0], gone[1])
+    if dropped is None:
+        return PurgeReport(gone[0], gone[1])
+    return PurgeReport(gone[0], gone[1], tuple(dropped.partitions), dropped.dead_lettered)
+
+
+async def partitions(store: Store, retention: Retention, sources: Sequence[str], now: datetime,
+                     actor: str) -> Dropped:
+    """PostgreSQL: create the months ahead, then drop the partitions older than the longest window of the
+    ``sources`` with data (none while one of them is kept forever), in one write recorded in the audit log."""
+    windows = [retention.days_for(source) for source in sources]
+    async with store.write() as conn:
+        created = await create_ahead(conn, now)
+        if created:
+            log.info("retention: created partitions %s", ", ".join(created))
+        cutoff = _cutoff(now, windows)
+        if cutoff is None:
+            return Dropped([], 0, 0, 0, set())
+        dropped = await drop_partitions(conn, cutoff, now)
+        if dropped.unlinked:
+            await flag_unlinked(conn, dropped.unlinked, source_kinds={}, routing=(), changes=Changes())
+        if dropped.partitions:
+            await audit.record(conn, actor=actor, role="admin", action="purge", at=now, detail={
+                "partitions": dropped.partitions, "deliveries": dropped.deliveries, "events": dropped.events,
+                "dead_lettered": dropped.dead_lettered})
+    if dropped.dead_lettered:
+        log.warning("retention: %d deliveries still pending in dropped partitions %s were dead-lettered and dropped",
+                    dropped.dead_lettered, ", ".join(dropped.partitions))
+    return dropped
+
+
+def _cutoff(now: datetime, windows: Sequence[int | None]) -> datetime | None:
+    """Before when every source's data may go (None: a source keeps its data forever, or no window reaches back
+    to a date)."""
+    if not windows or None in windows:
+        return None
+    try:
+        return now - timedelta(days=max(w for w in windows if w))
+    except OverflowError:
+        return None
 
 
 class Housekeeper:
@@ -111,7 +158,7 @@ class Housekeeper:
 
     def start(self, interval: float, heartbeats: Heartbeats | None = None,
               gate: Callable[[], bool] | None = None) -> None:
-        if self._retention.enabled:
+        if self._retention.enabled or self._store.dialect == "postgresql":  # PostgreSQL: partitions ahead
             self._purger.start(interval, wait_first=True, heartbeats=heartbeats, gate=gate)
 
     async def stop(self) -> None:

@@ -7,6 +7,7 @@ PostgreSQL (asyncpg) is the scale-out store.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -16,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub.errors import ConfigError
-from hub.store import inbox_file
+from hub.store import inbox_file, partitions
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _SQLITE_PRAGMAS = (
@@ -101,6 +102,8 @@ async def migrate(engine: AsyncEngine) -> None:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
                                {"key": _MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
+        if conn.dialect.name == "postgresql":  # every start: the months ahead exist even if retention never runs
+            await partitions.create_ahead(conn, datetime.now(UTC))
 
 
 def _upgrade(connection: Connection) -> None:

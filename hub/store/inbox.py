@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store import Store, evaluation, pairs_in
+from hub.store import Store, dedup_keys, evaluation, pairs_in
 from hub.store.inbox_file import TIME_FORMAT
 from hub.store.tables import deliveries, events
 
@@ -48,15 +48,21 @@ async def append_deliveries(store: Store, rows: Sequence[dict[str, Any]]) -> dic
 
 _COLUMNS = "id, source, dedup_key, received_at, headers, body, content_type, state"
 _PG_INSERT = (  # one statement text whatever the row count: asyncpg prepares it once per connection
-    f"INSERT INTO deliveries ({_COLUMNS}) SELECT t.*, 'pending' FROM unnest($1::text[], $2::text[], $3::text[], "
-    "$4::timestamp[], $5::json[], $6::bytea[], $7::text[]) AS t "
-    "ON CONFLICT DO NOTHING RETURNING source, dedup_key, id")
+    "WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamp[], $5::json[], $6::bytea[], "
+    "$7::text[]) AS t (id, source, dedup_key, received_at, headers, body, content_type)), "
+    # deliveries is partitioned by month (hub/store/partitions.py): the key table's primary key says what is new
+    "k AS (INSERT INTO delivery_keys (source, dedup_key, delivery_id) SELECT source, dedup_key, id FROM t "
+    "ON CONFLICT DO NOTHING RETURNING delivery_id) "
+    f"INSERT INTO deliveries ({_COLUMNS}) SELECT t.*, 'pending' FROM t JOIN k ON k.delivery_id = t.id "
+    "RETURNING source, dedup_key, id")
 
 
 async def insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[Key, str]:
     """Insert the rows whose key is not stored yet (one statement); returns the keys and ids it stored.
 
-    RETURNING gives the rows this insert stored, not those ``ON CONFLICT DO NOTHING`` skipped. The statement goes
+    RETURNING gives the rows this insert stored, not those ``ON CONFLICT DO NOTHING`` skipped (on PostgreSQL, the
+    keys that ``delivery_keys`` took: a second process appending the same key at once waits for the first's commit
+    and then stores nothing). The statement goes
     to the driver as written (``exec_driver_sql``): the receiver's hot path, where SQLAlchemy's compiling and
     per-row binding were 75% of the commit's Python (issue 14 item 3).
     """
@@ -77,6 +83,8 @@ async def insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[
 
 async def stored_ids(conn: AsyncConnection, keys: list[Key]) -> dict[Key, str]:
     """The ids stored under these keys."""
+    if conn.dialect.name == "postgresql":
+        return await dedup_keys.stored_deliveries(conn, keys)
     stored = await conn.execute(select(deliveries.c.source, deliveries.c.dedup_key, deliveries.c.id).where(
         pairs_in(deliveries.c.source, deliveries.c.dedup_key, keys, conn.dialect.name)))
     return {(row.source, row.dedup_key): row.id for row in stored}

@@ -36,9 +36,10 @@ from hub.correlation.plan import (
 from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, as_utc, needs_identity, transaction_kind, utcnow
-from hub.store import TEXTS, Store, pair_params, pairs_match
+from hub.store import TEXTS, Store, dedup_keys, pair_params, pairs_match
 from hub.store.bulk import add_to, insert_rows
 from hub.store.correlation_locks import TransactionLocks, lock_keys
+from hub.store.dedup_keys import events_by_key
 from hub.store.tables import (
     deliveries,
     events,
@@ -148,9 +149,9 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     locks = TransactionLocks(conn)
     fresh, batch_repeats = _first_of_each(items)
     by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
-    known = await _select_in(conn, select(events.c.id, events.c.source, events.c.source_event_id,
-                                          events.c.delivery_id, events.c.tx_id, events.c.type),
-                             (events.c.source, events.c.source_event_id), by_key)
+    stored, key_columns = events_by_key(conn.dialect.name, events.c.id, events.c.source, events.c.source_event_id,
+                                        events.c.delivery_id, events.c.tx_id, events.c.type)
+    known = await _select_in(conn, stored, key_columns, by_key)
     reuse_ids: dict[Key, str] = {}
     recompute: set[str] = set()
     repeats: Counter[str] = Counter()
@@ -193,6 +194,8 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
         result.transactions.update(decided.touched)
     await locks.take(result.transactions)  # a duplicate's transaction: its summary is read and written below
     await _summarise(conn, result.transactions, rows)  # before the batch is stored: it reads only stored events
+    if conn.dialect.name == "postgresql":  # events is partitioned there: the keys decide "stored once"
+        await dedup_keys.add_events(conn, rows)
     await insert_rows(conn, events, rows)
     await insert_rows(conn, refs, ref_rows)
     return result
@@ -260,6 +263,8 @@ async def _forget(conn: AsyncConnection, event_ids: list[str]) -> None:
     await _add_key_counts(conn, Counter((r.namespace, r.value) for r in old), sign=-1)
     for chunk in _chunks(event_ids):
         await conn.execute(delete(refs).where(refs.c.event_id.in_(chunk)))
+        if conn.dialect.name == "postgresql":
+            await dedup_keys.forget_events(conn, chunk)
         await conn.execute(delete(events).where(events.c.id.in_(chunk)))
 
 

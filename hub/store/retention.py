@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, union
+from sqlalchemy import ColumnElement, delete, select, text, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store import dedup_keys
+from hub.store.partitions import Partition, partitions
 from hub.store.record import refresh_attributes
-from hub.store.tables import deliveries, events, refs
+from hub.store.tables import contact_index, deliveries, events, refs
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +42,70 @@ async def purge_source(conn: AsyncConnection, source: str, cutoff: datetime) -> 
         events.c.source == source, events.c.received_at < cutoff, events.c.tx_id.is_not(None),
         events.c.attributes.is_not(None)).distinct())).scalars())
     await conn.execute(delete(refs).where(refs.c.event_id.in_(old_events)))
+    postgresql = conn.dialect.name == "postgresql"
+    if postgresql:  # their dedup keys go with them (hub/store/dedup_keys.py)
+        await dedup_keys.forget_where(conn, "events", "r.source = :source AND r.received_at < :cutoff",
+                                      {"source": source, "cutoff": cutoff})
     gone_events = (await conn.execute(delete(events).where(events.c.source == source,
                                                             events.c.received_at < cutoff))).rowcount
     await refresh_attributes(conn, stating)  # values only the purged events stated go with them
+    if postgresql:
+        await dedup_keys.forget_where(conn, "deliveries", "r.source = :source AND r.received_at < :cutoff "
+                                      "AND r.state <> 'pending'", {"source": source, "cutoff": cutoff})
     gone_deliveries = (await conn.execute(delete(deliveries).where(
         deliveries.c.source == source, deliveries.c.received_at < cutoff,
         deliveries.c.state != "pending"))).rowcount
     return Purged(deliveries=gone_deliveries, events=gone_events, unlinked=unlinked)
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    partitions: list[str]
+    deliveries: int
+    events: int
+    dead_lettered: int  # pending deliveries in a dropped partition: waited longer than every window
+    unlinked: set[tuple[str, str]]
+
+
+async def drop_partitions(conn: AsyncConnection, cutoff: datetime, now: datetime) -> Dropped:
+    """PostgreSQL: drop the monthly partitions of events and deliveries whose ids all were minted before ``cutoff``
+    (the longest retention window's), with what points into them: refs, dedup keys, contact index entries.
+
+    Pending deliveries in them are dead-lettered first and counted; the business attributes only their events
+    stated are recomputed (as :func:`purge_source` does)."""
+    dropped: list[str] = []
+    counts = {"deliveries": 0, "events": 0}
+    dead_lettered = 0
+    unlinked: set[tuple[str, str]] = set()
+    for table in ("events", "deliveries"):
+        for part in await partitions(conn, table):
+            if part.ends is None or part.ends > cutoff:
+                continue
+            relation = f'"{part.name}"'
+            if table == "events":
+                unlinked |= {(row.source, row.type) for row in await conn.execute(
+                    text(f"SELECT DISTINCT source, type FROM {relation} WHERE tx_id IS NULL"))}
+                stating = set((await conn.execute(text(f"SELECT DISTINCT tx_id FROM {relation} WHERE tx_id IS NOT "
+                                                       "NULL AND attributes IS NOT NULL"))).scalars())
+                await conn.execute(delete(refs).where(*_within(refs.c.event_id, part)))
+            else:
+                dead_lettered += (await conn.execute(text(
+                    f"UPDATE {relation} SET state = 'dead', processed_at = :now, error = :error "
+                    "WHERE state = 'pending'"), {"now": now, "error": _DROPPED_PENDING})).rowcount
+                await conn.execute(delete(contact_index).where(*_within(contact_index.c.delivery_id, part)))
+            await dedup_keys.forget_where(conn, table, "TRUE", {}, relation=relation)
+            counts[table] += (await conn.execute(text(f"SELECT count(*) FROM {relation}"))).scalar_one()
+            await conn.execute(text(f"DROP TABLE {relation}"))
+            if table == "events":
+                await refresh_attributes(conn, stating)
+            dropped.append(part.name)
+    return Dropped(dropped, counts["deliveries"], counts["events"], dead_lettered, unlinked)
+
+
+_DROPPED_PENDING = "retention: still pending when its month's partition was dropped (older than every window)"
+
+
+def _within(column: ColumnElement, part: Partition) -> list[ColumnElement[bool]]:
+    """``column`` (an event or delivery id) within the partition's bounds."""
+    bounds = [] if part.lower is None else [column >= part.lower]
+    return [*bounds, column < part.upper] if part.upper is not None else bounds

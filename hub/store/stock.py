@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.dedup_keys import events_by_key
 from hub.store.tables import events, exceptions, stock_history, stock_positions
 
 CHUNK = 300  # pairs per statement
@@ -38,9 +39,10 @@ async def events_by_source_id(conn: AsyncConnection, keys: Iterable[tuple[str, s
     wanted = set(keys)
     rows: list[Any] = []
     for chunk in chunks(keys):
-        rows.extend((await conn.execute(select(events.c.id, events.c.source, events.c.source_event_id,
-                                               events.c.type, events.c.occurred_at)
-                                        .where(in_pairs(events.c.source, events.c.source_event_id, chunk)))).all())
+        stored, (source, source_event_id) = events_by_key(conn.dialect.name, events.c.id, events.c.source,
+                                                          events.c.source_event_id, events.c.type,
+                                                          events.c.occurred_at)
+        rows.extend((await conn.execute(stored.where(in_pairs(source, source_event_id, chunk)))).all())
     return [r for r in rows if (r.source, r.source_event_id) in wanted]
 
 

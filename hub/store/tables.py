@@ -81,6 +81,27 @@ events = Table(
     Index("ix_events_delivery", "delivery_id"),
 )
 
+# PostgreSQL only (hub/store/partitions.py): deliveries and events are partitioned by month on their ids there, and a
+# partitioned table cannot hold a unique constraint without its partition key. Each dedup key is one row here,
+# written in the transaction that stores its delivery or event: the primary key decides "stored once" across months.
+# SQLite keeps plain tables and their unique constraints, and has none of these tables.
+delivery_keys = Table(
+    "delivery_keys", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("dedup_key", String(200), primary_key=True),
+    Column("delivery_id", String(40), nullable=False),
+)
+
+event_keys = Table(
+    "event_keys", metadata,
+    Column("source", String(64), primary_key=True),
+    Column("source_event_id", String(200), primary_key=True),
+    Column("event_id", String(40), nullable=False),
+)
+
+POSTGRESQL_ONLY_TABLES = frozenset({"delivery_keys", "event_keys"})
+SQLITE_ONLY_CONSTRAINTS = frozenset({"uq_deliveries_source_dedup", "uq_events_source_event"})
+
 # Every ref an event states, with its role as stated; whether an identity ref still merges lives in ref_keys.
 refs = Table(
     "refs", metadata,

@@ -53,7 +53,7 @@ async def test_a_refused_row_fails_the_transaction_as_data(store: Store) -> None
     with pytest.raises(DBAPIError) as raised:
         async with store.write() as conn:
             await insert_rows(conn, events, [event_row(1)])
-            await insert_rows(conn, events, [event_row(2, source_event_id="e-0")])  # (source, id) already stored
+            await insert_rows(conn, events, [event_row(2, id="evt_0")])  # id already stored
     assert not is_transient(raised.value)
     async with store.read() as conn:  # the whole transaction rolled back, its first insert too
         assert list((await conn.execute(select(events.c.id))).scalars()) == ["evt_0"]

@@ -5,15 +5,39 @@ from __future__ import annotations
 import asyncio
 import sys
 from asyncio.subprocess import PIPE
+from datetime import datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from hub.ids import new_id
 from hub.store import Store
-from hub.store.engine import migrate, open_engine
-from hub.store.tables import metadata
+from hub.store.engine import MIGRATIONS, migrate, open_engine
+from hub.store.inbox import append_deliveries
+from hub.store.partitions import PREFIXES
+from hub.store.tables import POSTGRESQL_ONLY_TABLES, SQLITE_ONLY_CONSTRAINTS, deliveries, metadata
+
+
+def declared(connection):  # type: ignore[no-untyped-def]
+    """The migration context comparing what this store is declared to have: PostgreSQL has the dedup key tables
+    and the partitions of deliveries and events, SQLite the unique constraints those replace (hub.store.tables)."""
+    dialect = connection.dialect.name
+
+    def include(obj, name, kind, reflected, compare_to):  # type: ignore[no-untyped-def]
+        if kind == "table" and reflected and compare_to is None and name.startswith(
+                tuple(f"{table}_" for table in PREFIXES)):
+            return dialect != "postgresql"  # a partition
+        if kind == "table" and name in POSTGRESQL_ONLY_TABLES:
+            return dialect == "postgresql"
+        if kind == "unique_constraint" and name in SQLITE_ONLY_CONSTRAINTS:
+            return dialect == "sqlite"
+        return True
+
+    return MigrationContext.configure(connection, opts={"include_object": include})
 
 
 @pytest.mark.asyncio
@@ -21,7 +45,7 @@ async def test_migrated_schema_matches_the_tables(store: Store) -> None:
     await migrate(store.engine)  # a second start migrates nothing and fails nothing
 
     def diff(connection):  # type: ignore[no-untyped-def]
-        return compare_metadata(MigrationContext.configure(connection), metadata)
+        return compare_metadata(declared(connection), metadata)
 
     async with store.engine.connect() as conn:
         differences = await conn.run_sync(diff)
@@ -67,8 +91,48 @@ async def test_two_processes_migrate_one_fresh_postgresql_database_together(stor
         async with engine.connect() as conn:
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
             differences = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+                lambda sync: compare_metadata(declared(sync), metadata))
         assert len(versions) == 1
         assert differences == []
     finally:
         await engine.dispose()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+async def test_partitioning_downgrades_to_plain_tables_and_upgrades_again_with_every_row(store: Store) -> None:
+    """0023 on PostgreSQL: down, the rows of every partition are in one plain table with its unique constraint;
+    up again, the table is the first partition and the key tables hold every key."""
+    rows = [{"id": new_id("dlv"), "source": "shop", "dedup_key": f"k{n}", "received_at": datetime(2026, 11, 1),
+             "headers": {}, "body": b"{}", "content_type": "application/json"} for n in range(3)]
+    rows[2]["id"] = "dlv_test"  # not time-shaped: in deliveries_other
+    await append_deliveries(store, rows)
+
+    def alembic(connection, verb: str, revision: str) -> None:  # type: ignore[no-untyped-def]
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        getattr(command, verb)(config, revision)
+
+    async def state() -> tuple[list[str], list[str], list[str]]:
+        async with store.engine.connect() as conn:
+            ids = list((await conn.execute(select(deliveries.c.id).order_by(deliveries.c.id))).scalars())
+            kinds = list((await conn.execute(text(
+                "SELECT relkind::text FROM pg_class WHERE oid IN (to_regclass('deliveries'), to_regclass('events')) "
+                "ORDER BY relname"))).scalars())
+            unique = list((await conn.execute(text(
+                "SELECT conname FROM pg_constraint WHERE contype = 'u' AND connamespace = "
+                "(SELECT oid FROM pg_namespace WHERE nspname = current_schema()) ORDER BY conname"))).scalars())
+        return ids, kinds, unique
+
+    async with store.engine.begin() as conn:
+        await conn.run_sync(alembic, "downgrade", "0022")
+    ids, kinds, unique = await state()
+    assert ids == sorted(row["id"] for row in rows) and kinds == ["r", "r"]
+    assert {"uq_deliveries_source_dedup", "uq_events_source_event"} <= set(unique)
+    async with store.engine.begin() as conn:
+        await conn.run_sync(alembic, "upgrade", "head")
+    ids, kinds, unique = await state()
+    assert ids == sorted(row["id"] for row in rows) and kinds == ["p", "p"]
+    assert not {"uq_deliveries_source_dedup", "uq_events_source_event"} & set(unique)
+    assert await append_deliveries(store, [{**rows[0], "id": new_id("dlv")}]) == {("shop", "k0"): rows[0]["id"]}

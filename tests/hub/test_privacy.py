@@ -117,11 +117,13 @@ async def _bytes_on_disk(store_url: str) -> bytes:
 
 async def _rows_mentioning(hub: Hub, needle: str) -> list[str]:
     """Every stored row, in every table, whose text mentions ``needle`` (case-insensitively)."""
-    from hub.store.tables import metadata
+    from hub.store.tables import POSTGRESQL_ONLY_TABLES, metadata
 
     found = []
     async with hub.started().store.read() as conn:
         for table in metadata.sorted_tables:
+            if table.name in POSTGRESQL_ONLY_TABLES and conn.dialect.name != "postgresql":
+                continue  # the dedup key tables: SQLite has none
             for row in (await conn.execute(table.select())).all():
                 text_ = " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row)
                 if needle.lower() in text_.lower():

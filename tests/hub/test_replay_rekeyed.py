@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.ingest.normalize import ReplayFilter, replay
-from hub.store.tables import events, transactions
+from hub.store.tables import event_keys, events, transactions
 from tests.paths import FIXTURES
 from tests.support import running_app
 
@@ -32,6 +32,9 @@ async def test_replaying_a_delivery_whose_event_key_changed_keeps_one_event(stor
         async with store.write() as conn:  # as an earlier version stored it: keyed on the NotificationId alone
             await conn.execute(update(events).where(events.c.delivery_id == delivery)
                                .values(source_event_id=NOTIFICATION_ID))
+            if store.dialect == "postgresql":  # where the key is stored in event_keys too
+                await conn.execute(update(event_keys).where(event_keys.c.source == "amazon")
+                                   .values(source_event_id=NOTIFICATION_ID))
         for _ in range(2):
             assert await replay(store, ReplayFilter(ids=(delivery,), state=None)) == [delivery]
             await hub.normalizer.run_until_idle()
