@@ -30,11 +30,11 @@ def caller_of(scope: dict[str, Any]) -> str | None:
 
 def ingested(hub: Hub, scope: dict[str, Any], send: Any) -> Any:
     """``send`` for an ``/ingest`` request: once it is accepted (2xx), its caller's next reads go to the primary
-    for a while."""
+    for a while, on every process (marked before the 2xx is sent)."""
     async def marking(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and message["status"] < 300 and hub.store is not None:
             with reading_as(caller_of(scope)):
-                hub.store.freshness.wrote()
+                await hub.store.wrote_elsewhere()
         await send(message)
     return marking
 

@@ -42,21 +42,25 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import BindParameter, ColumnElement, Table, Text, and_, bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
-from hub.store import exception_counts, inbox_file
+from hub.store import caller_writes, exception_counts, inbox_file
 from hub.store.engine import migrate, open_engine, open_replica
 from hub.store.faults import describe, is_transient
-from hub.store.replica import Freshness
+from hub.store.replica import Freshness, current_caller
 
 __all__ = ["Connection", "Store", "WriterStats", "TEXTS", "describe", "is_transient", "pair_params", "pairs_in",
            "pairs_match", "savepoint"]
+
+log = logging.getLogger(__name__)
 
 Connection = AsyncConnection
 """What ``Store.read()``/``Store.write()`` hand out: hub modules pass it to store functions, never run SQL on it."""
@@ -173,11 +177,13 @@ class Store:
         granted = time.perf_counter()
         try:
             async with self.engine.begin() as conn:
-                self.freshness.wrote()  # the caller's next reads see this write (primary for a while)
+                caller = self.freshness.wrote()  # the caller's next reads see this write (primary for a while)
                 exception_counts.defer(conn)
                 try:
                     yield conn
                     await exception_counts.flush(conn)
+                    if caller is not None and self.read_engine is not None:  # … on every process: committed with it
+                        await caller_writes.mark(conn, caller, forget_older_than=self._forget_marks())
                 finally:
                     exception_counts.discard(conn)
         finally:
@@ -190,14 +196,46 @@ class Store:
         """A read-only use of a connection: on the replica when one is configured and the read is made for a
         caller who has not written lately (:mod:`hub.store.replica`), else on the primary. ``primary``: always
         the primary (checks that must see the newest state: sessions, health)."""
-        target = "primary" if primary or not self.on_replica() else "replica"
+        target = "primary" if primary or not await self.on_replica() else "replica"
         self.reads[target] += 1
         async with (self.engine if target == "primary" else self.read_engine).connect() as conn:  # type: ignore[union-attr]
             yield conn
 
-    def on_replica(self) -> bool:
-        """Would a read now go to the replica."""
-        return self.read_engine is not None and self.freshness.replica()
+    async def on_replica(self) -> bool:
+        """Would a read now go to the replica: made for a caller who wrote on no process lately (the primary's
+        ``caller_writes`` is asked once per request when nothing has told yet)."""
+        if self.read_engine is None:
+            return False
+        allowed = self.freshness.replica()
+        if allowed is None:
+            caller = current_caller()
+            assert caller is not None  # replica() answers False for nobody's read
+            try:
+                async with self.engine.connect() as conn:
+                    wrote = await caller_writes.wrote_lately(conn, caller, self.freshness.seconds)
+            except (SQLAlchemyError, OSError) as exc:  # the primary does not answer: the replica still may
+                log.warning("read-your-writes: the primary's caller_writes did not answer (%s); reading the replica",
+                            describe(exc))
+                wrote = False
+            self.freshness.learned(wrote)
+            allowed = not wrote
+        return allowed
+
+    async def wrote_elsewhere(self) -> None:
+        """The current caller's write was committed by another task (``/ingest``: the inbox's): mark the caller as
+        :meth:`write` marks its own, here and on the primary. A mark that cannot be written is logged."""
+        caller = self.freshness.wrote()
+        if caller is None or self.read_engine is None:
+            return
+        try:
+            async with self.engine.begin() as conn:
+                await caller_writes.mark(conn, caller, forget_older_than=self._forget_marks())
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("read-your-writes: the caller's write could not be marked on the primary: %s", describe(exc))
+
+    def _forget_marks(self) -> float | None:
+        """How old a ``caller_writes`` mark must be to be deleted along with this mark (None: not this time)."""
+        return self.freshness.seconds if self.freshness.forget_due() else None
 
     def upsert(self, table: Table):  # type: ignore[no-untyped-def]
         """The dialect's ``INSERT`` construct, which has ``on_conflict_do_nothing/update`` and ``excluded``."""

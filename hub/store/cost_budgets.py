@@ -5,7 +5,9 @@ the refill since, up to the bucket's size. :func:`take` is one ``INSERT … ON C
 PostgreSQL locks the caller's row for it, so concurrent takes on any process see each other's and a caller gets
 one budget however many processes answer it. Each statement is its own short transaction on the engine, apart
 from the in-process writer queue (a budget check never waits behind a normalizer batch) and from the caller's
-read-your-writes window (charging a query is not the caller's write).
+read-your-writes window (charging a query is not the caller's write). With a ``read_url`` replica the take also
+answers whether the request's caller wrote lately on any process (:mod:`hub.store.caller_writes`), in the same
+round trip.
 
 Times are the processes' wall clocks: machines in one cluster agree within NTP's error, which moves a refill by a
 few points, and ``refilled_at`` never goes back, so a clock that is behind refills nothing rather than too much.
@@ -23,6 +25,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.store import Store
+from hub.store.caller_writes import FRESH, fresh_params
+from hub.store.replica import current_caller
 from hub.store.tables import cost_budgets
 
 __all__ = ["Bucket", "BudgetUnavailable", "forget_full", "level", "settle", "take"]
@@ -55,12 +59,15 @@ _COST, _WHO = bindparam("cost", type_=Float), bindparam("who", type_=Text)
 _REFILL = func.greatest(literal(0.0), _AT - cost_budgets.c.refilled_at) * _RATE
 _LEVEL = func.least(_SIZE, cost_budgets.c.tokens + _REFILL)
 _SINCE = func.greatest(cost_budgets.c.refilled_at, _AT)
-_TAKE = postgresql.insert(cost_budgets).values(caller=_WHO, tokens=_SIZE - _COST, refilled_at=_AT, granted=True)
-_TAKE = _TAKE.on_conflict_do_update(
+_UPSERT = postgresql.insert(cost_budgets).values(caller=_WHO, tokens=_SIZE - _COST, refilled_at=_AT, granted=True)
+_UPSERT = _UPSERT.on_conflict_do_update(
     index_elements=[cost_budgets.c.caller],
     set_={"tokens": case((_LEVEL >= _COST, _LEVEL - _COST), else_=_LEVEL), "refilled_at": _SINCE,
           "granted": _LEVEL >= _COST},
-).returning(cost_budgets.c.tokens, cost_budgets.c.granted)
+)
+_TAKE = _UPSERT.returning(cost_budgets.c.tokens, cost_budgets.c.granted)
+# With a replica: the same round trip also says whether the request's caller wrote lately on any process.
+_TAKE_READING = _UPSERT.returning(cost_budgets.c.tokens, cost_budgets.c.granted, FRESH.label("wrote_lately"))
 _SETTLE = (update(cost_budgets).where(cost_budgets.c.caller == _WHO)
            .values(tokens=func.least(_SIZE, _LEVEL + _COST), refilled_at=_SINCE).returning(cost_budgets.c.tokens))
 
@@ -74,8 +81,14 @@ async def take(store: Store, bucket: Bucket, caller: str, cost: int, now: float)
     """Take ``cost`` points from ``caller``'s bucket when they are there: (taken, points left, seconds until it
     would fit); :class:`BudgetUnavailable` when the store does not answer. ``cost`` is at most the bucket's size
     (``max_cost <= cost_bucket``)."""
+    params = _params(bucket, now, who=caller, cost=float(cost))
+    reader = current_caller() if store.read_engine is not None and store.freshness.replica() is None else None
     async with store.engine.begin() as conn:
-        row = (await conn.execute(_TAKE, _params(bucket, now, who=caller, cost=float(cost)))).one()
+        if reader is None:
+            row = (await conn.execute(_TAKE, params)).one()
+        else:
+            row = (await conn.execute(_TAKE_READING, params | fresh_params(reader, store.freshness.seconds))).one()
+            store.freshness.learned(row.wrote_lately)
     if row.granted:
         return True, row.tokens, 0
     return False, row.tokens, max(1, math.ceil((cost - row.tokens) / bucket.rate))

@@ -471,3 +471,11 @@ cost_budgets = Table(
     Column("refilled_at", Float, nullable=False),  # the app's clock (seconds since the epoch)
     Column("granted", Boolean, nullable=False),  # whether the last take was granted (what RETURNING reports)
 )
+
+# PostgreSQL with a read replica: when each caller last wrote, on the primary's clock, for read-your-writes across
+# every process (hub/store/caller_writes.py)
+caller_writes = Table(
+    "caller_writes", metadata,
+    Column("caller", Text, primary_key=True),  # hub.readers.caller_of: the hashed key or session
+    Column("wrote_at", Float, nullable=False),  # seconds since the epoch on the primary's clock
+)

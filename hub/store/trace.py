@@ -192,7 +192,7 @@ async def _related(conn: AsyncConnection, ids: list[str]) -> list[tuple[str, Tra
 async def find_trace(store: Store, ref: str, *, linked: bool = True) -> Trace | None:
     """:func:`get_trace` for a caller: a ref the replica does not know yet is asked of the primary, and the
     caller reads the primary for a while after (:mod:`hub.store.replica`). ``AmbiguousRef`` as get_trace."""
-    replica = store.on_replica()
+    replica = await store.on_replica()
     async with store.read() as conn:
         trace = await get_trace(conn, ref, linked=linked)
     if trace is None and replica:

@@ -7,8 +7,10 @@ is a replica lagging forever behind the primary — whatever the hub writes land
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -16,10 +18,21 @@ from sqlalchemy import func, select
 
 from hub.app import create_app
 from hub.errors import ConfigError
-from hub.store import Store
+from hub.store import Store, cost_budgets
+from hub.store.replica import reading_as
 from hub.store.tables import deliveries
 from tests.conftest import PG_URL, pg_execute
-from tests.support import OPERATOR_KEY, VIEWER_KEY, cloudevent, config_for, dumps, gql, running_app, signed_headers
+from tests.support import (
+    ADMIN_KEY,
+    OPERATOR_KEY,
+    VIEWER_KEY,
+    cloudevent,
+    config_for,
+    dumps,
+    gql,
+    running_app,
+    signed_headers,
+)
 
 LISTED = "{ transactions(first: 50) { nodes { refs { value } } } }"
 TRACE = "query($ref: String!) { transaction(ref: $ref) { id refs { value } } }"
@@ -106,3 +119,72 @@ async def test_a_replica_needs_a_postgresql_primary(tmp_path) -> None:  # type: 
     with pytest.raises(ConfigError, match="read replica needs a PostgreSQL primary"):
         async with app.router.lifespan_context(app):
             pass
+
+
+WINDOWS = "{ maintenanceWindows { id } }"
+SCHEDULE = """mutation($from: DateTime!, $until: DateTime!) {
+  scheduleMaintenance(source: "erp", from: $from, until: $until) { id } }"""
+ACROSS_SECONDS = 60.0  # a window no step of this test outlasts, however loaded the machine
+
+
+@pytest.mark.asyncio
+async def test_a_caller_reads_its_own_writes_through_another_process(primary_and_replica: tuple[str, str]) -> None:
+    """Two app instances on one primary and one replica, as two receivers behind a load balancer: a caller writes
+    through one and reads through the other, which never saw the write; its reads there are not stale."""
+    primary, replica = primary_and_replica
+    async with running_app(replica) as (client, hub):  # what the replica already holds: one order, SO-R
+        await _order(client, "SO-R")
+        await hub.normalizer.run_until_idle()
+
+    extra = {"store": {"url": primary, "read_url": replica, "fresh_seconds": ACROSS_SECONDS}}
+    async with running_app(primary, extra=extra) as (one, one_hub), \
+            running_app(primary, extra=extra) as (other, other_hub):
+        assert _values(await gql(other, LISTED, key=OPERATOR_KEY)) == {"SO-R"}  # nothing written yet: the replica
+
+        # /ingest through one (its rows are written by the inbox's task): a GraphQL list through the other
+        batch = [cloudevent("shop", "order.placed", [("shop:order", "5550001")])]
+        response = await one.post("/ingest", content=dumps(batch), headers={
+            "authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"})
+        assert response.status_code == 202, response.text
+        await one_hub.normalizer.run_until_idle()
+        await other_hub.normalizer.run_until_idle()
+        assert _values(await gql(other, LISTED, key=OPERATOR_KEY)) == {"5550001"}
+        # … and a read that charges no cost budget (an export) asks the primary's mark itself
+        exported = await other.get("/export/transactions.ndjson", headers={"authorization": f"Bearer {OPERATOR_KEY}"})
+        assert exported.status_code == 200 and exported.text.count("\n") == 1, exported.text
+
+        # a mutation (a write transaction of the caller's) through one: read through the other
+        start = datetime.now(UTC)
+        scheduled = await gql(one, SCHEDULE, key=ADMIN_KEY, **{"from": start.isoformat(),
+                                                                "until": (start + timedelta(hours=1)).isoformat()})
+        assert "errors" not in scheduled, scheduled
+        listed = (await gql(other, WINDOWS, key=ADMIN_KEY))["data"]["maintenanceWindows"]
+        assert [w["id"] for w in listed] == [scheduled["data"]["scheduleMaintenance"]["id"]]
+
+        # another caller, who wrote nothing, still reads the replica on both
+        assert _values(await gql(other, LISTED, key=VIEWER_KEY)) == {"SO-R"}
+        assert _values(await gql(one, LISTED, key=VIEWER_KEY)) == {"SO-R"}
+        assert (await gql(other, WINDOWS, key=VIEWER_KEY))["data"]["maintenanceWindows"] == []
+
+
+@pytest.mark.asyncio
+async def test_the_cost_budget_take_says_whether_the_caller_wrote_on_another_process(
+        primary_and_replica: tuple[str, str]) -> None:
+    """No lookup of its own for a GraphQL request: the take's one statement answers for the caller's reads."""
+    primary, replica = primary_and_replica
+    writer = await Store.open(primary, read_url=replica, fresh_seconds=ACROSS_SECONDS)
+    reader = await Store.open(primary, read_url=replica, fresh_seconds=ACROSS_SECONDS)  # another process
+    bucket = cost_budgets.Bucket(size=100, rate=1.0)
+    try:
+        with reading_as("caller-a"):
+            async with writer.write():
+                pass  # a write transaction made for caller-a (a mutation's)
+        for caller, wrote in (("caller-a", True), ("caller-b", False)):
+            with reading_as(caller):
+                assert reader.freshness.replica() is None  # unknown here until the primary says
+                await cost_budgets.take(reader, bucket, caller, 1, time.time())
+                assert reader.freshness.replica() is (not wrote)
+                assert await reader.on_replica() is (not wrote)
+    finally:
+        await writer.close()
+        await reader.close()
