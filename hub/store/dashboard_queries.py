@@ -12,29 +12,37 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.exception_counts import UNRESOLVED, UNRESOLVED_BY_TYPE, hour_of, opened_in_hours
 from hub.store.exception_queries import counted
 from hub.store.metrics_queries import AGE_BUCKETS
-from hub.store.tables import exception_counts, exceptions
-
-UNRESOLVED = ("open", "acknowledged")
+from hub.store.tables import exception_counts, exception_counts_hourly, exceptions
 
 
 async def open_exceptions_by_age(conn: AsyncConnection, now: datetime) -> list[dict[str, Any]]:
     """Rows ``{type, age, count}`` over exceptions not yet resolved; ``age`` is one of the
     ``metrics_queries.AGE_BUCKETS`` names (<1h, 1h-24h, 1d-7d, >7d), counted from ``opened_at``.
 
-    The buckets younger than the last are counted over the rows opened since its bound (open and acknowledged ones,
-    an index range on (status, opened_at) holding the type); the oldest bucket is the rest of the unresolved
-    counters, so the count never reads the old rows however many there are.
+    The buckets younger than the last are summed from the hourly counters of unresolved exceptions by type
+    (:mod:`hub.store.exception_counts`); the (three) hours an age edge cuts are counted from their rows; the oldest
+    bucket is the rest of the unresolved counters. No count reads more than those three hours of rows.
     """
     *young, (oldest, _) = AGE_BUCKETS
-    bound = max(limit for _, limit in young if limit is not None)
+    edges = [(label, hour_of(now - limit)) for label, limit in young if limit is not None]
+    cut = {hour for _, hour in edges}
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    h = exception_counts_hourly.c
+    for hour, type_, n in await conn.execute(select(h.hour, h.value, h.n).where(
+            h.dim == UNRESOLVED_BY_TYPE, h.hour >= min(cut), h.n != 0)):
+        if hour not in cut:  # wholly younger than the first edge it is after
+            totals[(type_, next(label for label, edge in edges if hour > edge))] += n
     whens = [(exceptions.c.opened_at > now - limit, label) for label, limit in young if limit is not None]
     age = case(*whens, else_=oldest).label("age")
-    rows = await conn.execute(select(exceptions.c.type, age, func.count().label("count"))
-                              .where(exceptions.c.status.in_(UNRESOLVED), exceptions.c.opened_at > now - bound)
-                              .group_by(exceptions.c.type, age))
-    result = [{"type": r.type, "age": r.age, "count": r.count} for r in rows]
+    for type_, label, n in await conn.execute(select(exceptions.c.type, age, func.count())
+                                              .where(exceptions.c.status.in_(UNRESOLVED), opened_in_hours(cut))
+                                              .group_by(exceptions.c.type, age)):
+        if label != oldest:  # the oldest bucket is the rest, below
+            totals[(type_, label)] += n
+    result = [{"type": type_, "age": label, "count": n} for (type_, label), n in totals.items() if n]
     recent: dict[str, int] = defaultdict(int)
     for row in result:
         recent[row["type"]] += row["count"]

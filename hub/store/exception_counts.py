@@ -6,6 +6,8 @@ refresh, reopen, resolve, acknowledge), as deltas: ``-1`` for the row as it was,
 - ``exception_counts_hourly``: per UTC hour opened (hours since 1970) and per one dimension (``''`` for all,
   ``status``, ``type``, ``source``, ``kind``), how many: the time series of ``metrics`` counts reads 24 × 5 rows a
   day instead of every exception (each dimension alone: the cross product per hour would be as big as the rows).
+  One more dimension, ``unres`` (:data:`UNRESOLVED_BY_TYPE`), counts only the unresolved (open or acknowledged)
+  ones per type: the dashboard's age tiles sum its hours instead of reading the last week's rows.
 - ``backlog_counts``: the reconciliation backlog (:mod:`hub.store.backlog_counts`), moved by the same deltas.
 
 Read by :mod:`hub.store.exception_queries`, :mod:`hub.store.metrics_queries` and
@@ -15,10 +17,11 @@ Read by :mod:`hub.store.exception_queries`, :mod:`hub.store.metrics_queries` and
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import and_, delete, insert, or_, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,12 +31,24 @@ from hub.store.tables import exception_counts, exception_counts_hourly
 
 DIMS = ("status", "type", "system", "severity", "queue", "system_kind", "tx_kind")
 HOURLY = {"status": 0, "type": 1, "source": 2, "kind": 6}  # hourly dimension → its place in a key
+UNRESOLVED = ("open", "acknowledged")
+UNRESOLVED_BY_TYPE = "unres"  # the hourly dimension of unresolved exceptions by type (not a metrics dimension)
 Key = tuple[Any, ...]  # the DIMS values, then the hour opened; or a backlog_counts.Key
+
+
+EPOCH = datetime(1970, 1, 1)  # hour 0 of the hourly counters
 
 
 def hour_of(at: datetime) -> int:
     """Hours since 1970 of a naive-UTC time."""
-    return int((at - datetime(1970, 1, 1)).total_seconds() // 3600)
+    return int((at - EPOCH).total_seconds() // 3600)
+
+
+def opened_in_hours(hours: Iterable[int]) -> Any:
+    """The condition: an exception opened in one of these hours (an index range each)."""
+    opened = tables.exceptions.c.opened_at
+    return or_(*(and_(opened >= EPOCH + timedelta(hours=hour), opened < EPOCH + timedelta(hours=hour + 1))
+                 for hour in sorted(hours)))
 
 
 def key_of(row: Any, **changed: Any) -> Key:
@@ -112,6 +127,8 @@ async def _apply_now(conn: AsyncConnection, deltas: Counter[Key]) -> None:
         hourly[("", key[-1], "")] += n
         for dim, place in HOURLY.items():
             hourly[(dim, key[-1], key[place])] += n
+        if key[0] in UNRESOLVED:
+            hourly[(UNRESOLVED_BY_TYPE, key[-1], key[1])] += n
     await _add(conn, exception_counts, DIMS, totals)
     await _add(conn, exception_counts_hourly, ("dim", "hour", "value"), hourly)
     await backlog_counts.apply(conn, backlog)
@@ -145,7 +162,15 @@ def rebuild_statements(dialect: str) -> list[str]:
         column = f"COALESCE({DIMS[place]}, '')"
         statements.append(f"INSERT INTO exception_counts_hourly (hour, dim, value, n) SELECT {hour}, '{dim}', "
                           f"{column}, COUNT(*) FROM exceptions GROUP BY {hour}, {column}")
+    statements.append(unresolved_by_type_statement(dialect))
     return statements
+
+
+def unresolved_by_type_statement(dialect: str) -> str:
+    """The statement that counts the unresolved exceptions per hour opened and type afresh (migration 0025)."""
+    hour, statuses = _hour_sql(dialect), ", ".join(f"'{status}'" for status in UNRESOLVED)
+    return (f"INSERT INTO exception_counts_hourly (hour, dim, value, n) SELECT {hour}, '{UNRESOLVED_BY_TYPE}', type, "
+            f"COUNT(*) FROM exceptions WHERE status IN ({statuses}) GROUP BY {hour}, type")
 
 
 async def rebuild(conn: AsyncConnection) -> None:

@@ -21,11 +21,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy import Integer, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.backlog_counts import UNRESOLVED_MISMATCHES, contribution
-from hub.store.exception_counts import HOURLY, hour_of
+from hub.store.exception_counts import HOURLY, hour_of, opened_in_hours
 from hub.store.exception_queries import counted
 from hub.store.tables import (
     backlog_counts,
@@ -39,7 +39,6 @@ from hub.store.tables import (
 )
 
 SAMPLE_CAP = 100_000
-_EPOCH = datetime(1970, 1, 1)  # hour 0 of the hourly counters
 MAX_GROUP_ROWS = 200_000  # grouped rows fetched before the caller is asked for a narrower window
 QUARTER = 900
 AGE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
@@ -316,9 +315,7 @@ async def reconciliation_backlog(conn: AsyncConnection, now: datetime) -> list[d
         age = next((name for name, edge in edges if hour > edge), AGE_BUCKETS[-1][0])
         counted[(currency, age)] += n
         amounts[(currency, age)].append(unmatched)
-    rows = UNRESOLVED_MISMATCHES.where(or_(*(and_(exceptions.c.opened_at >= _EPOCH + timedelta(hours=hour),
-                                                  exceptions.c.opened_at < _EPOCH + timedelta(hours=hour + 1))
-                                             for hour in sorted(cut))))
+    rows = UNRESOLVED_MISMATCHES.where(opened_in_hours(cut))
     for row in await conn.execute(rows):
         found = contribution(row.evidence)
         if found is not None:

@@ -5,25 +5,30 @@ read from them equal the counts over the rows."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import tempfile
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from hub.exceptions.lifecycle import Finding, act, clear_exception, raise_exception
 from hub.store import Store
 from hub.store import dashboard_queries as dq
 from hub.store import exception_queries as xq
 from hub.store import metrics_queries as mq
-from hub.store.exception_counts import DIMS, rebuild
-from hub.store.tables import exception_counts, exceptions
+from hub.store.engine import MIGRATIONS
+from hub.store.exception_counts import DIMS, UNRESOLVED_BY_TYPE, hour_of, rebuild
+from hub.store.tables import exception_counts, exception_counts_hourly, exceptions
 from tests.conftest import PG_URL, pg_execute
 
 T0 = datetime(2026, 11, 1)
@@ -52,6 +57,24 @@ async def kept_counts(conn: Any) -> dict[tuple[str, ...], int]:
     return {tuple(row[:-1]): row[-1] for row in rows}
 
 
+async def fresh_hourly(conn: Any) -> dict[tuple[str, int, str], int]:
+    """The hourly counters counted over the rows in Python: every dimension, and the unresolved ones by type."""
+    found: dict[tuple[str, int, str], int] = {}
+    for row in await conn.execute(select(exceptions)):
+        hour = hour_of(row.opened_at)
+        keys = [("", ""), ("status", row.status), ("type", row.type), ("source", row.system or ""),
+                ("kind", row.tx_kind or "")] + ([(UNRESOLVED_BY_TYPE, row.type)] if row.status != "resolved" else [])
+        for dim, value in keys:
+            found[(dim, hour, value)] = found.get((dim, hour, value), 0) + 1
+    return found
+
+
+async def kept_hourly(conn: Any) -> dict[tuple[str, int, str], int]:
+    h = exception_counts_hourly.c
+    return {(row.dim, row.hour, row.value): row.n
+            for row in await conn.execute(select(h.dim, h.hour, h.value, h.n).where(h.n != 0))}
+
+
 async def play(store: Store, ops: list[tuple[Any, ...]]) -> None:
     for i, op in enumerate(ops):
         now = T0 + timedelta(minutes=i)
@@ -76,6 +99,7 @@ async def check_case(store: Store, ops: list[tuple[Any, ...]]) -> None:
     await play(store, ops)
     async with store.read() as conn:
         assert await kept_counts(conn) == await fresh_counts(conn)
+        assert await kept_hourly(conn) == await fresh_hourly(conn)
         for by in (["type", "status"], ["source", "severity", "tx_kind"], ["queue", "system_kind"], []):
             for flt in (xq.ExceptionFilter(), xq.ExceptionFilter(status=("open", "acknowledged")),
                         xq.ExceptionFilter(type=("late",), source="erp")):
@@ -180,8 +204,46 @@ async def test_rebuild_counts_rows_written_around_the_hub(store: Store) -> None:
         await rebuild(conn)
     async with store.read() as conn:
         assert await kept_counts(conn) == await fresh_counts(conn)
+        assert await kept_hourly(conn) == await fresh_hourly(conn)
         assert await xq.count_exceptions(conn, xq.ExceptionFilter(status=("open",)), T0) == 7
         later = T0 + timedelta(days=1)
         assert await scanned_backlog(conn, later) == {("EUR", "1d-7d"): (3, Decimal("8.5"))}
         assert {(r["currency"], r["age"]): (r["exceptions"], Decimal(r["unmatched"]))
                 for r in await mq.reconciliation_backlog(conn, later)} == await scanned_backlog(conn, later)
+
+
+@pytest.mark.asyncio
+async def test_migration_counts_the_unresolved_exceptions_by_hour_and_type(store: Store) -> None:
+    """The migration that adds the hourly unresolved-by-type counters fills them from the rows already stored."""
+    await _insert_around_the_hub(store)
+    async with store.write() as conn:
+        await conn.execute(delete(exception_counts_hourly).where(exception_counts_hourly.c.dim == UNRESOLVED_BY_TYPE))
+        await conn.run_sync(_run_upgrade, _migration("unresolved_by_type_hourly"))
+    async with store.read() as conn:
+        kept = {key: n for key, n in (await kept_hourly(conn)).items() if key[0] == UNRESOLVED_BY_TYPE}
+        assert kept and kept == {key: n for key, n in (await fresh_hourly(conn)).items()
+                                 if key[0] == UNRESOLVED_BY_TYPE}
+        assert await dq.open_exceptions_by_age(conn, T0 + timedelta(minutes=30)) != []
+
+
+async def _insert_around_the_hub(store: Store) -> None:
+    async with store.write() as conn:
+        await conn.execute(exceptions.insert(), [
+            {"id": f"exc_{i}", "type": ("late", "failed")[i % 2], "severity": "warning", "rule": "sla",
+             "subject": f"tx_{i}", "key": f"sla|tx_{i}", "status": ("open", "acknowledged", "resolved")[i % 3],
+             "message": "late", "evidence": {}, "opened_at": T0 - timedelta(minutes=37 * i), "updated_at": T0}
+            for i in range(40)])
+
+
+def _migration(name: str) -> Any:
+    """The module of the migration whose file name ends in ``name``."""
+    path = next((Path(MIGRATIONS) / "versions").glob(f"*_{name}.py"))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _run_upgrade(connection: Any, module: Any) -> None:
+    with Operations.context(MigrationContext.configure(connection)):
+        module.upgrade()
