@@ -1,8 +1,10 @@
 """Reads over exceptions: the filtered, sorted queue (keyset pages, capped total), counts, history.
 
 Counts whose filter names only counted dimensions (status, type, severity, source, system kind, transaction kind,
-queue) read the maintained counters (:mod:`hub.store.exception_counts`, a few hundred rows); the others (assignee,
-transaction, age, time range) count the exceptions themselves, through the indexes.
+queue) read the maintained counters (:mod:`hub.store.exception_counts`, a few hundred rows). A total whose filter
+adds an age or time range to at most one of status, type, source or transaction kind sums the hourly counters and
+counts only the hours a bound cuts from the rows. The others (assignee, transaction) count the exceptions
+themselves, through the indexes, up to a cap.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from hub.store.tables import exception_counts, exception_history, exceptions
+from hub.store.exception_counts import hour_of, opened_in_hours
+from hub.store.tables import exception_counts, exception_counts_hourly, exception_history, exceptions
 
 TOTAL_COUNT_CAP = 10_000
 RANKS = {"critical": 4, "error": 3, "warning": 2, "info": 1}
@@ -105,8 +108,38 @@ async def count_exceptions(conn: Any, flt: ExceptionFilter, now: datetime) -> in
     if conditions is not None:
         rows = await counted(conn, conditions, {})
         return min(rows[0]["count"] if rows else 0, TOTAL_COUNT_CAP)
-    inner = select(exceptions.c.id).where(*_conditions(flt, now)).limit(TOTAL_COUNT_CAP).subquery()
+    by_hours = await _count_by_hours(conn, flt, now)
+    if by_hours is not None:
+        return min(by_hours, TOTAL_COUNT_CAP)
+    return await _count_rows(conn, _conditions(flt, now))
+
+
+async def _count_rows(conn: Any, conditions: list[Any]) -> int:
+    inner = select(exceptions.c.id).where(*conditions).limit(TOTAL_COUNT_CAP).subquery()
     return (await conn.execute(select(func.count()).select_from(inner))).scalar_one()
+
+
+async def _count_by_hours(conn: Any, flt: ExceptionFilter, now: datetime) -> int | None:
+    """The count of a time-bounded filter from the hourly counters, the hours a bound cuts counted from their rows;
+    None when they cannot answer (more than one dimension, or one they do not count per hour)."""
+    if (flt.assignee, flt.tx_id, flt.system_kind, flt.queue) != (None,) * 4 or flt.severity:
+        return None
+    named = [(dim, list(values)) for dim, values in (
+        ("status", flt.status), ("type", flt.type), ("source", [flt.source] if flt.source is not None else []),
+        ("kind", [flt.tx_kind] if flt.tx_kind is not None else [])) if values]
+    if len(named) > 1 or any("" in values for _, values in named):
+        return None  # '' is what the counters store for NULL
+    dim, values = named[0] if named else ("", [""])
+    upper = [bound for bound in (flt.until, None if flt.older_than is None else now - flt.older_than) if bound]
+    cut = {hour_of(bound) for bound in (*upper, flt.since) if bound is not None}
+    h = exception_counts_hourly.c
+    query = select(func.sum(h.n)).where(h.dim == dim, h.value.in_(values))
+    if flt.since is not None:
+        query = query.where(h.hour > hour_of(flt.since))
+    if upper:
+        query = query.where(h.hour < hour_of(min(upper)))
+    whole_hours = (await conn.execute(query)).scalar() or 0
+    return int(whole_hours) + await _count_rows(conn, [*_conditions(flt, now), opened_in_hours(cut)])
 
 
 async def group_counts(conn: Any, flt: ExceptionFilter, now: datetime, by: Sequence[str]) -> list[dict[str, Any]]:
