@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, and_, cast, func, select
+from sqlalchemy import Integer, Text, and_, case, cast, func, select
+from sqlalchemy.dialects.postgresql import NUMERIC
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.backlog_counts import UNRESOLVED_MISMATCHES, contribution
@@ -300,21 +301,24 @@ async def reconciliation_backlog(conn: AsyncConnection, now: datetime) -> list[d
 
     Rows ``{currency, age, exceptions, unmatched}``: ``unmatched`` is the sum of absolute differences (a
     decimal string); age buckets are <1h, 1h-24h, 1d-7d, >7d. Read from the hourly backlog counters
-    (:mod:`hub.store.backlog_counts`); the (at most three) hours an age edge cuts are counted from their rows.
+    (:mod:`hub.store.backlog_counts`), summed per bucket by PostgreSQL, in Python on SQLite (no exact decimal sum
+    there); the (at most three) hours an age edge cuts are counted from their rows.
     """
     edges = [(name, hour_of(now - limit)) for name, limit in AGE_BUCKETS if limit is not None]
     cut = {hour for _, hour in edges}
     counted: dict[tuple[str, str], int] = defaultdict(int)
     amounts: dict[tuple[str, str], list[Any]] = defaultdict(list)  # decimal texts or Decimals, summed once
-    for currency, hour, n, unmatched in (await conn.execute(
-            select(backlog_counts.c.currency, backlog_counts.c.hour, backlog_counts.c.n, backlog_counts.c.unmatched)
-            .where(backlog_counts.c.n > 0))):
-        if hour in cut:
-            continue
-        # an hour no edge cuts is wholly younger than the first edge it is after
-        age = next((name for name, edge in edges if hour > edge), AGE_BUCKETS[-1][0])
-        counted[(currency, age)] += n
-        amounts[(currency, age)].append(unmatched)
+    b = backlog_counts.c
+    # an hour no edge cuts is wholly younger than the first edge it is after
+    age = case(*((b.hour > edge, name) for name, edge in edges), else_=AGE_BUCKETS[-1][0]).label("age")
+    summed = conn.dialect.name == "postgresql"  # summed there (numeric is exact): a row per currency and age
+    columns = (func.sum(b.n), cast(func.sum(cast(b.unmatched, NUMERIC)), Text)) if summed else (b.n, b.unmatched)
+    whole_hours = select(b.currency, age, *columns).where(b.n > 0, b.hour.not_in(cut))
+    if summed:
+        whole_hours = whole_hours.group_by(b.currency, age)
+    for currency, label, n, unmatched in await conn.execute(whole_hours):
+        counted[(currency, label)] += n
+        amounts[(currency, label)].append(unmatched)
     rows = UNRESOLVED_MISMATCHES.where(opened_in_hours(cut))
     for row in await conn.execute(rows):
         found = contribution(row.evidence)
