@@ -30,6 +30,7 @@ from hub.periodic import Heartbeats, Periodic
 from hub.stock.divergence import due_pairs, evaluate_keys, postpone
 from hub.store import Connection, Store, describe, evaluation, exception_rows
 from hub.store.correlation_locks import lock_transactions
+from hub.store.record import Held
 from hub.store.settlement_links import linked_transactions, settlements_naming
 
 log = logging.getLogger(__name__)
@@ -64,24 +65,26 @@ class Evaluator:
         if self._broadcaster is not None and changes.items:
             self._broadcaster.publish(changes.items)
 
-    async def evaluate(self, conn: Connection, tx_ids: Sequence[str], now: datetime, changes: Changes) -> int:
-        """Re-evaluate these transactions and those a settlement links them to; returns how many exist."""
+    async def evaluate(self, conn: Connection, tx_ids: Sequence[str], now: datetime, changes: Changes,
+                       held: Mapping[str, Held] | None = None) -> int:
+        """Re-evaluate these transactions and those a settlement links them to; returns how many exist.
+        ``held``: transactions as the caller's recording left them in this write (their kinds and events are not
+        read again)."""
         named_by = await settlements_naming(conn, tx_ids)  # read once: for the links and the facts
         ids = sorted(set(tx_ids) | await linked_transactions(conn, tx_ids, named_by))
         evaluated = 0
         stopped = await maintenance.paused_at(conn, self._config, now)
         for start in range(0, len(ids), _CHUNK):
-            evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes, stopped, named_by)
+            evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes, stopped, named_by,
+                                                    held or {})
         return evaluated
 
     async def _evaluate_chunk(self, conn: Connection, ids: list[str], now: datetime, changes: Changes,
                               stopped: maintenance.Paused | None = None,
-                              named_by: Mapping[str, set[str]] | None = None) -> int:
+                              named_by: Mapping[str, set[str]] | None = None,
+                              held: Mapping[str, Held] | None = None) -> int:
         await lock_transactions(conn, ids)  # several processes: read and write them one process at a time
-        kinds = await evaluation.kinds_of(conn, ids)
-        by_tx: dict[str, list[TxEvent]] = defaultdict(list)
-        for row in await evaluation.events_of(conn, ids):
-            by_tx[row.tx_id].append(_tx_event(row, self._kinds.get(row.source)))
+        kinds, by_tx = await self._transactions(conn, ids, held or {})
         latest: dict[str, Any] = {}
         for row in await exception_rows.of_transactions(conn, ids, OWNED_RULES):
             latest[row.key] = row
@@ -111,6 +114,20 @@ class Evaluator:
         await evaluation.set_due(conn, due_rows)
         await exception_rows.count_open_per_transaction(conn, ids)
         return len(kinds)
+
+    async def _transactions(self, conn: Connection, ids: list[str],
+                            held: Mapping[str, Held]) -> tuple[dict[str, str], dict[str, list[TxEvent]]]:
+        """The kinds of those of ``ids`` that exist and their events, from ``held`` or else read."""
+        unread = [tx_id for tx_id in ids if tx_id not in held]
+        kinds = {tx_id: held[tx_id].kind for tx_id in ids if tx_id in held and held[tx_id].kind is not None}
+        by_tx: dict[str, list[TxEvent]] = defaultdict(list)
+        for tx_id in kinds:
+            by_tx[tx_id] = [_tx_event(member, self._kinds.get(member.source)) for member in held[tx_id].events]
+        if unread:
+            kinds |= await evaluation.kinds_of(conn, unread)
+            for row in await evaluation.events_of(conn, unread):
+                by_tx[row.tx_id].append(_tx_event(row, self._kinds.get(row.source)))
+        return dict(sorted(kinds.items())), by_tx
 
     def _money(self, money: SettlementFacts, tx_id: str, kind: str, tx_events: list[TxEvent],
                now: datetime) -> tuple[list[Finding], datetime | None]:

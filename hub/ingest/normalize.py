@@ -240,7 +240,7 @@ class Normalizer:
             await self._index_contacts(conn, [item for item in items if item.dead is None and item.contacts])
             if self._evaluator is not None and result.transactions:
                 with span("evaluate"):
-                    await self._evaluate(conn, self._evaluator, sorted(result.transactions), result.changes)
+                    await self._evaluate(conn, self._evaluator, sorted(result.transactions), result)
         return result
 
     async def _index_contacts(self, conn: Connection, items: list[_Item]) -> None:
@@ -253,13 +253,15 @@ class Normalizer:
         await contact_index.add(conn, ((keyed(c, key), item.delivery_id) for item in items for c in item.contacts))
 
     @staticmethod
-    async def _evaluate(conn: Connection, evaluator: Evaluator, tx_ids: list[str], changes: Changes) -> None:
-        """Evaluate the recorded transactions in a savepoint: one the rules cannot evaluate must not cost the
-        deliveries their events. It is left to the evaluator's next tick, which isolates it (hub.ingest.isolate)."""
+    async def _evaluate(conn: Connection, evaluator: Evaluator, tx_ids: list[str], recorded: Recorded) -> None:
+        """Evaluate the recorded transactions in a savepoint (from the events recording holds): one the rules cannot
+        evaluate must not cost the deliveries their events. It is left to the evaluator's next tick, which isolates
+        it (hub.ingest.isolate)."""
+        changes = recorded.changes
         found = Changes()
         try:
             async with savepoint(conn):
-                await evaluator.evaluate(conn, tx_ids, evaluator.now(), found)
+                await evaluator.evaluate(conn, tx_ids, evaluator.now(), found, recorded.held)
         except Exception as exc:
             if is_transient(exc):
                 raise

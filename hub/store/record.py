@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +71,36 @@ class Recorded:
     demoted: list[Key] = field(default_factory=list)
     changes: Changes = field(default_factory=Changes)
     unlinked: set[tuple[str, str]] = field(default_factory=set)  # (source, type) whose unlinked count may change
+    held: dict[str, Held] = field(default_factory=dict)  # each of ``transactions`` as recording left it
+
+
+@dataclass(slots=True)
+class Member:
+    """One event of a recorded transaction: what its summary and its evaluation read (``events`` columns)."""
+
+    id: str
+    source: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    out_of_order: bool
+    attributes: dict[str, str] | None
+    status: str
+    error: str | None
+    duplicates: int
+    lines: list[dict] | None
+    amount_value: str | None
+    amount_currency: str | None
+    amount_kind: str | None
+
+
+@dataclass(slots=True)
+class Held:
+    """A transaction as the recording transaction left it (locked until it commits): its kind (None: no event is
+    left and it was deleted) and its events in stored order, so evaluating it right after reads nothing again."""
+
+    kind: str | None
+    events: list[Member]
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -193,7 +223,8 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
         result.demoted = [d.key for d in decided.demotions]
         result.transactions.update(decided.touched)
     await locks.take(result.transactions)  # a duplicate's transaction: its summary is read and written below
-    await _summarise(conn, result.transactions, rows)  # before the batch is stored: it reads only stored events
+    # before the batch is stored: it reads only stored events
+    result.held = await _summarise(conn, result.transactions, rows)
     if conn.dialect.name == "postgresql":  # events is partitioned there: the keys decide "stored once"
         await dedup_keys.add_events(conn, rows)
     await insert_rows(conn, events, rows)
@@ -420,30 +451,31 @@ async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
                        losers)  # the survivor's attributes are recomputed from all its events
 
 
-async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dict[str, Any]]) -> None:
+_MEMBER_FIELDS = tuple(column.name for column in fields(Member))
+
+
+async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dict[str, Any]]) -> dict[str, Held]:
     """Refresh each touched transaction's summary row and its events' out-of-order flags, from its stored events
-    and the batch's ``new_rows`` (not stored yet: their flags are set in the rows)."""
+    and the batch's ``new_rows`` (not stored yet: their flags are set in the rows). Returns each as it is left."""
     if not tx_ids:
-        return
-    stored = await _select_in(conn, select(events.c.tx_id, events.c.id, events.c.source, events.c.type,
-                                           events.c.occurred_at, events.c.out_of_order, events.c.attributes),
+        return {}
+    stored = await _select_in(conn, select(events.c.tx_id, *(events.c[name] for name in _MEMBER_FIELDS)),
                               events.c.tx_id, sorted(tx_ids))
     open_counts = dict(await _select_in(
         conn, select(exceptions.c.tx_id, func.count()).where(exceptions.c.status != "resolved")
         .group_by(exceptions.c.tx_id), exceptions.c.tx_id, sorted(tx_ids)))
-    by_tx: dict[str, list[_Member]] = defaultdict(list)
+    by_tx: dict[str, list[Member]] = defaultdict(list)
     for row in stored:
-        by_tx[row.tx_id].append(_Member(row.id, row.source, row.type, row.occurred_at, bool(row.out_of_order),
-                                        row.attributes))
+        by_tx[row.tx_id].append(Member(*row[1:]))
     batch: dict[str, dict[str, Any]] = {}
     for new in new_rows:
         if new["tx_id"] in tx_ids:
             batch[new["id"]] = new
-            by_tx[new["tx_id"]].append(_Member(new["id"], new["source"], new["type"], new["occurred_at"], False,
-                                               new["attributes"]))
+            by_tx[new["tx_id"]].append(Member(*(new[name] for name in _MEMBER_FIELDS)))
     now = utcnow()
     summaries = []
     flag_changes = []
+    held = {tx_id: Held(None, []) for tx_id in tx_ids}
     for tx_id, members in by_tx.items():
         flagged = out_of_order([(m.id, m.type, m.occurred_at) for m in members])
         for member in members:
@@ -451,8 +483,12 @@ async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dic
                 batch[member.id]["out_of_order"] = member.id in flagged
             elif member.out_of_order != (member.id in flagged):
                 flag_changes.append({"b_id": member.id, "b_flag": member.id in flagged})
+            member.out_of_order = member.id in flagged
+        kind = transaction_kind({m.type for m in members})
+        # stored order, as a read by the transaction's index gives it: by time, then as inserted
+        held[tx_id] = Held(kind, sorted(members, key=lambda m: (m.occurred_at, m.received_at)))
         summaries.append({
-            "id": tx_id, "kind": transaction_kind({m.type for m in members}),
+            "id": tx_id, "kind": kind,
             "first_at": min(m.occurred_at for m in members), "last_at": max(m.occurred_at for m in members),
             "updated_at": now, "events": len(members), "systems": sorted({m.source for m in members}),
             "open_exceptions": open_counts.get(tx_id, 0),
@@ -466,18 +502,7 @@ async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dic
     await _keep_attributes(conn, tx_ids, by_tx)
     await insert_rows(conn, transactions, summaries, conflict=["id"],
                       update=["kind", "first_at", "last_at", "updated_at", "events", "systems", "open_exceptions"])
-
-
-@dataclass(slots=True)
-class _Member:
-    """What a transaction's summary needs of one of its events."""
-
-    id: str
-    source: str
-    type: str
-    occurred_at: datetime
-    out_of_order: bool
-    attributes: dict[str, str] | None
+    return held
 
 
 def attributes_of(members: list[Any]) -> dict[str, str]:
