@@ -60,9 +60,11 @@ async def hub_events_per_second(db: Path | str, total: int, batch_size: int, inf
     RSS is sampled every 0.2 s: at the start of the load, its peak while posting, and its peak while draining."""
     from bench.prestore import prestore
     from hub.app import create_app
+    from hub.startup_heap import freeze_startup_heap
 
     bodies = batch_stream(total, batch_size, lag=max(1, 2 * batch_size // 3 + 50), run="ing")
     app = create_app(bench_config(db if isinstance(db, str) else sqlite_url(str(db))))
+    freeze_startup_heap()  # as `crosstrace serve` does before serving
     headers = {"authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"}
     async with app.router.lifespan_context(app):
         hub = app.state.hub

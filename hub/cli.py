@@ -89,6 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app
+    from hub.startup_heap import freeze_startup_heap
     from resolvers.limits import limits_from
 
     config = load(args.config)
@@ -116,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
     ws_max_size = limits_from(config.graphql).max_body_bytes
     if child is not None:
         child.start()
+    freeze_startup_heap()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                     ws_max_size=ws_max_size)
@@ -126,9 +128,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from hub.startup_heap import freeze_startup_heap
     from hub.worker import run_worker
 
-    return run_worker(load(args.config), parent_pid=args.parent_pid, health_port=args.health_port,
+    config = load(args.config)
+    freeze_startup_heap()
+    return run_worker(config, parent_pid=args.parent_pid, health_port=args.health_port,
                       health_host=args.health_host)
 
 
