@@ -17,7 +17,7 @@ from hub.config import Config
 from hub.errors import BadRequest, HubError, MethodNotAllowed, UnsupportedMediaType
 from hub.ingest.inbox import dedup_key_for
 from hub.ingest.values import RefusedValue, check_events
-from hub.model import Delivery, Event, utcnow
+from hub.model import Delivery, Event
 from hub.runtime import Hub
 from hub.telemetry import span
 
@@ -60,7 +60,7 @@ class IngestEndpoint:
             receipt = await self._hub.started().inbox.submit(
                 source=INGEST_SOURCE, dedup_key=dedup_key_for(single, body) if single else body_digest(body),
                 headers={k: v for k, v in headers.items() if k != "authorization"}, body=body,
-                content_type=media_type(headers), received_at=utcnow())
+                content_type=media_type(headers))  # received_at: the inbox stamps it on the hub's clock
         await send_json(send, 202 if receipt.new else 200, {"delivery": receipt.delivery_id, "events": len(items)})
 
 

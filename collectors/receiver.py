@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -70,10 +69,9 @@ class WebhookReceiver:
                 raise Unauthorized(f"signature verification failed: {exc}") from None
             kept = {k: v for k, v in headers.items()  # a header carrying the secret itself (an API key) is a credential
                     if k not in _DROPPED_HEADERS and v.strip() not in source.secrets}
-            received_at = datetime.fromtimestamp(self._clock(), UTC).replace(tzinfo=None)  # the hub's clock
             # Keyed on signed content only (collectors.base): a resent body under a new id header is a repeat.
             key = getattr(adapter, "delivery_key", adapter.dedup_key)(headers, body, source)
             receipt = await self._hub.started().inbox.submit(
                 source=name, dedup_key=dedup_key_for(key, body), headers=kept,
-                body=body, content_type=media_type(headers), received_at=received_at)
+                body=body, content_type=media_type(headers))  # received_at: the inbox stamps it on the hub's clock
         await send_json(send, 202 if receipt.new else 200, {"delivery": receipt.delivery_id})

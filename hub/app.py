@@ -136,7 +136,7 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], clock: Callable[[], f
     pipeline = Pipeline(store, hub, clock=clock, adapters=adapters, evaluate_every=evaluate_every,
                         senders_waiting=lambda: inbox.busy) if role == "all" else None
     inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, log=log_writer,
-                  on_commit=pipeline.wake if pipeline is not None else None)
+                  on_commit=pipeline.wake if pipeline is not None else None, now=hub.now)
     inbox.start()
     if pipeline is not None:
         await pipeline.start()

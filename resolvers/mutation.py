@@ -12,7 +12,7 @@ from schema.filters import ReplayFilter, ReplayResult
 
 async def _replay(info: strawberry.Info, selection: StoreReplayFilter) -> ReplayResult:
     running = info.context["hub"].started()
-    ids = await replay(running.store, selection)
+    ids = await replay(running.store, selection, info.context["hub"].now())
     if ids and running.normalizer is not None:  # else a worker process takes them
         running.normalizer.wake()
     return ReplayResult(count=len(ids), delivery_ids=[strawberry.ID(i) for i in ids])

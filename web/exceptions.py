@@ -134,7 +134,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         form = await _form(request) or {}
         delivery_id = request.path_params["delivery_id"]
         running = hub.started()
-        ids = await replay(running.store, ReplayFilter(ids=(delivery_id,), state=None))
+        ids = await replay(running.store, ReplayFilter(ids=(delivery_id,), state=None), hub.now())
         if ids and running.normalizer is not None:  # else a worker process takes them
             running.normalizer.wake()
         message = (f"Replaying {delivery_id}: its exception resolves itself once the delivery normalizes."

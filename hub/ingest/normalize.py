@@ -81,6 +81,11 @@ class Normalizer:
     def wake(self) -> None:
         self._wakeup.set()
 
+    def _now(self) -> datetime:
+        """The hub's clock (the evaluator's: the demo's simulated one, a test's fixed one), as the inbox stamps
+        ``received_at`` with; the wall clock when there is no evaluator (the CLI's replay)."""
+        return self._evaluator.now() if self._evaluator is not None else utcnow()
+
     def start(self, heartbeats: Heartbeats | None = None) -> None:
         self._heartbeats = heartbeats
         if heartbeats is not None:
@@ -178,7 +183,8 @@ class Normalizer:
         self._metrics.inc("crosstrace_events_duplicate_total", tally.duplicates)
         for source in tally.dead:
             self._metrics.inc("crosstrace_deliveries_dead_total", source=source)
-        self._metrics.set("crosstrace_normalize_lag_seconds", _lag(rows[0].received_at))
+        self._metrics.set("crosstrace_normalize_lag_seconds",
+                          max(0.0, (self._now() - rows[0].received_at).total_seconds()))
         return len(rows)
 
     async def _claim(self, limit: int) -> list:  # type: ignore[type-arg]
@@ -234,8 +240,7 @@ class Normalizer:
             if result.unlinked:
                 await flag_unlinked(conn, result.unlinked, source_kinds=self._source_kinds, routing=self._routing,
                                     changes=result.changes)
-            await self._stock.apply(conn, parsed, self._evaluator.now() if self._evaluator else utcnow(),
-                                    result.changes)
+            await self._stock.apply(conn, parsed, self._now(), result.changes)
             await self._finish(conn, done, retried, dead, result.changes)
             await self._index_contacts(conn, [item for item in items if item.dead is None and item.contacts])
             if self._evaluator is not None and result.transactions:
@@ -289,21 +294,20 @@ class Normalizer:
         # Even its dead letter could not be written (its exception or reason held something the database refuses):
         # mark it dead with the bare error, in a transaction of its own, so it is never taken again.
         async with self._store.write() as conn:
-            await stored_deliveries.mark_dead(conn, item.delivery_id, reason, utcnow(), holder=self._node)
+            await stored_deliveries.mark_dead(conn, item.delivery_id, reason, self._now(), holder=self._node)
         tally.dead.append(item.source)
 
     async def _finish(self, conn, done: list[str], retried: list[str],  # type: ignore[no-untyped-def]
                       dead: list[_Item], changes: Changes) -> None:
-        now = utcnow()
+        now = self._now()
         if done:
             await stored_deliveries.mark_done(conn, done, now)
             for delivery_id in retried:
                 await clear_exception(conn, rule="delivery.dead_letter", subject=delivery_id,
                                       note="replayed and normalized", changes=changes)
-        hub_now = self._evaluator.now() if self._evaluator is not None else now  # the demo's simulated clock
         for item in dead:
             delivery_id, source, reason = item.delivery_id, item.source, item.dead
-            await stored_deliveries.mark_dead(conn, delivery_id, reason, hub_now)
+            await stored_deliveries.mark_dead(conn, delivery_id, reason, now)
             cited = await transaction_citing(conn, item.cited)  # the order its body names, if any is known
             evidence = {"delivery": delivery_id, "source": source, "error": reason, "stage": item.stage}
             await raise_exception(conn, Finding(
@@ -311,7 +315,7 @@ class Normalizer:
                 system_kind=self._source_kinds.get(source), tx_id=cited[0] if cited else None,
                 tx_kind=cited[1] if cited else None,
                 message=f"delivery {delivery_id} from {source} could not be {item.stage}: {reason}",
-                evidence=evidence), routing=self._routing, changes=changes, now=hub_now)
+                evidence=evidence), routing=self._routing, changes=changes, now=now)
             if cited:
                 await evaluate_soon(conn, [cited[0]])  # its open exception count
 
@@ -345,10 +349,6 @@ def _reason(exc: Exception) -> str:
     return safe_text(text if name == "ParseError" or isinstance(exc, RefusedValue) else f"{name}: {text}")
 
 
-def _lag(received_at: datetime) -> float:
-    return max(0.0, (utcnow() - received_at).total_seconds())
-
-
 @dataclass(frozen=True, slots=True)
 class ReplayFilter:
     """Which deliveries to re-derive: explicit ids, or by source, state, time window and error text."""
@@ -361,8 +361,9 @@ class ReplayFilter:
     error_contains: str | None = None
 
 
-async def replay(store: Store, selection: ReplayFilter) -> list[str]:
-    """Put the selected deliveries back to ``pending``; returns their ids. Re-derivation never duplicates."""
-    return await stored_deliveries.requeue(store, utcnow(), ids=selection.ids, source=selection.source,
+async def replay(store: Store, selection: ReplayFilter, now: datetime | None = None) -> list[str]:
+    """Put the selected deliveries back to ``pending`` at ``now`` (the hub's clock; default the wall clock);
+    returns their ids. Re-derivation never duplicates."""
+    return await stored_deliveries.requeue(store, now or utcnow(), ids=selection.ids, source=selection.source,
                                            state=selection.state, since=selection.since, until=selection.until,
                                            error_contains=selection.error_contains)

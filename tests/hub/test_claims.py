@@ -17,7 +17,6 @@ from collectors import parser_for
 from hub.config import parse
 from hub.ingest.inbox import Inbox
 from hub.ingest.normalize import Normalizer
-from hub.model import utcnow
 from hub.store import Store, claims
 from hub.store.tables import deliveries, events
 from hub.telemetry import new_metrics
@@ -37,7 +36,7 @@ async def _submit(store: Store, count: int, orders: int) -> None:
             body = json.dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", f"SO-{n % orders}"),
                                                                ("erp:line", f"L-{n}")], id=f"e-{n}")).encode()
             await inbox.submit(source="erp", dedup_key=f"d-{n}", headers={}, body=body,
-                               content_type="application/cloudevents+json", received_at=utcnow())
+                               content_type="application/cloudevents+json")
     finally:
         await inbox.stop()
 

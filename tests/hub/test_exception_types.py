@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from hub.model import utcnow
 from tests.hub.test_due_index import StatementLog
 from tests.hub.test_exception_rules import T0, FakeClock, at, ingest, listed
 from tests.support import ERP_SECRET, OPERATOR_KEY, WMS_SECRET, cloudevent, dumps, gql, running_app
@@ -235,7 +234,7 @@ async def test_a_dead_letter_opens_with_its_reason_and_resolves_when_a_replay_no
     body = dumps(cloudevent("legacy", "shipment.shipped", [("legacy:shipment", "SH-1")], id="x-1"))
     async with running_app(store_url, clock=FakeClock()) as (client, hub):  # "legacy" is not configured yet
         receipt = await hub.started().inbox.submit(source="legacy", dedup_key="d-1", headers={}, body=body,
-                                                   content_type="application/json", received_at=utcnow())
+                                                   content_type="application/json")
         await hub.normalizer.run_until_idle()
         [dead] = await listed(client, type=["dead_letter"])
         assert (dead["rule"], dead["subject"], dead["status"]) == (

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, select
 
 from hub.errors import Busy
 from hub.ingest.inbox import Inbox, dedup_key_for
-from hub.model import utcnow
 from hub.store import Store
 from hub.store.tables import deliveries
 from hub.telemetry import new_metrics
+from tests.hub.test_exception_rules import FakeClock, at
+from tests.support import OPERATOR_KEY, cloudevent, dumps, gql, running_app, signed_headers
 
 
 def submission(key: str, body: bytes = b"{}") -> dict:
-    return {"source": "erp", "dedup_key": key, "headers": {"x": "1"}, "body": body, "content_type": "application/json",
-            "received_at": utcnow()}
+    return {"source": "erp", "dedup_key": key, "headers": {"x": "1"}, "body": body, "content_type": "application/json"}
 
 
 @pytest.mark.asyncio
@@ -96,3 +97,32 @@ async def test_a_group_commit_of_new_deliveries_is_one_statement(store: Store) -
     finally:
         event.remove(store.engine.sync_engine, "before_cursor_execute", count)
         await inbox.stop()
+
+
+@pytest.mark.asyncio
+async def test_every_way_in_is_received_at_by_the_hub_clock(store_url: str) -> None:
+    """A fixed hub clock (as tests and the demo set it): an /ingest batch and a signed webhook are received at its
+    time, their events say so, and the normalizer's lag is measured on it (not the wall clock, weeks later)."""
+    clock = FakeClock()
+    t0 = clock.now
+    async with running_app(store_url, clock=clock) as (client, hub):
+        batch = dumps([cloudevent("erp", "erp.posted", [("erp:sales_order", "SO-1")], id="e-1")])
+        ingested = await client.post("/ingest", content=batch, headers={
+            "authorization": f"Bearer {OPERATOR_KEY}", "content-type": "application/cloudevents-batch+json"})
+        assert ingested.status_code == 202, ingested.text
+        clock.now = t0 + timedelta(minutes=5)
+        body = dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", "SO-2")], id="e-2"))
+        hooked = await client.post("/hooks/erp", content=body,
+                                   headers=signed_headers(body, timestamp=int(clock.now.timestamp())))
+        assert hooked.status_code == 202, hooked.text
+        await hub.started().normalizer.run_until_idle()
+        assert hub.metrics.value("crosstrace_normalize_lag_seconds") == 300  # the /ingest batch waited 5 minutes
+
+        answer = await gql(client, """{ deliveries(first: 10) { nodes { source receivedAt } }
+          a: transaction(ref: "SO-1") { events { receivedAt } }
+          b: transaction(ref: "SO-2") { events { receivedAt } } }""")
+        assert "errors" not in answer, answer
+        data = answer["data"]
+        assert sorted((d["source"], d["receivedAt"]) for d in data["deliveries"]["nodes"]) == [
+            ("erp", at(5)), ("ingest", at(0))]
+        assert [e["receivedAt"] for e in data["a"]["events"] + data["b"]["events"]] == [at(0), at(5)]

@@ -12,7 +12,6 @@ from collectors import parser_for
 from hub.config import parse
 from hub.ingest.inbox import Inbox
 from hub.ingest.normalize import Normalizer
-from hub.model import utcnow
 from hub.store import Store
 from hub.store.tables import deliveries, events
 from hub.telemetry import new_metrics
@@ -27,7 +26,7 @@ async def test_inbox_is_busy_while_a_batch_waits_for_the_writer(store: Store) ->
     try:
         async with store.write():  # a background writer holds the store: the inbox batch must wait
             waiting = asyncio.create_task(inbox.submit(source="erp", dedup_key="k", headers={}, body=b"{}",
-                                                       content_type="application/json", received_at=utcnow()))
+                                                       content_type="application/json"))
             while inbox.depth == 0:  # until the delivery is queued
                 await asyncio.sleep(0)
             while inbox.depth:  # until the writer has taken it and waits for the store
@@ -54,7 +53,7 @@ async def test_a_normalizer_that_always_yields_still_normalizes_every_delivery(s
         bodies = [json.dumps(cloudevent("erp", "erp.posted", [("erp:sales_order", f"SO-{n}")], id=f"e-{n}")).encode()
                   for n in range(40)]
         receipts = await asyncio.gather(*(inbox.submit(source="erp", dedup_key=f"d-{n}", headers={}, body=body,
-                                                       content_type="application/json", received_at=utcnow())
+                                                       content_type="application/json")
                                           for n, body in enumerate(bodies)))
         assert all(r.new for r in receipts)
         async with asyncio.timeout(60):  # a liveness bound, not a timing assertion
@@ -100,7 +99,7 @@ async def test_a_batch_is_recorded_in_short_transactions_at_delivery_boundaries(
             batch = [cloudevent("erp", "erp.posted", [("erp:sales_order", f"SO-{n}")], id=f"e-{n}-{k}")
                      for k in range(size)]
             await inbox.submit(source="erp", dedup_key=f"d-{n}", headers={}, body=json.dumps(batch).encode(),
-                               content_type="application/cloudevents-batch+json", received_at=utcnow())
+                               content_type="application/cloudevents-batch+json")
         await inbox.stop()
         before = store.writer_stats["background"].transactions
         normalizer = Normalizer(store, parser_for(config), config, new_metrics(), max_events_per_transaction=2)

@@ -13,7 +13,7 @@ from collectors import parser_for
 from hub.config import parse
 from hub.ingest.inbox import Inbox
 from hub.ingest.normalize import Normalizer
-from hub.model import Delivery, Event, utcnow
+from hub.model import Delivery, Event
 from hub.store import Store
 from hub.store.tables import deliveries, events
 from hub.telemetry import new_metrics
@@ -36,7 +36,7 @@ async def _submit(store: Store, sizes: list[int]) -> list[int]:
                                for k in range(size)]).encode()
             lengths.append(len(body))
             await inbox.submit(source="erp", dedup_key=f"d-{n}", headers={}, body=body,
-                               content_type="application/cloudevents-batch+json", received_at=utcnow())
+                               content_type="application/cloudevents-batch+json")
     finally:
         await inbox.stop()
     return lengths

@@ -14,7 +14,6 @@ from hub.cli import main
 from hub.config import parse
 from hub.ingest.inbox import Inbox
 from hub.ingest.normalize import Normalizer
-from hub.model import utcnow
 from hub.store import Store
 from hub.store.tables import deliveries, events
 from hub.telemetry import new_metrics
@@ -39,7 +38,7 @@ async def test_replay_command_rederives_dead_letters_after_a_fix(store_url: str,
         inbox.start()
         body = json.dumps(cloudevent("legacy", "shipment.shipped", [("legacy:shipment", "SH-1")], id="x-1")).encode()
         receipt = await inbox.submit(source="legacy", dedup_key="d-1", headers={}, body=body,
-                                     content_type="application/json", received_at=utcnow())
+                                     content_type="application/json")
         await inbox.stop()
         normalizer = Normalizer(store, parser_for(broken), broken, new_metrics())
         await normalizer.run_until_idle()
