@@ -51,12 +51,16 @@ async def _backends_cpu(url: str, seen: dict[int, float], stop: asyncio.Event) -
 
 
 async def _bytes_by_table(url: str) -> dict[str, int]:
-    """Each table's size on disk with its indexes and TOAST (``pg_total_relation_size``)."""
+    """Each table's size on disk with its indexes and TOAST (``pg_total_relation_size``); a partitioned table's is
+    the sum of its partitions'."""
     conn = await asyncpg.connect(_dsn(url))
     try:
-        rows = await conn.fetch("SELECT relname, pg_total_relation_size(c.oid) AS size FROM pg_class c "
+        rows = await conn.fetch("SELECT coalesce(p.relname, c.relname) AS relname, "
+                                "sum(pg_total_relation_size(c.oid))::bigint AS size FROM pg_class c "
                                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                "WHERE n.nspname = 'public' AND c.relkind = 'r'")
+                                "LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
+                                "LEFT JOIN pg_class p ON p.oid = i.inhparent "
+                                "WHERE n.nspname = 'public' AND c.relkind = 'r' GROUP BY 1")
     finally:
         await conn.close()
     return {row["relname"]: row["size"] for row in rows}

@@ -2,8 +2,9 @@
 
 Each order is what the hub itself stores for the three events of ``bench.common.order_event`` (shop
 ``order.placed``, erp ``erp.posted``, wms ``shipment.shipped``): three ``events`` rows, six ``refs``, four
-``ref_keys`` and one ``transactions`` row, under order numbers from ``first`` on (the ingest figures send orders
-from 0, so their refs never meet these). A million events take a minute or two, not an hour through HTTP.
+``ref_keys`` and one ``transactions`` row (on PostgreSQL also three ``event_keys``), under order numbers from
+``first`` on (the ingest figures send orders from 0, so their refs never meet these). A million events take a
+minute or two, not an hour through HTTP.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def _statements(dialect: str) -> list[str]:
         ("INSERT INTO transactions (id, kind, first_at, last_at, updated_at, events, systems, open_exceptions) "
          f"SELECT 'tx_pre' || o, 'order', {now}, {now}, {now}, 3, {systems}, 0 FROM ({series}) AS s"),
     ]
+    if dialect == "postgresql":  # deliveries and events are partitioned there: their keys are in event_keys
+        keys = ("INSERT INTO event_keys (source, source_event_id, event_id) SELECT '{source}', "
+                "'{source}-' || o || '-{stage}', 'evt_pre' || {stage} || '_' || o FROM ({series}) AS s")
+        statements += [keys.format(stage=stage, source=source, series=series)
+                       for stage, source in enumerate(("shop", "erp", "wms"))]
     return statements
 
 

@@ -72,12 +72,19 @@ async def purge(store: Store, retention: Retention, now: datetime, *, actor: str
     """Delete what is older than each source's retention; one write transaction, recorded in the audit log.
 
     On PostgreSQL the monthly partitions are created ahead first, and those older than the longest window (when
-    every source with data has one) are dropped whole (:func:`partitions`). A source whose purge fails (e.g. a
+    every source with data has one) are dropped whole (:func:`manage_partitions`). A source whose purge fails (e.g. a
     retention so long its cutoff is before year 1) is logged and left out; the other sources are purged all the
     same (hub.ingest.isolate)."""
-    async with store.read() as conn:
-        with_data = await sources_with_data(conn)
-    dropped = await partitions(store, retention, with_data, now, actor) if store.dialect == "postgresql" else None
+    with_data: list[str] = []
+    if retention.enabled:
+        async with store.read() as conn:
+            with_data = await sources_with_data(conn)
+    dropped = None
+    if store.dialect == "postgresql":
+        try:
+            dropped = await manage_partitions(store, retention, with_data, now, actor)
+        except Exception as exc:  # noqa: BLE001 - logged; the sources' DELETE below runs all the same
+            log.error("retention: partitions not managed this time: %s", describe(exc), exc_info=exc)
     if not retention.enabled:
         return PurgeReport(0, 0)
     sources = [source for source in with_data if retention.days_for(source) is not None]
@@ -110,8 +117,8 @@ async def purge(store: Store, retention: Retention, now: datetime, *, actor: str
     return PurgeReport(gone[0], gone[1], tuple(dropped.partitions), dropped.dead_lettered)
 
 
-async def partitions(store: Store, retention: Retention, sources: Sequence[str], now: datetime,
-                     actor: str) -> Dropped:
+async def manage_partitions(store: Store, retention: Retention, sources: Sequence[str], now: datetime,
+                            actor: str) -> Dropped:
     """PostgreSQL: create the months ahead, then drop the partitions older than the longest window of the
     ``sources`` with data (none while one of them is kept forever), in one write recorded in the audit log."""
     windows = [retention.days_for(source) for source in sources]

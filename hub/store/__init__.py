@@ -15,7 +15,8 @@ The contract (stated as Jaeger's span store states its reader and writer):
 1. **Append deliveries** — :func:`hub.store.inbox.append_deliveries`: the deliveries are committed (durable)
    before it returns, each ``(source, dedup_key)`` stored once; a repeat answers with the stored id and is
    counted on it. (A poller appends with :func:`hub.store.inbox.insert_new` in the transaction that moves its
-   cursor.)
+   cursor.) On PostgreSQL ``deliveries`` and ``events`` are partitioned by month and the keys are rows of
+   ``delivery_keys`` / ``event_keys`` written before them (:mod:`hub.store.dedup_keys`, :mod:`hub.store.partitions`).
 2. **Take pending work** — :func:`hub.store.inbox.take_pending`: pending deliveries, oldest first, bounded in
    number and body bytes; never a done or dead one. A delivery stays pending, and is taken again, until the
    transaction that records its output marks it :func:`~hub.store.inbox.mark_done` or
