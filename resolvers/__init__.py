@@ -23,6 +23,7 @@ from resolvers.budgets import CostBudgets
 from resolvers.compare import CompareQuery
 from resolvers.errors import MaskUnexpected, Schema, is_expected
 from resolvers.exceptions import ExceptionMutation, ExceptionQuery, Subscription
+from resolvers.hot_documents import HotDocuments
 from resolvers.http import GraphQLHTTP
 from resolvers.limits import BoundedParserCache, Guard, Limits, limits_from
 from resolvers.loaders import Loaders
@@ -87,7 +88,9 @@ class GraphQLApp(GraphQL):
         super().__init__(build_schema(limits, buckets), graphql_ide="graphiql" if ide_html else None, **kwargs)
         self.hub, self.ide_html, self.ide_csp = hub, ide_html, ide_csp
         documents = PersistedDocuments(load_allow_list(limits.persisted_documents), limits.persisted_only)
-        self.http = GraphQLHTTP(self.schema, documents, lambda request: self.get_context(request, None), limits)
+        self.hot = HotDocuments(self.schema._schema, limits, buckets)
+        self.http = GraphQLHTTP(self.schema, documents, lambda request: self.get_context(request, None), limits,
+                                self.hot)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":

@@ -34,6 +34,7 @@ from strawberry.types.graphql import OperationType
 
 from hub.errors import HubError
 from hub.ingest.request_body import read_body
+from resolvers.hot_documents import HotDocuments
 from resolvers.limits import Limits
 from resolvers.persisted import PersistedDocuments, PersistedQueryError
 
@@ -132,8 +133,10 @@ class GraphQLHTTP:
     """Handles one GET/POST request: parameters, persisted documents, execution, status and media type."""
 
     def __init__(self, schema: Schema, documents: PersistedDocuments,
-                 get_context: Callable[[Request], Awaitable[dict[str, Any]]], limits: Limits) -> None:
+                 get_context: Callable[[Request], Awaitable[dict[str, Any]]], limits: Limits,
+                 hot: HotDocuments | None = None) -> None:
         self.schema, self.documents, self.get_context, self.limits = schema, documents, get_context, limits
+        self.hot = hot
 
     async def handle(self, request: Request) -> Response:
         media = negotiate(request.headers.get("accept"))
@@ -158,10 +161,7 @@ class GraphQLHTTP:
                 # A wall-clock limit: a slow operation is cancelled at its next await (the walks before execution
                 # are linear in the document, so nothing before it holds the loop).
                 async with asyncio.timeout(self.limits.max_execution_seconds):
-                    result = await self.schema.execute(
-                        query, variable_values=params["variables"], context_value=context,
-                        operation_name=params.get("operationName"), allowed_operation_types=_ALLOWED[request.method],
-                        operation_extensions=params["extensions"])
+                    result = await self._execute(query, params, context, request.method)
             except TimeoutError:
                 seconds = f"{self.limits.max_execution_seconds:g}"
                 log.warning("graphql TIMEOUT: an operation of %s ran past %s s and was stopped",
@@ -192,6 +192,22 @@ class GraphQLHTTP:
         if media == GRAPHQL_RESPONSE and is_request_error(result):
             return self._respond(_without_data(body), 400, media)
         return self._respond(body, 200, media)
+
+    async def _execute(self, query: str, params: dict[str, Any], context: dict[str, Any], method: str) -> Any:
+        """Run the operation: a hot persisted document by its compiled plan (:mod:`resolvers.hot_documents`), any
+        other through strawberry; a persisted document that ran cleanly is offered to the plans."""
+        operation_name = params.get("operationName")
+        hot = self.hot.plan(query, operation_name) if self.hot is not None else None
+        if hot is not None and self.hot is not None:
+            ref = self.hot.ref_for(hot[0], params["variables"], context)
+            if ref is not None:
+                return await self.hot.execute(*hot, ref, context)
+        result = await self.schema.execute(
+            query, variable_values=params["variables"], context_value=context, operation_name=operation_name,
+            allowed_operation_types=_ALLOWED[method], operation_extensions=params["extensions"])
+        if self.hot is not None and not is_request_error(result) and self.documents.persisted(query):
+            self.hot.ran(query, operation_name)
+        return result
 
     def _graphql_error(self, media: str, code: str, message: str, status: int = 400,
                        headers: dict[str, str] | None = None) -> Response:

@@ -13,10 +13,9 @@ with thousands of events costs what it returned (as Shopify does: requested up f
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +44,11 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from hub.errors import ConfigError
 from hub.store.paging import DEFAULT_PAGE
-from resolvers.budgets import BudgetUnavailable, CostBudgets
+from resolvers.budgets import CostBudgets
+from resolvers.charging import charge, settle
 from resolvers.shape import shape_errors
 
-log = logging.getLogger("crosstrace.graphql")
 MUTATION_COST = 10
-BUDGET_RETRY_SECONDS = 1  # Retry-After when the store holding the budgets does not answer (503)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +134,35 @@ def query_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: st
     if operation.operation == OperationType.MUTATION:
         cost += MUTATION_COST * len(operation.selection_set.selections)
     return cost
+
+
+_COSTS: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+
+
+def variables_shape(variables: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """What of the variables a static cost can depend on: the integers (page sizes); other values only by name."""
+    return tuple(sorted((name, value if type(value) is int else ...) for name, value in (variables or {}).items()))
+
+
+def cached_query_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
+                      variables: dict[str, Any] | None) -> int:
+    """:func:`query_cost`, computed once per (parse-cached) document, operation and :func:`variables_shape`."""
+    return _kept(_COSTS, (schema, document, operation_name, variables_shape(variables)), document,
+                 lambda: query_cost(schema, document, operation_name, variables))
+
+
+def _kept(cache: OrderedDict[tuple[Any, ...], Any], key: tuple[Any, ...], document: DocumentNode,
+          compute: Callable[[], Any]) -> Any:
+    """``compute()``, kept in the bounded LRU ``cache`` under ``key`` when the document is short enough to keep."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute()
+    if document.loc is None or document.loc.end <= CACHED_DOCUMENT_CHARS:
+        cache[key] = value
+        if len(cache) > _CACHED_MAX:
+            cache.popitem(last=False)
+    return value
 
 
 @dataclass
@@ -279,7 +306,7 @@ class _ResultWalker:
 
 
 _VALIDATED: OrderedDict[tuple[Any, ...], list[GraphQLError]] = OrderedDict()
-_VALIDATED_MAX = 1024
+_CACHED_MAX = 1024  # documents (with their rules, operation or variables' shape) each cache keeps
 # Longer documents are parsed and validated afresh each time: 1024 cached documents of up to max_body_bytes each
 # (a long comment costs no tokens) would hold hundreds of MiB.
 CACHED_DOCUMENT_CHARS = 16 * 1024
@@ -307,18 +334,10 @@ def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, .
     within one schema they carry one ``Limits``.
     """
     key = (schema, document, tuple(f"{rule.__module__}.{rule.__qualname__}" for rule in rules), hide)
-    errors = _VALIDATED.get(key)
-    if errors is None:
-        errors = shape_errors(document, limits.max_depth, limits.max_aliases, limits.max_selections,
-                              limits.max_repeated_fields) or validate(
-            schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule), hide_suggestions=hide)
-        if document.loc is None or document.loc.end <= CACHED_DOCUMENT_CHARS:
-            _VALIDATED[key] = errors
-        if len(_VALIDATED) > _VALIDATED_MAX:
-            _VALIDATED.popitem(last=False)
-    else:
-        _VALIDATED.move_to_end(key)
-    return errors
+    return _kept(_VALIDATED, key, document, lambda: shape_errors(
+        document, limits.max_depth, limits.max_aliases, limits.max_selections, limits.max_repeated_fields)
+        or validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                    hide_suggestions=hide))
 
 
 def caller_role(context: dict[str, Any]) -> str:
@@ -345,54 +364,19 @@ class Guard(SchemaExtension):
         assert ctx.graphql_document is not None
         errors = _validate(ctx.schema._schema, ctx.graphql_document, rules, closed, self.limits)
         if not errors:
-            try:
-                errors = await self._charge(context, ctx.schema._schema, ctx.graphql_document, ctx.operation_name,
-                                            ctx.variables)
-            except BudgetUnavailable as exc:
-                log.warning("cost budget unavailable, query refused: %s", exc)
-                context["unavailable"] = BUDGET_RETRY_SECONDS
-                errors = [GraphQLError("the cost budget cannot be checked right now: retry in "
-                                       f"{BUDGET_RETRY_SECONDS} s", extensions={"code": "UNAVAILABLE",
-                                                                                 "retryAfter": BUDGET_RETRY_SECONDS})]
+            cost = cached_query_cost(ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables)
+            errors = await charge(self.limits.max_cost, self.buckets, context, cost)
         ctx.pre_execution_errors = list(errors)
         yield
-
-    async def _charge(self, context: dict[str, Any], schema: GraphQLSchema, document: DocumentNode,
-                      operation_name: str | None, variables: dict[str, Any] | None) -> list[GraphQLError]:
-        cost = query_cost(schema, document, operation_name, variables)
-        caller = context.get("caller", "anonymous")
-        if cost > self.limits.max_cost:
-            context["cost"] = self._report(cost, 0, await self.buckets.available(context, caller))
-            return [GraphQLError(f"query cost {cost} exceeds the maximum of {self.limits.max_cost}: ask for "
-                                 "smaller pages or fewer nested objects",
-                                 extensions={"code": "MAX_COST_EXCEEDED", "cost": cost,
-                                             "maxCost": self.limits.max_cost})]
-        taken, left, wait = await self.buckets.take(context, caller, cost)
-        context["cost"] = self._report(cost, cost if taken else 0, left)
-        if taken:
-            context["charged"] = cost  # settled to the actual cost once it ran (on_execute)
-            return []
-        context["retry_after"] = wait
-        return [GraphQLError(f"Throttled: this query costs {cost} and {int(left)} points are available; retry in "
-                             f"{wait} s", extensions={"code": "THROTTLED", "retryAfter": wait})]
 
     async def on_execute(self) -> AsyncIterator[None]:
         yield
         ctx = self.execution_context
         context = ctx.context if isinstance(ctx.context, dict) else {}
-        requested = context.get("charged")
-        if requested is None or ctx.graphql_document is None:
+        if context.get("charged") is None or ctx.graphql_document is None:
             return  # refused before it ran: nothing was taken
-        actual = result_cost(ctx.schema._schema, ctx.graphql_document, ctx.operation_name,
-                             getattr(ctx.result, "data", None))
-        left = await self.buckets.settle(context, context.get("caller", "anonymous"), requested - actual)
-        if left is not None:
-            context["cost"] = self._report(requested, actual, left)
-
-    def _report(self, requested: int, actual: int, left: float) -> dict[str, Any]:
-        return {"requestedQueryCost": requested, "actualQueryCost": actual,
-                "throttleStatus": {"maximumAvailable": float(self.buckets.size), "currentlyAvailable": int(left),
-                                   "restoreRate": self.buckets.rate}}
+        await settle(self.buckets, context, result_cost(ctx.schema._schema, ctx.graphql_document,
+                                                        ctx.operation_name, getattr(ctx.result, "data", None)))
 
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context

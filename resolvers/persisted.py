@@ -71,6 +71,11 @@ class PersistedDocuments:
                                       "this server runs only persisted documents: send a listed `documentId`")
         return query
 
+    def persisted(self, query: str) -> bool:
+        """Whether this document is allow-listed or registered by APQ."""
+        key = document_id(query)
+        return key in self.allow_list or key in self._apq
+
     def _apq_document(self, query: str | None, apq: Any) -> str:
         if not isinstance(apq, dict) or apq.get("version") != 1 or not isinstance(apq.get("sha256Hash"), str):
             raise PersistedQueryError("BAD_REQUEST", "extensions.persistedQuery needs version 1 and sha256Hash")

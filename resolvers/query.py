@@ -116,6 +116,12 @@ def asks_linked(fields: list[Any]) -> bool:
     return False
 
 
+def ambiguous_ref_error(ref: str, exc: AmbiguousRef) -> GraphQLError:
+    """What ``transaction(ref)`` answers for a ref naming several transactions."""
+    return GraphQLError(f"{ref!r} names {len(exc.tx_ids)} transactions: ask with namespace:value or use "
+                        "transactionsByRef", extensions={"code": "AMBIGUOUS_REF", "candidates": exc.tx_ids[:20]})
+
+
 @strawberry.type
 class TransactionQuery:
     @strawberry.field(description="The transaction a ref names: any system's id, `namespace:value`, or a "
@@ -125,9 +131,7 @@ class TransactionQuery:
         try:
             trace = await find_trace(info.context["hub"].started().store, ref, linked=linked)
         except AmbiguousRef as exc:
-            raise GraphQLError(f"{ref!r} names {len(exc.tx_ids)} transactions: ask with namespace:value "
-                               "or use transactionsByRef", extensions={"code": "AMBIGUOUS_REF",
-                                                                       "candidates": exc.tx_ids[:20]}) from None
+            raise ambiguous_ref_error(ref, exc) from None
         if trace is None:
             return None
         # Its nested fields render this trace. A whole one replaces any primed before; one without related and

@@ -119,9 +119,17 @@ def _names_personal(obj: dict[str, Any]) -> bool:
 
 
 def _is_person(parent_key: str | None, obj: dict[str, Any]) -> bool:
-    if parent_key is not None and any(c in _norm(parent_key) for c in _PERSON_CONTAINERS):
-        return True
-    return any(_norm(k) in _PERSON_MARKERS for k in obj)
+    return (parent_key is not None and _person_container(parent_key)) or _marks_person(tuple(obj))
+
+
+@functools.lru_cache(maxsize=4096)
+def _person_container(key: str) -> bool:
+    return any(c in _norm(key) for c in _PERSON_CONTAINERS)
+
+
+@functools.lru_cache(maxsize=4096)  # results repeat the same few key sets (every event of a trace has one)
+def _marks_person(keys: tuple[Any, ...]) -> bool:
+    return any(_norm(k) in _PERSON_MARKERS for k in keys)
 
 
 class Record(SimpleNamespace):
@@ -240,13 +248,24 @@ def _text_masker(known: frozenset[str], parsed_texts: dict[str, Any] | None = No
         parsed = _as_json(text, parsed_texts)
         if parsed is not None:  # a pretty-printed text (a page's raw body) stays pretty
             return json_text(_walk(parsed, disguise, mask), indent=2 if "\n" in text else None)
+        if pattern is None or " " not in text:  # known values are hunted in free text (a lone value is by key)
+            return _by_shape(text) if len(text) <= _CACHED_TEXT else _by_shape.__wrapped__(text)
         if _is_phone(text.strip()):
             return _phone_mask(text)
-        if pattern is not None and " " in text:  # known values are hunted in free text (a lone value is by key)
-            text = pattern.sub(lambda m: disguise(m.group()), text)
-        return _free_text(text)
+        return _free_text(pattern.sub(lambda m: disguise(m.group()), text))
 
     return mask
+
+
+_CACHED_TEXT = 256  # texts up to this long are masked once: ids, refs, statuses and types repeat in every answer
+
+
+@functools.lru_cache(maxsize=8192)
+def _by_shape(text: str) -> str:
+    """A text that is not JSON masked by shape alone: a whole phone number, else :func:`_free_text`."""
+    if _is_phone(text.strip()):
+        return _phone_mask(text)
+    return _free_text(text)
 
 
 def personal_values(value: Any, parsed_texts: dict[str, Any] | None = None) -> frozenset[str]:
