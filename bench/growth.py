@@ -3,12 +3,16 @@ beside each database's bulk-insert floor; and RSS during a sustained ``/ingest``
 
     .venv/bin/python -m bench.growth                       # 30,000 events per run, fresh and at 1M stored, twice
     .venv/bin/python -m bench.growth --prestore 300000 --events 15000 --repeats 1
-    .venv/bin/python -m bench.growth --rss-seconds 60      # RSS over 60 s of sustained /ingest (SQLite)
+    .venv/bin/python -m bench.growth --rss-seconds 60      # RSS over 60 s of sustained /ingest, tuned and not
 
 Each run is the real app in-process (``bench.ingest.hub_events_per_second``) on a new SQLite file or a new
 PostgreSQL database (dropped after); the stored events are made set-based by ``bench.prestore``. Baselines, in the
 same run: ``sqlite3.executemany`` and asyncpg ``copy_records_to_table`` of the same rows into ``events``.
 Figures are printed, never asserted; the load average is printed beside them (the machine is shared).
+
+The RSS figure runs each store twice at once, in two processes under the same load: the hub as it is, and the hub
+untuned (glibc's default allocator settings, Python's 128 prepared statements per SQLite connection; see
+hub/memory.py and ``SQLITE_STATEMENT_CACHE`` in hub/store/engine.py) as the baseline.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -140,16 +145,45 @@ def rss(tmp: Path, seconds: float, store: str) -> dict[str, Any]:
     return run
 
 
+def untune() -> None:
+    """The hub without its memory bounds, as the RSS figure's baseline (before any store or thread starts)."""
+    import hub.app
+    import hub.store.engine
+
+    hub.app.tune_allocator = lambda: False  # glibc's defaults: an arena per thread, a threshold that climbs
+    hub.store.engine.SQLITE_STATEMENT_CACHE = 128  # Python's default
+
+
+def rss_beside_untuned(seconds: float, store: str) -> None:
+    """The RSS figure of ``store`` in two processes at once: the hub as it is, and untuned (the baseline)."""
+    command = [sys.executable, "-m", "bench.growth", "--rss-seconds", str(seconds), "--stores", store, "--alone"]
+    runs = {name: subprocess.Popen(command + extra, stdout=subprocess.PIPE, text=True)
+            for name, extra in (("untuned", ["--untuned"]), ("tuned", []))}
+    for name, process in runs.items():
+        out, _ = process.communicate()
+        for line in out.splitlines():
+            if line.startswith("RSS"):
+                print(f"{name:8} {line}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=30_000, help="events sent through /ingest per run")
     parser.add_argument("--prestore", type=int, default=1_000_000, help="events stored before the second run")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--stores", default="sqlite,postgresql")
-    parser.add_argument("--rss-seconds", type=float, help="instead: RSS over this many seconds of /ingest")
+    parser.add_argument("--rss-seconds", type=float, help="instead: RSS over this many seconds of /ingest, "
+                        "each store tuned and untuned at once (two processes)")
+    parser.add_argument("--alone", action="store_true", help="with --rss-seconds: in this process only")
+    parser.add_argument("--untuned", action="store_true", help="with --alone: without the memory bounds")
     args = parser.parse_args(argv)
+    if args.untuned:
+        untune()
     with tempfile.TemporaryDirectory(prefix="crosstrace-growth-") as tmp:
-        if args.rss_seconds:
+        if args.rss_seconds and not args.alone:
+            for store in args.stores.split(","):
+                rss_beside_untuned(args.rss_seconds, store)
+        elif args.rss_seconds:
             for store in args.stores.split(","):
                 rss(Path(tmp), args.rss_seconds, store)
         else:

@@ -30,6 +30,7 @@ from hub.errors import ConfigError, HubError
 from hub.exceptions.relay import Relay
 from hub.health import HealthSettings
 from hub.ingest.inbox import Inbox
+from hub.memory import tune_allocator
 from hub.periodic import Heartbeats
 from hub.probes import healthz_endpoint, metrics_endpoint
 from hub.readers import ReadsForCaller, ingested
@@ -122,6 +123,7 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], clock: Callable[[], f
                 role: str) -> _Parts:
     """Open the store and start every part of the role; ``hub.started()`` answers once all have started."""
     config = hub.config
+    tune_allocator()  # before the store's threads allocate (hub/memory.py)
     store = await Store.open(config.store_url, read_url=config.read_url, fresh_seconds=config.fresh_seconds)
     keyring = KeyRing(store)  # stored API keys (hub/access/keys.py), consulted by hub.access.auth.authenticate
     await keyring.reload()

@@ -35,6 +35,7 @@ from hub.exceptions.relay import Relay
 from hub.health import HealthSettings
 from hub.ingest.normalize import Normalizer
 from hub.leases import ClusterSettings, Leases, duties
+from hub.memory import tune_allocator
 from hub.periodic import Heartbeats
 from hub.probes import ProbeServer
 from hub.runtime import Hub, Running
@@ -125,6 +126,7 @@ async def _work(config: Config, parent_pid: int | None, health_port: int | None,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    tune_allocator()  # before the store's threads allocate (hub/memory.py)
     store = await Store.open(config.store_url)
     try:
         async with _sole_worker(store, stopping) as ready:
