@@ -11,13 +11,12 @@ event re-derived from the *same* delivery (``replay``) replaces its earlier vers
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.correlation.plan import (
@@ -36,10 +35,11 @@ from hub.correlation.plan import (
 from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, as_utc, needs_identity, transaction_kind, utcnow
-from hub.store import TEXTS, Store, dedup_keys, pair_params, pairs_match
+from hub.store import Store, dedup_keys
 from hub.store.bulk import add_to, insert_rows
 from hub.store.correlation_locks import TransactionLocks, lock_keys
 from hub.store.dedup_keys import events_by_key
+from hub.store.lookups import chunks, select_in
 from hub.store.tables import (
     deliveries,
     events,
@@ -50,8 +50,6 @@ from hub.store.tables import (
     transactions,
     tx_aliases,
 )
-
-_CHUNK = 400
 
 
 @dataclass(slots=True)
@@ -103,67 +101,6 @@ class Held:
     events: list[Member]
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-async def _select_in(conn: AsyncConnection, query: Any, column: Any, values: Iterable[Any]) -> list[Any]:
-    """Rows whose ``column`` (or pair of columns, for pairs of values) is one of ``values``.
-
-    PostgreSQL: one statement with array parameters (``= ANY($1)``; pairs joined against ``unnest``, which
-    probes the two-column index per pair: :func:`hub.store.pairs_match`), so its text and prepared plan are the
-    same for every batch. SQLite: chunks of expanding bind parameters (its limit on variables); a pair of columns
-    is asked as ``first IN (…) AND second IN (…)``, answered from the two-column index, and the exact pairs are
-    kept here.
-    """
-    values = list(values)
-    if not values:
-        return []
-    if conn.dialect.name == "postgresql":
-        return await _select_in_arrays(conn, query, column, values)
-    rows: list[Any] = []
-    if not isinstance(column, tuple):
-        statement = query.where(column.in_(bindparam("b_values", expanding=True)))
-        for chunk in _chunks(values):
-            rows.extend((await conn.execute(statement, {"b_values": list(chunk)})).all())
-        return rows
-    first, second = column
-    statement = query.where(first.in_(bindparam("b_first", expanding=True)),
-                            second.in_(bindparam("b_second", expanding=True)))
-    first_name, second_name = _result_name(query, first), _result_name(query, second)
-    for chunk in _chunks(values):
-        wanted = set(chunk)
-        result = await conn.execute(statement, {"b_first": sorted({a for a, _ in chunk}),
-                                                "b_second": sorted({b for _, b in chunk})})
-        rows.extend(row for row in result if (getattr(row, first_name), getattr(row, second_name)) in wanted)
-    return rows
-
-
-async def _select_in_arrays(conn: AsyncConnection, query: Any, column: Any, values: list[Any]) -> list[Any]:
-    if not isinstance(column, tuple):
-        statement = query.where(column == any_(bindparam("b_values", type_=_array(column))))
-        return list((await conn.execute(statement, {"b_values": sorted(set(values))})).all())
-    first, second = column
-    statement = query.where(pairs_match(first, second, bindparam("b_first", type_=TEXTS),
-                                        bindparam("b_second", type_=TEXTS)))
-    firsts, seconds = pair_params(values)
-    return list((await conn.execute(statement, {"b_first": firsts, "b_second": seconds})).all())
-
-
-def _array(column: Any) -> Any:
-    """The array parameter type for ``column``'s values: ``text[]`` for strings (never a cutting ``varchar(n)[]``)."""
-    return TEXTS if isinstance(column.type, String) else postgresql.ARRAY(column.type)
-
-
-def _result_name(query: Any, column: Any) -> str:
-    """The name under which ``query`` returns ``column`` (its label, when it is labelled)."""
-    for selected in query.selected_columns:
-        if selected is column or getattr(selected, "element", None) is column:
-            return selected.key
-    raise ValueError(f"{column} is not among the selected columns")
-
-
 async def record_events(store: Store, conn: AsyncConnection, items: list[Incoming],
                         settings: CorrelationSettings, whole: Iterable[str] = ()) -> Recorded:
     """Store new events, count duplicates, and (re)compute the transactions they touch.
@@ -181,7 +118,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
     stored, key_columns = events_by_key(conn.dialect.name, events.c.id, events.c.source, events.c.source_event_id,
                                         events.c.delivery_id, events.c.tx_id, events.c.type)
-    known = await _select_in(conn, stored, key_columns, by_key)
+    known = await select_in(conn, stored, key_columns, by_key)
     reuse_ids: dict[Key, str] = {}
     recompute: set[str] = set()
     repeats: Counter[str] = Counter()
@@ -261,7 +198,7 @@ async def _outdated(conn: AsyncConnection, items: list[Incoming],
     for item in items:
         if item.delivery_id in derived:
             derived[item.delivery_id].add((item.event.source, item.event.source_event_id))
-    rows = await _select_in(conn, select(events.c.id, events.c.tx_id, events.c.source, events.c.source_event_id,
+    rows = await select_in(conn, select(events.c.id, events.c.tx_id, events.c.source, events.c.source_event_id,
                                          events.c.delivery_id, events.c.type), events.c.delivery_id, sorted(whole))
     return {row.id: (row.tx_id, (row.source, row.type)) for row in rows
             if (row.source, row.source_event_id) not in derived[row.delivery_id]}
@@ -272,7 +209,7 @@ async def _resent(conn: AsyncConnection, delivery_ids: set[str]) -> dict[str, in
 
     Read inside the writer's transaction, so a repeat the inbox records later finds the events and counts there.
     """
-    rows = await _select_in(conn, select(deliveries.c.id, deliveries.c.repeats).where(deliveries.c.repeats > 0),
+    rows = await select_in(conn, select(deliveries.c.id, deliveries.c.repeats).where(deliveries.c.repeats > 0),
                             deliveries.c.id, delivery_ids)
     return {row.id: row.repeats for row in rows}
 
@@ -289,10 +226,10 @@ async def _forget(conn: AsyncConnection, event_ids: list[str]) -> None:
     """Remove earlier versions of re-derived events (their identity refs stop counting)."""
     if not event_ids:
         return
-    old = await _select_in(conn, select(refs.c.namespace, refs.c.value).where(refs.c.role == IDENTITY),
+    old = await select_in(conn, select(refs.c.namespace, refs.c.value).where(refs.c.role == IDENTITY),
                            refs.c.event_id, event_ids)
     await _add_key_counts(conn, Counter((r.namespace, r.value) for r in old), sign=-1)
-    for chunk in _chunks(event_ids):
+    for chunk in chunks(event_ids):
         await conn.execute(delete(refs).where(refs.c.event_id.in_(chunk)))
         if conn.dialect.name == "postgresql":
             await dedup_keys.forget_events(conn, chunk)
@@ -332,7 +269,7 @@ def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Count
 
 
 async def _load_keys(conn: AsyncConnection, keys: Iterable[Key]) -> dict[Key, Any]:
-    rows = await _select_in(conn, select(ref_keys), (ref_keys.c.namespace, ref_keys.c.value), list(keys))
+    rows = await select_in(conn, select(ref_keys), (ref_keys.c.namespace, ref_keys.c.value), list(keys))
     return {(r.namespace, r.value): r for r in rows}
 
 
@@ -371,7 +308,7 @@ async def _spreads(conn: AsyncConnection, keys: list[Key], floor: int) -> dict[K
     pairs = (select().select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
              .where(r1.c.role == IDENTITY, r2.c.role == IDENTITY, r2.c.namespace != r1.c.namespace))
     if floor > 0:
-        near = {(row.ns, row.value) for row in await _select_in(
+        near = {(row.ns, row.value) for row in await select_in(
             conn, pairs.add_columns(r1.c.namespace.label("ns"), r1.c.value.label("value"))
             .group_by(r1.c.namespace, r1.c.value, r2.c.namespace).having(func.count(func.distinct(r2.c.value)) > floor),
             (r1.c.namespace, r1.c.value), keys)}
@@ -380,14 +317,14 @@ async def _spreads(conn: AsyncConnection, keys: list[Key], floor: int) -> dict[K
     if keys:
         query = pairs.add_columns(r1.c.namespace.label("ns"), r1.c.value.label("value"),
                                   r2.c.namespace.label("other_ns"), r2.c.value.label("other_value")).distinct()
-        for row in await _select_in(conn, query, (r1.c.namespace, r1.c.value), keys):
+        for row in await select_in(conn, query, (r1.c.namespace, r1.c.value), keys):
             spread[(row.ns, row.value)].add((row.other_ns, row.other_value))
     return spread
 
 
 async def _read_members(conn: AsyncConnection, view: View, tx_ids: set[str]) -> None:
     """Each transaction's events with their identity keys, and those keys' state, in one statement."""
-    rows = await _select_in(
+    rows = await select_in(
         conn, select(events.c.tx_id, events.c.id, refs.c.namespace, refs.c.value, ref_keys.c.tx_id.label("key_tx"),
                      ref_keys.c.events.label("key_events"), ref_keys.c.demoted)
         .select_from(events.outerjoin(refs, and_(refs.c.event_id == events.c.id, refs.c.role == IDENTITY))
@@ -459,9 +396,9 @@ async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dic
     and the batch's ``new_rows`` (not stored yet: their flags are set in the rows). Returns each as it is left."""
     if not tx_ids:
         return {}
-    stored = await _select_in(conn, select(events.c.tx_id, *(events.c[name] for name in _MEMBER_FIELDS)),
+    stored = await select_in(conn, select(events.c.tx_id, *(events.c[name] for name in _MEMBER_FIELDS)),
                               events.c.tx_id, sorted(tx_ids))
-    open_counts = dict(await _select_in(
+    open_counts = dict(await select_in(
         conn, select(exceptions.c.tx_id, func.count()).where(exceptions.c.status != "resolved")
         .group_by(exceptions.c.tx_id), exceptions.c.tx_id, sorted(tx_ids)))
     by_tx: dict[str, list[Member]] = defaultdict(list)
@@ -497,7 +434,7 @@ async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dic
         await conn.execute(update(events).where(events.c.id == bindparam("b_id"))
                            .values(out_of_order=bindparam("b_flag")), flag_changes)
     empty = tx_ids - set(by_tx)
-    for chunk in _chunks(sorted(empty)):
+    for chunk in chunks(sorted(empty)):
         await conn.execute(delete(transactions).where(transactions.c.id.in_(chunk)))
     await _keep_attributes(conn, tx_ids, by_tx)
     await insert_rows(conn, transactions, summaries, conflict=["id"],
@@ -518,10 +455,10 @@ async def _keep_attributes(conn: AsyncConnection, tx_ids: set[str], by_tx: dict[
     """Rewrite the touched transactions' attribute rows (a merged-away or emptied one loses its rows)."""
     wanted = [{"tx_id": tx_id, "name": name, "value": value} for tx_id, members in by_tx.items()
               for name, value in attributes_of(members).items()]
-    if not wanted and not await _select_in(conn, select(transaction_attributes.c.tx_id),
+    if not wanted and not await select_in(conn, select(transaction_attributes.c.tx_id),
                                            transaction_attributes.c.tx_id, sorted(tx_ids)):
         return  # the common case without attributes: one read, no writes
-    for chunk in _chunks(sorted(tx_ids)):
+    for chunk in chunks(sorted(tx_ids)):
         await conn.execute(delete(transaction_attributes).where(transaction_attributes.c.tx_id.in_(chunk)))
     if wanted:
         await conn.execute(transaction_attributes.insert(), wanted)
@@ -533,7 +470,7 @@ async def refresh_attributes(conn: AsyncConnection, tx_ids: set[str]) -> None:
     if not tx_ids:
         return
     by_tx: dict[str, list[Any]] = defaultdict(list)
-    for row in await _select_in(conn, select(events.c.tx_id, events.c.id, events.c.occurred_at, events.c.attributes),
+    for row in await select_in(conn, select(events.c.tx_id, events.c.id, events.c.occurred_at, events.c.attributes),
                                 events.c.tx_id, sorted(tx_ids)):
         by_tx[row.tx_id].append(row)
     await _keep_attributes(conn, tx_ids, by_tx)

@@ -16,11 +16,10 @@ from decimal import Decimal
 from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store import pairs_in
+from hub.store.lookups import select_in
 from hub.store.tables import events, ref_keys, refs, transactions
 
 SETTLEMENT_TYPE = "settlement.paid"
-_CHUNK = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +33,21 @@ class SettlementLine:
     amount: tuple[Decimal, str] | None = None
 
 
-def _chunks(ids: Sequence[str]) -> list[list[str]]:
-    ordered = sorted(set(ids))
-    return [ordered[start:start + _CHUNK] for start in range(0, len(ordered), _CHUNK)]
+# The statements below are built once: select_in adds the wanted ids or pairs as cached parameters.
+_IDENTITY_KEYS = select(ref_keys.c.namespace, ref_keys.c.value, ref_keys.c.tx_id).where(ref_keys.c.demoted == false())
+_SETTLEMENT_REFS = (select(refs.c.namespace, refs.c.value, events.c.tx_id)
+                    .select_from(refs.join(events, events.c.id == refs.c.event_id)
+                                 .join(transactions, transactions.c.id == events.c.tx_id))
+                    .where(refs.c.role == "related", events.c.type == SETTLEMENT_TYPE,
+                           transactions.c.kind == "settlement"))
+_LINES = (select(events.c.tx_id, refs.c.namespace, refs.c.value, ref_keys.c.tx_id.label("paid_tx"),
+                 events.c.amount_value, events.c.amount_currency, events.c.amount_kind)
+          .select_from(events.join(refs, and_(refs.c.event_id == events.c.id, refs.c.role == "related"))
+                       .outerjoin(ref_keys, and_(ref_keys.c.namespace == refs.c.namespace,
+                                                 ref_keys.c.value == refs.c.value, ref_keys.c.demoted == false())))
+          .where(events.c.type == SETTLEMENT_TYPE)
+          .order_by(events.c.tx_id, refs.c.namespace, refs.c.value))
+_MONEY = select(events).where(events.c.amount_value.is_not(None))
 
 
 async def settlements_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, set[str]]:
@@ -44,30 +55,16 @@ async def settlements_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[s
 
     Two steps, each an index range: the transactions' identity refs (``ix_ref_keys_tx``), then the settlement events
     relating to those refs (``ix_refs_lookup``); one join let PostgreSQL's planner start from every settlement event
-    stored instead (seen in EXPLAIN ANALYZE: a scan of all ``settlement.paid`` events per chunk). PostgreSQL asks
-    each step once per chunk of transactions (array parameters); SQLite asks the refs in windows of pairs (its
-    limit on variables)."""
+    stored instead (seen in EXPLAIN ANALYZE: a scan of all ``settlement.paid`` events per chunk). Each step is one
+    cached statement (:func:`hub.store.lookups.select_in`): building the pairs' ``IN`` list anew cost more than
+    running it."""
     found: dict[str, set[str]] = defaultdict(set)
-    dialect = conn.dialect.name
-    for part in _chunks(tx_ids):
-        owners: dict[tuple[str, str], str] = {}
-        for namespace, value, tx_id in await conn.execute(
-                select(ref_keys.c.namespace, ref_keys.c.value, ref_keys.c.tx_id)
-                .where(ref_keys.c.tx_id.in_(part), ref_keys.c.demoted == false())):
-            owners[(namespace, value)] = tx_id
-        pairs = sorted(owners)
-        windows = [pairs] if dialect == "postgresql" else [pairs[at:at + _CHUNK] for at in range(0, len(pairs),
-                                                                                                _CHUNK)]
-        for window in filter(None, windows):
-            query = (select(refs.c.namespace, refs.c.value, events.c.tx_id)
-                     .select_from(refs.join(events, events.c.id == refs.c.event_id)
-                                  .join(transactions, transactions.c.id == events.c.tx_id))
-                     .where(pairs_in(refs.c.namespace, refs.c.value, window, dialect), refs.c.role == "related",
-                            events.c.type == SETTLEMENT_TYPE, transactions.c.kind == "settlement"))
-            for namespace, value, settlement_tx in await conn.execute(query):
-                paid_tx = owners[(namespace, value)]
-                if settlement_tx != paid_tx:
-                    found[paid_tx].add(settlement_tx)
+    owners = {(row.namespace, row.value): row.tx_id for row in await select_in(conn, _IDENTITY_KEYS, ref_keys.c.tx_id,
+                                                                                 sorted(set(tx_ids)))}
+    for row in await select_in(conn, _SETTLEMENT_REFS, (refs.c.namespace, refs.c.value), sorted(owners)):
+        paid_tx = owners[(row.namespace, row.value)]
+        if row.tx_id != paid_tx:
+            found[paid_tx].add(row.tx_id)
     return dict(found)
 
 
@@ -80,19 +77,10 @@ async def settlements_naming(conn: AsyncConnection, tx_ids: Sequence[str]) -> di
 async def settlement_lines(conn: AsyncConnection, settlement_ids: Sequence[str]) -> dict[str, list[SettlementLine]]:
     """Every related ref the settlement events of these transactions state, with what it links to."""
     found: dict[str, list[SettlementLine]] = defaultdict(list)
-    for part in _chunks(settlement_ids):
-        query = (select(events.c.tx_id, refs.c.namespace, refs.c.value, ref_keys.c.tx_id.label("paid_tx"),
-                        events.c.amount_value, events.c.amount_currency, events.c.amount_kind)
-                 .select_from(events.join(refs, and_(refs.c.event_id == events.c.id, refs.c.role == "related"))
-                              .outerjoin(ref_keys, and_(ref_keys.c.namespace == refs.c.namespace,
-                                                        ref_keys.c.value == refs.c.value,
-                                                        ref_keys.c.demoted == false())))
-                 .where(events.c.tx_id.in_(part), events.c.type == SETTLEMENT_TYPE)
-                 .order_by(events.c.tx_id, refs.c.namespace, refs.c.value))
-        for row in await conn.execute(query):
-            amount = ((Decimal(row.amount_value), row.amount_currency or "")
-                      if row.amount_kind == "line" and row.amount_value is not None else None)
-            found[row.tx_id].append(SettlementLine(row.namespace, row.value, row.paid_tx, amount))
+    for row in await select_in(conn, _LINES, events.c.tx_id, sorted(set(settlement_ids))):
+        amount = ((Decimal(row.amount_value), row.amount_currency or "")
+                  if row.amount_kind == "line" and row.amount_value is not None else None)
+        found[row.tx_id].append(SettlementLine(row.namespace, row.value, row.paid_tx, amount))
     return dict(found)
 
 
@@ -111,11 +99,7 @@ async def linked_transactions(conn: AsyncConnection, tx_ids: Sequence[str],
 
 async def money_events(conn: AsyncConnection, tx_ids: Sequence[str]) -> list:  # type: ignore[type-arg]
     """The events with an amount of these transactions (rows with the ``events`` columns)."""
-    rows = []
-    for part in _chunks(tx_ids):
-        rows += list(await conn.execute(select(events).where(events.c.tx_id.in_(part),
-                                                             events.c.amount_value.is_not(None))))
-    return rows
+    return await select_in(conn, _MONEY, events.c.tx_id, sorted(set(tx_ids)))
 
 
 __all__ = ["SettlementLine", "linked_transactions", "money_events", "settlement_lines", "settlements_naming",
