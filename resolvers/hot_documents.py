@@ -7,8 +7,8 @@ it, so the plan only has to match its shape. Every step of the normal pipeline t
 applied the same way, in the same order: the caller's role (a caller below ``viewer`` goes the normal way), the cost
 budget (requested cost computed once per plan, charged and settled through :mod:`resolvers.charging`), the store
 call, personal-data masking (``mask_json`` on the same ``data``), error location and masking, and the client-error
-log. Queries write no audit entries. ``tests/resolvers/test_hot_documents.py`` holds the two paths to byte-identical
-responses.
+log. ``transaction`` is not an audited read (``permissions._AUDITED_READS``): there is no audit entry to write.
+``tests/resolvers/test_hot_documents.py`` holds the two paths to byte-identical responses.
 """
 
 from __future__ import annotations

@@ -143,11 +143,10 @@ def _walk(value: Any, replace_value: Callable[[Any], Any], replace_text: Callabl
           parent_key: str | None = None, in_person: bool = False) -> Any:
     """``value`` with personal leaves replaced: JSON (dicts, lists, texts) and the records pages render (refs as
     ``(namespace, value, role)`` tuples, dataclasses, database rows, bytes)."""
-    def walk(item: Any, key: str | None = parent_key, person: bool = in_person) -> Any:
-        return _walk(item, replace_value, replace_text, key, person)
-
     if isinstance(value, str):  # HTML a page built (charts: ``__html__``) is left to mask_html's net
         return value if hasattr(value, "__html__") else replace_text(value)
+    if value is None or isinstance(value, bool | int | float):  # JSON's other leaves: nothing personal in them
+        return value
     if isinstance(value, dict):
         person = in_person or _is_person(parent_key, value)
         hidden = "value" if _names_personal(value) else None
@@ -156,10 +155,14 @@ def _walk(value: Any, replace_value: Callable[[Any], Any], replace_text: Callabl
             if (key == hidden or personal_key(str(key), person)) and not isinstance(item, dict | list):
                 out[key] = replace_value(item)
             else:
-                out[key] = walk(item, str(key), person)
+                out[key] = _walk(item, replace_value, replace_text, str(key), person)
         return out
     if isinstance(value, list):
-        return [walk(item) for item in value]
+        return [_walk(item, replace_value, replace_text, parent_key, in_person) for item in value]
+
+    def walk(item: Any, key: str | None = parent_key, person: bool = in_person) -> Any:
+        return _walk(item, replace_value, replace_text, key, person)
+
     if isinstance(value, tuple):
         if len(value) == 3 and isinstance(value[0], str) and value[2] in _ROLES:  # a ref: (namespace, value, role)
             return (value[0], replace_value(value[1]) if personal_namespace(value[0]) else walk(value[1]), value[2])
