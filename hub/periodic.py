@@ -9,6 +9,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from hub.store import describe, is_lock_conflict
+
 _RECANCEL_SECONDS = 1.0
 
 
@@ -103,6 +105,9 @@ class Periodic:
                     self._heartbeats.beat(self._name, interval)
                 if more:
                     continue
-            except Exception:  # one failed tick never ends the loop
-                self._log.exception("%s: step failed", self._name)
+            except Exception as exc:  # one failed tick never ends the loop
+                if is_lock_conflict(exc):  # PostgreSQL broke a lock cycle with another process: the next tick retries
+                    self._log.warning("%s: step retried after a lock conflict: %s", self._name, describe(exc))
+                else:
+                    self._log.exception("%s: step failed", self._name)
             await asyncio.sleep(interval)

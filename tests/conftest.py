@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
@@ -26,6 +27,13 @@ async def store_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[s
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
         return
+    async with scratch_database() as url:
+        yield url
+
+
+@asynccontextmanager
+async def scratch_database() -> AsyncIterator[str]:
+    """The URL of a fresh PostgreSQL database on the test server, dropped after."""
     name = f"ct_{uuid.uuid4().hex[:12]}"
     await pg_execute(f'CREATE DATABASE "{name}"')
     try:

@@ -29,7 +29,7 @@ from hub.model import Delivery, Event, utcnow
 from hub.node import new_node_id
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock.ledger import StockLedger
-from hub.store import Connection, Store, claims, contact_index, describe, is_transient, savepoint
+from hub.store import Connection, Store, claims, contact_index, describe, is_lock_conflict, is_transient, savepoint
 from hub.store import inbox as stored_deliveries
 from hub.store.queries import transaction_citing
 from hub.store.record import Incoming, Recorded, record_events
@@ -105,9 +105,13 @@ class Normalizer:
             started = loop.time()
             try:
                 processed = await self.process_batch()
-            except Exception:  # the store is unavailable (a data error is dead-lettered inside): retry, backing off
+            except Exception as exc:  # the store is unavailable (a data error is dead-lettered inside): retry, back off
                 failures += 1
-                log.exception("normalizer batch failed (%d in a row); deliveries stay pending", failures)
+                if is_lock_conflict(exc):  # PostgreSQL broke a lock cycle between workers: expected, not a fault
+                    log.warning("normalizer batch retried after a lock conflict (%d in a row): %s", failures,
+                                describe(exc))
+                else:
+                    log.exception("normalizer batch failed (%d in a row); deliveries stay pending", failures)
                 await asyncio.sleep(min(self._idle_poll * 2 ** (failures - 1), _MAX_BACKOFF_SECONDS))
                 continue
             failures = 0

@@ -55,11 +55,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from hub.store import caller_writes, exception_counts, inbox_file
 from hub.store.engine import migrate, open_engine, open_replica
-from hub.store.faults import describe, is_transient
+from hub.store.faults import describe, is_lock_conflict, is_transient
 from hub.store.replica import Freshness, current_caller
 
-__all__ = ["Connection", "Store", "WriterStats", "TEXTS", "describe", "is_transient", "pair_params", "pairs_in",
-           "pairs_match", "savepoint"]
+__all__ = ["Connection", "Store", "WriterStats", "TEXTS", "describe", "is_lock_conflict", "is_transient",
+           "pair_params", "pairs_in", "pairs_match", "savepoint"]
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,16 @@ The choice: pessimistic locks taken at the start of the recording transaction, b
    again until every transaction they name is locked: a merge rewrites every row of its loser, including keys the
    batch does not carry, and a placeholder's demotion re-partitions every member of the transaction it had joined,
    so a batch must also own the transactions it reads. A batch that waited for one finds the merged result.
-Locks are held to the commit. Key locks are all taken before any transaction lock, so the two kinds never wait on
-each other in a cycle; the rare cycle among transaction locks taken in a second round is broken by PostgreSQL's
-deadlock detector and the batch is retried (a transient error: hub.store.faults).
+3. The transactions of stored events the batch writes to — a duplicate's count, a replayed event replaced, an
+   outdated one removed with its refs (``record._forget`` lowers its old keys' counts) — are locked before those
+   rows are written, with the same read-again loop: a merge rewrites its loser's events, so a batch that wrote
+   them first waited on the merge while the merge waited on it. Any batch reading those old keys locks the same
+   transaction (the keys' ``tx_id``), so it reads their counts before or after the replay, never in between.
+Locks are held to the commit. Key locks are all taken before any transaction lock, and no row is written before
+the locks of its transaction, so the kinds never wait on each other in a cycle. The rare cycle left, among
+transaction locks taken in a later round (a merge moved a key while the batch waited), is broken by PostgreSQL's
+deadlock detector: the batch is retried (a transient error: hub.store.faults) and the normalizer logs it as one
+warning line (``is_lock_conflict``), not a traceback.
 
 Not optimistic retries: a conflicting batch would redo its whole read-plan-apply, and a busy order's events, which
 arrive together, would keep conflicting. Not one global lock: batches of different orders would wait on each

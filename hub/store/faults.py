@@ -13,7 +13,7 @@ import sqlite3
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["describe", "is_transient"]
+__all__ = ["describe", "is_lock_conflict", "is_transient"]
 
 # PostgreSQL SQLSTATE classes that say "this value/row cannot be stored" (PostgreSQL docs, Appendix A
 # "PostgreSQL Error Codes"): 22 data exception (a NUL in text 22021, a value too long 22001, a number out of
@@ -26,6 +26,9 @@ _DATA_SQLSTATE_CLASSES = frozenset({"22", "23", "54", "P0"})
 # NOLFS 22, NOTADB 26. CONSTRAINT 19, TOOBIG 18, MISMATCH 20 and the generic ERROR 1 are the statement's data.
 _TRANSIENT_SQLITE = frozenset({5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 22, 26})
 _MAX_TEXT = 1000
+# 40P01 deadlock detected (PostgreSQL broke a cycle of lock waits by failing one of them), 40001 serialization
+# failure: the transaction lost a race and is to be run again, the store itself is fine.
+_CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -48,6 +51,14 @@ def is_transient(exc: BaseException) -> bool:
     # PendingRollbackError: a pooled connection was cut inside its transaction and not yet reset — the store's
     # state, never the data's (seen when PostgreSQL terminates the backend mid-write).
     return isinstance(exc, OSError | TimeoutError | PoolTimeout | PendingRollbackError)
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` says the transaction lost a lock race (a deadlock broken, a serialization failure): a
+    transient error expected among concurrent writers, for one warning line and a retry, never a traceback."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in _CONFLICT_SQLSTATES
 
 
 def describe(exc: BaseException) -> str:

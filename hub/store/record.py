@@ -116,9 +116,15 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     locks = TransactionLocks(conn)
     fresh, batch_repeats = _first_of_each(items)
     by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
-    stored, key_columns = events_by_key(conn.dialect.name, events.c.id, events.c.source, events.c.source_event_id,
-                                        events.c.delivery_id, events.c.tx_id, events.c.type)
-    known = await select_in(conn, stored, key_columns, by_key)
+    derived_whole = set(whole)
+    known, outdated = await _stored(conn, items, by_key, derived_whole)
+    # The transactions of the stored events this batch counts again or replaces are locked before those events'
+    # rows are written, and the events read again until every one is locked: a merge rewrites its loser's events,
+    # so writing them first would wait on a merge that waits on this batch (a deadlock), and a transaction merged
+    # away meanwhile would be re-partitioned in place of its winner.
+    while await locks.take({row.tx_id for row in known if row.tx_id is not None}
+                           | {tx for tx, _ in outdated.values() if tx is not None}):
+        known, outdated = await _stored(conn, items, by_key, derived_whole)
     reuse_ids: dict[Key, str] = {}
     recompute: set[str] = set()
     repeats: Counter[str] = Counter()
@@ -138,7 +144,6 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
             del by_key[key]
     result.duplicates = sum(repeats.values()) + sum(batch_repeats.values())
     await _count_repeats(conn, repeats)
-    outdated = await _outdated(conn, items, set(whole))
     recompute.update(tx for tx, _ in outdated.values() if tx is not None)
     result.unlinked.update(kind for tx, kind in outdated.values() if tx is None)
     await _forget(conn, [*reuse_ids.values(), *outdated])
@@ -167,6 +172,14 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     await insert_rows(conn, events, rows)
     await insert_rows(conn, refs, ref_rows)
     return result
+
+
+async def _stored(conn: AsyncConnection, items: list[Incoming], by_key: dict[Key, Incoming], whole: set[str]
+                  ) -> tuple[list[Any], dict[str, tuple[str | None, tuple[str, str]]]]:
+    """The stored events under the batch's keys, and the outdated ones of the ``whole`` deliveries."""
+    stored, key_columns = events_by_key(conn.dialect.name, events.c.id, events.c.source, events.c.source_event_id,
+                                        events.c.delivery_id, events.c.tx_id, events.c.type)
+    return await select_in(conn, stored, key_columns, by_key), await _outdated(conn, items, whole)
 
 
 def _identity_keys(event: Event, settings: CorrelationSettings) -> set[Key]:

@@ -40,7 +40,7 @@ a_ref = st.sampled_from(sorted(ref_values)).flatmap(
 event_refs = st.lists(st.lists(a_ref, max_size=3), min_size=1, max_size=14)
 
 
-def oracle(refsets: list[list[tuple[str, str, str]]]) -> set[frozenset[int]]:
+def oracle(refsets: list[list[tuple[str, str, str]]], threshold: int = THRESHOLD) -> set[frozenset[int]]:
     ident = [{(ns, v) for ns, v, role in refs if role == IDENTITY and not is_junk(v)} for refs in refsets]
     carriers: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, keys in enumerate(ident):
@@ -53,7 +53,7 @@ def oracle(refsets: list[list[tuple[str, str, str]]]) -> set[frozenset[int]]:
             for ns, v in ident[index]:
                 if ns != key[0]:
                     spread[ns].add(v)
-        if any(len(values) > THRESHOLD for values in spread.values()):
+        if any(len(values) > threshold for values in spread.values()):
             demoted.add(key)
     parent = list(range(len(refsets)))
 
