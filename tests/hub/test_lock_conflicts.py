@@ -1,5 +1,5 @@
-"""A deadlock PostgreSQL breaks between a normalizer batch and another process is one warning line, and the batch is
-retried: no traceback, nothing lost (issue 15 item 3).
+"""A deadlock PostgreSQL breaks between a normalizer batch (or a periodic duty) and another process is one warning line,
+and the work is retried: no traceback, nothing lost (issue 15 item 3).
 
 The deadlock is forced on the real PostgreSQL with two connections locking in opposite order: another process
 holds a transaction's row, the normalizer's batch takes its key locks and waits for that row, and the other process
@@ -18,6 +18,8 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from hub.periodic import Periodic
+from hub.store import is_lock_conflict, is_transient
 from hub.store.correlation_locks import lock_id
 from tests.conftest import scratch_database
 from tests.support import cloudevent, dumps, running_app, signed_headers
@@ -73,3 +75,46 @@ async def test_a_deadlock_with_another_process_is_one_warning_and_the_batch_is_r
     assert "deadlock detected" in retried[0].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], [
         (r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def _deadlock(url: str) -> Exception:
+    """What PostgreSQL raises in the one of two connections it fails when they lock two keys in opposite order."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as one, engine.connect() as two:
+            await one.execute(text("SELECT pg_advisory_xact_lock(1)"))
+            await two.execute(text("SELECT pg_advisory_xact_lock(2)"))
+            outcomes = await asyncio.gather(one.execute(text("SELECT pg_advisory_xact_lock(2)")),
+                                            two.execute(text("SELECT pg_advisory_xact_lock(1)")),
+                                            return_exceptions=True)
+    finally:
+        await engine.dispose()
+    failed = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    assert len(failed) == 1, outcomes
+    return failed[0]
+
+
+@pytest.mark.asyncio
+async def test_a_periodic_duty_that_lost_a_deadlock_logs_one_warning_and_ticks_again(
+        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    deadlock = await _deadlock(pg_url)
+    assert is_lock_conflict(deadlock) and is_transient(deadlock)
+    calls: list[int] = []
+    again = asyncio.Event()
+
+    async def step() -> bool:
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            raise deadlock
+        again.set()
+        return False
+
+    loop = Periodic("test-duty", step, logging.getLogger("test.periodic"))
+    loop.start(0.05)
+    async with asyncio.timeout(30):  # a bound against hanging, not a timing assertion
+        await again.wait()
+    await loop.stop()
+    logged = [r for r in caplog.records if r.name == "test.periodic"]
+    assert [(r.levelno, r.exc_info) for r in logged] == [(logging.WARNING, None)], logged
+    assert "test-duty: step retried after a lock conflict" in logged[0].getMessage()
+    assert "deadlock detected" in logged[0].getMessage()
