@@ -128,8 +128,10 @@ def growth(tmp: Path, events: int, prestore: int, repeats: int, stores: list[str
                        "rss_mb": run["rss_mb"], "load": _load()}
                 row["ratio"] = ratio(row["events_per_s"], row["floor"])
                 results.append(row)
+                row["cpu_ms_per_100"] = run["cpu_ms_per_100"]
                 print(f"  {store:10} {stored:>9,} stored: {row['events_per_s']:7,.0f} events/s "
-                      f"({run['stored']:,} events, {run['dead']} dead, {run['seconds']:.1f} s), ratio to "
+                      f"({run['stored']:,} events, {run['dead']} dead, {run['seconds']:.1f} s, "
+                      f"{run['cpu_ms_per_100']:.1f} ms CPU per 100 events), ratio to "
                       f"{'executemany' if store == 'sqlite' else 'COPY'} {row['ratio']:.4f}; load {row['load']}",
                       flush=True)
     return results

@@ -57,7 +57,9 @@ async def hub_events_per_second(db: Path | str, total: int, batch_size: int, inf
                                 post_seconds: float | None = None) -> dict[str, Any]:
     """``db``: an SQLite file or a store URL. ``prestored``: events stored set-based first (``bench.prestore``).
     ``post_seconds``: stop posting after that long (a sustained load for the RSS figure) instead of at ``total``.
-    RSS is sampled every 0.2 s: at the start of the load, its peak while posting, and its peak while draining."""
+    RSS is sampled every 0.2 s: at the start of the load, its peak while posting, and its peak while draining.
+    ``cpu_ms_per_100``: this process's CPU time (client, receiver, normalizer, evaluator) per 100 events stored, a
+    figure the machine's load moves far less than events/s."""
     from bench.prestore import prestore
     from hub.app import create_app
     from hub.startup_heap import freeze_startup_heap
@@ -90,7 +92,7 @@ async def hub_events_per_second(db: Path | str, total: int, batch_size: int, inf
                     statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
             sampler = asyncio.create_task(sample())
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             await asyncio.gather(*(post() for _ in range(inflight)))
             accepted = time.perf_counter() - started
             phase = "draining"
@@ -101,7 +103,7 @@ async def hub_events_per_second(db: Path | str, total: int, batch_size: int, inf
                 if not pending:
                     break
                 await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             sampler.cancel()
             async with hub.store.read() as conn:
                 stored = (await conn.execute(select(func.count()).select_from(events))).scalar_one() - before
@@ -110,6 +112,7 @@ async def hub_events_per_second(db: Path | str, total: int, batch_size: int, inf
                                            .where(deliveries.c.state == "dead"))).scalar_one()
     return {"events": total, "batches": sum(statuses.values()), "batch_size": batch_size, "bytes": sent,
             "statuses": statuses, "accept_seconds": accepted, "seconds": elapsed, "events_per_s": stored / elapsed,
+            "cpu_ms_per_100": 1e5 * cpu / max(stored, 1),
             "stored": stored, "prestored": before, "transactions": txs, "dead": dead, "rss_mb": rss}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.bulk import insert_rows
 from hub.store.tables import events, transactions, tx_due
 
 EVALUATE_NOW = datetime(1970, 1, 1)  # a due time every tick has passed: "look at this transaction again"
@@ -40,8 +41,7 @@ async def forget_due(conn: AsyncConnection, tx_ids: Sequence[str]) -> None:
 
 async def set_due(conn: AsyncConnection, due: Sequence[tuple[str, datetime]]) -> None:
     """Add ``(tx_id, due_at)`` rows (the transactions have none: :func:`forget_due` first)."""
-    if due:
-        await conn.execute(tx_due.insert(), [{"tx_id": tx_id, "due_at": at} for tx_id, at in due])
+    await insert_rows(conn, tx_due, [{"tx_id": tx_id, "due_at": at} for tx_id, at in due])
 
 
 async def due_at(conn: AsyncConnection, tx_ids: Sequence[str], at: datetime) -> None:
