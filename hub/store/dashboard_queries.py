@@ -31,10 +31,11 @@ async def open_exceptions_by_age(conn: AsyncConnection, now: datetime) -> list[d
     cut = {hour for _, hour in edges}
     totals: dict[tuple[str, str], int] = defaultdict(int)
     h = exception_counts_hourly.c
-    for hour, type_, n in await conn.execute(select(h.hour, h.value, h.n).where(
-            h.dim == UNRESOLVED_BY_TYPE, h.hour >= min(cut), h.n != 0)):
-        if hour not in cut:  # wholly younger than the first edge it is after
-            totals[(type_, next(label for label, edge in edges if hour > edge))] += n
+    hour_age = case(*((h.hour > edge, label) for label, edge in edges))  # an hour no edge cuts: wholly younger
+    for type_, label, n in await conn.execute(  # than the first edge it is after
+            select(h.value, hour_age, func.sum(h.n)).where(h.dim == UNRESOLVED_BY_TYPE, h.hour >= min(cut),
+                                                          h.hour.not_in(cut)).group_by(h.value, hour_age)):
+        totals[(type_, label)] += n
     whens = [(exceptions.c.opened_at > now - limit, label) for label, limit in young if limit is not None]
     age = case(*whens, else_=oldest).label("age")
     for type_, label, n in await conn.execute(select(exceptions.c.type, age, func.count())

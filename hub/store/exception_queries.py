@@ -1,10 +1,10 @@
 """Reads over exceptions: the filtered, sorted queue (keyset pages, capped total), counts, history.
 
 Counts whose filter names only counted dimensions (status, type, severity, source, system kind, transaction kind,
-queue) read the maintained counters (:mod:`hub.store.exception_counts`, a few hundred rows). A total whose filter
-adds an age or time range to at most one of status, type, source or transaction kind sums the hourly counters and
-counts only the hours a bound cuts from the rows. The others (assignee, transaction) count the exceptions
-themselves, through the indexes, up to a cap.
+queue) read the maintained counters (:mod:`hub.store.exception_counts`, a few hundred rows). A count whose filter
+adds an age or time range, and which names (filters or groups by) at most one of status, type, source or
+transaction kind, sums the hourly counters and counts only the hours a bound cuts from the rows. The others
+(assignee, transaction, …) count the exceptions themselves, through the indexes (a total up to a cap).
 """
 
 from __future__ import annotations
@@ -108,38 +108,11 @@ async def count_exceptions(conn: Any, flt: ExceptionFilter, now: datetime) -> in
     if conditions is not None:
         rows = await counted(conn, conditions, {})
         return min(rows[0]["count"] if rows else 0, TOTAL_COUNT_CAP)
-    by_hours = await _count_by_hours(conn, flt, now)
+    by_hours = await _by_hours(conn, flt, now, [])
     if by_hours is not None:
-        return min(by_hours, TOTAL_COUNT_CAP)
-    return await _count_rows(conn, _conditions(flt, now))
-
-
-async def _count_rows(conn: Any, conditions: list[Any]) -> int:
-    inner = select(exceptions.c.id).where(*conditions).limit(TOTAL_COUNT_CAP).subquery()
+        return min(by_hours.get(None, 0), TOTAL_COUNT_CAP)
+    inner = select(exceptions.c.id).where(*_conditions(flt, now)).limit(TOTAL_COUNT_CAP).subquery()
     return (await conn.execute(select(func.count()).select_from(inner))).scalar_one()
-
-
-async def _count_by_hours(conn: Any, flt: ExceptionFilter, now: datetime) -> int | None:
-    """The count of a time-bounded filter from the hourly counters, the hours a bound cuts counted from their rows;
-    None when they cannot answer (more than one dimension, or one they do not count per hour)."""
-    if (flt.assignee, flt.tx_id, flt.system_kind, flt.queue) != (None,) * 4 or flt.severity:
-        return None
-    named = [(dim, list(values)) for dim, values in (
-        ("status", flt.status), ("type", flt.type), ("source", [flt.source] if flt.source is not None else []),
-        ("kind", [flt.tx_kind] if flt.tx_kind is not None else [])) if values]
-    if len(named) > 1 or any("" in values for _, values in named):
-        return None  # '' is what the counters store for NULL
-    dim, values = named[0] if named else ("", [""])
-    upper = [bound for bound in (flt.until, None if flt.older_than is None else now - flt.older_than) if bound]
-    cut = {hour_of(bound) for bound in (*upper, flt.since) if bound is not None}
-    h = exception_counts_hourly.c
-    query = select(func.sum(h.n)).where(h.dim == dim, h.value.in_(values))
-    if flt.since is not None:
-        query = query.where(h.hour > hour_of(flt.since))
-    if upper:
-        query = query.where(h.hour < hour_of(min(upper)))
-    whole_hours = (await conn.execute(query)).scalar() or 0
-    return int(whole_hours) + await _count_rows(conn, [*_conditions(flt, now), opened_in_hours(cut)])
 
 
 async def group_counts(conn: Any, flt: ExceptionFilter, now: datetime, by: Sequence[str]) -> list[dict[str, Any]]:
@@ -148,10 +121,51 @@ async def group_counts(conn: Any, flt: ExceptionFilter, now: datetime, by: Seque
     if conditions is not None:
         rows = await counted(conn, conditions, {name: COUNTED[name] for name in by})
         return rows if rows or by else [{"count": 0}]  # no dimension: the one total row, as GROUP BY () gives
+    by_hours = await _by_hours(conn, flt, now, by)
+    if by_hours is not None:
+        if not by:
+            return [{"count": by_hours.get(None, 0)}]
+        return [{by[0]: value, "count": n} for value, n in sorted(by_hours.items(), key=lambda item: -item[1]) if n]
     columns = [GROUPABLE[name].label(name) for name in by]
     rows = await conn.execute(select(*columns, func.count().label("count")).where(*_conditions(flt, now))
                               .group_by(*columns).order_by(func.count().desc()))
     return [dict(row._mapping) for row in rows]
+
+
+_HOURLY = {"status": "status", "type": "type", "source": "source", "tx_kind": "kind"}  # name → hourly dimension
+
+
+async def _by_hours(conn: Any, flt: ExceptionFilter, now: datetime, by: Sequence[str]) -> dict[Any, int] | None:
+    """Counts of a time-bounded filter per value of ``by`` (one dimension at most; the key None without one) from
+    the hourly counters, the hours a bound cuts counted from their rows. None when they cannot answer: a filter or
+    grouping on more than one of status, type, source and transaction kind, or on anything else."""
+    if (flt.assignee, flt.tx_id, flt.system_kind, flt.queue) != (None,) * 4 or flt.severity:
+        return None
+    named = {name: list(values) for name, values in (
+        ("status", flt.status), ("type", flt.type), ("source", [flt.source] if flt.source is not None else []),
+        ("tx_kind", [flt.tx_kind] if flt.tx_kind is not None else [])) if values}
+    names = set(named) | set(by)
+    if len(names) > 1 or not names <= set(_HOURLY) or any("" in values for values in named.values()):
+        return None  # '' is what the counters store for NULL
+    name = next(iter(names), None)
+    upper = [bound for bound in (flt.until, None if flt.older_than is None else now - flt.older_than) if bound]
+    cut = {hour_of(bound) for bound in (*upper, flt.since) if bound is not None}
+    h = exception_counts_hourly.c
+    query = select(h.value, func.sum(h.n)).where(h.dim == (_HOURLY[name] if name else "")).group_by(h.value)
+    if name in named:
+        query = query.where(h.value.in_(named[name]))
+    if flt.since is not None:
+        query = query.where(h.hour > hour_of(flt.since))
+    if upper:
+        query = query.where(h.hour < hour_of(min(upper)))
+    found: dict[Any, int] = defaultdict(int)
+    for value, n in await conn.execute(query):  # the whole hours between the bounds
+        found[(value or None) if by else None] += int(n)
+    columns = [GROUPABLE[by[0]]] if by else []
+    edge_hours = select(*columns, func.count()).where(*_conditions(flt, now), opened_in_hours(cut))
+    for row in await conn.execute(edge_hours.group_by(*columns) if columns else edge_hours):
+        found[row[0] if by else None] += row[-1]
+    return found
 
 
 async def history_of(conn: Any, exception_ids: Sequence[str]) -> dict[str, list[Any]]:
