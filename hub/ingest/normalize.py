@@ -31,6 +31,7 @@ from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock.ledger import StockLedger
 from hub.store import Connection, Store, claims, contact_index, describe, is_lock_conflict, is_transient, savepoint
 from hub.store import inbox as stored_deliveries
+from hub.store.inbox import Pending
 from hub.store.queries import transaction_citing
 from hub.store.record import Incoming, Recorded, record_events
 from hub.telemetry import Metrics, span
@@ -155,18 +156,17 @@ class Normalizer:
         if self._transfer is not None:  # SQLite: what the receiver appended to the inbox's own file
             await self._transfer.run_once()
         if self._node is not None:
-            rows = await self._claim(limit)
+            taken = await self._claim(limit)
         else:
             async with self._store.read() as conn:
-                rows = await stored_deliveries.take_pending(conn, limit, self._max_body_bytes)
-        if not rows:
+                taken = await stored_deliveries.take_pending(conn, limit, self._max_body_bytes)
+        if not taken:
             self._metrics.set("crosstrace_normalize_pending", 0)
             return 0
         tally = _Tally()
         with span("normalize") as current:
-            current.set_attribute("crosstrace.batch_size", len(rows))
-            batch = [Delivery(id=row.id, source=row.source, received_at=row.received_at, headers=row.headers or {},
-                              body=row.body, content_type=row.content_type) for row in rows]
+            current.set_attribute("crosstrace.batch_size", len(taken))
+            batch = [pending.delivery for pending in taken]
             prepare = getattr(self._parse, "prepare", None)
             if prepare is not None:  # the parser's lookups for this batch (bounded by their own timeouts)
                 try:
@@ -175,8 +175,8 @@ class Normalizer:
                     log.exception("preparing a batch for parsing failed")
             group: list[_Item] = []
             in_group = 0
-            for row, delivery in zip(rows, batch, strict=True):
-                item = self._parsed(row, delivery)
+            for pending in taken:
+                item = self._parsed(pending)
                 if group and in_group + len(item.events) > self._max_events:
                     await self._record_group(group, tally)
                     group, in_group = [], 0
@@ -188,10 +188,10 @@ class Normalizer:
         for source in tally.dead:
             self._metrics.inc("crosstrace_deliveries_dead_total", source=source)
         self._metrics.set("crosstrace_normalize_lag_seconds",
-                          max(0.0, (self._now() - rows[0].received_at).total_seconds()))
-        return len(rows)
+                          max(0.0, (self._now() - batch[0].received_at).total_seconds()))
+        return len(taken)
 
-    async def _claim(self, limit: int) -> list:  # type: ignore[type-arg]
+    async def _claim(self, limit: int) -> list[Pending]:
         """PostgreSQL: as :func:`~hub.store.inbox.take_pending`, but claimed for this worker (hub/store/claims.py);
         what the body budget leaves out is given back at once for the next batch (or another worker)."""
         assert self._node is not None
@@ -200,16 +200,18 @@ class Normalizer:
             chosen = stored_deliveries.within_budget(claimed, self._max_body_bytes)
             await claims.release(conn, self._node, [delivery for delivery, _ in claimed[len(chosen):]])
         async with self._store.read() as conn:
-            return await stored_deliveries.pending_rows(conn, chosen)
+            return await stored_deliveries.pending_deliveries(conn, chosen)
 
-    def _parsed(self, row, delivery: Delivery) -> _Item:  # type: ignore[no-untyped-def]
+    def _parsed(self, pending: Pending) -> _Item:
+        delivery = pending.delivery
         try:
             events = check_events(self._parse(delivery))  # hostile values never reach the store
         except Exception as exc:  # noqa: BLE001 - any adapter failure dead-letters, never crashes
-            return _Item(row.id, row.source, dead=_reason(exc), stage="parsed", cited=cited_values(row.body))
+            return _Item(delivery.id, delivery.source, dead=_reason(exc), stage="parsed",
+                         cited=cited_values(delivery.body))
         # a delivery normalized before (a replayed dead letter): its exception may clear
-        return _Item(row.id, row.source, [Incoming(e, row.id, row.received_at) for e in events],
-                     retried=bool(row.attempts), contacts=contacts_in(row.body) if events else set())
+        return _Item(delivery.id, delivery.source, [Incoming(e, delivery.id, delivery.received_at) for e in events],
+                     retried=bool(pending.attempts), contacts=contacts_in(delivery.body) if events else set())
 
     async def _record_group(self, group: list[_Item], tally: _Tally) -> None:
         """Record consecutive deliveries of at most ``max_events`` events (a bigger single delivery goes alone) in

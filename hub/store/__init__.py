@@ -17,12 +17,12 @@ The contract (stated as Jaeger's span store states its reader and writer):
    counted on it. (A poller appends with :func:`hub.store.inbox.insert_new` in the transaction that moves its
    cursor.) On PostgreSQL ``deliveries`` and ``events`` are partitioned by month and the keys are rows of
    ``delivery_keys`` / ``event_keys`` written before them (:mod:`hub.store.dedup_keys`, :mod:`hub.store.partitions`).
-2. **Take pending work** — :func:`hub.store.inbox.take_pending`: pending deliveries, oldest first, bounded in
-   number and body bytes; never a done or dead one. A delivery stays pending, and is taken again, until the
-   transaction that records its output marks it :func:`~hub.store.inbox.mark_done` or
-   :func:`~hub.store.inbox.mark_dead`. Several workers on one PostgreSQL claim theirs instead
-   (:mod:`hub.store.claims`, then :func:`~hub.store.inbox.pending_rows`). :func:`~hub.store.inbox.requeue`
-   puts deliveries back (replay).
+2. **Take pending work** — :func:`hub.store.inbox.take_pending`: pending deliveries (``Pending``: the raw
+   :class:`~hub.model.Delivery` and its attempts), oldest first, bounded in number and body bytes; never a done
+   or dead one. A delivery stays pending, and is taken again, until the transaction that records its output
+   marks it :func:`~hub.store.inbox.mark_done` or :func:`~hub.store.inbox.mark_dead`. Several workers on one
+   PostgreSQL claim theirs instead (:mod:`hub.store.claims`, then :func:`~hub.store.inbox.pending_deliveries`).
+   :func:`~hub.store.inbox.requeue` puts deliveries back (replay).
 3. **Record a normalized batch** — :func:`hub.store.record.record_events`, inside the caller's write
    transaction: events, refs, transactions (correlation planned by :mod:`hub.correlation.plan`); idempotent —
    an event already stored under ``(source, source_event_id)`` is counted as a duplicate, never stored twice, and

@@ -11,17 +11,28 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.model import Delivery
 from hub.store import Store, dedup_keys, evaluation, pairs_in
 from hub.store.inbox_file import TIME_FORMAT
 from hub.store.tables import deliveries, events
 
 Key = tuple[str, str]  # (source, dedup_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A pending delivery as it is taken: the raw delivery the parsers read, and how many times it was processed
+    before (a replayed dead letter: its exception may clear once it is normalized)."""
+
+    delivery: Delivery
+    attempts: int
 
 
 async def append_deliveries(store: Store, rows: Sequence[dict[str, Any]]) -> dict[Key, str]:
@@ -104,18 +115,19 @@ async def count_repeat(conn: AsyncConnection, delivery_id: str, count: int) -> l
                                     .distinct())).scalars())
 
 
-async def take_pending(conn: AsyncConnection, limit: int, max_body_bytes: int) -> list[Any]:
+async def take_pending(conn: AsyncConnection, limit: int, max_body_bytes: int) -> list[Pending]:
     """The oldest pending deliveries, at most ``limit`` and (beyond the first) ``max_body_bytes`` of bodies.
 
     Their sizes are read first (``length`` reads a blob's size, not its content), so a backlog of big
     ``/ingest`` batches is taken a few at a time: bodies and parsed events in memory stay bounded.
     Nothing is marked: a delivery is taken again until :func:`mark_done` or :func:`mark_dead` commits.
-    (Several workers on one PostgreSQL claim theirs instead: :mod:`hub.store.claims`, then :func:`pending_rows`.)
+    (Several workers on one PostgreSQL claim theirs instead: :mod:`hub.store.claims`, then
+    :func:`pending_deliveries`.)
     """
     sizes = (await conn.execute(
         select(deliveries.c.id, func.length(deliveries.c.body).label("size"))
         .where(deliveries.c.state == "pending").order_by(deliveries.c.id).limit(limit))).all()
-    return await pending_rows(conn, within_budget([(row.id, row.size or 0) for row in sizes], max_body_bytes))
+    return await pending_deliveries(conn, within_budget([(row.id, row.size or 0) for row in sizes], max_body_bytes))
 
 
 def within_budget(sizes: Sequence[tuple[str, int]], max_body_bytes: int) -> list[str]:
@@ -130,13 +142,16 @@ def within_budget(sizes: Sequence[tuple[str, int]], max_body_bytes: int) -> list
     return chosen
 
 
-async def pending_rows(conn: AsyncConnection, ids: Sequence[str]) -> list[Any]:
-    """The whole rows of these deliveries that are still pending, oldest first."""
+async def pending_deliveries(conn: AsyncConnection, ids: Sequence[str]) -> list[Pending]:
+    """These deliveries, those still pending, oldest first."""
     if not ids:
         return []
-    return list((await conn.execute(
-        select(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.state == "pending")
-        .order_by(deliveries.c.id))).all())
+    d = deliveries.c
+    rows = await conn.execute(
+        select(d.id, d.source, d.received_at, d.headers, d.body, d.content_type, d.attempts)
+        .where(d.id.in_(ids), d.state == "pending").order_by(d.id))
+    return [Pending(Delivery(id=r.id, source=r.source, received_at=r.received_at, headers=r.headers or {},
+                             body=r.body, content_type=r.content_type), attempts=r.attempts) for r in rows]
 
 
 async def mark_done(conn: AsyncConnection, delivery_ids: Sequence[str], now: datetime) -> None:

@@ -11,9 +11,9 @@ from sqlalchemy import select, text
 
 from hub.correlation.plan import CorrelationSettings
 from hub.ids import new_id
-from hub.model import DEFAULT_JUNK_VALUES, Event, Ref
+from hub.model import DEFAULT_JUNK_VALUES, Delivery, Event, Ref
 from hub.store import Store
-from hub.store.inbox import append_deliveries, insert_new, mark_dead, mark_done, requeue, take_pending
+from hub.store.inbox import Pending, append_deliveries, insert_new, mark_dead, mark_done, requeue, take_pending
 from hub.store.paging import DELIVERY_ORDER, TRANSACTION_ORDER, Key, PageRequest, keyset_page
 from hub.store.queries import DeliveryFilter, TransactionFilter, delivery_query, transaction_query
 from hub.store.record import Incoming, record_events
@@ -69,7 +69,7 @@ async def test_appended_deliveries_are_there_after_reopening(store: Store) -> No
     try:
         async with again.read() as conn:
             taken = await take_pending(conn, 10, UNLIMITED)
-        assert [(row.id, row.body) for row in taken] == [(row["id"], row["body"]) for row in rows]
+        assert [(p.delivery.id, p.delivery.body) for p in taken] == [(row["id"], row["body"]) for row in rows]
         assert await append_deliveries(again, [delivery("shop", "k0")]) == {("shop", "k0"): rows[0]["id"]}
     finally:
         await again.close()
@@ -84,14 +84,14 @@ async def test_take_pending_gives_each_pending_delivery_until_it_is_done_or_dead
         await append_deliveries(store, [row])
     ids = [row["id"] for row in rows]
     async with store.read() as conn:
-        taken = [row.id for row in await take_pending(conn, 10, UNLIMITED)]
+        taken = [p.delivery.id for p in await take_pending(conn, 10, UNLIMITED)]
         assert taken == ids  # oldest first, each once
-        assert [row.id for row in await take_pending(conn, 2, UNLIMITED)] == ids[:2]
+        assert [p.delivery.id for p in await take_pending(conn, 2, UNLIMITED)] == ids[:2]
     async with store.write() as conn:
         await mark_done(conn, ids[:2], T0)
         await mark_dead(conn, ids[2], "cannot be parsed", T0)
     async with store.read() as conn:
-        assert [row.id for row in await take_pending(conn, 10, UNLIMITED)] == ids[3:]
+        assert [p.delivery.id for p in await take_pending(conn, 10, UNLIMITED)] == ids[3:]
     async with store.write() as conn:
         await mark_done(conn, ids[3:], T0)
     async with store.read() as conn:
@@ -104,8 +104,8 @@ async def test_take_pending_stays_within_the_body_budget_but_always_takes_one(st
     for row in rows:
         await append_deliveries(store, [row])
     async with store.read() as conn:
-        assert [row.id for row in await take_pending(conn, 10, 250)] == [rows[0]["id"], rows[1]["id"]]
-        assert [row.id for row in await take_pending(conn, 10, 10)] == [rows[0]["id"]]
+        assert [p.delivery.id for p in await take_pending(conn, 10, 250)] == [rows[0]["id"], rows[1]["id"]]
+        assert [p.delivery.id for p in await take_pending(conn, 10, 10)] == [rows[0]["id"]]
 
 
 @pytest.mark.asyncio
@@ -119,10 +119,23 @@ async def test_requeued_deliveries_are_taken_again_and_a_polled_append_stores_ea
         await mark_done(conn, [rows[1]["id"]], T0)
     assert await requeue(store, T0, state="dead") == [rows[0]["id"]]
     async with store.read() as conn:
-        assert [row.id for row in await take_pending(conn, 10, UNLIMITED)] == [rows[0]["id"]]
+        assert [p.delivery.id for p in await take_pending(conn, 10, UNLIMITED)] == [rows[0]["id"]]
     assert await requeue(store, T0, ids=[rows[1]["id"]], state=None) == [rows[1]["id"]]
     async with store.read() as conn:
-        assert [row.id for row in await take_pending(conn, 10, UNLIMITED)] == [rows[0]["id"], rows[1]["id"]]
+        assert [p.delivery.id for p in await take_pending(conn, 10, UNLIMITED)] == [rows[0]["id"], rows[1]["id"]]
+
+
+@pytest.mark.asyncio
+async def test_take_pending_gives_the_raw_delivery_and_how_often_it_was_processed(store: Store) -> None:
+    row = {**delivery("shop", "k0", b'{"a": 1}'), "headers": {"webhook-id": "msg_1"}}
+    await append_deliveries(store, [row])
+    async with store.write() as conn:
+        await mark_dead(conn, row["id"], "cannot be parsed", T0)
+    assert await requeue(store, T0, state="dead") == [row["id"]]
+    async with store.read() as conn:
+        assert await take_pending(conn, 10, UNLIMITED) == [Pending(Delivery(
+            id=row["id"], source="shop", received_at=T0, headers={"webhook-id": "msg_1"}, body=b'{"a": 1}',
+            content_type="application/json"), attempts=1)]
 
 
 # 3. Record a normalized batch: idempotent.
