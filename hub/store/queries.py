@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
@@ -81,6 +81,15 @@ def ref_variants(text: str) -> list[str]:
     return [form for form in dict.fromkeys(forms) if form and form != "#"]
 
 
+# resolve_ref's statements, built once (building one per call cost about what running it does on SQLite)
+_TX_BY_ID = select(transactions.c.id).where(transactions.c.id == bindparam("id"))
+_TX_BY_ALIAS = select(tx_aliases.c.tx_id).where(tx_aliases.c.alias == bindparam("alias"))
+_TX_OF_KEYS = select(ref_keys.c.tx_id).where(ref_keys.c.tx_id.is_not(None)).distinct()
+_TX_BY_PAIR = _TX_OF_KEYS.where(ref_keys.c.namespace == bindparam("namespace"), ref_keys.c.value == bindparam("value"))
+_TX_BY_VALUE = _TX_OF_KEYS.where(ref_keys.c.value == bindparam("value"))
+_TX_BY_VALUES = _TX_OF_KEYS.where(ref_keys.c.value.in_(bindparam("values", expanding=True)))
+
+
 async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
     """Transactions a user-given string names: a transaction id, a merged-away id, or any identity ref — as
     typed or in any of its :func:`ref_variants`, else by a prefix of at least :data:`MIN_PREFIX` characters."""
@@ -90,21 +99,19 @@ async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
     if "\x00" in text:  # no stored ref holds a NUL (PostgreSQL text cannot): nothing to look up
         return RefLookup([])
     if text.startswith("tx_"):
-        found = (await conn.execute(select(transactions.c.id).where(transactions.c.id == text))).scalar()
+        found = (await conn.execute(_TX_BY_ID, {"id": text})).scalar()
         if found is None:
-            found = (await conn.execute(select(tx_aliases.c.tx_id).where(tx_aliases.c.alias == text))).scalar()
+            found = (await conn.execute(_TX_BY_ALIAS, {"alias": text})).scalar()
         if found is not None:
             return RefLookup([found])
     namespace, value = split_ref(text)
-    query = select(ref_keys.c.tx_id).where(ref_keys.c.tx_id.is_not(None)).distinct()
     if namespace is not None:
-        found_ids = list((await conn.execute(query.where(ref_keys.c.namespace == namespace,
-                                                         ref_keys.c.value == value))).scalars())
+        found_ids = list((await conn.execute(_TX_BY_PAIR, {"namespace": namespace, "value": value})).scalars())
         if found_ids:
             return RefLookup(sorted(found_ids))
-    ids = list((await conn.execute(query.where(ref_keys.c.value == text))).scalars())
+    ids = list((await conn.execute(_TX_BY_VALUE, {"value": text})).scalars())
     if not ids:
-        ids = list((await conn.execute(query.where(ref_keys.c.value.in_(ref_variants(text))))).scalars())
+        ids = list((await conn.execute(_TX_BY_VALUES, {"values": ref_variants(text)})).scalars())
     if not ids and len(text.lstrip("#")) >= MIN_PREFIX:
         ids = await _by_prefix(conn, text.lstrip("#"))
     if not ids:  # a value only ever stated by one event with no identity ref of its own, or demoted

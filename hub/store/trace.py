@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select, union
+from sqlalchemy import and_, bindparam, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
@@ -137,18 +137,22 @@ def _transaction(row: Any, prefix: str = "") -> TransactionRecord:
         open_exceptions=m[f"{prefix}open_exceptions"])
 
 
+# Statement 1, built once (building it per call cost a fifth of a small trace's read).
+_WITH_EVENTS = (
+    select(*_TX_COLUMNS, *events.c, refs.c.namespace, refs.c.value, refs.c.role,
+           ref_keys.c.demoted.label("ref_demoted"))
+    .select_from(transactions.outerjoin(events, events.c.tx_id == transactions.c.id)
+                 .outerjoin(refs, refs.c.event_id == events.c.id)
+                 .outerjoin(ref_keys, and_(refs.c.role == IDENTITY, ref_keys.c.namespace == refs.c.namespace,
+                                           ref_keys.c.value == refs.c.value)))
+    .where(transactions.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(transactions.c.id, events.c.occurred_at, events.c.received_at, events.c.id, refs.c.namespace,
+              refs.c.value))
+
+
 async def _transactions_with_events(conn: AsyncConnection, ids: list[str]) -> dict[str, Trace]:
     """Statement 1: transactions LEFT JOIN events LEFT JOIN refs LEFT JOIN ref_keys (for ``demoted``)."""
-    rows = (await conn.execute(
-        select(*_TX_COLUMNS, *events.c, refs.c.namespace, refs.c.value, refs.c.role,
-               ref_keys.c.demoted.label("ref_demoted"))
-        .select_from(transactions.outerjoin(events, events.c.tx_id == transactions.c.id)
-                     .outerjoin(refs, refs.c.event_id == events.c.id)
-                     .outerjoin(ref_keys, and_(refs.c.role == IDENTITY, ref_keys.c.namespace == refs.c.namespace,
-                                               ref_keys.c.value == refs.c.value)))
-        .where(transactions.c.id.in_(ids))
-        .order_by(transactions.c.id, events.c.occurred_at, events.c.received_at, events.c.id, refs.c.namespace,
-                  refs.c.value))).all()
+    rows = (await conn.execute(_WITH_EVENTS, {"ids": ids})).all()
     traces: dict[str, Trace] = {}
     trace: Trace | None = None
     current: EventRecord | None = None
