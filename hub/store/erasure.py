@@ -7,13 +7,14 @@ find the rows and write the redacted values back, inside the caller's write tran
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store import Store
+from hub.store import Store, exception_counts
 from hub.store.tables import deliveries, events, exception_history, exceptions, ref_keys, refs
 
 
@@ -94,8 +95,14 @@ async def exception_texts(conn: AsyncConnection, tx_ids: Collection[str]) -> lis
 
 
 async def set_exception_text(conn: AsyncConnection, exception_id: str, message: str, evidence: Any) -> None:
+    """Write the redacted text back; the counters move with the evidence (the backlog reads its amount and
+    currency)."""
+    row = (await conn.execute(select(exceptions).where(exceptions.c.id == exception_id))).one()
     await conn.execute(update(exceptions).where(exceptions.c.id == exception_id)
                        .values(message=message, evidence=evidence))
+    deltas: Counter[exception_counts.Key] = Counter()
+    exception_counts.move(deltas, row, evidence=evidence)
+    await exception_counts.apply(conn, deltas)
 
 
 async def exception_notes(conn: AsyncConnection, exception_ids: Collection[str]) -> list[Any]:

@@ -21,9 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
+from hub.access.privacy import redactor
 from hub.exceptions.lifecycle import Finding, act, clear_exception, raise_exception
 from hub.store import Store
 from hub.store import dashboard_queries as dq
+from hub.store import erasure as stored_erasure
 from hub.store import exception_queries as xq
 from hub.store import metrics_queries as mq
 from hub.store.engine import MIGRATIONS
@@ -316,3 +318,22 @@ async def test_a_time_bounded_total_reads_only_the_hours_a_bound_cuts(store: Sto
     async with store.read() as conn:
         assert await xq.count_exceptions(conn, flt, now) == 245
         assert await xq.group_counts(conn, flt, now, ["status"]) == [{"status": "open", "count": 245}]
+
+
+@pytest.mark.asyncio
+async def test_erasure_rewriting_the_evidence_moves_the_backlog(store: Store) -> None:
+    """eraseCustomer rewrites an exception's evidence (hub.store.erasure.set_exception_text): a value the backlog
+    reads that named the customer moves the counters with it."""
+    email = "jane@example.com"
+    async with store.write() as conn:
+        await raise_exception(conn, Finding("amount", "amount_mismatch", "error", "tx_1", "amount on tx_1",
+                                            {"difference": "4.20", "currency": email}, "tx_1"), now=T0)
+    async with store.write() as conn:
+        for row in await stored_erasure.exception_texts(conn, ["tx_1"]):
+            await stored_erasure.set_exception_text(conn, row.id, row.message, redactor({email})(row.evidence))
+    async with store.read() as conn:
+        later = T0 + timedelta(days=3)  # the hour opened is read from the counters (no age edge cuts it)
+        assert {(r["currency"], r["age"]): (r["exceptions"], Decimal(r["unmatched"]))
+                for r in await mq.reconciliation_backlog(conn, later)} == await scanned_backlog(conn, later) == {
+            ("[erased]", "1d-7d"): (1, Decimal("4.20"))}
+        assert await kept_counts(conn) == await fresh_counts(conn)
