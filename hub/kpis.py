@@ -20,9 +20,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from hub.exceptions import maintenance
 from hub.exceptions.flows import transaction_steps
+from hub.exceptions.step_outcomes import flow_key
 from hub.store import Connection
 from hub.store import kpi_queries as kq
+from hub.store import step_outcomes as stored_outcomes
 from hub.store.metrics_queries import Window, _local_bucket, bucket_start, percentile, timezone
 
 if TYPE_CHECKING:
@@ -130,19 +133,34 @@ def cancellation_rows(facts: list[kq.OrderFacts], capped: bool, bucket: str | No
 async def sla_attainment(conn: Connection, config: Config, now: datetime, window: Window, kind: str = "order",
                          attribute: str | None = None, cap: int = SAMPLE_CAP) -> list[dict[str, Any]]:
     """Per group and flow step with an SLA: ``on_time`` (done within it), ``late`` (done after it), ``overdue``
-    (not done, past due) and ``attainment`` = on_time / (on_time + late + overdue), None when none was due yet.
-    Transactions of ``kind`` whose first event is in the window count; the group is the attribute's value, or
-    the source that reported the flow's first step (the channel)."""
+    (not done, past due; a source's maintenance window pauses the clock as for `late` exceptions) and
+    ``attainment`` = on_time / (on_time + late + overdue), None when none was due yet. Transactions of ``kind``
+    whose first event is in the window count; the group is the attribute's value, or the source that reported the
+    flow's first step (the channel).
+
+    Counted in one grouped statement from the step outcomes the evaluator keeps (hub.exceptions.step_outcomes);
+    only transactions without outcomes for the current flow (not evaluated since ``[flows]`` changed) are walked
+    from their events, at most ``cap`` of them (``sampled`` when more), as is every transaction when the window
+    names a source."""
     flow = config.flows.get(kind)
     if flow is None:
         raise ValueError(f"no flow for kind {kind!r}")
     slas = {step.name: step.sla for step in flow.steps if step.sla is not None}
-    lines, capped = await kq.timelines(conn, kind, window, attribute, cap)
     tally: dict[tuple[Any, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    if window.source is None:
+        key = flow_key(config, kind) or ""
+        for row in await stored_outcomes.counts(conn, kind, window, key, attribute, now):
+            if row.step in slas and row.on_time + row.late + row.overdue:
+                tally[(row.grp, row.step)] = [int(row.on_time), int(row.late), int(row.overdue)]
+        unseen = await stored_outcomes.without_outcomes(conn, kind, window, key, cap)
+        lines, capped = await kq.timelines_of(conn, unseen[:cap], attribute), len(unseen) > cap
+    else:
+        lines, capped = await kq.timelines(conn, kind, window, attribute, cap)
+    paused = await maintenance.paused_at(conn, config, now)
     for line in lines:
         if window.source is not None and window.source not in {e.source for e in line.events}:
             continue
-        states = transaction_steps(config, kind, line.events, now)
+        states = transaction_steps(config, kind, line.events, now, paused)
         group = line.group if attribute is not None else _channel(line, flow.steps[0].types)
         for state in states:
             sla = slas.get(state.name)

@@ -25,10 +25,12 @@ from hub.exceptions.rules import RuleSettings, TxEvent, findings
 from hub.exceptions.settlement_facts import SettlementFacts, load_settlement_facts
 from hub.exceptions.settlements import RULES as SETTLEMENT_RULES
 from hub.exceptions.settlements import SettlementSettings
+from hub.exceptions.step_outcomes import flow_key, outcome_rows
 from hub.ingest.isolate import isolate
 from hub.periodic import Heartbeats, Periodic
 from hub.stock.divergence import due_pairs, evaluate_keys, postpone
 from hub.store import Connection, Store, describe, evaluation, exception_rows
+from hub.store import step_outcomes as stored_outcomes
 from hub.store.correlation_locks import lock_transactions
 from hub.store.record import Held
 from hub.store.settlement_links import linked_transactions, settlements_naming
@@ -56,6 +58,7 @@ class Evaluator:
         self._kinds = {name: source.kind for name, source in config.sources.items()}
         self._settings = RuleSettings(config.duplicate_threshold, config.amount_tolerance)
         self._settlement = config.settlement or SettlementSettings()
+        self._flow_keys = {kind: flow_key(config, kind) for kind in config.flows}  # step outcomes' flow keys
         self._loop = Periodic("crosstrace-evaluator", self._step, log)
 
     def now(self) -> datetime:
@@ -93,9 +96,12 @@ class Evaluator:
         due_rows: list[tuple[str, datetime]] = []
         wanted: set[str] = set()
         fresh: dict[str, Finding] = {}  # never raised before: opened together below
+        outcomes: list[dict[str, Any]] = []
         for tx_id, kind in kinds.items():
             tx_events = by_tx.get(tx_id, [])
             states = transaction_steps(self._config, kind, tx_events, now, stopped)
+            if kind in self._flow_keys:
+                outcomes += outcome_rows(self._config, tx_id, kind, tx_events, states, self._flow_keys[kind])
             found, settle_by = self._money(money, tx_id, kind, tx_events, now)
             for finding in [*findings(tx_id, kind, tx_events, states, self._settings), *found]:
                 wanted.add(finding.key)
@@ -112,6 +118,7 @@ class Evaluator:
             if key not in wanted and row.status != "resolved":
                 await auto_resolve(conn, row, "the evidence cleared", changes=changes, now=now)
         await evaluation.set_due(conn, due_rows)
+        await stored_outcomes.replace(conn, ids, outcomes)
         await exception_rows.count_open_per_transaction(conn, ids)
         return len(kinds)
 

@@ -142,8 +142,11 @@ async def timelines(conn: AsyncConnection, kind: str, window: Window, attribute:
     True when more matched. ``group`` is the attribute's value (None when not asked or absent)."""
     chosen = _in_window(select(transactions.c.id).where(transactions.c.kind == kind), transactions.c.first_at, window)
     tx_ids = list((await conn.execute(chosen.order_by(transactions.c.id.desc()).limit(cap + 1))).scalars())
-    capped = len(tx_ids) > cap
-    tx_ids = tx_ids[:cap]
+    return await timelines_of(conn, tx_ids[:cap], attribute), len(tx_ids) > cap
+
+
+async def timelines_of(conn: AsyncConnection, tx_ids: list[str], attribute: str | None) -> list[Timeline]:
+    """These transactions, each with its events and its value of ``attribute`` (None when not asked or absent)."""
     found = await exports.timelines(conn, tx_ids)
     groups: dict[str, str] = {}
     for start in range(0, len(tx_ids) if attribute is not None else 0, 500):
@@ -151,7 +154,7 @@ async def timelines(conn: AsyncConnection, kind: str, window: Window, attribute:
             select(transaction_attributes.c.tx_id, transaction_attributes.c.value)
             .where(transaction_attributes.c.tx_id.in_(tx_ids[start:start + 500]),
                    transaction_attributes.c.name == attribute))).all())
-    return [Timeline(tx, groups.get(tx), found[tx]) for tx in tx_ids if found.get(tx)], capped
+    return [Timeline(tx, groups.get(tx), found[tx]) for tx in tx_ids if found.get(tx)]
 
 
 async def latest_positions(conn: AsyncConnection) -> list[dict[str, Any]]:

@@ -379,6 +379,18 @@ Index("ix_exceptions_escalating", exceptions.c.type, exceptions.c.escalating_sin
       sqlite_where=text("status != 'resolved' AND escalation < 3"),
       postgresql_where=text("status != 'resolved' AND escalation < 3"))
 
+# Step outcomes (hub.exceptions.step_outcomes): per transaction and flow step with an SLA, whether it was done on
+# time or late, or when it falls due; the evaluator replaces a transaction's rows, SLA attainment counts them.
+step_outcomes = Table(
+    "step_outcomes", metadata,
+    Column("tx_id", String(40), primary_key=True),
+    Column("step", String(60), primary_key=True),
+    Column("flow", String(16), nullable=False),  # the key of the flow they were computed with
+    Column("channel", String(64)),  # the source that reported the flow's first step
+    Column("outcome", String(8), nullable=False),  # on_time | late | pending | none
+    Column("due_at", DateTime),  # pending: overdue once past
+)
+
 # Outbound exception notifications (hub.exceptions.notify): one row per matching (target, history entry), written
 # before any attempt; the sender retries with backoff until delivered or out of attempts (state failed).
 notification_outbox = Table(

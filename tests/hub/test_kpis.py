@@ -21,6 +21,8 @@ import pytest
 
 from hub import kpis
 from hub.config import parse
+from hub.exceptions.evaluate import Evaluator
+from hub.exceptions.lifecycle import Changes
 from hub.store import Store
 from hub.store.metrics_queries import Window
 from hub.store.tables import stock_positions, transaction_attributes
@@ -231,3 +233,24 @@ async def test_rates_and_percentiles_read_the_newest_orders_when_capped(store: S
         assert not capped and len(facts) == 5
         rows = await kpis.sla_attainment(conn, CONFIG, NOW, WINDOW, cap=1)  # tx_5 (the newest id): overdue
         assert [(r["group"], r["step"], r["overdue"], r["sampled"]) for r in rows] == [("shop", "accepted", 1, True)]
+
+
+@pytest.mark.asyncio
+async def test_sla_attainment_is_counted_from_the_evaluators_step_outcomes(store: Store) -> None:
+    """Once the evaluator has seen the orders, SLA attainment is counted in SQL from their step outcomes: every
+    order of the window (never sampled, whatever the cap), the same figures as the walk over their events, and a
+    step that was pending when evaluated is overdue once the KPI's now passes its due time."""
+    await _seed(store)
+    async with store.read() as conn:
+        walked = await kpis.sla_attainment(conn, CONFIG, NOW, WINDOW)
+        walked_by_attribute = await kpis.sla_attainment(conn, CONFIG, NOW, WINDOW, attribute="channel")
+    evaluated_at = T0 + 4 * H + M  # tx_5's accepted is pending (due at T0+4h30)
+    async with store.write() as conn:
+        await Evaluator(store, CONFIG, lambda: evaluated_at).evaluate(conn, [s[0] for s in _STORY], evaluated_at,
+                                                                      Changes())
+    async with store.read() as conn:
+        assert await kpis.sla_attainment(conn, CONFIG, NOW, WINDOW, cap=1) == walked
+        assert await kpis.sla_attainment(conn, CONFIG, NOW, WINDOW, attribute="channel", cap=1) == walked_by_attribute
+        before_due = await kpis.sla_attainment(conn, CONFIG, T0 + 4 * H + 20 * M, WINDOW, cap=1)
+        assert [(r["on_time"], r["late"], r["overdue"], r["sampled"]) for r in before_due
+                if (r["group"], r["step"]) == ("shop", "accepted")] == [(1, 1, 0, False)]
