@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from bench.common import scratch_postgres
-from bench.kpis import _FMT, BARE_SQL, NOW, _bare_args, _seed_postgres, _seed_sqlite, _time
+from bench.kpis import _FMT, BARE_LABEL, BARE_SQL, NOW, _bare_args, _seed_postgres, _seed_sqlite, _time, print_figures
 from hub import kpis
 from hub.config import Config
 from hub.exceptions.flows import transaction_steps
@@ -62,7 +62,7 @@ async def _measure(store: Store, n: int, bare: Callable[[], Awaitable[Any]], rep
                 return await kpis.sla_attainment(conn, config, NOW, window)
         return run
 
-    results: dict[str, Any] = {"bare: count orders placed in 30d (driver)": await _time(bare, repeats)}
+    results: dict[str, Any] = {BARE_LABEL: await _time(bare, repeats)}
     for label, window in (("1d", DAY), ("30d", MONTH)):
         results[f"SLA attainment {label}, walked (no outcomes)"] = await _time(timed(window), repeats)
     started = time.perf_counter()
@@ -117,15 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in (int(size) for size in args.transactions.split(",")):
             print(f"{name}, {n:,} orders, load average {os.getloadavg()[0]:.2f}", flush=True)
             run = _run_sqlite if name == "sqlite" else _run_postgres
-            results = asyncio.run(run(n, args.repeats))
-            bare = results["bare: count orders placed in 30d (driver)"]["p50_ms"]
-            for label, figure in results.items():
-                if isinstance(figure, float):
-                    print(f"  {label:44s} {figure:9.1f} s", flush=True)
-                    continue
-                print(f"  {label:44s} p50 {figure['p50_ms']:9.1f} ms  p99 {figure['p99_ms']:9.1f} ms"
-                      f"  ({figure['p50_ms'] / bare:7.1f}x bare)", flush=True)
-            print(f"  load average after: {os.getloadavg()[0]:.2f}", flush=True)
+            print_figures(asyncio.run(run(n, args.repeats)))
     return 0
 
 

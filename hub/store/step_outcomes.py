@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.bulk import insert_rows
 from hub.store.metrics_queries import Window
 from hub.store.tables import step_outcomes, transaction_attributes, transactions
 
@@ -17,11 +18,11 @@ _CHUNK = 500
 
 
 async def replace(conn: AsyncConnection, tx_ids: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    """These transactions' rows are now ``rows`` (none for a transaction that is gone or has no flow)."""
+    """These transactions' rows are now ``rows`` (none for a transaction that is gone or has no flow; every row
+    with the same keys)."""
     for start in range(0, len(tx_ids), _CHUNK):
         await conn.execute(delete(step_outcomes).where(step_outcomes.c.tx_id.in_(tx_ids[start:start + _CHUNK])))
-    if rows:
-        await conn.execute(step_outcomes.insert(), rows)
+    await insert_rows(conn, step_outcomes, rows)  # COPY on PostgreSQL, one executemany on SQLite
 
 
 def _chosen(kind: str, window: Window) -> Any:
