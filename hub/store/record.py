@@ -34,7 +34,7 @@ from hub.correlation.plan import (
 )
 from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
-from hub.model import EVENT_TYPES, IDENTITY, Event, as_utc, needs_identity, transaction_kind, utcnow
+from hub.model import EVENT_TYPES, IDENTITY, Event, Ref, as_utc, needs_identity, transaction_kind, utcnow
 from hub.store import Store, dedup_keys
 from hub.store.bulk import add_to, insert_rows
 from hub.store.correlation_locks import TransactionLocks, lock_keys
@@ -110,9 +110,13 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     an adapter renamed its events, e.g. Amazon's type-qualified ids, replaces rather than adds).
     """
     result = Recorded()
+    cleaned = [clean_refs(item.event.refs, settings) for item in items]  # once per event: for the locks and rows
     # PostgreSQL: hubs recording the same keys take turns (hub/store/correlation_locks.py); before any read
-    await lock_keys(conn, {key for item in items for key in _identity_keys(item.event, settings)},
+    await lock_keys(conn, {(r.namespace, r.value) for item_refs in cleaned for r in item_refs if r.role == IDENTITY},
                     {(item.event.source, item.event.source_event_id) for item in items})
+    refs_of: dict[Key, list[Ref]] = {}  # each event key's refs as its first item states them (the one recorded)
+    for item, item_refs in zip(items, cleaned, strict=True):
+        refs_of.setdefault((item.event.source, item.event.source_event_id), item_refs)
     locks = TransactionLocks(conn)
     fresh, batch_repeats = _first_of_each(items)
     by_key = {(i.event.source, i.event.source_event_id): i for i in fresh}
@@ -149,7 +153,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     await _forget(conn, [*reuse_ids.values(), *outdated])
 
     resent = await _resent(conn, {item.delivery_id for item in by_key.values()})
-    rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, resent, settings)
+    rows, ref_rows, keys_of = _rows(list(by_key.values()), reuse_ids, batch_repeats, resent, refs_of)
     result.stored = len(rows)
     if rows or recompute:
         # An event that names nothing it is about joins no transaction (it would be an orphan nobody finds):
@@ -180,10 +184,6 @@ async def _stored(conn: AsyncConnection, items: list[Incoming], by_key: dict[Key
     stored, key_columns = events_by_key(conn.dialect.name, events.c.id, events.c.source, events.c.source_event_id,
                                         events.c.delivery_id, events.c.tx_id, events.c.type)
     return await select_in(conn, stored, key_columns, by_key), await _outdated(conn, items, whole)
-
-
-def _identity_keys(event: Event, settings: CorrelationSettings) -> set[Key]:
-    return {(r.namespace, r.value) for r in clean_refs(event.refs, settings) if r.role == IDENTITY}
 
 
 def _first_of_each(items: list[Incoming]) -> tuple[list[Incoming], Counter[Key]]:
@@ -250,7 +250,7 @@ async def _forget(conn: AsyncConnection, event_ids: list[str]) -> None:
 
 
 def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Counter[Key], resent: dict[str, int],
-          settings: CorrelationSettings) -> tuple[list[dict], list[dict], dict[str, set[Key]]]:
+          refs_of: dict[Key, list[Ref]]) -> tuple[list[dict], list[dict], dict[str, set[Key]]]:
     rows: list[dict] = []
     ref_rows: list[dict] = []
     keys_of: dict[str, set[Key]] = {}
@@ -258,7 +258,7 @@ def _rows(items: list[Incoming], reuse_ids: dict[Key, str], batch_repeats: Count
         event = item.event
         key = (event.source, event.source_event_id)
         event_id = reuse_ids.get(key) or new_id("evt")
-        cleaned = clean_refs(event.refs, settings)
+        cleaned = refs_of[key]
         keys_of[event_id] = {(r.namespace, r.value) for r in cleaned if r.role == IDENTITY}
         ref_rows.extend({"event_id": event_id, "namespace": r.namespace, "value": r.value, "role": r.role}
                         for r in cleaned)
