@@ -55,11 +55,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from hub.store import caller_writes, exception_counts, inbox_file
 from hub.store.engine import migrate, open_engine, open_replica
-from hub.store.faults import describe, is_lock_conflict, is_transient
+from hub.store.faults import describe, is_lock_conflict, is_transient, refuses_data
 from hub.store.replica import Freshness, current_caller
 
 __all__ = ["Connection", "Store", "WriterStats", "TEXTS", "describe", "is_lock_conflict", "is_transient",
-           "pair_params", "pairs_in", "pairs_match", "savepoint"]
+           "pair_params", "pairs_in", "pairs_match", "refuses_data", "savepoint"]
 
 log = logging.getLogger(__name__)
 
@@ -183,14 +183,40 @@ class Store:
                 try:
                     yield conn
                     await exception_counts.flush(conn)
-                    if caller is not None and self.read_engine is not None:  # … on every process: committed with it
-                        await caller_writes.mark(conn, caller, forget_older_than=self._forget_marks())
+                    await self._mark_caller(conn, caller)
                 finally:
                     exception_counts.discard(conn)
         finally:
             self._write_lock.release()
             self.writer_stats[writer or ("inbox" if urgent else "background")].add(granted - asked,
                                                                                    time.perf_counter() - granted)
+
+    @asynccontextmanager
+    async def append(self) -> AsyncIterator[AsyncConnection]:
+        """The inbox's write transaction, whose commit senders wait for (counted under ``inbox``).
+
+        SQLite: the urgent writer turn (one writer per file). PostgreSQL: a transaction of its own, beside the
+        process's other writers and other appends: the database orders concurrent inserts of one key (the second
+        waits for the first to commit, then skips it), so a group commit never waits for a normalizer batch, and
+        groups committed side by side share PostgreSQL's WAL flushes.
+        """
+        if self.dialect != "postgresql":
+            async with self.write(urgent=True) as conn:
+                yield conn
+            return
+        started = time.perf_counter()
+        try:
+            async with self.engine.begin() as conn:
+                caller = self.freshness.wrote()
+                yield conn
+                await self._mark_caller(conn, caller)
+        finally:
+            self.writer_stats["inbox"].add(0.0, time.perf_counter() - started)
+
+    async def _mark_caller(self, conn: AsyncConnection, caller: str | None) -> None:
+        """The caller's next reads see this write (primary for a while) on every process: committed with it."""
+        if caller is not None and self.read_engine is not None:
+            await caller_writes.mark(conn, caller, forget_older_than=self._forget_marks())
 
     @asynccontextmanager
     async def read(self, primary: bool = False) -> AsyncIterator[AsyncConnection]:

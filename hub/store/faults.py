@@ -13,7 +13,7 @@ import sqlite3
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["describe", "is_lock_conflict", "is_transient"]
+__all__ = ["describe", "is_lock_conflict", "is_transient", "refuses_data"]
 
 # PostgreSQL SQLSTATE classes that say "this value/row cannot be stored" (PostgreSQL docs, Appendix A
 # "PostgreSQL Error Codes"): 22 data exception (a NUL in text 22021, a value too long 22001, a number out of
@@ -41,12 +41,11 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(code, str) and len(code) == 5:
             return code[:2] not in _DATA_SQLSTATE_CLASSES
         if isinstance(orig, sqlite3.Error):
-            code = getattr(orig, "sqlite_errorcode", None)  # extended code: the primary one is its low byte
-            if isinstance(code, int):
-                return (code & 0xFF) in _TRANSIENT_SQLITE
-            return isinstance(orig, sqlite3.OperationalError)
+            return _sqlite_transient(orig)
         cause = getattr(orig, "__cause__", None)
         return isinstance(cause, OSError | TimeoutError)
+    if isinstance(exc, sqlite3.Error):  # plain sqlite3, as the inbox log writes (hub/store/inbox_log.py)
+        return _sqlite_transient(exc)
     # Connecting raises the driver's OSError unwrapped (asyncpg: ConnectionRefusedError); the pool may time out.
     # PendingRollbackError: a pooled connection was cut inside its transaction and not yet reset — the store's
     # state, never the data's (seen when PostgreSQL terminates the backend mid-write).
@@ -59,6 +58,19 @@ def is_lock_conflict(exc: BaseException) -> bool:
     orig = exc.orig if isinstance(exc, DBAPIError) else None
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return code in _CONFLICT_SQLSTATES
+
+
+def refuses_data(exc: BaseException) -> bool:
+    """True when the database refused the data of the statement (it can never be written as it is); false for
+    the store being unavailable and for anything that is not a database error (a bug: retry after the fix)."""
+    return isinstance(exc, DBAPIError | sqlite3.Error) and not is_transient(exc)
+
+
+def _sqlite_transient(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # extended code: the primary one is its low byte
+    if isinstance(code, int):
+        return (code & 0xFF) in _TRANSIENT_SQLITE
+    return isinstance(exc, sqlite3.OperationalError)
 
 
 def describe(exc: BaseException) -> str:

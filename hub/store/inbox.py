@@ -36,17 +36,19 @@ class Pending:
 
 
 async def append_deliveries(store: Store, rows: Sequence[dict[str, Any]]) -> dict[Key, str]:
-    """Store these deliveries in one urgent write transaction, committed before it returns; each row's key
-    maps to the id stored under it (the row's own id when it is new).
+    """Store these deliveries in one write transaction (:meth:`Store.append`), committed before it returns; each
+    row's key maps to the id stored under it (the row's own id when it is new).
 
     A row whose key is already stored (or came earlier in ``rows``) is not stored again: it is counted as a
     repeat on the stored delivery and on its events, and their transactions become due for the evaluator.
+    Rows are inserted in key order: on PostgreSQL, groups appended side by side wait for each other's keys in
+    one order, never in a cycle (a deadlock).
     """
     first: dict[Key, dict[str, Any]] = {}
     for row in rows:
         first.setdefault((row["source"], row["dedup_key"]), row)
-    async with store.write(urgent=True) as conn:
-        ids = await insert_new(conn, list(first.values()))
+    async with store.append() as conn:
+        ids = await insert_new(conn, [first[key] for key in sorted(first)])
         repeated = [key for key in first if key not in ids]
         if repeated:
             ids.update(await stored_ids(conn, repeated))
