@@ -29,7 +29,7 @@ from hub.ids import new_id
 from hub.ingest.values import safe_text, unstorable
 from hub.model import utcnow
 from hub.periodic import cancel_and_wait
-from hub.store import Connection, Store, describe, evaluation, refuses_data
+from hub.store import Connection, Store, describe, evaluation, is_lock_conflict, refuses_data
 from hub.store.evaluation import EVALUATE_NOW
 from hub.store.inbox import append_deliveries
 from hub.store.inbox_log import InboxLog
@@ -140,7 +140,7 @@ class Inbox:
     async def _commit(self, batch: list[_Pending]) -> None:
         """Commit the group; if the database refuses it, each delivery alone. Every sender gets its answer."""
         try:
-            self._answer(batch, await self._append(batch))
+            self._answer(batch, await self._append_retrying_conflict(batch))
         except Exception as exc:  # noqa: BLE001 - each sender is answered; the writer goes on
             if len(batch) == 1 or not refuses_data(exc):
                 self._refuse(batch, exc)
@@ -155,6 +155,17 @@ class Inbox:
         self._last_commit = time.monotonic()
         if self._on_commit is not None:
             self._on_commit()
+
+    async def _append_retrying_conflict(self, batch: list[_Pending]) -> dict[tuple[str, str], str]:
+        """PostgreSQL may break a lock cycle between this group and another writer (a repeat counted on a delivery
+        the normalizer is recording): the group was rolled back whole, so it is committed again, once."""
+        try:
+            return await self._append(batch)
+        except Exception as exc:
+            if not is_lock_conflict(exc):
+                raise
+            log.warning("inbox group of %d retried after a lock conflict: %s", len(batch), describe(exc))
+            return await self._append(batch)
 
     async def _append(self, batch: list[_Pending]) -> dict[tuple[str, str], str]:
         """One transaction for the group, committed (durably) before it returns; each key's stored id."""
