@@ -64,7 +64,7 @@ async def _act(info: strawberry.Info, ids: list[strawberry.ID], action: str, *, 
     changes = Changes()
     async with hub.started().store.write() as conn:
         changed = await act(conn, [str(i) for i in ids], actor=actor, action=action, assignee=assignee, note=note,
-                            changes=changes)
+                            changes=changes, now=hub.now())
         rows = await xq.exceptions_by_id(conn, changed)
     hub.broadcaster.publish(changes.items)
     return ExceptionActionResult(count=len(changed), exceptions=[ExceptionItem.from_row(rows[i]) for i in changed])

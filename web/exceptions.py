@@ -123,7 +123,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
         changes = Changes()
         async with hub.started().store.write() as conn:
             changed = await act(conn, ids, actor=actor_of(request), action=action, assignee=assignee, note=note,
-                                changes=changes)
+                                changes=changes, now=hub.now())
         hub.broadcaster.publish(changes.items)
         skipped = len(ids) - len(changed)
         message = f"{action.capitalize()} {len(changed)} exception{'s' if len(changed) != 1 else ''}" + (

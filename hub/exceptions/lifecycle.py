@@ -202,9 +202,10 @@ async def clear_exception(conn: Connection, *, rule: str, subject: str, note: st
 
 
 async def act(conn: Connection, ids: Sequence[str], *, actor: str, action: str, assignee: str | None = None,
-              note: str | None = None, changes: Changes | None = None) -> list[str]:
-    """A person acknowledges, assigns or resolves exceptions (bulk); returns the ids that changed."""
-    now = utcnow()
+              note: str | None = None, changes: Changes | None = None, now: datetime | None = None) -> list[str]:
+    """A person acknowledges, assigns or resolves exceptions (bulk) at ``now`` (the hub's clock; default the wall
+    clock); returns the ids that changed."""
+    now = now or utcnow()
     rows = await exception_rows.by_ids(conn, ids)
     done = []
     deltas: Counter[counts.Key] = Counter()

@@ -158,3 +158,20 @@ async def test_lifecycle_mutations_record_who_and_filters_count(store_url: str) 
             ("acknowledged", 1), ("open", 1), ("resolved", 1)]
         by_severity = await gql(client, EXCEPTIONS, order="SEVERITY")
         assert by_severity["data"]["exceptions"]["totalCount"] == 3
+
+
+@pytest.mark.asyncio
+async def test_a_persons_action_is_dated_by_the_hub_clock(store_url: str) -> None:
+    """Resolving (or acknowledging, assigning) stamps the hub's clock, as the evaluator's changes do: with a fixed
+    clock the resolution and its history entry say its time, not the wall clock's."""
+    clock = FakeClock()
+    async with running_app(store_url, clock=clock) as (client, hub):
+        await ingest(client, hub, cloudevent("shop", "order.placed", [("shop:order", "1001")], time_=at(0)))
+        clock.now = T0 + timedelta(minutes=45)
+        await hub.evaluator.tick(clock.naive())
+        [late] = await listed(client, type=["late"])
+        done = await gql(client, 'mutation($id: ID!) { resolveException(id: $id) { exceptions { resolvedAt '
+                                 'history { action at } } } }', key=OPERATOR_KEY, id=late["id"])
+        [resolved] = done["data"]["resolveException"]["exceptions"]
+        assert resolved["resolvedAt"] == at(45)
+        assert resolved["history"][-1] == {"action": "resolved", "at": at(45)}
