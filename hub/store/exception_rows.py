@@ -59,16 +59,18 @@ async def add_history_entry(conn: AsyncConnection, exception_id: str, actor: str
 
 
 async def count_open_per_transaction(conn: AsyncConnection, tx_ids: Sequence[str]) -> None:
-    """Set ``transactions.open_exceptions`` of these transactions to their number of unresolved exceptions."""
-    counts = dict((await conn.execute(
-        select(exceptions.c.tx_id, func.count()).where(exceptions.c.tx_id.in_(tx_ids),
-                                                       exceptions.c.status != "resolved")
-        .group_by(exceptions.c.tx_id))).all())
-    await conn.execute(update(transactions).where(transactions.c.id.in_(tx_ids)).values(open_exceptions=0))
-    if counts:  # one executemany, not a round trip per transaction
-        await conn.execute(update(transactions).where(transactions.c.id == bindparam("b_id"))
-                           .values(open_exceptions=bindparam("b_count")),
-                           [{"b_id": tx_id, "b_count": count} for tx_id, count in counts.items()])
+    """Set ``transactions.open_exceptions`` of these transactions to their number of unresolved exceptions: one
+    statement that rewrites only the rows whose count changed (usually none: the summary wrote them just before)."""
+    if tx_ids:
+        await conn.execute(_COUNT_OPEN, {"b_ids": list(tx_ids)})
+
+
+_OPEN = (select(func.count()).where(exceptions.c.tx_id == transactions.c.id, exceptions.c.status != "resolved")
+         .scalar_subquery())
+_COUNT_OPEN = (update(transactions)
+               .where(transactions.c.id.in_(bindparam("b_ids", expanding=True)),
+                      transactions.c.open_exceptions != _OPEN)
+               .values(open_exceptions=_OPEN))
 
 
 async def due_for_escalation(conn: AsyncConnection, type_: str, escalating_before: datetime, below: int,
