@@ -19,11 +19,12 @@ _MESSAGE_CHARS = 300
 
 
 def is_expected(error: GraphQLError) -> bool:
-    """Errors we raise on purpose carry a code, and a scalar refusing a variable's value is the client's; anything
-    else is unexpected and masked."""
+    """Errors we raise on purpose carry a code, and a scalar refusing a variable's value is the client's, as is
+    graphql-core's own refusal of a variable (wrong type, null, missing: a request error, no path); anything else is
+    unexpected and masked."""
     original = error.original_error
     return original is None or isinstance(original, StrawberryInputCoercionError) or (
-        isinstance(original, GraphQLError) and bool(original.extensions))
+        isinstance(original, GraphQLError) and (bool(original.extensions) or error.path is None))
 
 
 class MaskUnexpected(MaskErrors):

@@ -88,3 +88,19 @@ async def test_a_time_with_an_offset_filters_as_that_instant_in_utc(store_url: s
         after = await gql(client, query, t="2026-10-24T23:31:00+02:00")  # 21:31 UTC
         assert before["data"]["exceptions"]["nodes"] == [{"id": "exc_0001"}], before
         assert after["data"]["exceptions"]["nodes"] == [], after
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("variables", "says"), [
+    ({"ref": 7}, "String cannot represent a non string value: 7"),
+    ({"ref": None}, "Expected value of non-null type 'String!' not to be None"),
+    ({}, "Expected a value of non-null type 'String!'"),
+])
+async def test_a_variable_of_the_wrong_type_is_the_clients_error_not_an_internal_one(
+        store_url: str, caplog: pytest.LogCaptureFixture, variables: dict, says: str) -> None:
+    async with running_app(store_url) as (client, _):
+        with caplog.at_level(logging.INFO, logger="crosstrace.graphql"):
+            result = await gql(client, "query($ref: String!) { transaction(ref: $ref) { id } }", **variables)
+    message = result["errors"][0]["message"]
+    assert result.get("data") is None and message.startswith("Variable '$ref' has invalid value") and says in message
+    assert "internal error" not in caplog.text and "Traceback" not in caplog.text
