@@ -9,8 +9,9 @@ arrives meanwhile waits only for that commit and forms the next group. Nothing w
 lone delivery is committed at once. SQLite has one writer (one per file); on PostgreSQL a few writers commit
 groups side by side (:meth:`~hub.store.Store.append`), sharing the database's WAL flushes. A group the database
 refuses is stored again one delivery at a time, so one unstorable delivery (400) never fails the others; when the
-store itself fails, every sender of the group gets a 503 and nothing is acknowledged. A full queue raises
-:class:`~hub.errors.Busy` (503 + Retry-After) instead of letting requests time out.
+store itself fails, every sender of the group gets a 503 and nothing is acknowledged. A full queue (in
+deliveries, or in bytes of bodies waiting for their commit) raises :class:`~hub.errors.Busy` (503 + Retry-After)
+instead of letting requests time out or the process grow.
 Each delivery's ``received_at`` is stamped here, on the hub's clock (the one the evaluator, the demo and tests set).
 """
 
@@ -69,16 +70,20 @@ class Inbox:
     """Group-committing writer of raw deliveries. ``start()`` before use, ``stop()`` drains and ends.
 
     ``writers``: groups committed side by side (default: one on SQLite and the inbox log, a few on PostgreSQL).
+    ``max_queued_bytes``: bodies held until their commit, at most (one delivery always fits).
     """
 
     def __init__(self, store: Store, metrics: Metrics, *, queue_size: int = 10_000, max_batch: int = 512,
                  on_commit: Callable[[], None] | None = None, log: InboxLog | None = None,
-                 now: Callable[[], datetime] = utcnow, writers: int | None = None) -> None:
+                 now: Callable[[], datetime] = utcnow, writers: int | None = None,
+                 max_queued_bytes: int = 64 * 1024 * 1024) -> None:
         self._store = store
         self._now = now  # the hub's clock, naive UTC: every received_at
         self._log = log  # SQLite: append to the inbox's own file (hub/store/inbox_log.py), not to ``deliveries``
         self._metrics = metrics
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
+        self._max_queued_bytes = max_queued_bytes
+        self._queued_bytes = 0  # bodies submitted and not yet answered (queued or in a group being committed)
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._writers = writers or (_POSTGRES_WRITERS if log is None and store.dialect == "postgresql" else 1)
@@ -116,10 +121,13 @@ class Inbox:
         row = {"id": new_id("dlv"), "source": source, "dedup_key": dedup_key, "received_at": self._now(),
                "headers": headers, "body": body, "content_type": content_type, "state": "pending"}
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        if self._queued_bytes and self._queued_bytes + len(body) > self._max_queued_bytes:
+            raise Busy()
         try:
             self._queue.put_nowait(_Pending(row, future))
         except asyncio.QueueFull:
             raise Busy() from None
+        self._queued_bytes += len(body)
         self._metrics.set("crosstrace_inbox_queue_depth", self._queue.qsize())
         return await future
 
@@ -133,7 +141,8 @@ class Inbox:
                 await self._commit(batch)
             finally:
                 self._committing -= 1
-                for _ in batch:
+                for item in batch:
+                    self._queued_bytes -= len(item.row["body"])
                     self._queue.task_done()
                 self._metrics.set("crosstrace_inbox_queue_depth", self._queue.qsize())
 

@@ -129,3 +129,29 @@ async def test_every_way_in_is_received_at_by_the_hub_clock(store_url: str) -> N
         assert sorted((d["source"], d["receivedAt"]) for d in data["deliveries"]["nodes"]) == [
             ("erp", at(5)), ("ingest", at(0))]
         assert [e["receivedAt"] for e in data["a"]["events"] + data["b"]["events"]] == [at(0), at(5)]
+
+
+@pytest.mark.asyncio
+async def test_bodies_waiting_for_their_commit_are_bounded_in_bytes(store: Store) -> None:
+    """Memory is bounded by what is in flight: past ``max_queued_bytes`` of bodies not yet committed, a sender
+    gets a 503 at once, however few deliveries that is; once committed, the room is there again."""
+    inbox = Inbox(store, new_metrics(), max_queued_bytes=2500)
+    inbox.start()
+    big = b"x" * 1000
+    try:
+        async with store.write():  # the writer is stuck behind this transaction
+            first = asyncio.create_task(inbox.submit(**submission("a", big)))
+            while inbox.depth == 0:  # until "a" is queued
+                await asyncio.sleep(0)
+            while inbox.depth:  # until the writer has taken "a" and blocks on the store: its body still counts
+                await asyncio.sleep(0)
+            second = asyncio.create_task(inbox.submit(**submission("b", big)))
+            while inbox.depth < 1:
+                await asyncio.sleep(0)
+            with pytest.raises(Busy) as caught:  # at once: never left waiting behind the stuck commit
+                await asyncio.wait_for(inbox.submit(**submission("c", big)), 10)
+            assert caught.value.status == 503
+        assert all(r.new for r in await asyncio.gather(first, second))
+        assert (await inbox.submit(**submission("c", big))).new  # answered: their bytes no longer count
+    finally:
+        await inbox.stop()
