@@ -86,8 +86,10 @@ class Evaluator:
                               stopped: maintenance.Paused | None = None,
                               named_by: Mapping[str, set[str]] | None = None,
                               held: Mapping[str, Held] | None = None) -> int:
-        await lock_transactions(conn, ids)  # several processes: read and write them one process at a time
-        kinds, by_tx = await self._transactions(conn, ids, held or {})
+        held = held or {}
+        # several processes: read and write them one process at a time (the recording holds its own locked already)
+        await lock_transactions(conn, [tx_id for tx_id in ids if tx_id not in held])
+        kinds, by_tx = await self._transactions(conn, ids, held)
         latest: dict[str, Any] = {}
         for row in await exception_rows.of_transactions(conn, ids, OWNED_RULES):
             latest[row.key] = row
