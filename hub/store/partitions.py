@@ -3,9 +3,11 @@
 Ids are ULIDs (:mod:`hub.ids`): a month's partition holds the ids minted in that month, its bounds the id prefix
 of the month's first millisecond, so the primary key ``(id)`` contains the partition key and a lookup by id
 prunes to one partition. Besides the monthly partitions: ``<table>_initial``, the table as it was before it was
-partitioned (``FROM (MINVALUE)``, attached without copying), and ``<table>_other`` for ids that are not
-time-shaped (``<prefix>_1`` on: after every ULID minted before the year 3084, e.g. a hand-made ``dlv_test``).
-There is no DEFAULT partition: creating a partition beside one scans it. SQLite keeps plain tables.
+partitioned (``FROM (MINVALUE)``, attached without copying), and ``<table>_default``, the DEFAULT partition
+(migration 0027): every id has a home, a hand-made one (``dlv_test``, ``dlv_0200``) or one minted beyond the last
+month created (the duty did not run, the clock jumped). Attaching a partition beside a DEFAULT one scans the
+default, so a month is created standalone, its rows moved out of the default, then attached (:func:`add_month`).
+SQLite keeps plain tables.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ _BOUNDS = re.compile(r"FROM \((.+)\) TO \((.+)\)")
 @dataclass(frozen=True, slots=True)
 class Partition:
     """One partition: ids from ``lower`` (None: MINVALUE) to ``upper`` (None: MAXVALUE); ``ends``: the time its
-    ids end at (None for ``<table>_other``, which holds no time-shaped ids)."""
+    ids end at (None for ``<table>_other`` of 0023 and for the DEFAULT partition, which has no bounds)."""
 
     name: str
     lower: str | None
     upper: str | None
     ends: datetime | None
+    default: bool = False
 
 
 def month_start(moment: datetime) -> datetime:
@@ -61,29 +64,40 @@ def month_name(table: str, month: datetime) -> str:
 
 
 def create_month(table: str, month: datetime) -> str:
-    """The statement creating ``table``'s partition of ``month`` (its first day)."""
+    """The statement creating ``table``'s partition of ``month`` (its first day) as plain ``PARTITION OF`` (0023:
+    no DEFAULT partition yet; beside one, :func:`add_month`)."""
     return (f'CREATE TABLE IF NOT EXISTS "{month_name(table, month)}" PARTITION OF {table} '
             f"FOR VALUES FROM ('{bound(table, month)}') TO ('{bound(table, next_month(month))}')")
 
 
-def create_other(table: str) -> str:
-    """The statement creating ``table``'s partition for ids that are not time-shaped."""
+def create_other(table: str, lower: str | None = None) -> str:
+    """The statement creating 0023's partition for ids that are not time-shaped (from ``lower``, by default
+    ``<prefix>_1``); 0027 replaces it with the DEFAULT partition."""
     return (f'CREATE TABLE IF NOT EXISTS "{table}_other" PARTITION OF {table} '
-            f"FOR VALUES FROM ('{PREFIXES[table]}_1') TO (MAXVALUE)")
+            f"FOR VALUES FROM ('{lower or PREFIXES[table] + '_1'}') TO (MAXVALUE)")
 
 
-def months_to_create(table: str, covered_until: datetime, now: datetime, ahead: int = AHEAD_MONTHS) -> list[str]:
-    """Statements creating the months from ``covered_until`` (a month's first day: where the time partitions end)
-    through ``ahead`` months after ``now``'s, gap-free."""
+def default_name(table: str) -> str:
+    return f"{table}_default"
+
+
+def create_default(table: str) -> str:
+    """The statement creating ``table``'s DEFAULT partition: the home of every id no other partition takes."""
+    return f'CREATE TABLE IF NOT EXISTS "{default_name(table)}" PARTITION OF {table} DEFAULT'
+
+
+def missing_months(covered_until: datetime, now: datetime, ahead: int = AHEAD_MONTHS) -> list[datetime]:
+    """The months (first days) from ``covered_until`` (where the time partitions end) through ``ahead`` months
+    after ``now``'s, gap-free."""
     until = month_start(now)
     for _ in range(ahead + 1):
         until = next_month(until)
-    statements = []
+    months = []
     month = covered_until
     while month < until:
-        statements.append(create_month(table, month))
+        months.append(month)
         month = next_month(month)
-    return statements
+    return months
 
 
 _LIST = text("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
@@ -91,7 +105,10 @@ _LIST = text("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inher
 
 
 def parse(table: str, name: str, expression: str) -> Partition:
-    """A partition from its name and ``pg_get_expr`` of its bounds (``FOR VALUES FROM (…) TO (…)``)."""
+    """A partition from its name and ``pg_get_expr`` of its bounds (``FOR VALUES FROM (…) TO (…)`` or
+    ``DEFAULT``)."""
+    if expression.strip() == "DEFAULT":
+        return Partition(name, None, None, None, default=True)
     found = _BOUNDS.search(expression)
     if found is None:
         raise ValueError(f"partition {name} of {table}: unexpected bounds {expression!r}")
@@ -101,22 +118,57 @@ def parse(table: str, name: str, expression: str) -> Partition:
 
 
 async def partitions(conn: AsyncConnection, table: str) -> list[Partition]:
-    """``table``'s partitions, oldest first (``<table>_other`` last); none when it is not partitioned."""
+    """``table``'s partitions, oldest first (those without a time, e.g. the DEFAULT one, last); none when it is not
+    partitioned."""
     found = [parse(table, name, expression)
              for name, expression in await conn.execute(_LIST, {"parent": table})]
     return sorted(found, key=lambda p: (p.ends is None, p.ends or datetime.max))
 
 
-async def create_ahead(conn: AsyncConnection, now: datetime, ahead: int = AHEAD_MONTHS) -> list[str]:
-    """Create the monthly partitions missing up to ``ahead`` months after ``now``'s; returns their names.
+async def _covered_until(conn: AsyncConnection, table: str) -> tuple[datetime | None, bool]:
+    """Where ``table``'s time partitions end (None: not partitioned) and whether it has a DEFAULT partition."""
+    found = await partitions(conn, table)
+    ends = [p.ends for p in found if p.ends is not None]
+    return (max(ends) if ends else None), any(p.default for p in found)
 
-    Nothing is locked when none is missing (the catalog is read first)."""
-    created = []
+
+async def create_ahead(conn: AsyncConnection, now: datetime, ahead: int = AHEAD_MONTHS) -> list[str]:
+    """Create the monthly partitions missing up to ``ahead`` months after ``now``'s, moving the rows of each out of
+    the DEFAULT partition (:func:`add_month`); returns their names.
+
+    Nothing is locked when none is missing (the catalog is read first). Otherwise the locks are taken in one
+    order, parents before their DEFAULT partitions (as a writer routing a row takes them), deliveries before
+    events, and the catalog read again under them: a second process doing the same waits, then finds the months."""
+    missing = {}
     for table in PREFIXES:
-        ends = [p.ends for p in await partitions(conn, table) if p.ends is not None]
-        if not ends:
-            continue  # not partitioned (the migration has not run, or SQLite)
-        for statement in months_to_create(table, max(ends), now, ahead):
-            await conn.execute(text(statement))
-            created.append(statement.split('"')[1])
+        covered_until, _ = await _covered_until(conn, table)
+        if covered_until is not None and missing_months(covered_until, now, ahead):
+            missing[table] = covered_until
+    if not missing:
+        return []
+    for table in missing:
+        await conn.execute(text(f"LOCK TABLE ONLY {table} IN SHARE UPDATE EXCLUSIVE MODE"))
+    for table in missing:
+        if (await _covered_until(conn, table))[1]:
+            await conn.execute(text(f'LOCK TABLE ONLY "{default_name(table)}" IN ACCESS EXCLUSIVE MODE'))
+    created = []
+    for table in missing:
+        covered_until, has_default = await _covered_until(conn, table)
+        for month in missing_months(covered_until, now, ahead) if covered_until else []:
+            created.append(await add_month(conn, table, month, has_default))
     return created
+
+
+async def add_month(conn: AsyncConnection, table: str, month: datetime, has_default: bool = True) -> str:
+    """Create ``table``'s partition of ``month`` beside its DEFAULT one: a standalone table like the parent, the
+    month's rows moved into it out of the default, then attached (the attach scans the default, now without them,
+    and the new table, holding only them). Run under :func:`create_ahead`'s locks; returns the partition's name."""
+    name, lower, upper = month_name(table, month), bound(table, month), bound(table, next_month(month))
+    await conn.execute(text(f'CREATE TABLE "{name}" (LIKE {table} INCLUDING ALL)'))
+    if has_default:
+        await conn.execute(text(
+            f'WITH moved AS (DELETE FROM "{default_name(table)}" WHERE id >= :lower AND id < :upper RETURNING *) '
+            f'INSERT INTO "{name}" SELECT * FROM moved'), {"lower": lower, "upper": upper})
+    await conn.execute(text(f"ALTER TABLE {table} ATTACH PARTITION \"{name}\" "
+                            f"FOR VALUES FROM ('{lower}') TO ('{upper}')"))
+    return name

@@ -64,7 +64,7 @@ async def test_a_lookup_by_id_scans_one_partition(store: Store) -> None:
             plan = "\n".join((await conn.execute(text(f"EXPLAIN SELECT * FROM {table.name} WHERE id = :id"),
                                                  {"id": minted(prefix, now())})).scalars())
             names = [p.name for p in await partitions(conn, table.name)]
-        assert len(names) >= 5  # initial (this month), three ahead, other
+        assert len(names) >= 5  # initial (this month), three ahead, default
         assert sum(f" on {name} " in plan for name in names) == 1, plan
 
 
@@ -84,7 +84,7 @@ async def test_partitions_are_created_three_months_ahead_and_gap_free(store: Sto
         timed = [p for p in found if p.ends is not None]
         assert [p.name for p in timed][-4:] == [f"{table}_{m}" for m in wanted]
         assert all(a.upper == b.lower for a, b in zip(timed, timed[1:], strict=False))  # contiguous
-        assert timed[0].lower is None and found[-1].name == f"{table}_other" and found[-1].upper is None
+        assert timed[0].lower is None and found[-1].name == f"{table}_default" and found[-1].default
         assert {f"{table}_{m}" for m in wanted[1:]} <= set(created)
 
 
@@ -208,3 +208,57 @@ async def test_a_month_holding_a_row_received_within_the_window_is_not_dropped(s
     async with store.read() as conn:
         assert list((await conn.execute(select(deliveries.c.id))).scalars()) == [recent["id"]]
         assert list((await conn.execute(select(delivery_keys.c.dedup_key))).scalars()) == ["recent"]
+
+
+async def explain_by_id(store: Store, table: str, row_id: str) -> str:
+    async with store.read() as conn:
+        return "\n".join((await conn.execute(text(f"EXPLAIN SELECT * FROM {table} WHERE id = :id"),
+                                             {"id": row_id})).scalars())
+
+
+@pytest.mark.asyncio
+async def test_an_id_beyond_every_month_and_a_hand_made_one_are_stored_in_the_default_partition(store: Store) -> None:
+    rows = [delivery("beyond", now()), delivery("hand-made", now())]
+    rows[0]["id"], rows[1]["id"] = "dlv_0200", "dlv_test"  # after the last month; not time-shaped
+    beyond = delivery("minted-later", month_start(now()) + timedelta(days=200))  # the duty has not run since
+    assert await append_deliveries(store, [*rows, beyond]) == {("shop", row["dedup_key"]): row["id"]
+                                                                 for row in [*rows, beyond]}
+    async with store.write() as conn:
+        await conn.execute(events.insert().values(id="evt_0200", source="shop", source_event_id="e-hand",
+                                                  type="order.placed", occurred_at=now(), received_at=now(),
+                                                  delivery_id="dlv_test"))
+    for row in [*rows, beyond]:
+        assert await partition_of(store, deliveries, row["id"]) == "deliveries_default"
+    assert await partition_of(store, events, "evt_0200") == "events_default"
+
+
+@pytest.mark.asyncio
+async def test_a_month_created_beside_rows_in_the_default_partition_takes_them(store: Store) -> None:
+    """Rows minted while the duty was down sit in the default; the duty creating their month moves them into it."""
+    later = month_start(now()) + timedelta(days=200)
+    early, late = delivery("early", later), delivery("late", later + timedelta(days=40))
+    odd = delivery("odd", now())
+    odd["id"] = "dlv_0200"
+    await append_deliveries(store, [early, late, odd])
+    evt_id = minted("evt", later)
+    async with store.write() as conn:
+        await conn.execute(events.insert().values(id=evt_id, source="shop", source_event_id="e-later",
+                                                  type="order.placed", occurred_at=now(), received_at=now(),
+                                                  delivery_id=early["id"]))
+    assert await partition_of(store, deliveries, early["id"]) == "deliveries_default"
+
+    async with store.write() as conn:
+        created = await create_ahead(conn, later)
+    assert f"deliveries_{later:%Y_%m}" in created and f"events_{later:%Y_%m}" in created
+    assert await partition_of(store, deliveries, early["id"]) == f"deliveries_{later:%Y_%m}"
+    assert await partition_of(store, events, evt_id) == f"events_{later:%Y_%m}"
+    assert await partition_of(store, deliveries, late["id"]) == f"deliveries_{next_month(later):%Y_%m}"
+    assert await partition_of(store, deliveries, "dlv_0200") == "deliveries_default"  # beyond every month still
+    async with store.read() as conn:
+        stored = sorted((await conn.execute(select(deliveries.c.id))).scalars())
+        assert (await conn.execute(select(events.c.id))).scalars().all() == [evt_id]
+    assert stored == sorted([early["id"], late["id"], "dlv_0200"])  # each exactly once
+    plan = await explain_by_id(store, "deliveries", early["id"])
+    assert f" on deliveries_{later:%Y_%m} " in plan and "deliveries_default" not in plan, plan
+    resent = delivery("early", later)  # its key still points at it: a repeat, not a new row
+    assert await append_deliveries(store, [resent]) == {("shop", "early"): early["id"]}

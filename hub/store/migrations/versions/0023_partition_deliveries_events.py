@@ -18,7 +18,16 @@ from datetime import UTC, datetime
 from alembic import op
 from sqlalchemy import text
 
-from hub.store.partitions import AHEAD_MONTHS, bound, create_other, month_start, months_to_create, next_month
+from hub.store.partitions import (
+    AHEAD_MONTHS,
+    PREFIXES,
+    bound,
+    create_month,
+    create_other,
+    missing_months,
+    month_start,
+    next_month,
+)
 
 revision: str = '0023'
 down_revision: str | Sequence[str] | None = '0022'
@@ -62,8 +71,13 @@ def upgrade() -> None:
         op.execute(f'ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY (id)')
         for statement in indexes:
             op.execute(statement)
-        for statement in [*months_to_create(table, first_month, now, AHEAD_MONTHS), create_other(table)]:
-            op.execute(statement)
+        months = missing_months(first_month, now, AHEAD_MONTHS)
+        for month in months:
+            op.execute(create_month(table, month))
+        # an id beyond the last month (e.g. dlv_0200) widens the partition for the rest down to it (0027 replaces it)
+        op.execute(create_other(table, op.get_bind().execute(text(
+            f"SELECT LEAST(min(id), :first) FROM {initial} WHERE id >= :end"),
+            {'first': f'{PREFIXES[table]}_1', 'end': bound(table, next_month(months[-1]))}).scalar_one()))
         # rows beyond the first partition's bound (ids that are not time-shaped, e.g. hand-made) go where they belong
         op.execute(f"WITH moved AS (DELETE FROM {initial} WHERE id >= '{bound(table, first_month)}' RETURNING *) "
                    f"INSERT INTO {table} SELECT * FROM moved")
