@@ -98,6 +98,14 @@ async def test_two_processes_migrate_one_fresh_postgresql_database_together(stor
         await engine.dispose()
 
 
+def alembic(connection, verb: str, revision: str) -> None:  # type: ignore[no-untyped-def]
+    """Run Alembic's ``verb`` (upgrade, downgrade) to ``revision`` on this connection."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    getattr(command, verb)(config, revision)
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("store", ["postgres"], indirect=True)
 async def test_partitioning_downgrades_to_plain_tables_and_upgrades_again_with_every_row(store: Store) -> None:
@@ -107,12 +115,6 @@ async def test_partitioning_downgrades_to_plain_tables_and_upgrades_again_with_e
              "headers": {}, "body": b"{}", "content_type": "application/json"} for n in range(3)]
     rows[2]["id"] = "dlv_test"  # not time-shaped: in deliveries_other
     await append_deliveries(store, rows)
-
-    def alembic(connection, verb: str, revision: str) -> None:  # type: ignore[no-untyped-def]
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        getattr(command, verb)(config, revision)
 
     async def state() -> tuple[list[str], list[str], list[str]]:
         async with store.engine.connect() as conn:
@@ -146,12 +148,6 @@ async def test_the_default_partition_downgrades_and_upgrades_with_the_rows_in_it
     rows = [{"id": ident, "source": "shop", "dedup_key": ident, "received_at": datetime(2026, 11, 1), "headers": {},
              "body": b"{}", "content_type": "application/json"} for ident in ("dlv_0200", "dlv_test", new_id("dlv"))]
     await append_deliveries(store, rows)
-
-    def alembic(connection, verb: str, revision: str) -> None:  # type: ignore[no-untyped-def]
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        getattr(command, verb)(config, revision)
 
     async def homes() -> dict[str, str]:
         async with store.engine.connect() as conn:
