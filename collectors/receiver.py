@@ -53,9 +53,10 @@ class WebhookReceiver:
         headers = request_headers(scope)
         with span("receive") as current:
             current.set_attribute("crosstrace.source", name)
-            if media_type(headers) not in _JSON_TYPES:
+            content_type = media_type(headers)
+            if content_type not in _JSON_TYPES:
                 self._metrics.inc("crosstrace_deliveries_rejected_total", source=name, reason="content_type")
-                raise UnsupportedMediaType(f"content type {media_type(headers) or 'missing'!r}: send application/json")
+                raise UnsupportedMediaType(f"content type {content_type or 'missing'!r}: send application/json")
             try:
                 body = await read_body(receive, headers, self._config.max_body_bytes)
             except HubError:
@@ -73,5 +74,5 @@ class WebhookReceiver:
             key = getattr(adapter, "delivery_key", adapter.dedup_key)(headers, body, source)
             receipt = await self._hub.started().inbox.submit(
                 source=name, dedup_key=dedup_key_for(key, body), headers=kept,
-                body=body, content_type=media_type(headers))  # received_at: the inbox stamps it on the hub's clock
+                body=body, content_type=content_type)  # received_at: the inbox stamps it on the hub's clock
         await send_json(send, 202 if receipt.new else 200, {"delivery": receipt.delivery_id})

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -128,14 +129,15 @@ class Inbox:
         except asyncio.QueueFull:
             raise Busy() from None
         self._queued_bytes += len(body)
-        self._metrics.set("crosstrace_inbox_queue_depth", self._queue.qsize())
-        return await future
+        return await future  # the queue depth gauge is set by the writers, once per group (not per request)
 
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            depth = self._queue.qsize() + 1
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._metrics.set("crosstrace_inbox_queue_depth", depth)  # what was waiting when this group formed
             self._committing += 1  # from here until committed, senders wait on this batch
             try:
                 await self._commit(batch)
@@ -188,13 +190,17 @@ class Inbox:
             return ids
 
     def _answer(self, batch: list[_Pending], ids: dict[tuple[str, str], str]) -> None:
+        counts: Counter[tuple[str, str]] = Counter()  # counted once per group and source, not per request
         for item in batch:
-            key = (item.row["source"], item.row["dedup_key"])
-            receipt = Receipt(ids[key], ids[key] == item.row["id"])
-            self._metrics.inc("crosstrace_deliveries_duplicate_total" if not receipt.new
-                              else "crosstrace_deliveries_received_total", source=item.row["source"])
+            source = item.row["source"]
+            delivery_id = ids[(source, item.row["dedup_key"])]
+            new = delivery_id == item.row["id"]
+            counts["crosstrace_deliveries_received_total" if new else "crosstrace_deliveries_duplicate_total",
+                   source] += 1
             if not item.future.done():
-                item.future.set_result(receipt)
+                item.future.set_result(Receipt(delivery_id, new))
+        for (name, source), count in counts.items():
+            self._metrics.inc(name, count, source=source)
 
     def _refuse(self, batch: list[_Pending], exc: Exception) -> None:
         """Nothing of ``batch`` was stored: its senders get a 400 when the database refused the delivery itself

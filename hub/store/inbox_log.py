@@ -16,8 +16,10 @@ they are never moved twice. The main connections reach the log as the attached s
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -28,18 +30,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.store import evaluation, inbox
 from hub.store.inbox_file import SCHEMA, TIME_FORMAT, connect
 
+Key = tuple[str, str]  # (source, dedup_key)
+_COLUMNS = 7  # id, source, dedup_key, received_at, headers, body, content_type
+
 
 class InboxLog:
-    """The receiver's writer of the log: plain ``sqlite3`` on one thread of its own, one hop per group commit."""
+    """The receiver's writer of the log: plain ``sqlite3`` on one thread of its own, one hop per group commit.
+
+    The rows' parameters are prepared on the caller's event loop and the thread runs a handful of statements per
+    group (no per-row ``executemany``): each SQLite call gives the GIL away and takes it back, and a thread that
+    must take it back once per row waits for the busy event loop that many times (up to its switch interval each).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosstrace-inbox-log")
         self._conn: sqlite3.Connection | None = None
 
-    async def append(self, rows: list[dict]) -> dict[tuple[str, str], str]:
+    async def append(self, rows: list[dict]) -> dict[Key, str]:
         """Commit the rows not stored yet, count the others as repeats; returns each key's stored delivery id."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._append, rows)
+        first: dict[Key, dict] = {}
+        counts: Counter[Key] = Counter()
+        for row in rows:
+            key = (row["source"], row["dedup_key"])
+            first.setdefault(key, row)
+            counts[key] += 1
+        values = [value for row in first.values() for value in (
+            row["id"], row["source"], row["dedup_key"], row["received_at"].strftime(TIME_FORMAT),
+            json.dumps(row["headers"]), row["body"], row["content_type"])]
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._append, {key: row["id"] for key, row in first.items()}, values, counts)
 
     def close(self) -> None:
         self._thread.submit(self._close).result()
@@ -50,35 +70,41 @@ class InboxLog:
             self._conn.close()
             self._conn = None
 
-    def _append(self, rows: list[dict]) -> dict[tuple[str, str], str]:
+    def _append(self, first: dict[Key, str], values: list, counts: Counter[Key]) -> dict[Key, str]:
+        """In one transaction: insert each key's first row unless stored, count the rest as repeats."""
         if self._conn is None:
             self._conn = connect(self.path)
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            before = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
-            conn.executemany(
-                "INSERT INTO entries (id, source, dedup_key, received_at, headers, body, content_type) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [(r["id"], r["source"], r["dedup_key"], r["received_at"].strftime(TIME_FORMAT),
-                  json.dumps(r["headers"]), r["body"], r["content_type"]) for r in rows])
-            ids = {(source, key): id_ for source, key, id_ in conn.execute(
-                "SELECT source, dedup_key, id FROM entries WHERE seq > ?", (before,))}
-            for key in {(r["source"], r["dedup_key"]) for r in rows} - ids.keys():
-                ids[key] = conn.execute("SELECT id FROM entries WHERE source = ? AND dedup_key = ?", key).fetchone()[0]
-            repeats: dict[tuple[str, str], int] = {}
-            for row in rows:
-                key = (row["source"], row["dedup_key"])
-                if ids[key] != row["id"]:
-                    repeats[key] = repeats.get(key, 0) + 1
-            if repeats:
+            inserted, done = 0, 0
+            for size in _chunks(len(first)):
+                inserted += conn.execute(_insert(size), values[done * _COLUMNS:(done + size) * _COLUMNS]).rowcount
+                done += size
+            ids = first if inserted == len(first) else {  # some were stored before: read their ids (rare)
+                key: conn.execute("SELECT id FROM entries WHERE source = ? AND dedup_key = ?", key).fetchone()[0]
+                for key in first}
+            repeats = [(*key, count - (ids[key] == first[key])) for key, count in counts.items()]
+            if any(count for *_, count in repeats):
                 conn.executemany("INSERT INTO repeats (source, dedup_key, count) VALUES (?, ?, ?)",
-                                 [(*key, count) for key, count in repeats.items()])
+                                 [repeat for repeat in repeats if repeat[2]])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return ids
+        return dict(ids)
+
+
+def _chunks(count: int) -> list[int]:
+    """``count`` as a sum of powers of two, largest first: one INSERT per part, from at most ten statement texts
+    (the connection's prepared-statement cache holds a few, not one per group size)."""
+    return [1 << bit for bit in range(count.bit_length() - 1, -1, -1) if count >> bit & 1]
+
+
+@functools.lru_cache(maxsize=16)
+def _insert(rows: int) -> str:
+    return ("INSERT INTO entries (id, source, dedup_key, received_at, headers, body, content_type) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows) + " ON CONFLICT DO NOTHING")
 
 
 async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:
