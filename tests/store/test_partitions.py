@@ -262,3 +262,24 @@ async def test_a_month_created_beside_rows_in_the_default_partition_takes_them(s
     assert f" on deliveries_{later:%Y_%m} " in plan and "deliveries_default" not in plan, plan
     resent = delivery("early", later)  # its key still points at it: a repeat, not a new row
     assert await append_deliveries(store, [resent]) == {("shop", "early"): early["id"]}
+
+
+@pytest.mark.asyncio
+async def test_two_processes_creating_the_same_months_beside_the_default_both_succeed(store: Store) -> None:
+    """The second waits on the first's locks, then reads the catalog again and finds the months created."""
+    later = month_start(now()) + timedelta(days=200)
+    waiting = delivery("waiting", later)
+    await append_deliveries(store, [waiting])
+    other = await reopened(store)
+
+    async def create(s: Store) -> list[str]:
+        async with s.write() as conn:
+            return await create_ahead(conn, later)
+
+    try:
+        results = await asyncio.gather(create(store), create(other))
+    finally:
+        await other.close()
+    assert sorted(results[0] + results[1]) == sorted(set(results[0] + results[1]))  # each month created once
+    assert f"deliveries_{later:%Y_%m}" in results[0] + results[1]
+    assert await partition_of(store, deliveries, waiting["id"]) == f"deliveries_{later:%Y_%m}"
