@@ -59,7 +59,6 @@ def metrics_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
             pending = await pending_count(conn)
             if store.inbox_log_path is not None:  # SQLite: acknowledged into the inbox log, not moved yet
                 pending += (await inbox_log.backlog(conn))[0]
-            hub.metrics.set("crosstrace_normalize_pending", pending)
         publish_health_gauges(hub.metrics, await check_health(store, hub.heartbeats, settings, hub.now()))
         for writer, stats in store.writer_stats.items():  # inbox vs background: who waits on whom
             hub.metrics.set("crosstrace_store_write_transactions_total", stats.transactions, writer=writer)
@@ -74,6 +73,9 @@ def metrics_endpoint(hub: Hub) -> Callable[[Request], Awaitable[Response]]:
         leases = hub.started().leases  # None in a web-only process: it runs no duties
         for duty in leases.names if leases is not None else ():  # 1 where this process runs the duty now
             hub.metrics.set("crosstrace_duty_held", 1 if leases.held(duty) else 0, duty=duty, node=hub.node)
+        # Set with nothing awaited before the render: the normalizer sets this gauge to 0 whenever it takes nothing,
+        # also while deliveries still pending are claimed by a process that died (their claims lapse later).
+        hub.metrics.set("crosstrace_normalize_pending", pending)
         return PlainTextResponse(hub.metrics.render(), media_type="text/plain; version=0.0.4")
     return metrics
 
