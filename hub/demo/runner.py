@@ -40,6 +40,7 @@ from hub.errors import ConfigError
 AppFactory = Callable[[Config, Callable[[], float], float, ApiKey | None], Any]
 _CONCURRENCY = 16
 _SETTLE_TIMEOUT = 120.0
+_SETTLING = ("crosstrace-evaluator", "crosstrace-alerts")  # the loops the summary waits a tick of
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,30 +233,49 @@ async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
 
 async def _settle(client: httpx.AsyncClient, hub_url: str, erp: ErpApi, clock: SimClock, stop: asyncio.Event,
                   poll_interval: float) -> bool:
-    """Wait until the ERP was polled up to the end, the hub's inbox is drained and the evaluator has ticked."""
+    """Wait until the ERP was polled up to the end, the hub's inbox is drained and the periodic loops (the evaluator
+    and the alerts with their escalations) have each completed a tick since then."""
     deadline = time.monotonic() + _SETTLE_TIMEOUT
     quiet = 0
+    drained_at: float | None = None
     while time.monotonic() < deadline and not stop.is_set():
         caught_up = erp.last_caught_up is not None and erp.last_caught_up >= clock.end
-        pending = await _pending(client, hub_url) if caught_up else None
-        quiet = quiet + 1 if pending == 0 else 0
-        if quiet >= 3:  # three readings in a row, a poll interval apart: the evaluator has ticked since
+        metrics = await _metrics(client, hub_url) if caught_up else None
+        if metrics is not None and _pending(metrics) == 0:
+            drained_at = drained_at if drained_at is not None else time.monotonic()
+            quiet += 1
+        else:
+            drained_at, quiet = None, 0
+        if quiet >= 3 and drained_at is not None and _loops_ticked_within(metrics or "",
+                                                                          time.monotonic() - drained_at):
             return True
         if await _stopped(stop, max(0.3, poll_interval * 2)):
             return False
     return False
 
 
-async def _pending(client: httpx.AsyncClient, hub_url: str) -> float | None:
+async def _metrics(client: httpx.AsyncClient, hub_url: str) -> str | None:
     try:
-        text = (await client.get(f"{hub_url}/metrics", timeout=10)).text
+        return (await client.get(f"{hub_url}/metrics", timeout=10)).text
     except httpx.HTTPError:
         return None
-    for line in text.splitlines():
+
+
+def _pending(metrics: str) -> float:
+    """The deliveries still waiting for the normalizer (0 when none)."""
+    for line in metrics.splitlines():
         if line.startswith(("crosstrace_normalize_pending ", "crosstrace_inbox_queue_depth ")):
             if float(line.split()[-1]) > 0:
                 return float(line.split()[-1])
     return 0.0
+
+
+def _loops_ticked_within(metrics: str, seconds: float) -> bool:
+    """Whether the evaluator and the alerts loop each completed their last tick less than ``seconds`` ago."""
+    ages = [float(line.split()[-1]) for line in metrics.splitlines()
+            if line.startswith("crosstrace_loop_last_tick_seconds{")
+            and any(f'loop="{name}"' in line for name in _SETTLING)]
+    return all(age < seconds for age in ages)
 
 
 def _report(out: TextIO, scenario: Scenario, sender: Sender, erp: ErpApi, settled: bool, hub_url: str,
