@@ -54,7 +54,7 @@ async def append_deliveries(store: Store, rows: Sequence[dict[str, Any]]) -> dic
             ids.update(await stored_ids(conn, repeated))
         repeats = Counter(ids[(row["source"], row["dedup_key"])] for row in rows
                           if ids[(row["source"], row["dedup_key"])] != row["id"])
-        for delivery_id, count in repeats.items():
+        for delivery_id, count in sorted(repeats.items()):  # in id order, as a worker locks its deliveries
             await evaluation.due_at(conn, await count_repeat(conn, delivery_id, count), evaluation.EVALUATE_NOW)
     return ids
 

@@ -232,7 +232,7 @@ async def _count_repeats(conn: AsyncConnection, repeats: Counter[str]) -> None:
         await conn.execute(
             update(events).where(events.c.id == bindparam("b_id")).values(duplicates=events.c.duplicates
                                                                            + bindparam("b_n")),
-            [{"b_id": event_id, "b_n": n} for event_id, n in repeats.items()])
+            [{"b_id": event_id, "b_n": n} for event_id, n in sorted(repeats.items())])  # rows locked in id order
 
 
 async def _forget(conn: AsyncConnection, event_ids: list[str]) -> None:
