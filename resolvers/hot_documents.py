@@ -6,7 +6,8 @@ through the normal path once without a request error: that run parsed it, checke
 it, so the plan only has to match its shape. Every step of the normal pipeline that can change the response is
 applied the same way, in the same order: the caller's role (a caller below ``viewer`` goes the normal way), the cost
 budget (requested cost computed once per plan, charged and settled through :mod:`resolvers.charging`), the store
-call, personal-data masking (``mask_json`` on the same ``data``), error location and masking, and the client-error
+call, personal-data masking (as ``mask_json`` masks the same ``data``, at the paths the plan's compiled masks
+name), error location and masking, and the client-error
 log. ``transaction`` is not an audited read (``permissions._AUDITED_READS``): there is no audit entry to write.
 ``tests/resolvers/test_hot_documents.py`` holds the two paths to byte-identical responses.
 """
@@ -82,16 +83,16 @@ class HotDocuments:
         if errors:
             log_client_errors(errors, context)
             return ExecutionResult(None, errors, _extensions(context))
-        actual = 0
+        actual, masked = 0, masks_for(context)
         try:
             trace = await find_trace(context["hub"].started().store, ref, linked=False)
-            data, actual = plan.render(trace)
+            data, actual = plan.render(trace, masked)
         except AmbiguousRef as exc:
             data, errors = {plan.key: None}, [located_error(ambiguous_ref_error(ref, exc), [plan.field], [plan.key])]
         except Exception as exc:  # noqa: BLE001 - as graphql-core does: the field is null, the error masked
             data, errors = {plan.key: None}, [MaskUnexpected().anonymise_error(
                 located_error(exc, [plan.field], [plan.key]))]
-        if masks_for(context):
+        if masked and errors:  # the data is the field's null (rendered data was masked as it was built)
             data = mask_json(data)
         await settle(self.buckets, context, actual)
         log_client_errors(errors, context)

@@ -26,6 +26,7 @@ from graphql import (
     VariableNode,
 )
 
+from hub.access.privacy import mask_leaves, names_personal, person_object, personal_key
 from hub.store.queries import EventRecord
 from hub.store.trace import Trace
 from schema.scalars import DATETIME
@@ -117,16 +118,48 @@ def _selection(selection_set: SelectionSetNode | None, fields: dict[str, Getter 
     return tuple(compiled)
 
 
-def _render(selection: Selection, parent: Any, count: list[int]) -> dict[str, Any]:
-    """One object's fields; ``count[0]`` counts every object rendered (the actual cost)."""
+@dataclass(frozen=True, slots=True)
+class _Masks:
+    """Where :func:`hub.access.privacy.mask_json` masks one object of a selection, worked out once: whether each
+    scalar's key is personal there (by its key, in or out of a person object), the masks of the objects below,
+    and whether the object may name its ``value`` personal (a ``namespace``, or a ``name`` beside a ``value``)."""
+
+    personal: tuple[bool, ...]  # per selected field (objects: unused)
+    below: tuple[_Masks | None, ...]
+    names: bool
+
+
+def _masks(selection: Selection, parent_key: str, in_person: bool) -> _Masks:
+    """The masks of the objects a selection renders under ``parent_key``, as ``mask_json`` judges them."""
+    keys = tuple(key for key, *_ in selection)
+    person = person_object(parent_key, keys, in_person)
+    return _Masks(personal=tuple(personal_key(key, person) for key in keys),
+                  below=tuple(None if below is None else _masks(below, key, person)
+                              for key, _, below, _ in selection),
+                  names="value" in keys and ("namespace" in keys or "name" in keys))
+
+
+Leaves = list[tuple[dict[str, Any], str, bool]]
+
+
+def _render(selection: Selection, parent: Any, count: list[int], masks: _Masks | None = None,
+            leaves: Leaves | None = None) -> dict[str, Any]:
+    """One object's fields; ``count[0]`` counts every object rendered (the actual cost). With ``masks``, every
+    scalar is added to ``leaves`` with whether it is personal (see :func:`hub.access.privacy.mask_leaves`)."""
     count[0] += 1
     out: dict[str, Any] = {}
-    for key, get, below, single in selection:
+    for index, (key, get, below, single) in enumerate(selection):
         if below is None:
             out[key] = get(parent)
         else:
-            items = [_render(below, item, count) for item in get(parent)]
+            under = None if masks is None else masks.below[index]
+            items = [_render(below, item, count, under, leaves) for item in get(parent)]
             out[key] = (items[0] if items else None) if single else items
+    if masks is not None and leaves is not None:
+        hidden = masks.names and names_personal(out)
+        leaves.extend((out, key, personal or (hidden and key == "value"))
+                      for (key, _, below, _), personal in zip(selection, masks.personal, strict=True)
+                      if below is None)
     return out
 
 
@@ -140,6 +173,7 @@ class TracePlan:
     variable: str | None  # the variable ``ref`` is given by, or None for a literal
     literal: str | None
     selection: Selection
+    masks: _Masks  # where the response is masked for a caller below admin
 
     def ref(self, variables: dict[str, Any] | None) -> str | None:
         """The ``ref`` argument, or None when the variables do not give it as a string (graphql-core decides)."""
@@ -148,12 +182,15 @@ class TracePlan:
         value = (variables or {}).get(self.variable)
         return value if isinstance(value, str) else None
 
-    def render(self, trace: Trace | None) -> tuple[dict[str, Any], int]:
-        """``data`` for this trace (None: not found) and its actual cost (every object returned, once)."""
+    def render(self, trace: Trace | None, masked: bool = False) -> tuple[dict[str, Any], int]:
+        """``data`` for this trace (None: not found) and its actual cost (every object returned, once); ``masked``:
+        as ``mask_json`` masks it, with only the leaves its compiled masks name examined."""
         if trace is None:
             return {self.key: None}, 0
-        count = [0]
-        return {self.key: _render(self.selection, (trace.transaction, trace), count)}, count[0]
+        count, leaves = [0], [] if masked else None
+        data = {self.key: _render(self.selection, (trace.transaction, trace), count,
+                                  self.masks if masked else None, leaves)}
+        return (mask_leaves(data, leaves) if leaves is not None else data), count[0]
 
 
 def compile_plan(document: DocumentNode) -> TracePlan | None:
@@ -179,5 +216,7 @@ def compile_plan(document: DocumentNode) -> TracePlan | None:
     selection = _selection(root.selection_set, _TRANSACTION)
     if selection is None:
         return None
-    return TracePlan(operation_name=operation.name.value if operation.name else None, field=root,
-                     key=(root.alias or root.name).value, variable=variable, literal=literal, selection=selection)
+    key = (root.alias or root.name).value
+    return TracePlan(operation_name=operation.name.value if operation.name else None, field=root, key=key,
+                     variable=variable, literal=literal, selection=selection,
+                     masks=_masks(selection, key, person_object(None, (key,), False)))

@@ -321,6 +321,52 @@ def mask_json(value: Any) -> Any:
     return _walk(value, disguise, _text_masker(personal_values(value, parsed_texts), parsed_texts))
 
 
+def person_object(parent_key: str | None, keys: tuple[str, ...], in_person: bool) -> bool:
+    """Whether :func:`mask_json` judges an object with these keys, under ``parent_key``, to describe a person or an
+    address (``in_person``: it sits inside one)."""
+    return in_person or (parent_key is not None and _person_container(parent_key)) or _marks_person(keys)
+
+
+def names_personal(obj: dict[str, Any]) -> bool:
+    """Whether :func:`mask_json` masks an object's ``value`` by what the object names (a ref's namespace, a business
+    attribute's name)."""
+    return _names_personal(obj)
+
+
+def mask_leaves(value: Any, leaves: list[tuple[dict[str, Any], str, bool]]) -> Any:
+    """``value`` as :func:`mask_json` masks it, when its structure is known: ``leaves`` are all its values that are
+    not objects or lists of objects, each as (its object, its key, whether :func:`mask_json` judges the key personal
+    there); they are masked in place. A leaf that is not a JSON scalar or a list of them: the whole of ``value``
+    goes through :func:`mask_json`."""
+    personal, texts = [], []
+    for obj, key, hidden in leaves:
+        item = obj[key]
+        if isinstance(item, list):
+            if not all(x is None or isinstance(x, str | bool | int | float) for x in item):
+                return mask_json(value)
+            texts.extend(x for x in item if isinstance(x, str))
+        elif not (item is None or isinstance(item, str | bool | int | float)):
+            return mask_json(value)
+        elif hidden:
+            personal.append(item)
+        elif isinstance(item, str):
+            texts.append(item)
+    parsed_texts: dict[str, Any] = {}
+    known = {item.strip() for item in personal
+             if isinstance(item, str) and len(item.strip()) >= _MIN_KNOWN and MASK not in item}
+    known |= personal_values([t for t in texts if t.lstrip()[:1] in ("{", "[")], parsed_texts)
+    mask = _text_masker(frozenset(known), parsed_texts)
+    for obj, key, hidden in leaves:
+        item = obj[key]
+        if isinstance(item, list):
+            obj[key] = [mask(x) if isinstance(x, str) else x for x in item]
+        elif hidden:
+            obj[key] = disguise(item)
+        elif isinstance(item, str):
+            obj[key] = mask(item)
+    return value
+
+
 def redactor(emails: set[str]) -> Callable[[Any], Any]:
     """A function that erases personal keys and the given emails (case-insensitively) from a JSON value."""
     pattern = re.compile("|".join(re.escape(e) for e in sorted(emails, key=len, reverse=True)), re.IGNORECASE) \

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from hub.access.privacy import MASK, mask_json, mask_text
+from hub.access.privacy import MASK, mask_json, mask_leaves, mask_text
 from hub.runtime import Hub
 from tests.paths import FIXTURES
 from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, cloudevent, dumps, gql, running_app, signed_headers
@@ -234,3 +234,28 @@ def test_one_rule_set_finds_every_case_of_issue_13_and_spares_operational_values
     assert order["contact"] == {"mobile": f"{MASK}43", "tel": f"{MASK}67", "msisdn": f"{MASK}89"}
     assert mask_json(payload)["refs"] == [{"namespace": "erp:customer_phone", "value": f"{MASK}43"},
                                           {"namespace": "erp:sales_order", "value": "0080001234"}]
+
+
+def test_masking_the_leaves_of_a_known_structure_gives_what_mask_json_gives() -> None:
+    """mask_leaves (the compiled hot documents' masking): the values under personal keys are hunted in the other
+    texts, JSON texts are masked by key and their personal values hunted too, lists of texts are masked item by
+    item; a leaf that is not a JSON scalar sends the whole value through mask_json."""
+    def value() -> dict[str, Any]:
+        systems = ["shop", "call +49 151 2345678", '{"full_name": "Hortense Wilde"}']
+        return {"tx": {"id": 7, "systems": systems, "events": [
+            {"last_name": "Ramirez", "error": "paid by Ramirez Lopez", "ok": True, "lag": 1.5},
+            {"last_name": None, "error": '{"customer": {"name": "Quentin Blake"}}', "ok": False, "lag": None},
+            {"last_name": "Zed", "error": "Quentin Blake called Hortense Wilde", "ok": None, "lag": 2}]}}
+
+    def leaves(data: dict[str, Any]) -> list[tuple[dict[str, Any], str, bool]]:
+        events = data["tx"]["events"]
+        return [(data["tx"], "id", False), (data["tx"], "systems", False),
+                *[(event, key, key == "last_name") for event in events for key in event]]
+
+    expected = mask_json(value())
+    assert not {"Ramirez", "Quentin", "Hortense"} & set(json.dumps(expected).replace('"', " ").split())
+    data = value()
+    assert mask_leaves(data, leaves(data)) == expected
+    data = value()
+    data["tx"]["events"][2]["ok"] = {"phone": "0151 2345678"}
+    assert mask_leaves(data, leaves(data)) == mask_json(data)

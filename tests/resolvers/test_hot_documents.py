@@ -32,6 +32,13 @@ TRACE = """query Trace($ref: String!) { tx: transaction(ref: $ref) { id kind fir
   events { id source sourceEventId type occurredAt receivedAt lagSeconds status error outOfOrder unknownType
            duplicates deliveryId traceparent refs { namespace value role } lines { sku qty location state }
            amount { value currency kind } amountParts { kind value currency } } } }"""
+# Aliases that make mask_json mask by key: personal keys on scalars and on a list (`phone`), objects that describe a
+# person (`billing`, with its `name` and `company`), refs read as business attributes (`name` beside `value`).
+ALIASED = """query Aliased($ref: String!) { order: transaction(ref: $ref) { id email: kind phone: systems
+  refs { name: namespace value role } attributes: refs { name: role value }
+  billing: events { id name: type company: source street: sourceEventId error refs { namespace value }
+                    lines { sku recipient: location } amount { name: kind value } }
+  events { id type error sourceEventId attention: deliveryId } } }"""
 LITERAL = '{ transaction(ref: "SO-1042") { id events { type when: occurredAt } } }'
 WITH_STEPS = "query($ref: String!) { transaction(ref: $ref) { id steps { name status } } }"  # not a plan's shape
 NOT_PERSISTED = "query($ref: String!) { transaction(ref: $ref) { id kind } }"
@@ -47,11 +54,13 @@ async def stitched_hub(store_url: str, tmp_path: Path) -> AsyncIterator[tuple[ht
     """The app on the stitching config (plus keys, persisted documents and a small cost budget) with the three
     stories delivered and normalized; its clock only moves when the test moves it."""
     documents = tmp_path / "documents.json"
-    documents.write_text(json.dumps([TRACE, LITERAL, WITH_STEPS]))
+    documents.write_text(json.dumps([TRACE, ALIASED, LITERAL, WITH_STEPS]))
     config_path = write_config(tmp_path, store_url)
     keys = "".join(f'\n[[api_keys]]\nname = "{role}-{path}"\nrole = "{role}"\nkey_sha256 = "{digest(key)}"\n'
                    for (role, path), key in KEYS.items())
-    stated = 'adapter = "shopify"\nrefs = { "email" = "shop:customer_email" }\n'  # personal
+    # personal refs: an email (masked by its shape too) and a name (masked only by its namespace)
+    stated = ('adapter = "shopify"\n'
+              'refs = { "email" = "shop:customer_email", "customer.last_name" = "shop:customer_name" }\n')
     config_path.write_text(config_path.read_text().replace('adapter = "shopify"\n', stated) + keys + f"""
 [graphql]
 persisted_documents = "{documents}"
@@ -103,7 +112,8 @@ async def test_the_fast_path_answers_byte_for_byte_what_graphql_answers(store_ur
         refs += [str(stories[0].order_id), "no-such-ref", "shop:order:0", "W-1", stories[1].tracking.lower()]
         bodies = [{"documentId": _id(TRACE), "variables": {"ref": ref}, "operationName": "Trace"} for ref in refs]
         bodies += [{"query": TRACE, "variables": {"ref": refs[0]}}, {"documentId": _id(LITERAL)}]
-        statuses, codes, taken, masked = set(), set(), 0, 0
+        bodies += [{"documentId": _id(ALIASED), "variables": {"ref": ref}} for ref in refs[:6]]
+        statuses, codes, taken, masked, aliased = set(), set(), 0, 0, 0
         for index, body in enumerate(bodies):
             for role in (*ROLES, None):
                 accept = ("application/json", "application/graphql-response+json")[index % 2]
@@ -119,11 +129,19 @@ async def test_the_fast_path_answers_byte_for_byte_what_graphql_answers(store_ur
                 if role in ("operator", "viewer") and b"shop:customer_email" in normal[2]:
                     masked += 1
                     assert b"bob.norman@hostmail.com" not in normal[2] and "b•••@•••.com" in normal[2].decode()
+                customer = (payload.get("data") or {}).get("order")
+                if role in ("operator", "viewer") and customer:  # the aliases' masks are at work
+                    assert customer["email"] == "•••" and {e["name"] for e in customer["billing"]} == {"•••"}
+                    names = [r["value"] for e in customer["billing"] for r in e["refs"]
+                             if r["namespace"] == "shop:customer_name"]
+                    assert set(names) <= {"•••"}, names
+                    aliased += len(names)
         # the first request of each document runs the normal way and compiles it; anonymous callers always do
-        assert taken >= len(bodies) * len(ROLES) - 2 * len(ROLES), taken
+        assert taken >= len(bodies) * len(ROLES) - 3 * len(ROLES), taken
         assert {"AMBIGUOUS_REF", "THROTTLED", "UNAUTHORIZED"} <= codes, codes
         assert {200, 429} <= statuses, statuses
         assert masked, "no answer showed personal data to mask"
+        assert aliased, "no aliased answer showed a name ref to mask"
 
 
 @pytest.mark.asyncio
