@@ -120,32 +120,39 @@ def _selection(selection_set: SelectionSetNode | None, fields: dict[str, Getter 
 
 @dataclass(frozen=True, slots=True)
 class _Masks:
-    """Where :func:`hub.access.privacy.mask_json` masks one object of a selection, worked out once: whether each
-    scalar's key is personal there (by its key, in or out of a person object), the masks of the objects below,
-    and whether the object may name its ``value`` personal (a ``namespace``, or a ``name`` beside a ``value``)."""
+    """Where :func:`hub.access.privacy.mask_json` masks one object of a selection, worked out once: its scalars'
+    keys that are personal there (by key, in or out of a person object) and the others, the masks of the objects
+    below, and whether the object may name its ``value`` personal (a ``namespace``, or a ``name`` beside a
+    ``value``: then ``named`` splits the keys so)."""
 
-    personal: tuple[bool, ...]  # per selected field (objects: unused)
-    below: tuple[_Masks | None, ...]
-    names: bool
+    hidden: tuple[str, ...]
+    shown: tuple[str, ...]
+    below: tuple[_Masks | None, ...]  # per selected field (scalars: None)
+    named: tuple[tuple[str, ...], tuple[str, ...]] | None
 
 
 def _masks(selection: Selection, parent_key: str, in_person: bool) -> _Masks:
     """The masks of the objects a selection renders under ``parent_key``, as ``mask_json`` judges them."""
     keys = tuple(key for key, *_ in selection)
     person = person_object(parent_key, keys, in_person)
-    return _Masks(personal=tuple(personal_key(key, person) for key in keys),
+    scalars = [key for key, _, below, _ in selection if below is None]
+    hidden = tuple(key for key in scalars if personal_key(key, person))
+    shown = tuple(key for key in scalars if key not in hidden)
+    names = "value" in shown and ("namespace" in keys or "name" in keys)
+    return _Masks(hidden=hidden, shown=shown,
                   below=tuple(None if below is None else _masks(below, key, person)
                               for key, _, below, _ in selection),
-                  names="value" in keys and ("namespace" in keys or "name" in keys))
+                  named=((*hidden, "value"), tuple(key for key in shown if key != "value")) if names else None)
 
 
-Leaves = list[tuple[dict[str, Any], str, bool]]
+Masked = list[tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]]
 
 
 def _render(selection: Selection, parent: Any, count: list[int], masks: _Masks | None = None,
-            leaves: Leaves | None = None) -> dict[str, Any]:
+            masked: Masked | None = None) -> dict[str, Any]:
     """One object's fields; ``count[0]`` counts every object rendered (the actual cost). With ``masks``, every
-    scalar is added to ``leaves`` with whether it is personal (see :func:`hub.access.privacy.mask_leaves`)."""
+    object is added to ``masked`` with its personal and other scalar keys (see
+    :func:`hub.access.privacy.mask_leaves`)."""
     count[0] += 1
     out: dict[str, Any] = {}
     for index, (key, get, below, single) in enumerate(selection):
@@ -153,13 +160,13 @@ def _render(selection: Selection, parent: Any, count: list[int], masks: _Masks |
             out[key] = get(parent)
         else:
             under = None if masks is None else masks.below[index]
-            items = [_render(below, item, count, under, leaves) for item in get(parent)]
+            items = [_render(below, item, count, under, masked) for item in get(parent)]
             out[key] = (items[0] if items else None) if single else items
-    if masks is not None and leaves is not None:
-        hidden = masks.names and names_personal(out)
-        leaves.extend((out, key, personal or (hidden and key == "value"))
-                      for (key, _, below, _), personal in zip(selection, masks.personal, strict=True)
-                      if below is None)
+    if masks is not None and masked is not None:
+        if masks.named is not None and names_personal(out):
+            masked.append((out, *masks.named))
+        else:
+            masked.append((out, masks.hidden, masks.shown))
     return out
 
 
@@ -187,10 +194,10 @@ class TracePlan:
         as ``mask_json`` masks it, with only the leaves its compiled masks name examined."""
         if trace is None:
             return {self.key: None}, 0
-        count, leaves = [0], [] if masked else None
+        count, objects = [0], [] if masked else None
         data = {self.key: _render(self.selection, (trace.transaction, trace), count,
-                                  self.masks if masked else None, leaves)}
-        return (mask_leaves(data, leaves) if leaves is not None else data), count[0]
+                                  self.masks if masked else None, objects)}
+        return (mask_leaves(data, objects) if objects is not None else data), count[0]
 
 
 def compile_plan(document: DocumentNode) -> TracePlan | None:

@@ -333,37 +333,48 @@ def names_personal(obj: dict[str, Any]) -> bool:
     return _names_personal(obj)
 
 
-def mask_leaves(value: Any, leaves: list[tuple[dict[str, Any], str, bool]]) -> Any:
-    """``value`` as :func:`mask_json` masks it, when its structure is known: ``leaves`` are all its values that are
-    not objects or lists of objects, each as (its object, its key, whether :func:`mask_json` judges the key personal
-    there); they are masked in place. A leaf that is not a JSON scalar or a list of them: the whole of ``value``
-    goes through :func:`mask_json`."""
+def mask_leaves(value: Any, objects: list[tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]]) -> Any:
+    """``value`` as :func:`mask_json` masks it, when its structure is known: ``objects`` are all its objects, each with
+    the keys of its values that are not objects or lists of objects, those :func:`mask_json` judges personal there
+    and the others; they are masked in place. A value that is not a JSON scalar or a list of them: the whole of
+    ``value`` goes through :func:`mask_json`."""
     personal, texts = [], []
-    for obj, key, hidden in leaves:
-        item = obj[key]
-        if isinstance(item, list):
-            if not all(x is None or isinstance(x, str | bool | int | float) for x in item):
-                return mask_json(value)
-            texts.extend(x for x in item if isinstance(x, str))
-        elif not (item is None or isinstance(item, str | bool | int | float)):
-            return mask_json(value)
-        elif hidden:
-            personal.append(item)
-        elif isinstance(item, str):
-            texts.append(item)
+    for obj, hidden, shown in objects:
+        for key in hidden:
+            item = obj[key]
+            if isinstance(item, list):
+                texts.extend(item)
+            else:
+                personal.append(item)
+        for key in shown:
+            item = obj[key]
+            if isinstance(item, list):
+                texts.extend(item)
+            else:
+                texts.append(item)
+    if not all(item is None or isinstance(item, str | bool | int | float) for item in (*personal, *texts)):
+        return mask_json(value)
     parsed_texts: dict[str, Any] = {}
     known = {item.strip() for item in personal
              if isinstance(item, str) and len(item.strip()) >= _MIN_KNOWN and MASK not in item}
-    known |= personal_values([t for t in texts if t.lstrip()[:1] in ("{", "[")], parsed_texts)
-    mask = _text_masker(frozenset(known), parsed_texts)
-    for obj, key, hidden in leaves:
-        item = obj[key]
-        if isinstance(item, list):
-            obj[key] = [mask(x) if isinstance(x, str) else x for x in item]
-        elif hidden:
-            obj[key] = disguise(item)
-        elif isinstance(item, str):
-            obj[key] = mask(item)
+    known |= personal_values([t for t in texts if isinstance(t, str) and t.lstrip()[:1] in ("{", "[")], parsed_texts)
+    mask, masked = _text_masker(frozenset(known), parsed_texts), {}
+
+    def text(item: Any) -> Any:
+        if not isinstance(item, str):
+            return item
+        out = masked.get(item)
+        if out is None:
+            out = masked[item] = mask(item)
+        return out
+
+    for obj, hidden, shown in objects:
+        for key in hidden:
+            item = obj[key]
+            obj[key] = [text(x) for x in item] if isinstance(item, list) else disguise(item)
+        for key in shown:
+            item = obj[key]
+            obj[key] = [text(x) for x in item] if isinstance(item, list) else text(item)
     return value
 
 
