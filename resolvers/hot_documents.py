@@ -15,9 +15,10 @@ log. ``transaction`` is not an audited read (``permissions._AUDITED_READS``): th
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, GraphQLSchema, located_error, parse
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema, located_error, parse, validate
 
 from hub.access.privacy import mask_json
 from hub.store.trace import AmbiguousRef, find_trace
@@ -25,6 +26,7 @@ from resolvers.budgets import CostBudgets
 from resolvers.charging import charge, settle
 from resolvers.errors import MaskUnexpected, log_client_errors
 from resolvers.limits import Limits, query_cost
+from resolvers.masked_selections import MaskedSelections
 from resolvers.permissions import caller, masks_for, rule_for
 from resolvers.query import ambiguous_ref_error
 from resolvers.trace_plan import TracePlan, compile_plan
@@ -63,6 +65,8 @@ class HotDocuments:
         plan = compile_plan(document)
         if plan is not None and operation_name not in (None, plan.operation_name):
             plan = None
+        if plan is not None:  # below admin such a document gets the normal path's validation error
+            plan = replace(plan, masked_refused=bool(validate(self.schema, document, [MaskedSelections])))
         self._plans[key] = (plan, query_cost(self.schema, document, operation_name, None)) if plan else None
         while len(self._plans) > self.max_plans:
             self._plans.popitem(last=False)
@@ -70,6 +74,8 @@ class HotDocuments:
     def ref_for(self, plan: TracePlan, variables: dict[str, Any] | None, context: dict[str, Any]) -> str | None:
         """The ``ref`` to answer when this request can take the plan: a caller the role check lets through and
         ``ref`` given as a string; None sends the request the normal way (which answers any error)."""
+        if plan.masked_refused and masks_for(context):
+            return None
         try:
             caller(_Info(context), _ROLE)
         except GraphQLError:

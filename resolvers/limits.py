@@ -46,6 +46,8 @@ from hub.errors import ConfigError
 from hub.store.paging import DEFAULT_PAGE
 from resolvers.budgets import CostBudgets
 from resolvers.charging import charge, settle
+from resolvers.masked_selections import MaskedSelections
+from resolvers.permissions import masks_for
 from resolvers.shape import shape_errors
 
 MUTATION_COST = 10
@@ -360,7 +362,8 @@ class Guard(SchemaExtension):
         context = ctx.context if isinstance(ctx.context, dict) else {}
         role = caller_role(context)
         closed = role not in self.limits.introspection_roles
-        rules = tuple(ctx.validation_rules) + ((NoSchemaIntrospectionCustomRule,) if closed else ())
+        rules = (tuple(ctx.validation_rules) + ((NoSchemaIntrospectionCustomRule,) if closed else ())
+                 + ((MaskedSelections,) if masks_for(context) else ()))
         assert ctx.graphql_document is not None
         errors = _validate(ctx.schema._schema, ctx.graphql_document, rules, closed, self.limits)
         if not errors:

@@ -181,6 +181,7 @@ class TracePlan:
     literal: str | None
     selection: Selection
     masks: _Masks  # where the response is masked for a caller below admin
+    masked_refused: bool = False  # the document is refused below admin (resolvers.masked_selections)
 
     def ref(self, variables: dict[str, Any] | None) -> str | None:
         """The ``ref`` argument, or None when the variables do not give it as a string (graphql-core decides)."""

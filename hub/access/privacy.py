@@ -104,6 +104,17 @@ def personal_key(key: str, in_person: bool) -> bool:
     return in_person and k in _PERSON_ONLY_KEYS
 
 
+_NAMING_KEYS = frozenset({"namespace", "name", "value"})  # an object's value is personal by what these name
+
+
+def masking_reads(key: str) -> bool:
+    """Whether :func:`mask_json` judges a value by this key's name: a personal key (anywhere or inside a person), a
+    person container or marker, or what names an object's value (``namespace``, ``name``, ``value``). A caller whose
+    results are masked may not rename such a field with a GraphQL alias (resolvers.masked_selections)."""
+    return (key in _NAMING_KEYS or personal_key(key, True) or _person_container(key)
+            or _norm(key) in _PERSON_MARKERS)
+
+
 def personal_namespace(namespace: str) -> bool:
     """Whether a ref namespace (``<source>:<object>``) names personal data (``shop:customer_email``)."""
     return personal_key(namespace.rpartition(":")[2], False)

@@ -22,7 +22,7 @@ from hub.store.tables import deliveries, tx_due
 from tests.conftest import pg_execute
 from tests.support import cloudevent, dumps, gql, running_app, signed_headers
 
-TRACE = 'query($ref: String!) { transaction(ref: $ref) { id events { type refs { value } } } }'
+TRACE = 'query($ref: String!) { transaction(ref: $ref) { id events { type refs { namespace value } } } }'
 EXCEPTIONS = '{ exceptions(filter: {type: ["dead_letter"]}, first: 20) { nodes { subject message evidence } } }'
 
 

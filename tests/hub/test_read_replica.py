@@ -34,8 +34,8 @@ from tests.support import (
     signed_headers,
 )
 
-LISTED = "{ transactions(first: 50) { nodes { refs { value } } } }"
-TRACE = "query($ref: String!) { transaction(ref: $ref) { id refs { value } } }"
+LISTED = "{ transactions(first: 50) { nodes { refs { namespace value } } } }"
+TRACE = "query($ref: String!) { transaction(ref: $ref) { id refs { namespace value } } }"
 FRESH_SECONDS = 1.5
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import event
 
 from tests.support import ADMIN_KEY, OPERATOR_KEY, cloudevent, dumps, gql, running_app
 
-NESTED = """{ transactions(first: 50) { nodes { id refs { value } events { id refs { namespace value role } }
+NESTED = """{ transactions(first: 50) { nodes { id refs { namespace value } events { id refs { namespace value role } }
   related { id } exceptions { id } } } }"""
 
 
@@ -88,7 +88,7 @@ async def test_one_trace_is_read_in_a_fixed_handful_of_statements(store_url: str
     assert count <= 5, count
 
 
-EVENTS_ONLY = """{ transaction(ref: "SO-1") { id refs { value } events { id type } } }"""
+EVENTS_ONLY = """{ transaction(ref: "SO-1") { id refs { namespace value } events { id type } } }"""
 BY_FRAGMENT = """{ transaction(ref: "SO-1") { id ...Linked } } fragment Linked on Transaction {
   ... on Transaction { related { id } } exceptions { id } }"""
 TWICE = """{ a: transaction(ref: "SO-1") { id events { id } } b: transaction(ref: "SO-1") { related { id } } }"""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from resolvers import limits
-from tests.support import ADMIN_KEY, VIEWER_KEY, gql, running_app
+from tests.support import ADMIN_KEY, OPERATOR_KEY, VIEWER_KEY, gql, running_app
 
 TRACE = 'query($ref: String!) { transaction(ref: $ref) { id kind events { id type } } }'
 
@@ -18,12 +18,14 @@ async def test_a_repeated_query_is_validated_once_and_a_refused_one_stays_refuse
         for ref in ("a", "b", "c"):
             assert "errors" not in await gql(client, TRACE, key=ADMIN_KEY, ref=ref)
         assert len(limits._VALIDATED) == before + 1  # three requests, one validation (limiter rules are per request)
-        assert "errors" not in await gql(client, TRACE, key=VIEWER_KEY, ref="a")  # another role, same validation
-        assert len(limits._VALIDATED) == before + 1
+        assert "errors" not in await gql(client, TRACE, key=VIEWER_KEY, ref="a")  # masked: + MaskedSelections
+        assert len(limits._VALIDATED) == before + 2
+        assert "errors" not in await gql(client, TRACE, key=OPERATOR_KEY, ref="a")  # another masked role: the same
+        assert len(limits._VALIDATED) == before + 2
 
         deep = "{ transaction(ref: \"x\") { " + "related { " * 12 + "id" + " }" * 12 + " } }"
         for _ in range(2):
             response = await client.post("/graphql", json={"query": deep},
                                          headers={"authorization": f"Bearer {ADMIN_KEY}"})
             assert "exceeds maximum operation depth" in response.json()["errors"][0]["message"]
-        assert len(limits._VALIDATED) == before + 2
+        assert len(limits._VALIDATED) == before + 3
