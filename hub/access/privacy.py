@@ -351,18 +351,12 @@ def mask_leaves(value: Any, objects: list[tuple[dict[str, Any], tuple[str, ...],
     ``value`` goes through :func:`mask_json`."""
     personal, texts = [], []
     for obj, hidden, shown in objects:
-        for key in hidden:
+        for key in (*hidden, *shown):
             item = obj[key]
             if isinstance(item, list):
                 texts.extend(item)
             else:
-                personal.append(item)
-        for key in shown:
-            item = obj[key]
-            if isinstance(item, list):
-                texts.extend(item)
-            else:
-                texts.append(item)
+                (personal if key in hidden else texts).append(item)
     if not all(item is None or isinstance(item, str | bool | int | float) for item in (*personal, *texts)):
         return mask_json(value)
     parsed_texts: dict[str, Any] = {}
@@ -380,12 +374,12 @@ def mask_leaves(value: Any, objects: list[tuple[dict[str, Any], tuple[str, ...],
         return out
 
     for obj, hidden, shown in objects:
-        for key in hidden:
+        for key in (*hidden, *shown):
             item = obj[key]
-            obj[key] = [text(x) for x in item] if isinstance(item, list) else disguise(item)
-        for key in shown:
-            item = obj[key]
-            obj[key] = [text(x) for x in item] if isinstance(item, list) else text(item)
+            if isinstance(item, list):
+                obj[key] = [text(x) for x in item]
+            else:
+                obj[key] = disguise(item) if key in hidden else text(item)
     return value
 
 
