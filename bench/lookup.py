@@ -1,12 +1,10 @@
 """Figure 3: ``transaction(ref)`` latency and CPU per lookup — GraphQL (normal and hot), a bare JSON endpoint, the
 store function and bare SQL — on SQLite and PostgreSQL at two stored sizes (``python -m bench.lookup``).
 
-Setup: the schema comes from ``hub.store.Store.open`` (the Alembic migration); then ``events``, ``refs``,
-``ref_keys`` and ``transactions`` are bulk-loaded: ``sqlite3.executemany`` in large transactions (``synchronous=OFF``
-while loading only), or asyncpg ``copy_records_to_table`` into a new PostgreSQL database (dropped afterwards). Most
-transactions are small (5 events); a few hundred "looked-up" ones have 50 events, spread over the whole id range.
-Every event carries two identity refs, and the shop, erp and wms events of one trace are linked (shop:order,
-erp:sales_order), as correlation would leave them.
+Setup (bench/lookup_data.py): ``events``, ``refs``, ``ref_keys`` and ``transactions`` loaded set-based
+(``INSERT … SELECT`` over a generated series) into the schema the migrations make: most transactions have 5 events,
+a few hundred "looked-up" ones 50. ``--data DIR`` keeps the SQLite file there and ``--keep`` the PostgreSQL
+database ``bench_lookup_<events>``; either is reused by the next run when its size and schema revision match.
 
 Measured over N lookups of random bare ref values of the 50-event traces (after a warm-up), each with its p50/p99
 and this process's CPU per lookup (every thread; PostgreSQL's own backend is another process, not counted):
@@ -31,25 +29,21 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import sqlite3
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import orjson
-from sqlalchemy.engine import make_url
 
-from bench.common import ADMIN_KEY, OPERATOR_KEY, PG_URL, Ids, bench_config, latency_summary, ratio, sqlite_url
-from bench.ingest import EVENT_COLUMNS
+from bench.common import ADMIN_KEY, OPERATOR_KEY, bench_config, latency_summary, ratio, sqlite_url
+from bench.lookup_data import BIG, Dataset, dsn, postgres_data, sqlite_data
 from hub.store import Store
 from hub.store.trace import AmbiguousRef, get_trace
 from resolvers.persisted import document_id
@@ -59,146 +53,6 @@ TRACE = """query($ref: String!) { transaction(ref: $ref) { id kind systems
   events { id source type occurredAt receivedAt lagSeconds status error outOfOrder unknownType deliveryId
            refs { namespace value role } } } }"""
 TRACE_ID = document_id(TRACE)
-
-SMALL, BIG = 5, 50
-_SYSTEMS = ("shop", "erp", "wms")
-_TYPES = {"shop": ("order.placed", "order.updated"), "erp": ("erp.posted", "erp.posted"),
-          "wms": ("fulfillment.packed", "shipment.shipped")}
-
-
-def _sqlite_stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite DATETIME storage format
-
-
-def _keys(trace: int) -> dict[str, tuple[str, str]]:
-    return {"shop": ("shop:order", f"50{trace:010d}"), "name": ("shop:order_name", f"#{trace + 1000}"),
-            "erp": ("erp:sales_order", f"SO-{trace:08d}"), "wms": ("wms:shipment", f"SH-{trace:08d}")}
-
-
-def _event_refs(system: str, keys: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
-    if system == "shop":
-        return [keys["shop"], keys["name"]]
-    if system == "erp":
-        return [keys["erp"], keys["shop"]]
-    return [keys["wms"], keys["erp"]]
-
-
-class Dataset:
-    """Which traces are big (50 events) and how the rows of each trace look."""
-
-    def __init__(self, total_events: int, big_traces: int) -> None:
-        self.big = min(big_traces, total_events // BIG)
-        small_events = total_events - self.big * BIG
-        self.traces = self.big + small_events // SMALL
-        step = max(1, self.traces // max(1, self.big))
-        self.big_ids = {i * step + step // 2 for i in range(self.big)}
-        self.events = self.big * BIG + (self.traces - self.big) * SMALL
-
-    def chunks(self, traces_per_chunk: int, stamp: Any = None
-               ) -> Iterator[tuple[list[tuple], list[tuple], list[tuple], list[tuple]]]:
-        """Rows of events, refs, ref_keys and transactions; times as ``stamp`` renders them (SQLite's text)."""
-        _stamp = stamp or _sqlite_stamp
-        event_id, tx_id, delivery_id = Ids("evt"), Ids("tx"), Ids("dlv")
-        start = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30)
-        events: list[tuple] = []
-        refs: list[tuple] = []
-        keys_rows: list[tuple] = []
-        txs: list[tuple] = []
-        for trace in range(self.traces):
-            size = BIG if trace in self.big_ids else SMALL
-            tx = tx_id()
-            keys = _keys(trace)
-            first = start + timedelta(seconds=trace)
-            counts = dict.fromkeys(keys.values(), 0)
-            for j in range(size):
-                system = _SYSTEMS[min(2, j * 3 // size)]
-                occurred = first + timedelta(seconds=60 * j)
-                eid = event_id()
-                type_ = _TYPES[system][0 if j in (0, size // 3, 2 * size // 3) else 1]
-                events.append((eid, system, f"{system}-{trace}-{j}", type_, _stamp(occurred),
-                               _stamp(occurred + timedelta(seconds=2)), tx, delivery_id(), "ok", None, None,
-                               None, "49.90" if j == 0 else None, "EUR" if j == 0 else None,
-                               "total" if j == 0 else None, 0, 0, 0))
-                for ns, value in _event_refs(system, keys):
-                    refs.append((eid, ns, value, "identity"))
-                    counts[(ns, value)] += 1
-            keys_rows.extend((ns, value, tx, n, 0) for (ns, value), n in counts.items())
-            last = first + timedelta(seconds=60 * (size - 1))
-            txs.append((tx, "order", _stamp(first), _stamp(last), _stamp(last), size, '["erp", "shop", "wms"]', 0))
-            if len(txs) >= traces_per_chunk:
-                yield events, refs, keys_rows, txs
-                events, refs, keys_rows, txs = [], [], [], []
-        if txs:
-            yield events, refs, keys_rows, txs
-
-    def lookup_refs(self, count: int, seed: int = 7) -> list[str]:
-        """Bare ref values (any namespace) of the big traces, as a user pastes them."""
-        rng = random.Random(seed)
-        big = sorted(self.big_ids)
-        return [_keys(rng.choice(big))[rng.choice(("shop", "name", "erp", "wms"))][1] for _ in range(count)]
-
-
-async def _migrate(url: str) -> None:
-    store = await Store.open(url)
-    await store.close()
-
-
-def load(db: Path, data: Dataset) -> dict[str, Any]:
-    asyncio.run(_migrate(sqlite_url(str(db))))
-    conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF", "PRAGMA cache_size=-1000000"):
-        conn.execute(pragma)
-    statements = (f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 18)})",  # later columns: defaults
-                  *(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})"
-                    for table, width in (("refs", 4), ("ref_keys", 5), ("transactions", 8))))
-    rows = 0
-    started = time.perf_counter()
-    for chunk in data.chunks(traces_per_chunk=20_000):
-        conn.execute("BEGIN")
-        for statement, values in zip(statements, chunk, strict=True):
-            conn.executemany(statement, values)
-            rows += len(values)
-        conn.execute("COMMIT")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("ANALYZE")
-    conn.close()
-    elapsed = time.perf_counter() - started
-    return {"rows": rows, "seconds": elapsed, "rows_per_s": rows / elapsed, "bytes": db.stat().st_size}
-
-
-_PG_TABLES = ("events", "refs", "ref_keys", "transactions")
-
-
-def _pg_typed(table: str, row: tuple) -> tuple:
-    """A row of :meth:`Dataset.chunks` as asyncpg's binary COPY wants it (booleans, JSON text)."""
-    if table == "events":
-        return (*row[:15], bool(row[15]), bool(row[16]), row[17])
-    if table == "ref_keys":
-        return (*row[:4], bool(row[4]))
-    return row
-
-
-async def load_postgres(url: str, data: Dataset) -> dict[str, Any]:
-    """The same rows into a fresh PostgreSQL database with asyncpg ``copy_records_to_table``, then ANALYZE."""
-    await _migrate(url)
-    conn = await asyncpg.connect(_dsn(url))
-    try:
-        columns = {"events": [c.strip() for c in EVENT_COLUMNS.split(",")]}
-        rows = 0
-        started = time.perf_counter()
-        for chunk in data.chunks(traces_per_chunk=20_000, stamp=lambda moment: moment):
-            async with conn.transaction():
-                for table, values in zip(_PG_TABLES, chunk, strict=True):
-                    await conn.copy_records_to_table(table, records=[_pg_typed(table, v) for v in values],
-                                                     columns=columns.get(table))
-                    rows += len(values)
-        await conn.execute("ANALYZE")
-        elapsed = time.perf_counter() - started
-        size = await conn.fetchval("SELECT pg_database_size(current_database())")
-    finally:
-        await conn.close()
-    return {"rows": rows, "seconds": elapsed, "rows_per_s": rows / elapsed, "bytes": size}
-
 
 _RESOLVE = "SELECT DISTINCT tx_id FROM ref_keys WHERE value = {} AND tx_id IS NOT NULL"
 _TRACE = ("SELECT e.*, r.namespace, r.value, r.role FROM events e LEFT JOIN refs r ON r.event_id = e.id "
@@ -229,7 +83,7 @@ def bare_sql(db: Path, refs: list[str], warmup: int) -> dict[str, float]:
 
 async def bare_sql_postgres(url: str, refs: list[str], warmup: int) -> dict[str, float]:
     """The same two statements on asyncpg (prepared), no SQLAlchemy: PostgreSQL's floor (cpu_ms: this process)."""
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(dsn(url))
     try:
         resolve, trace = await conn.prepare(_RESOLVE.format("$1")), await conn.prepare(_TRACE.format("$1"))
         times, cpu = [], 0.0
@@ -244,25 +98,6 @@ async def bare_sql_postgres(url: str, refs: list[str], warmup: int) -> dict[str,
     finally:
         await conn.close()
     return _cpu_summary(times, cpu)
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@asynccontextmanager
-async def fresh_postgres() -> AsyncIterator[str]:
-    """A new database on the local PostgreSQL (``CROSSTRACE_TEST_PG_URL``'s server), dropped afterwards."""
-    name = f"bench_lookup_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_dsn(PG_URL))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def _read_body(receive: Any) -> bytes:
@@ -436,26 +271,25 @@ FIGURES = ("graphql", "graphql_masked", "graphql_hot", "graphql_hot_masked", "gr
            "store", "bare_sql", "asgi_floor")
 
 
-def run(tmp: Path, *, events: int, lookups: int, big_traces: int = 500, warmup: int = 50,
-        budget: float = 60.0, store: str = "sqlite") -> dict[str, Any]:
-    """The figure on one store (``sqlite`` or ``postgres``) at ``events`` stored events."""
-    return asyncio.run(_run(tmp, events, lookups, big_traces, warmup, budget, store))
+def run(folder: Path, *, events: int, lookups: int, big_traces: int = 500, warmup: int = 50,
+        budget: float = 60.0, store: str = "sqlite", keep: bool = False) -> dict[str, Any]:
+    """The figure on one store (``sqlite``: its file in ``folder``; ``postgres``: a database of its own, kept and
+    reused with ``keep``) at ``events`` stored events."""
+    return asyncio.run(_run(folder, events, lookups, big_traces, warmup, budget, store, keep))
 
 
-async def _run(tmp: Path, events: int, lookups: int, big_traces: int, warmup: int, budget: float,
-               store: str) -> dict[str, Any]:
+async def _run(folder: Path, events: int, lookups: int, big_traces: int, warmup: int, budget: float,
+               store: str, keep: bool) -> dict[str, Any]:
     data = Dataset(events, big_traces)
     refs = data.lookup_refs(lookups + warmup)
     if store == "postgres":
-        async with fresh_postgres() as url:
-            loaded = await load_postgres(url, data)
+        async with postgres_data(data, keep) as (url, loaded):
             results = await _measure(data, loaded, refs, url, lookups, warmup, budget)
             results["bare_sql"] = await bare_sql_postgres(url, refs, warmup)
     else:
-        db = tmp / "lookup.db"
-        loaded = await asyncio.to_thread(load, db, data)
-        results = await _measure(data, loaded, refs, sqlite_url(str(db)), lookups, warmup, budget)
-        results["bare_sql"] = await asyncio.to_thread(bare_sql, db, refs, warmup)
+        async with sqlite_data(folder, data) as (db, loaded):
+            results = await _measure(data, loaded, refs, sqlite_url(str(db)), lookups, warmup, budget)
+            results["bare_sql"] = await asyncio.to_thread(bare_sql, db, refs, warmup)
     results["store_kind"] = store
     for name in FIGURES:
         r = results.get(name)
@@ -480,9 +314,11 @@ async def _run(tmp: Path, events: int, lookups: int, big_traces: int, warmup: in
 
 async def _measure(data: Dataset, loaded: dict[str, Any], refs: list[str], url: str, lookups: int, warmup: int,
                    budget: float) -> dict[str, Any]:
-    print(f"  loaded {data.events:,} events in {data.traces:,} transactions ({data.big} of {BIG} events) = "
-          f"{loaded['rows']:,} rows in {loaded['seconds']:.1f} s ({loaded['rows_per_s']:,.0f} rows/s); "
-          f"{loaded['bytes'] / 1e6:,.0f} MB; load average {os.getloadavg()[0]:.1f}", flush=True)
+    how = ("reused" if loaded["seconds"] is None else
+           f"loaded in {loaded['seconds']:.1f} s ({loaded['rows_per_s']:,.0f} rows/s)")
+    print(f"  {data.events:,} events in {data.traces:,} transactions ({data.big} of {BIG} events) = "
+          f"{loaded['rows']:,} rows {how}; {loaded['bytes'] / 1e6:,.0f} MB; load average {os.getloadavg()[0]:.1f}",
+          flush=True)
     results: dict[str, Any] = {"events": data.events, "transactions": data.traces, "load": loaded,
                                "lookups": lookups, "loadavg_before": os.getloadavg()[0]}
     results.update(await in_app(url, refs, warmup, budget))
@@ -496,18 +332,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--lookups", type=int, default=1000, help="timed lookups per figure")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds at most per figure")
+    parser.add_argument("--data", type=Path, help="keep the SQLite files in this directory and reuse them")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the PostgreSQL databases (bench_lookup_<events>) and reuse them")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
     everything = []
     for events in (int(n) for n in args.events.split(",")):
         for store in args.stores.split(","):
             print(f"\n[transaction(ref)] {store}, {events:,} stored events", flush=True)
-            with tempfile.TemporaryDirectory(prefix="ct-lookup-") as tmp:
-                everything.append(run(Path(tmp), events=events, lookups=args.lookups, budget=args.budget,
-                                      store=store))
+            with _folder(args.data) as folder:
+                everything.append(run(folder, events=events, lookups=args.lookups, budget=args.budget,
+                                      store=store, keep=args.keep))
     if args.json:
         args.json.write_text(json.dumps(everything, indent=2, default=str))
     return 0
+
+
+@contextmanager
+def _folder(data: Path | None) -> Iterator[Path]:
+    """``data`` (created if missing), or a temporary directory removed afterwards."""
+    if data is not None:
+        data.mkdir(parents=True, exist_ok=True)
+        yield data
+        return
+    with tempfile.TemporaryDirectory(prefix="ct-lookup-") as tmp:
+        yield Path(tmp)
 
 
 if __name__ == "__main__":
