@@ -44,6 +44,8 @@ import orjson
 
 from bench.common import ADMIN_KEY, OPERATOR_KEY, bench_config, latency_summary, ratio, sqlite_url
 from bench.lookup_data import BIG, Dataset, dsn, postgres_data, sqlite_data
+from bench.lookup_plans import explained_postgres, explained_sqlite
+from bench.lookup_plans import show as show_plans
 from hub.store import Store
 from hub.store.trace import AmbiguousRef, get_trace
 from resolvers.persisted import document_id
@@ -272,24 +274,29 @@ FIGURES = ("graphql", "graphql_masked", "graphql_hot", "graphql_hot_masked", "gr
 
 
 def run(folder: Path, *, events: int, lookups: int, big_traces: int = 500, warmup: int = 50,
-        budget: float = 60.0, store: str = "sqlite", keep: bool = False) -> dict[str, Any]:
+        budget: float = 60.0, store: str = "sqlite", keep: bool = False, explain: bool = False) -> dict[str, Any]:
     """The figure on one store (``sqlite``: its file in ``folder``; ``postgres``: a database of its own, kept and
-    reused with ``keep``) at ``events`` stored events."""
-    return asyncio.run(_run(folder, events, lookups, big_traces, warmup, budget, store, keep))
+    reused with ``keep``) at ``events`` stored events; with ``explain``, also the plans of one lookup."""
+    return asyncio.run(_run(folder, events, lookups, big_traces, warmup, budget, store, keep, explain))
 
 
 async def _run(folder: Path, events: int, lookups: int, big_traces: int, warmup: int, budget: float,
-               store: str, keep: bool) -> dict[str, Any]:
+               store: str, keep: bool, explain: bool) -> dict[str, Any]:
     data = Dataset(events, big_traces)
     refs = data.lookup_refs(lookups + warmup)
     if store == "postgres":
         async with postgres_data(data, keep) as (url, loaded):
             results = await _measure(data, loaded, refs, url, lookups, warmup, budget)
             results["bare_sql"] = await bare_sql_postgres(url, refs, warmup)
+            if explain:
+                results["plans"] = await _explained(url, refs[0], explained_postgres)
     else:
         async with sqlite_data(folder, data) as (db, loaded):
             results = await _measure(data, loaded, refs, sqlite_url(str(db)), lookups, warmup, budget)
             results["bare_sql"] = await asyncio.to_thread(bare_sql, db, refs, warmup)
+            if explain:
+                results["plans"] = await _explained(sqlite_url(str(db)), refs[0],
+                                                    lambda store, ref: explained_sqlite(store, db, ref))
     results["store_kind"] = store
     for name in FIGURES:
         r = results.get(name)
@@ -309,7 +316,17 @@ async def _run(folder: Path, events: int, lookups: int, big_traces: int, warmup:
                                                     results["graphql_hot_masked_walk"]["cpu_ms"])
         line += f"; graphql_hot_masked/its mask_json walk CPU = {results['hot_masked_over_walk_cpu']:.2f}x"
     print(line, flush=True)
+    if explain:
+        show_plans(results["plans"])
     return results
+
+
+async def _explained(url: str, ref: str, explained: Any) -> list[dict[str, Any]]:
+    store = await Store.open(url)
+    try:
+        return await explained(store, ref)
+    finally:
+        await store.close()
 
 
 async def _measure(data: Dataset, loaded: dict[str, Any], refs: list[str], url: str, lookups: int, warmup: int,
@@ -335,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="keep the SQLite files in this directory and reuse them")
     parser.add_argument("--keep", action="store_true",
                         help="keep the PostgreSQL databases (bench_lookup_<events>) and reuse them")
+    parser.add_argument("--explain", action="store_true",
+                        help="also print the plans of one lookup's statements (PostgreSQL: EXPLAIN ANALYZE, BUFFERS)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
     everything = []
@@ -343,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n[transaction(ref)] {store}, {events:,} stored events", flush=True)
             with _folder(args.data) as folder:
                 everything.append(run(folder, events=events, lookups=args.lookups, budget=args.budget,
-                                      store=store, keep=args.keep))
+                                      store=store, keep=args.keep, explain=args.explain))
     if args.json:
         args.json.write_text(json.dumps(everything, indent=2, default=str))
     return 0
