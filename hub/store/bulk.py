@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.store.driver import driver_error
 
 _PG = postgresql.dialect()
 _Converter = Callable[[Any], Any]
@@ -119,13 +120,4 @@ async def _copy(conn: AsyncConnection, table: Table, columns: list[str], values:
     try:
         await driver.copy_records_to_table(table.name, records=values, columns=columns)
     except Exception as error:
-        lost = driver.is_closed()
-        if lost:  # its transaction is gone with it: nothing to roll back, and the pool must not hand it out again
-            await conn.invalidate()
-        raise _DRIVER_ERRORS.get(str(getattr(error, "sqlstate", ""))[:2], DBAPIError)(
-            f"COPY {table.name}", None, error, connection_invalidated=lost) from error
-
-
-# SQLSTATE classes (PostgreSQL docs, Appendix A) to the DB-API error SQLAlchemy raises for them on its own statements.
-_DRIVER_ERRORS: dict[str, type[DBAPIError]] = {"22": DataError, "23": IntegrityError, "08": OperationalError,
-                                               "57": OperationalError, "53": OperationalError}
+        raise await driver_error(conn, driver, f"COPY {table.name}", error) from error

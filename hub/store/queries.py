@@ -9,13 +9,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import and_, bindparam, exists, func, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
-from hub.store import pairs_in
+from hub.store import driver, pairs_in
+from hub.store.driver import Plan, Sql
 from hub.store.paging import TRANSACTION_ORDER, KeysetPage, PageRequest, keyset_page
-from hub.store.tables import deliveries, events, ref_keys, refs, transaction_attributes, transactions, tx_aliases
+from hub.store.tables import deliveries, events, ref_keys, refs, transaction_attributes, transactions
 
 MAX_PAGE = 100
 
@@ -81,59 +82,63 @@ def ref_variants(text: str) -> list[str]:
     return [form for form in dict.fromkeys(forms) if form and form != "#"]
 
 
-# resolve_ref's statements, built once (building one per call cost about what running it does on SQLite)
-_TX_BY_ID = select(transactions.c.id).where(transactions.c.id == bindparam("id"))
-_TX_BY_ALIAS = select(tx_aliases.c.tx_id).where(tx_aliases.c.alias == bindparam("alias"))
-_TX_OF_KEYS = select(ref_keys.c.tx_id).where(ref_keys.c.tx_id.is_not(None)).distinct()
-_TX_BY_PAIR = _TX_OF_KEYS.where(ref_keys.c.namespace == bindparam("namespace"), ref_keys.c.value == bindparam("value"))
-_TX_BY_VALUE = _TX_OF_KEYS.where(ref_keys.c.value == bindparam("value"))
-_TX_BY_VALUES = _TX_OF_KEYS.where(ref_keys.c.value.in_(bindparam("values", expanding=True)))
+# resolve_ref's statements, read on the driver (hub.store.driver): one thread hop or prepared statements
+_TX_OF_KEYS = "SELECT DISTINCT tx_id FROM ref_keys WHERE tx_id IS NOT NULL AND "
+_TX_BY_ID = Sql("SELECT id FROM transactions WHERE id = $1")
+_TX_BY_ALIAS = Sql("SELECT tx_id FROM tx_aliases WHERE alias = $1")
+_TX_BY_PAIR = Sql(_TX_OF_KEYS + "namespace = $1 AND value = $2")
+_TX_BY_VALUE = Sql(_TX_OF_KEYS + "value = $1")
+_TX_BY_VALUES = Sql(_TX_OF_KEYS + "value = ANY($1::text[])")
+# a prefix: the range the value index serves, then LIKE (autoescaped) keeps the exact prefix
+_TX_BY_PREFIX = Sql(_TX_OF_KEYS + "value >= $1 AND value < $2 AND value LIKE $3 ESCAPE '/' LIMIT 100")
+_TX_STATING = "SELECT DISTINCT events.tx_id FROM events JOIN refs ON refs.event_id = events.id WHERE refs.value = $1 " \
+    "AND events.tx_id IS NOT NULL"
+_TX_STATING_VALUE = Sql(_TX_STATING + " LIMIT 100")
+_TX_STATING_PAIR = Sql(_TX_STATING + " AND refs.namespace = $2 LIMIT 100")
 
 
 async def resolve_ref(conn: AsyncConnection, text: str) -> RefLookup:
     """Transactions a user-given string names: a transaction id, a merged-away id, or any identity ref — as
     typed or in any of its :func:`ref_variants`, else by a prefix of at least :data:`MIN_PREFIX` characters."""
+    return await driver.run(conn, lambda _codec: resolving(text))
+
+
+def resolving(text: str) -> Plan[RefLookup]:
+    """:func:`resolve_ref` as a plan of statements (hub.store.driver), for a read that goes on from it."""
     text = text.strip()
     if "%" in text:
         text = unquote(text).strip()
     if "\x00" in text:  # no stored ref holds a NUL (PostgreSQL text cannot): nothing to look up
         return RefLookup([])
     if text.startswith("tx_"):
-        found = (await conn.execute(_TX_BY_ID, {"id": text})).scalar()
-        if found is None:
-            found = (await conn.execute(_TX_BY_ALIAS, {"alias": text})).scalar()
-        if found is not None:
-            return RefLookup([found])
+        found = yield _TX_BY_ID, (text,)
+        if not found:
+            found = yield _TX_BY_ALIAS, (text,)
+        if found:
+            return RefLookup([found[0][0]])
     namespace, value = split_ref(text)
     if namespace is not None:
-        found_ids = list((await conn.execute(_TX_BY_PAIR, {"namespace": namespace, "value": value})).scalars())
-        if found_ids:
-            return RefLookup(sorted(found_ids))
-    ids = list((await conn.execute(_TX_BY_VALUE, {"value": text})).scalars())
+        found = yield _TX_BY_PAIR, (namespace, value)
+        if found:
+            return RefLookup(sorted(row[0] for row in found))
+    ids = [row[0] for row in (yield _TX_BY_VALUE, (text,))]
     if not ids:
-        ids = list((await conn.execute(_TX_BY_VALUES, {"values": ref_variants(text)})).scalars())
+        ids = [row[0] for row in (yield _TX_BY_VALUES, (ref_variants(text),))]
     if not ids and len(text.lstrip("#")) >= MIN_PREFIX:
-        ids = await _by_prefix(conn, text.lstrip("#"))
+        ids = yield from _by_prefix(text.lstrip("#"))
     if not ids:  # a value only ever stated by one event with no identity ref of its own, or demoted
-        ids = list((await conn.execute(
-            select(events.c.tx_id).join(refs, refs.c.event_id == events.c.id)
-            .where(refs.c.value == (value if namespace else text), events.c.tx_id.is_not(None),
-                   *([refs.c.namespace == namespace] if namespace else []))
-            .distinct().limit(MAX_PAGE))).scalars())
-        return RefLookup(sorted(ids), related_only=True)
+        found = yield ((_TX_STATING_PAIR, (value, namespace)) if namespace else (_TX_STATING_VALUE, (text,)))
+        return RefLookup(sorted(row[0] for row in found), related_only=True)
     return RefLookup(sorted(ids))
 
 
-async def _by_prefix(conn: AsyncConnection, prefix: str) -> list[str]:
+def _by_prefix(prefix: str) -> Plan[list[str]]:
     """Transactions holding an identity ref that starts with ``prefix`` (as typed, upper or lower case): a range
     on the value index, never a scan; at most :data:`MAX_PAGE`."""
     found: set[str] = set()
     for form in dict.fromkeys((prefix, prefix.upper(), prefix.lower(), f"#{prefix}")):
-        rows = await conn.execute(select(ref_keys.c.tx_id).where(
-            ref_keys.c.value >= form, ref_keys.c.value < form + "\U0010ffff",  # the range the index serves
-            ref_keys.c.value.startswith(form, autoescape=True), ref_keys.c.tx_id.is_not(None))
-            .distinct().limit(MAX_PAGE))
-        found.update(rows.scalars())
+        like = form.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+        found.update(row[0] for row in (yield _TX_BY_PREFIX, (form, form + "\U0010ffff", like)))
     return sorted(found)[:MAX_PAGE]
 
 

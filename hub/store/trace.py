@@ -6,7 +6,9 @@ statements whatever their size (DESIGN §6: every await costs 0.15–0.25 ms her
 1. the transaction with its events, their refs and whether each identity ref was demoted (one JOIN);
 2. the transactions linked to it by a related ref, in either direction (one UNION, joined to their rows);
 3. its exceptions, then (4.) their history, only when it has any.
-Resolving the ref the user gave (``queries.resolve_ref``) adds one or two index seeks before these.
+Resolving the ref the user gave (``queries.resolving``) adds one or two index seeks before these. Resolving and
+statements 1–2 run on the driver (:mod:`hub.store.driver`): on SQLite all of them in one thread hop, on PostgreSQL
+as asyncpg prepared statements; 3–4 go through SQLAlchemy (callers render their rows).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.model import IDENTITY, RELATED
+from hub.store import driver
 from hub.store import exception_queries as xq
-from hub.store.queries import EventRecord, event_record, identity_roles, resolve_ref
-from hub.store.tables import events, ref_keys, refs, transactions
+from hub.store.driver import Codec, Plan, Sql
+from hub.store.queries import EventRecord, RefLookup, identity_roles, resolving
 
 if TYPE_CHECKING:
     from hub.store import Store
@@ -97,12 +99,12 @@ async def get_trace(conn: AsyncConnection, ref: str, *, linked: bool = True) -> 
     nothing matches; ``AmbiguousRef`` when several do. ``trace.transaction.id`` is the surviving id.
     ``linked=False``: without its related transactions and exceptions (statements 2–4), for a caller that shows
     neither."""
-    lookup = await resolve_ref(conn, ref)
+    lookup, traces = await driver.run(conn, lambda codec: _looking_up(ref, linked, codec))
     if lookup.ambiguous:
         raise AmbiguousRef(ref, lookup.tx_ids)
-    if not lookup.tx_ids:
-        return None
-    return (await get_traces(conn, lookup.tx_ids, linked=linked)).get(lookup.tx_ids[0])
+    if linked and traces:
+        await _add_exceptions(conn, traces)
+    return traces.get(lookup.tx_ids[0]) if lookup.tx_ids else None
 
 
 async def get_traces(conn: AsyncConnection, tx_ids: Sequence[str], *, linked: bool = True) -> dict[str, Trace]:
@@ -111,86 +113,100 @@ async def get_traces(conn: AsyncConnection, tx_ids: Sequence[str], *, linked: bo
     ids = list(dict.fromkeys(tx_ids))
     if not ids:
         return {}
-    traces = await _transactions_with_events(conn, ids)
-    if not traces or not linked:
-        return traces
-    found = list(traces)
-    for tx, record in await _related(conn, found):
-        traces[tx].related.append(record)
-    exception_rows = await xq.exceptions_by_transaction(conn, found)
+    traces = await driver.run(conn, lambda codec: _reading(ids, linked, codec))
+    if linked and traces:
+        await _add_exceptions(conn, traces)
+    return traces
+
+
+def _looking_up(ref: str, linked: bool, codec: Codec) -> Plan[tuple[RefLookup, dict[str, Trace]]]:
+    """Resolving the ref and reading the trace it names, as one plan (one thread hop on SQLite)."""
+    lookup = yield from resolving(ref)
+    if lookup.ambiguous or not lookup.tx_ids:
+        return lookup, {}
+    return lookup, (yield from _reading(lookup.tx_ids, linked, codec))
+
+
+def _reading(ids: list[str], linked: bool, codec: Codec) -> Plan[dict[str, Trace]]:
+    """Statement 1, then (``linked``) statement 2 for the transactions found."""
+    traces = _traces((yield _WITH_EVENTS, (ids,)), codec)
+    if linked and traces:
+        for row in (yield _RELATED, (list(traces),)):
+            traces[row[0]].related.append(_transaction(row, 1, codec))
+    return traces
+
+
+async def _add_exceptions(conn: AsyncConnection, traces: dict[str, Trace]) -> None:
+    """Statements 3 and 4 (through SQLAlchemy: their rows are the ``exceptions`` rows callers render)."""
+    exception_rows = await xq.exceptions_by_transaction(conn, list(traces))
     history = await xq.history_of(conn, [x.id for rows in exception_rows.values() for x in rows]) \
         if exception_rows else {}
     for tx, rows in exception_rows.items():
         traces[tx].exceptions = list(rows)
         traces[tx].history = {x.id: list(history.get(x.id, [])) for x in rows}
-    return traces
 
 
-_TX_COLUMNS = [c.label(f"trace_{c.name}") for c in transactions.c]
+_TX_COLUMNS = "t.id, t.kind, t.first_at, t.last_at, t.updated_at, t.events, t.systems, t.open_exceptions"
 
 
-def _transaction(row: Any, prefix: str = "") -> TransactionRecord:
-    m = row._mapping
+def _transaction(row: Any, at: int, codec: Codec) -> TransactionRecord:
+    """The transaction whose ``_TX_COLUMNS`` start at column ``at`` of ``row``."""
+    time = codec.time
     return TransactionRecord(
-        id=m[f"{prefix}id"], kind=m[f"{prefix}kind"], first_at=m[f"{prefix}first_at"], last_at=m[f"{prefix}last_at"],
-        updated_at=m[f"{prefix}updated_at"], events=m[f"{prefix}events"], systems=list(m[f"{prefix}systems"] or []),
-        open_exceptions=m[f"{prefix}open_exceptions"])
+        id=row[at], kind=row[at + 1], first_at=time(row[at + 2]), last_at=time(row[at + 3]),
+        updated_at=time(row[at + 4]), events=row[at + 5], systems=list(codec.json(row[at + 6]) or []),
+        open_exceptions=row[at + 7])
 
 
-# Statement 1, built once (building it per call cost a fifth of a small trace's read).
-_WITH_EVENTS = (
-    select(*_TX_COLUMNS, *events.c, refs.c.namespace, refs.c.value, refs.c.role,
-           ref_keys.c.demoted.label("ref_demoted"))
-    .select_from(transactions.outerjoin(events, events.c.tx_id == transactions.c.id)
-                 .outerjoin(refs, refs.c.event_id == events.c.id)
-                 .outerjoin(ref_keys, and_(refs.c.role == IDENTITY, ref_keys.c.namespace == refs.c.namespace,
-                                           ref_keys.c.value == refs.c.value)))
-    .where(transactions.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(transactions.c.id, events.c.occurred_at, events.c.received_at, events.c.id, refs.c.namespace,
-              refs.c.value))
+# Statement 1: transactions LEFT JOIN events LEFT JOIN refs LEFT JOIN ref_keys (for ``demoted``), in timeline order.
+_WITH_EVENTS = Sql(
+    f"SELECT {_TX_COLUMNS}, e.id, e.tx_id, e.source, e.source_event_id, e.type, e.occurred_at, e.received_at, "
+    "e.status, e.error, e.delivery_id, e.traceparent, e.lines, e.amount_value, e.amount_currency, e.amount_kind, "
+    "e.unknown_type, e.out_of_order, e.duplicates, e.amount_parts, r.namespace, r.value, r.role, k.demoted "
+    "FROM transactions t LEFT JOIN events e ON e.tx_id = t.id LEFT JOIN refs r ON r.event_id = e.id "
+    f"LEFT JOIN ref_keys k ON r.role = '{IDENTITY}' AND k.namespace = r.namespace AND k.value = r.value "
+    "WHERE t.id = ANY($1::text[]) "
+    "ORDER BY t.id, e.occurred_at, e.received_at, e.id, r.namespace, r.value")
 
 
-async def _transactions_with_events(conn: AsyncConnection, ids: list[str]) -> dict[str, Trace]:
-    """Statement 1: transactions LEFT JOIN events LEFT JOIN refs LEFT JOIN ref_keys (for ``demoted``)."""
-    rows = (await conn.execute(_WITH_EVENTS, {"ids": ids})).all()
+def _traces(rows: list[Any], codec: Codec) -> dict[str, Trace]:
+    """Statement 1's rows as traces: one row per ref of each event (one with no ref, none with no event)."""
+    time, json = codec.time, codec.json
     traces: dict[str, Trace] = {}
     trace: Trace | None = None
     current: EventRecord | None = None
     for row in rows:
-        if trace is None or trace.transaction.id != row.trace_id:
-            trace = traces[row.trace_id] = Trace(_transaction(row, "trace_"))
+        if trace is None or trace.transaction.id != row[0]:
+            trace = traces[row[0]] = Trace(_transaction(row, 0, codec))
             current = None
-        if row.id is None:  # a transaction with no events left (all erased)
+        if row[8] is None:  # a transaction with no events left (all erased)
             continue
-        if current is None or current.id != row.id:
-            current = event_record(row)
+        if current is None or current.id != row[8]:
+            current = EventRecord(
+                id=row[8], tx_id=row[9], source=row[10], source_event_id=row[11], type=row[12],
+                occurred_at=time(row[13]), received_at=time(row[14]), status=row[15], error=row[16],
+                delivery_id=row[17], traceparent=row[18], lines=json(row[19]) or [], amount_value=row[20],
+                amount_currency=row[21], amount_kind=row[22], unknown_type=bool(row[23]),
+                out_of_order=bool(row[24]), duplicates=row[25], amount_parts=json(row[26]) or [])
             trace.events.append(current)
-        if row.namespace is not None:
-            current.refs.append((row.namespace, row.value, row.role))
-            if row.ref_demoted:
-                trace.demoted.add((row.namespace, row.value))
+        if row[27] is not None:
+            current.refs.append((row[27], row[28], row[29]))
+            if row[30]:
+                trace.demoted.add((row[27], row[28]))
     return traces
 
 
-async def _related(conn: AsyncConnection, ids: list[str]) -> list[tuple[str, TransactionRecord]]:
-    """Statement 2: transactions linked by a related ref, either direction (a payout ↔ the orders it covers)."""
-    outgoing = (select(events.c.tx_id.label("tx"), ref_keys.c.tx_id.label("other"))
-                .select_from(events.join(refs, refs.c.event_id == events.c.id)
-                             .join(ref_keys, and_(ref_keys.c.namespace == refs.c.namespace,
-                                                  ref_keys.c.value == refs.c.value)))
-                .where(events.c.tx_id.in_(ids), refs.c.role == RELATED, ref_keys.c.tx_id.is_not(None),
-                       ref_keys.c.tx_id != events.c.tx_id))
-    incoming = (select(ref_keys.c.tx_id.label("tx"), events.c.tx_id.label("other"))
-                .select_from(ref_keys.join(refs, and_(refs.c.namespace == ref_keys.c.namespace,
-                                                      refs.c.value == ref_keys.c.value))
-                             .join(events, events.c.id == refs.c.event_id))
-                .where(ref_keys.c.tx_id.in_(ids), refs.c.role == RELATED, events.c.tx_id != ref_keys.c.tx_id))
-    links = union(outgoing, incoming).subquery()
-    rows = (await conn.execute(
-        select(links.c.tx, *transactions.c).select_from(links.join(transactions, transactions.c.id == links.c.other))
-        .order_by(links.c.tx, transactions.c.id))).all()
-    return [(row.tx, _transaction(row)) for row in rows]
-
+# Statement 2: transactions linked by a related ref, either direction (a payout ↔ the orders it covers).
+_RELATED = Sql(
+    f"SELECT l.tx, {_TX_COLUMNS} FROM ("
+    "SELECT e.tx_id AS tx, k.tx_id AS other FROM events e JOIN refs r ON r.event_id = e.id "
+    "JOIN ref_keys k ON k.namespace = r.namespace AND k.value = r.value "
+    f"WHERE e.tx_id = ANY($1::text[]) AND r.role = '{RELATED}' AND k.tx_id IS NOT NULL AND k.tx_id != e.tx_id "
+    "UNION "
+    "SELECT k.tx_id AS tx, e.tx_id AS other FROM ref_keys k JOIN refs r ON r.namespace = k.namespace "
+    "AND r.value = k.value JOIN events e ON e.id = r.event_id "
+    f"WHERE k.tx_id = ANY($1::text[]) AND r.role = '{RELATED}' AND e.tx_id != k.tx_id"
+    ") AS l JOIN transactions t ON t.id = l.other ORDER BY l.tx, t.id")
 
 
 async def find_trace(store: Store, ref: str, *, linked: bool = True) -> Trace | None:
