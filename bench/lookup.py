@@ -18,7 +18,8 @@ and this process's CPU per lookup (every thread; PostgreSQL's own backend is ano
 - ``bare_json``: a raw-ASGI endpoint (in this module) over the same transport and the same app's store: the one
   store call ``hub.store.trace.get_trace`` (ref → the trace, without related transactions and exceptions, which
   TRACE does not ask and GraphQL does not read), encoded with orjson;
-- ``store``: ``get_trace`` with no HTTP at all (SQLAlchemy Core on aiosqlite or asyncpg);
+- ``store``: ``get_trace`` with no HTTP at all, and the bare endpoint's payload built from it; ``store_call``: the
+  ``get_trace`` call alone (a read connection, then the call: on the driver, ``hub/store/driver.py``);
 - ``bare_sql``: the driver directly (``sqlite3``; asyncpg prepared statements): ref → tx_id on ref_keys, then
   events LEFT JOIN refs for that tx;
 - ``asgi_floor``: a no-op raw-ASGI endpoint over the same transport (what httpx.ASGITransport costs).
@@ -220,6 +221,11 @@ async def in_app(url: str, refs: list[str], warmup: int, budget: float) -> dict[
             async def in_store(ref: str) -> None:
                 assert len((await trace_payload(store, ref) or {})["events"]) == BIG
 
+            async def store_call(ref: str) -> None:  # the one store call alone, without building the payload
+                async with store.read() as conn:
+                    trace = await get_trace(conn, ref, linked=False)
+                assert trace is not None and len(trace.events) == BIG
+
             await _check_same(client, refs[0])
             calls = [("graphql", graphql), ("graphql_masked", graphql_masked)]
             if hot is not None:  # registered by APQ: persisted, and hot after its first (normal) run
@@ -227,7 +233,7 @@ async def in_app(url: str, refs: list[str], warmup: int, budget: float) -> dict[
                 await ask({"query": TRACE, "variables": {"ref": refs[0]}, "extensions": apq}, ADMIN_KEY)
                 calls += [("graphql_hot", graphql_hot), ("graphql_hot_masked", graphql_hot_masked),
                           ("graphql_hot_masked_walk", graphql_hot_masked_walk)]
-            calls += [("bare_json", bare), ("store", in_store), ("asgi_floor", floor)]
+            calls += [("bare_json", bare), ("store", in_store), ("store_call", store_call), ("asgi_floor", floor)]
             for name, call in calls:
                 if hot is not None:
                     hot.enabled = name.startswith("graphql_hot")  # the text query times the normal path
@@ -270,7 +276,7 @@ async def _check_same(client: httpx.AsyncClient, ref: str) -> None:
 
 
 FIGURES = ("graphql", "graphql_masked", "graphql_hot", "graphql_hot_masked", "graphql_hot_masked_walk", "bare_json",
-           "store", "bare_sql", "asgi_floor")
+           "store", "store_call", "bare_sql", "asgi_floor")
 
 
 def run(folder: Path, *, events: int, lookups: int, big_traces: int = 500, warmup: int = 50,
@@ -306,8 +312,10 @@ async def _run(folder: Path, events: int, lookups: int, big_traces: int, warmup:
     results["graphql_over_bare_json_p50"] = ratio(results["graphql"]["p50_ms"], results["bare_json"]["p50_ms"])
     results["bare_json_over_sql_p50"] = ratio(results["bare_json"]["p50_ms"], results["bare_sql"]["p50_ms"])
     results["store_over_sql_p50"] = ratio(results["store"]["p50_ms"], results["bare_sql"]["p50_ms"])
+    results["store_call_over_sql_cpu"] = ratio(results["store_call"]["cpu_ms"], results["bare_sql"]["cpu_ms"])
     line = (f"  graphql/bare_json p50 = {results['graphql_over_bare_json_p50']:.1f}x; "
-            f"store/bare_sql p50 = {results['store_over_sql_p50']:.1f}x")
+            f"store/bare_sql p50 = {results['store_over_sql_p50']:.1f}x; "
+            f"store_call/bare_sql CPU = {results['store_call_over_sql_cpu']:.1f}x")
     if "graphql_hot" in results:
         results["hot_over_bare_json_p50"] = ratio(results["graphql_hot"]["p50_ms"], results["bare_json"]["p50_ms"])
         line += f"; graphql_hot/bare_json p50 = {results['hot_over_bare_json_p50']:.1f}x"

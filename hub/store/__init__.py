@@ -31,7 +31,8 @@ The contract (stated as Jaeger's span store states its reader and writer):
    through :mod:`hub.store.stock`, in the same transaction.
 4. **get_trace(ref) -> Trace** — :func:`hub.store.trace.get_trace`: one transaction end to end (events, refs,
    related transactions, exceptions and their history) for any ref that links to it, its id or a merged-away
-   id; :func:`~hub.store.trace.get_traces` for many. GraphQL and the web page both render this object.
+   id; :func:`~hub.store.trace.get_traces` for many. GraphQL and the web page both render this object. It reads on
+   the driver (:mod:`hub.store.driver`: one thread hop on SQLite, asyncpg prepared statements on PostgreSQL).
 5. **Finders with one keyset pager** — :func:`hub.store.paging.keyset_page` pages a finder's filtered select
    (:func:`hub.store.queries.transaction_query`, :func:`~hub.store.queries.delivery_query`,
    :func:`hub.store.exception_pages.queue_page`, :func:`hub.store.divergences.list_divergences`, …) in a key

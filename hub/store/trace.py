@@ -173,15 +173,15 @@ def _traces(rows: list[Any], codec: Codec) -> dict[str, Trace]:
     """Statement 1's rows as traces: one row per ref of each event (one with no ref, none with no event)."""
     time, json = codec.time, codec.json
     traces: dict[str, Trace] = {}
-    trace: Trace | None = None
-    current: EventRecord | None = None
+    tx_id = event_id = None
     for row in rows:
-        if trace is None or trace.transaction.id != row[0]:
-            trace = traces[row[0]] = Trace(_transaction(row, 0, codec))
-            current = None
+        if row[0] != tx_id:
+            tx_id, event_id = row[0], None
+            trace = traces[tx_id] = Trace(_transaction(row, 0, codec))
         if row[8] is None:  # a transaction with no events left (all erased)
             continue
-        if current is None or current.id != row[8]:
+        if row[8] != event_id:
+            event_id = row[8]
             current = EventRecord(
                 id=row[8], tx_id=row[9], source=row[10], source_event_id=row[11], type=row[12],
                 occurred_at=time(row[13]), received_at=time(row[14]), status=row[15], error=row[16],
