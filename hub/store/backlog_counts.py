@@ -1,5 +1,6 @@
-"""The reconciliation backlog's counters: unresolved amount mismatches per currency and UTC hour opened, how many
-and the sum of their absolute differences (an exact decimal, kept as text: SQLite has no exact decimal sum).
+"""The reconciliation backlog's counters: unresolved amount mismatches per currency and UTC hour opened (and per UTC
+day opened, for the backlog older than a week), how many and the sum of their absolute differences (an exact
+decimal, kept as text: SQLite has no exact decimal sum).
 
 Kept with the exception counters (:mod:`hub.store.exception_counts`): every change the lifecycle makes moves the
 exception out of its backlog key as it was and into the one it has after (none once resolved, or when it is no
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import NUMERIC
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.tables import backlog_counts, exceptions
+from hub.store.tables import backlog_counts, backlog_counts_daily, exceptions
 
 BACKLOG = "backlog"
 TYPE = "amount_mismatch"
@@ -57,31 +58,41 @@ def sums(deltas: Iterable[tuple[Key, int]]) -> dict[tuple[str, int], tuple[int, 
 
 
 async def apply(conn: AsyncConnection, deltas: Counter[Key]) -> None:
-    """Add the deltas to the stored counters (rows in key order)."""
-    added = sorted((key, value) for key, value in sums(item for item in deltas.items() if item[1]).items()
-                   if value[0] or value[1])
-    if not added:
+    """Add the deltas to the stored counters, per hour and per day (rows in key order)."""
+    hourly = sums(item for item in deltas.items() if item[1])
+    daily: dict[tuple[str, int], tuple[int, Decimal]] = {}
+    for (currency, hour), (n, total) in hourly.items():
+        count, amount = daily.get((currency, hour // 24), (0, Decimal(0)))
+        daily[(currency, hour // 24)] = (count + n, amount + total)
+    await _add(conn, backlog_counts, "hour", hourly)
+    await _add(conn, backlog_counts_daily, "day", daily)
+
+
+async def _add(conn: AsyncConnection, table: Any, period: str,
+               added: dict[tuple[str, int], tuple[int, Decimal]]) -> None:
+    """Add (currency, ``period``) → (exceptions, unmatched) to ``table``; PostgreSQL sums the decimals itself."""
+    rows = [{"currency": c, period: p, "n": n, "unmatched": str(total)}
+            for (c, p), (n, total) in sorted(added.items()) if n or total]
+    if not rows:
         return
+    keys = ["currency", period]
     if conn.dialect.name == "postgresql":
-        insert = postgresql.insert(backlog_counts)
+        insert = postgresql.insert(table)
         await conn.execute(insert.on_conflict_do_update(
-            index_elements=["currency", "hour"],
-            set_={"n": backlog_counts.c.n + insert.excluded.n,
-                  "unmatched": cast(cast(backlog_counts.c.unmatched, NUMERIC)
-                                    + cast(insert.excluded.unmatched, NUMERIC), Text)}),
-            [{"currency": c, "hour": h, "n": n, "unmatched": str(total)} for (c, h), (n, total) in added])
+            index_elements=keys,
+            set_={"n": table.c.n + insert.excluded.n,
+                  "unmatched": cast(cast(table.c.unmatched, NUMERIC) + cast(insert.excluded.unmatched, NUMERIC),
+                                    Text)}), rows)
         return
-    stored = {(row.currency, row.hour): (row.n, Decimal(row.unmatched)) for row in await conn.execute(
-        select(backlog_counts).where(or_(*(and_(backlog_counts.c.currency == c, backlog_counts.c.hour == h)
-                                           for (c, h), _ in added))))}
-    rows = []
-    for key, (n, total) in added:
-        before_n, before_total = stored.get(key, (0, Decimal(0)))
-        rows.append({"currency": key[0], "hour": key[1], "n": before_n + n, "unmatched": str(before_total + total)})
-    replace = sqlite.insert(backlog_counts)
-    await conn.execute(replace.on_conflict_do_update(index_elements=["currency", "hour"],
-                                                     set_={"n": replace.excluded.n,
-                                                           "unmatched": replace.excluded.unmatched}), rows)
+    stored = {(row.currency, row[1]): (row.n, Decimal(row.unmatched)) for row in await conn.execute(
+        select(table.c.currency, table.c[period], table.c.n, table.c.unmatched).where(
+            or_(*(and_(table.c.currency == row["currency"], table.c[period] == row[period]) for row in rows))))}
+    for row in rows:
+        before_n, before_total = stored.get((row["currency"], row[period]), (0, Decimal(0)))
+        row.update(n=before_n + row["n"], unmatched=str(before_total + Decimal(row["unmatched"])))
+    replace = sqlite.insert(table)
+    await conn.execute(replace.on_conflict_do_update(index_elements=keys, set_={
+        "n": replace.excluded.n, "unmatched": replace.excluded.unmatched}), rows)
 
 
 def rebuild_rows(rows: Iterable[Any], hour_of: Any) -> list[dict[str, Any]]:
@@ -93,6 +104,15 @@ def rebuild_rows(rows: Iterable[Any], hour_of: Any) -> list[dict[str, Any]]:
             deltas[(BACKLOG, found[0], hour_of(row.opened_at), str(found[1]))] += 1
     return [{"currency": c, "hour": h, "n": n, "unmatched": str(total)}
             for (c, h), (n, total) in sorted(sums(deltas.items()).items())]
+
+
+def daily_rows(hourly: Iterable[Any]) -> list[dict[str, Any]]:
+    """The per-day counter rows of these per-hour ones (``currency``, ``hour``, ``n``, ``unmatched``)."""
+    days: dict[tuple[str, int], tuple[int, Decimal]] = {}
+    for row in hourly:
+        n, total = days.get((row["currency"], row["hour"] // 24), (0, Decimal(0)))
+        days[(row["currency"], row["hour"] // 24)] = (n + row["n"], total + Decimal(row["unmatched"]))
+    return [{"currency": c, "day": d, "n": n, "unmatched": str(total)} for (c, d), (n, total) in sorted(days.items())]
 
 
 UNRESOLVED_MISMATCHES = (select(exceptions.c.opened_at, exceptions.c.evidence)

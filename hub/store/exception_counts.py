@@ -8,7 +8,8 @@ refresh, reopen, resolve, acknowledge), as deltas: ``-1`` for the row as it was,
   day instead of every exception (each dimension alone: the cross product per hour would be as big as the rows).
   One more dimension, ``unres`` (:data:`UNRESOLVED_BY_TYPE`), counts only the unresolved (open or acknowledged)
   ones per type: the dashboard's age tiles sum its hours instead of reading the last week's rows.
-- ``backlog_counts``: the reconciliation backlog (:mod:`hub.store.backlog_counts`), moved by the same deltas.
+- ``backlog_counts`` and ``backlog_counts_daily``: the reconciliation backlog (:mod:`hub.store.backlog_counts`),
+  moved by the same deltas.
 
 Read by :mod:`hub.store.exception_queries`, :mod:`hub.store.metrics_queries` and
 :mod:`hub.store.dashboard_queries` whenever a question names only what they count.
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, text
+from sqlalchemy import and_, delete, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -49,6 +50,14 @@ def opened_in_hours(hours: Iterable[int]) -> Any:
     opened = tables.exceptions.c.opened_at
     return or_(*(and_(opened >= EPOCH + timedelta(hours=hour), opened < EPOCH + timedelta(hours=hour + 1))
                  for hour in sorted(hours)))
+
+
+def counted_statuses(hours: Iterable[int]) -> Any:
+    """The condition: an exception in a status the hourly counters count in these hours. It keeps the same rows and
+    lets an index led by status walk an hour's range (without a status PostgreSQL reads the whole table)."""
+    h = tables.exception_counts_hourly.c
+    return tables.exceptions.c.status.in_(select(h.value).where(h.dim == "status", h.hour.in_(sorted(hours)),
+                                                                h.n != 0))
 
 
 def key_of(row: Any, **changed: Any) -> Key:
@@ -178,6 +187,8 @@ async def rebuild(conn: AsyncConnection) -> None:
     for statement in rebuild_statements(conn.dialect.name):
         await conn.execute(text(statement))
     await conn.execute(delete(tables.backlog_counts))
+    await conn.execute(delete(tables.backlog_counts_daily))
     rows = backlog_counts.rebuild_rows(await conn.execute(backlog_counts.UNRESOLVED_MISMATCHES), hour_of)
     if rows:
         await conn.execute(insert(tables.backlog_counts), rows)
+        await conn.execute(insert(tables.backlog_counts_daily), backlog_counts.daily_rows(rows))

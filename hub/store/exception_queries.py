@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from hub.store.exception_counts import hour_of, opened_in_hours
+from hub.store.exception_counts import counted_statuses, hour_of, opened_in_hours
 from hub.store.tables import exception_counts, exception_counts_hourly, exception_history, exceptions
 
 TOTAL_COUNT_CAP = 10_000
@@ -162,7 +162,8 @@ async def _by_hours(conn: Any, flt: ExceptionFilter, now: datetime, by: Sequence
     for value, n in await conn.execute(query):  # the whole hours between the bounds
         found[(value or None) if by else None] += int(n)
     columns = [GROUPABLE[by[0]]] if by else []
-    edge_hours = select(*columns, func.count()).where(*_conditions(flt, now), opened_in_hours(cut))
+    edge_hours = select(*columns, func.count()).where(*_conditions(flt, now), opened_in_hours(cut),
+                                                      *([] if flt.status else [counted_statuses(cut)]))
     for row in await conn.execute(edge_hours.group_by(*columns) if columns else edge_hours):
         found[row[0] if by else None] += row[-1]
     return found

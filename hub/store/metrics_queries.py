@@ -21,15 +21,16 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, Text, and_, case, cast, func, select
+from sqlalchemy import Integer, Text, and_, case, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import NUMERIC
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.backlog_counts import UNRESOLVED_MISMATCHES, contribution
-from hub.store.exception_counts import HOURLY, hour_of, opened_in_hours
+from hub.store.exception_counts import HOURLY, counted_statuses, hour_of, opened_in_hours
 from hub.store.exception_queries import counted
 from hub.store.tables import (
     backlog_counts,
+    backlog_counts_daily,
     deliveries,
     events,
     exception_counts,
@@ -173,42 +174,56 @@ async def _counted_exceptions(conn: AsyncConnection, group_by: Sequence[str],
 
 async def _hourly_exceptions(conn: AsyncConnection, group_by: Sequence[str], window: Window, bucket: str | None,
                              zone: ZoneInfo) -> list[dict[str, Any]] | None:
-    """The same rows as :func:`counts` from the hourly counters, or None when they cannot answer exactly: more than
-    one dimension, a source filter beside another dimension, a window edge inside an hour, or a zone whose offset
-    is not whole hours (its local hours split UTC ones)."""
+    """The same rows as :func:`counts` from the hourly counters, the (at most two) hours a window edge cuts counted
+    from their rows; or None when they cannot answer exactly: more than one dimension, a source filter beside
+    another dimension, or a zone whose offset is not whole hours (its local hours split UTC ones)."""
     dims = list(dict.fromkeys(group_by))
     if len(dims) > 1 or any(name not in HOURLY for name in dims):
         return None
     if window.source is not None and dims not in ([], ["source"]):
         return None
-    if any(edge is not None and edge != edge.replace(minute=0, second=0, microsecond=0)
-           for edge in (window.since, window.until)):
-        return None
+    cut = sorted({hour_of(edge) for edge in (window.since, window.until)
+                  if edge is not None and edge != edge.replace(minute=0, second=0, microsecond=0)})
     h = exception_counts_hourly.c
     dim = dims[0] if dims else ("source" if window.source is not None else "")
     query = select(h.hour, h.value, func.sum(h.n).label("n")).where(h.dim == dim)
     if window.source is not None:
         query = query.where(h.value == window.source)
     if window.since is not None:
-        query = query.where(h.hour >= hour_of(window.since))
+        query = query.where(h.hour >= hour_of(window.since) + (1 if hour_of(window.since) in cut else 0))
     if window.until is not None:
         query = query.where(h.hour < hour_of(window.until))
-    rows = (await conn.execute(query.group_by(h.hour, h.value).having(func.sum(h.n) != 0))).all()
+    counted = [tuple(row) for row in await conn.execute(query.group_by(h.hour, h.value).having(func.sum(h.n) != 0))]
+    if cut:
+        counted += await _cut_hours(conn, dims, window, cut)
     totals: dict[tuple[Any, str | None], int] = defaultdict(int)
-    for row in rows:
+    for hour, value, n in counted:
         local = None
         if bucket is not None:
-            offset = datetime.fromtimestamp(row.hour * 3600, UTC).astimezone(zone).utcoffset() or timedelta()
+            offset = datetime.fromtimestamp(hour * 3600, UTC).astimezone(zone).utcoffset() or timedelta()
             if offset % timedelta(hours=1):
                 return None
-            local = _local_bucket(row.hour * 4, bucket, zone)
-        totals[(row.value or None, local)] += int(row.n)
+            local = _local_bucket(hour * 4, bucket, zone)
+        totals[((value or None) if dims else None, local)] += int(n)
     result = [{**({dims[0]: value} if dims else {}), "bucket": local, "count": n}
-              for (value, local), n in totals.items()]
+              for (value, local), n in totals.items() if n]
     result.sort(key=lambda r: (r["bucket"] or "", *(str(r[name]) for name in dims)))
     if not result and not dims and bucket is None:
         return [{"bucket": None, "count": 0}]  # one total row, as SQL's count without GROUP BY gives
     return result
+
+
+async def _cut_hours(conn: AsyncConnection, dims: list[str], window: Window, cut: list[int]) -> list[tuple[Any, ...]]:
+    """(hour, value, n) of the exceptions in the window opened in the ``cut`` hours (an index range each)."""
+    _, time_column, columns = _SUBJECTS["exceptions"]
+    found = []
+    for hour in cut:
+        grouped = [columns[name] for name in dims]
+        query = _where(select(*grouped, func.count()).where(opened_in_hours([hour]), counted_statuses([hour])),
+                       time_column, window, columns["source"])
+        rows = await conn.execute(query.group_by(*grouped) if grouped else query)
+        found += [(hour, row[0] if dims else None, row[-1]) for row in rows]
+    return found
 
 
 def bucket_start(moment: datetime, bucket: str, zone: ZoneInfo) -> str:
@@ -300,25 +315,31 @@ async def reconciliation_backlog(conn: AsyncConnection, now: datetime) -> list[d
     """Unmatched amounts from open (or acknowledged) amount mismatches, per currency and age since opened.
 
     Rows ``{currency, age, exceptions, unmatched}``: ``unmatched`` is the sum of absolute differences (a
-    decimal string); age buckets are <1h, 1h-24h, 1d-7d, >7d. Read from the hourly backlog counters
-    (:mod:`hub.store.backlog_counts`), summed per bucket by PostgreSQL, in Python on SQLite (no exact decimal sum
-    there); the (at most three) hours an age edge cuts are counted from their rows.
+    decimal string); age buckets are <1h, 1h-24h, 1d-7d, >7d. Read from the backlog counters
+    (:mod:`hub.store.backlog_counts`): per day for the days before the oldest edge's, per hour after it; summed per
+    bucket by PostgreSQL, in Python on SQLite (no exact decimal sum there); the (at most three) hours an age edge cuts
+    are counted from their rows.
     """
     edges = [(name, hour_of(now - limit)) for name, limit in AGE_BUCKETS if limit is not None]
     cut = {hour for _, hour in edges}
+    oldest, first_hourly_day = AGE_BUCKETS[-1][0], min(cut) // 24
     counted: dict[tuple[str, str], int] = defaultdict(int)
     amounts: dict[tuple[str, str], list[Any]] = defaultdict(list)  # decimal texts or Decimals, summed once
-    b = backlog_counts.c
+    b, d = backlog_counts.c, backlog_counts_daily.c
     # an hour no edge cuts is wholly younger than the first edge it is after
-    age = case(*((b.hour > edge, name) for name, edge in edges), else_=AGE_BUCKETS[-1][0]).label("age")
-    summed = conn.dialect.name == "postgresql"  # summed there (numeric is exact): a row per currency and age
-    columns = (func.sum(b.n), cast(func.sum(cast(b.unmatched, NUMERIC)), Text)) if summed else (b.n, b.unmatched)
-    whole_hours = select(b.currency, age, *columns).where(b.n > 0, b.hour.not_in(cut))
-    if summed:
-        whole_hours = whole_hours.group_by(b.currency, age)
-    for currency, label, n, unmatched in await conn.execute(whole_hours):
-        counted[(currency, label)] += n
-        amounts[(currency, label)].append(unmatched)
+    age = case(*((b.hour > edge, name) for name, edge in edges), else_=oldest).label("age")
+    hours = select(b.currency, age, b.n, b.unmatched).where(b.n > 0, b.hour >= first_hourly_day * 24,
+                                                             b.hour.not_in(cut))
+    days = select(d.currency, literal(oldest).label("age"), d.n, d.unmatched).where(d.n > 0,
+                                                                                 d.day < first_hourly_day)
+    for part in (hours, days):
+        if conn.dialect.name == "postgresql":  # summed there (numeric is exact): a row per currency and age
+            part = part.subquery()
+            part = select(part.c.currency, part.c.age, func.sum(part.c.n),
+                          cast(func.sum(cast(part.c.unmatched, NUMERIC)), Text)).group_by(part.c.currency, part.c.age)
+        for currency, label, n, unmatched in await conn.execute(part):
+            counted[(currency, label)] += n
+            amounts[(currency, label)].append(unmatched)
     rows = UNRESOLVED_MISMATCHES.where(opened_in_hours(cut))
     for row in await conn.execute(rows):
         found = contribution(row.evidence)

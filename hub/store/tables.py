@@ -224,6 +224,14 @@ backlog_counts = Table(
     Column("n", Integer, nullable=False),
     Column("unmatched", Text, nullable=False),
 )
+# The same per UTC day opened (days since 1970): the backlog older than a week reads a row a day, not 24.
+backlog_counts_daily = Table(
+    "backlog_counts_daily", metadata,
+    Column("currency", Text, primary_key=True),
+    Column("day", Integer, primary_key=True, autoincrement=False),
+    Column("n", Integer, nullable=False),
+    Column("unmatched", Text, nullable=False),
+)
 
 # Who did what to an exception, and when (the system included: opened, auto-resolved, reopened).
 exception_history = Table(

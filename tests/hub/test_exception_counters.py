@@ -30,7 +30,7 @@ from hub.store import exception_queries as xq
 from hub.store import metrics_queries as mq
 from hub.store.engine import MIGRATIONS
 from hub.store.exception_counts import DIMS, UNRESOLVED_BY_TYPE, hour_of, rebuild
-from hub.store.tables import exception_counts, exception_counts_hourly, exceptions
+from hub.store.tables import backlog_counts_daily, exception_counts, exception_counts_hourly, exceptions
 from tests.conftest import PG_URL, pg_execute
 
 T0 = datetime(2026, 11, 1)
@@ -77,6 +77,32 @@ async def kept_hourly(conn: Any) -> dict[tuple[str, int, str], int]:
             for row in await conn.execute(select(h.dim, h.hour, h.value, h.n).where(h.n != 0))}
 
 
+async def fresh_backlog_days(conn: Any) -> dict[tuple[str, int], tuple[int, Decimal]]:
+    """The backlog per currency and day opened, summed over the rows in Python."""
+    return await summed_backlog(conn, lambda opened_at: hour_of(opened_at) // 24)
+
+
+async def summed_backlog(conn: Any, period: Any) -> dict[tuple[str, Any], tuple[int, Decimal]]:
+    """Unresolved amount mismatches over the rows, per currency and ``period(opened_at)``: (how many, sum of |diff|)."""
+    found: dict[tuple[str, Any], tuple[int, Decimal]] = {}
+    for row in await conn.execute(select(exceptions.c.opened_at, exceptions.c.evidence)
+                                  .where(exceptions.c.type == "amount_mismatch", exceptions.c.status != "resolved")):
+        try:
+            difference = abs(Decimal(str(row.evidence.get("difference", "0"))))
+        except InvalidOperation:
+            continue
+        key = (str(row.evidence.get("currency") or "?"), period(row.opened_at))
+        n, total = found.get(key, (0, Decimal(0)))
+        found[key] = (n + 1, total + difference)
+    return found
+
+
+async def kept_backlog_days(conn: Any) -> dict[tuple[str, int], tuple[int, Decimal]]:
+    d = backlog_counts_daily.c
+    return {(row.currency, row.day): (row.n, Decimal(row.unmatched))
+            for row in await conn.execute(select(d.currency, d.day, d.n, d.unmatched).where(d.n != 0))}
+
+
 async def play(store: Store, ops: list[tuple[Any, ...]]) -> None:
     for i, op in enumerate(ops):
         now = T0 + timedelta(minutes=23 * i)  # a few hours: hourly counters and the hours a bound cuts
@@ -102,6 +128,7 @@ async def check_case(store: Store, ops: list[tuple[Any, ...]]) -> None:
     async with store.read() as conn:
         assert await kept_counts(conn) == await fresh_counts(conn)
         assert await kept_hourly(conn) == await fresh_hourly(conn)
+        assert await kept_backlog_days(conn) == await fresh_backlog_days(conn)
         rows = (await conn.execute(select(exceptions))).all()
         for by in (["type", "status"], ["source", "severity", "tx_kind"], ["queue", "system_kind"], ["source"], []):
             for flt in (xq.ExceptionFilter(), xq.ExceptionFilter(status=("open", "acknowledged")),
@@ -117,7 +144,8 @@ async def check_case(store: Store, ops: list[tuple[Any, ...]]) -> None:
                     rows, flt, LATER, by), (flt, by)
         unresolved = (await conn.execute(select(exceptions.c.type, exceptions.c.opened_at)
                                          .where(exceptions.c.status != "resolved"))).all()
-        for now in (T0, T0 + timedelta(minutes=70), T0 + timedelta(days=2), T0 + timedelta(days=9)):
+        for now in (T0, T0 + timedelta(minutes=70), T0 + timedelta(days=2), T0 + timedelta(days=7, hours=5),
+                    T0 + timedelta(days=9)):
             expected: dict[tuple[str, str], int] = {}
             for row in unresolved:
                 age = next((label for label, limit in mq.AGE_BUCKETS if limit is not None
@@ -126,14 +154,19 @@ async def check_case(store: Store, ops: list[tuple[Any, ...]]) -> None:
             assert {(r["type"], r["age"]): r["count"] for r in await dq.open_exceptions_by_age(conn, now)} == expected
             assert {(r["currency"], r["age"]): (r["exceptions"], Decimal(r["unmatched"]))
                     for r in await mq.reconciliation_backlog(conn, now)} == await scanned_backlog(conn, now)
-        hour_edges, inside = (T0 - timedelta(days=1), T0 + timedelta(days=2)), timedelta(seconds=1)
+        windows = [(T0 - timedelta(days=1), T0 + timedelta(days=2)),  # whole hours
+                   (T0 - timedelta(seconds=1), T0 + timedelta(days=2)),  # an edge inside an hour: its rows
+                   (T0 + timedelta(minutes=50), T0 + timedelta(hours=4, minutes=10)),  # both edges cut an hour
+                   (T0 + timedelta(minutes=10), T0 + timedelta(minutes=40)),  # both in one hour
+                   (T0 + timedelta(hours=2, minutes=30), None), (None, T0 + timedelta(hours=3, minutes=20))]
         for group_by, source in ((["type"], None), (["status"], None), (["source"], None), (["kind"], None),
                                  ([], None), ([], "erp"), (["source"], "wms")):
             for bucket, tz in ((None, "UTC"), ("hour", "UTC"), ("day", "Europe/Berlin"), ("day", "Asia/Kolkata")):
-                hourly = await mq.counts(conn, "exceptions", group_by, mq.Window(*hour_edges, source), bucket, tz)
-                scanned = await mq.counts(conn, "exceptions", group_by, mq.Window(
-                    hour_edges[0] + inside, hour_edges[1], source), bucket, tz)  # an edge inside an hour: the rows
-                assert hourly == scanned, (group_by, source, bucket, tz)
+                for since, until in windows:
+                    window = mq.Window(since, until, source)
+                    assert metric_counts(await mq.counts(conn, "exceptions", group_by, window, bucket, tz),
+                                         group_by) == scanned_metrics(rows, group_by, window, bucket, tz), (
+                        group_by, window, bucket, tz)
         for group_by in (["type", "status"], ["source", "kind"], []):
             assert await mq.counts(conn, "exceptions", group_by) == await mq.counts(
                 conn, "exceptions", group_by, mq.Window(since=T0 - timedelta(days=1)))
@@ -180,21 +213,34 @@ def grouped(counts: list[dict[str, Any]], by: list[str]) -> dict[tuple[Any, ...]
     return {tuple(row[name] for name in by): row["count"] for row in counts if row["count"]}
 
 
+METRIC_COLUMNS = {"type": "type", "status": "status", "source": "system", "kind": "tx_kind"}
+
+
+def scanned_metrics(rows: list[Any], group_by: list[str], window: mq.Window, bucket: str | None,
+                    tz: str) -> dict[tuple[Any, ...], int]:
+    """What ``metrics`` counts of exceptions must answer, counted over the rows in Python."""
+    found: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        if ((window.since is not None and row.opened_at < window.since)
+                or (window.until is not None and row.opened_at >= window.until)
+                or window.source not in (None, row.system)):
+            continue
+        key = (*(getattr(row, METRIC_COLUMNS[name]) for name in group_by),
+               bucket and mq.bucket_start(row.opened_at, bucket, mq.timezone(tz)))
+        found[key] = found.get(key, 0) + 1
+    return found
+
+
+def metric_counts(counts: list[dict[str, Any]], group_by: list[str]) -> dict[tuple[Any, ...], int]:
+    """``metrics`` count rows as {(values…, bucket): count}, no zero (an empty total)."""
+    return {(*(row[name] for name in group_by), row["bucket"]): row["count"] for row in counts if row["count"]}
+
+
 async def scanned_backlog(conn: Any, now: datetime) -> dict[tuple[str, str], tuple[int, Decimal]]:
     """The reconciliation backlog summed over the rows (what the counters must answer)."""
-    found: dict[tuple[str, str], tuple[int, Decimal]] = {}
-    for row in await conn.execute(select(exceptions.c.opened_at, exceptions.c.evidence)
-                                  .where(exceptions.c.type == "amount_mismatch", exceptions.c.status != "resolved")):
-        try:
-            difference = abs(Decimal(str(row.evidence.get("difference", "0"))))
-        except InvalidOperation:
-            continue
-        age = next((label for label, limit in mq.AGE_BUCKETS if limit is not None
-                    and row.opened_at > now - limit), mq.AGE_BUCKETS[-1][0])
-        key = (str(row.evidence.get("currency") or "?"), age)
-        n, total = found.get(key, (0, Decimal(0)))
-        found[key] = (n + 1, total + difference)
-    return found
+    return await summed_backlog(conn, lambda opened_at: next((
+        label for label, limit in mq.AGE_BUCKETS if limit is not None and opened_at > now - limit),
+        mq.AGE_BUCKETS[-1][0]))
 
 
 async def run_case(engine: str, ops: list[tuple[Any, ...]]) -> None:
@@ -318,6 +364,47 @@ async def test_a_time_bounded_total_reads_only_the_hours_a_bound_cuts(store: Sto
     async with store.read() as conn:
         assert await xq.count_exceptions(conn, flt, now) == 245
         assert await xq.group_counts(conn, flt, now, ["status"]) == [{"status": "open", "count": 245}]
+
+
+@pytest.mark.asyncio
+async def test_migration_counts_the_backlog_per_day(store: Store) -> None:
+    """The migration that adds the per-day backlog counters fills them from the hourly ones (exact sums)."""
+    async with store.write() as conn:
+        for i, (difference, currency) in enumerate((("1.10", "EUR"), ("-2.205", "EUR"), ("3", "USD"), ("0.01", "EUR"))):
+            await raise_exception(conn, Finding("amount", "amount_mismatch", "error", f"tx_{i}", "amount",
+                                                {"difference": difference, "currency": currency}, f"tx_{i}"),
+                                  now=T0 + timedelta(hours=17 * i))
+    async with store.write() as conn:
+        kept = await kept_backlog_days(conn)
+        await conn.run_sync(backlog_counts_daily.drop)
+        await conn.run_sync(_run_upgrade, _migration("backlog_counts_daily"))
+    async with store.read() as conn:
+        assert await kept_backlog_days(conn) == kept == await fresh_backlog_days(conn) == {
+            ("EUR", hour_of(T0) // 24): (2, Decimal("3.305")), ("USD", hour_of(T0) // 24 + 1): (1, Decimal(3)),
+            ("EUR", hour_of(T0) // 24 + 2): (1, Decimal("0.01"))}
+
+
+@pytest.mark.asyncio
+async def test_metrics_counts_read_only_the_hours_a_window_edge_cuts(store: Store) -> None:
+    """``metrics`` counts of exceptions over a window whose edges fall inside hours sum the whole hours from the
+    counters: rows deleted around the hub from a whole hour still count, rows of the hours an edge cuts are read."""
+    async with store.write() as conn:
+        await conn.execute(exceptions.insert(), [
+            {"id": f"exc_{i:03d}", "type": "late", "severity": "warning", "rule": "sla", "subject": f"tx_{i}",
+             "key": f"sla|tx_{i}", "status": "open", "message": "late", "evidence": {}, "system": "erp",
+             "opened_at": T0 + timedelta(minutes=6 * i), "updated_at": T0} for i in range(100)])  # 10 an hour
+        await rebuild(conn)
+    window = mq.Window(T0 + timedelta(minutes=25), T0 + timedelta(hours=5, minutes=40))  # cuts hours 0 and 5
+    expected = [{"type": "late", "bucket": None, "count": 52}]  # 00:30…00:54, hours 1-4 whole, 05:00…05:36
+    async with store.read() as conn:
+        assert await mq.counts(conn, "exceptions", ["type"], window) == expected
+    async with store.write() as conn:
+        await conn.execute(delete(exceptions).where(exceptions.c.opened_at == T0 + timedelta(hours=2)))
+        await conn.execute(delete(exceptions).where(exceptions.c.opened_at == T0 + timedelta(minutes=30)))
+    async with store.read() as conn:
+        assert await mq.counts(conn, "exceptions", ["type"], window) == [{**expected[0], "count": 51}]
+        assert await mq.counts(conn, "exceptions", [], replace(window, source="erp"), "hour") == [
+            {"bucket": f"2026-11-01T0{hour}:00:00+00:00", "count": n} for hour, n in enumerate((4, 10, 10, 10, 10, 7))]
 
 
 @pytest.mark.asyncio
