@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -86,7 +87,7 @@ class PageRequest:
 
 @dataclass(slots=True)
 class KeysetPage:
-    rows: list[Any]
+    rows: list[Any]  # plain records (:func:`plain`), in the list's order
     has_next: bool
     has_previous: bool
     start_cursor: str | None
@@ -143,10 +144,15 @@ async def keyset_page(conn: Any, query: Any, keys: Sequence[Key], request: PageR
 async def keyset_rows(conn: Any, query: Any, keys: Sequence[Key], forward: bool, values: list[Any] | None,
                       size: int) -> list[Any]:
     """Up to ``size + 1`` rows of ``query`` past the cursor ``values`` (None: from the start), walking order."""
+    return list((await conn.execute(keyset_query(query, keys, forward, values, size))).all())
+
+
+def keyset_query(query: Any, keys: Sequence[Key], forward: bool, values: list[Any] | None, size: int) -> Any:
+    """The statement :func:`keyset_rows` runs: ``query`` past the cursor, in walking order, ``size + 1`` rows."""
     if values is not None:
         query = query.where(_beyond(keys, values, forward))
     order = [(k.column.desc() if k.descending == forward else k.column.asc()) for k in keys]
-    return list((await conn.execute(query.order_by(*order).limit(size + 1))).all())
+    return query.order_by(*order).limit(size + 1)
 
 
 def cursor_values(cursor: str, keys: Sequence[Key]) -> list[Any]:
@@ -154,14 +160,25 @@ def cursor_values(cursor: str, keys: Sequence[Key]) -> list[Any]:
     return _values(cursor, keys)
 
 
+@cache
+def _record_type(fields: tuple[str, ...]) -> type:
+    return make_dataclass("Record", fields, frozen=True, slots=True)
+
+
+def plain(row: Any) -> Any:
+    """A result row as a plain frozen dataclass with the same attribute names: no SQLAlchemy row leaves the store."""
+    mapping = row._mapping
+    return _record_type(tuple(mapping.keys()))(*mapping.values())
+
+
 def page_from(rows: list[Any], keys: Sequence[Key], request: PageRequest, tag: str | None = None) -> KeysetPage:
-    """The page of up to ``size + 1`` rows fetched in walking order (the extra one says there is more)."""
+    """The page of up to ``size + 1`` rows fetched in walking order (the extra one says there is more), its rows
+    plain objects (:func:`plain`)."""
     forward = request.first is not None
     size = request.size
     cursor = request.after if forward else request.before
-    rows = list(rows)
     more = len(rows) > size
-    rows = rows[:size]
+    rows = [plain(row) for row in rows[:size]]
     if not forward:
         rows.reverse()
     start = cursor_for(rows[0], keys, tag) if rows else None

@@ -4,6 +4,7 @@ query in the same keyset order: every page, forward and backward, both orders, o
 from __future__ import annotations
 
 import random
+from dataclasses import is_dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -33,6 +34,7 @@ async def _walk(conn, read, forward: bool, size: int) -> list[str]:  # type: ign
     while True:
         request = PageRequest(first=size, after=cursor) if forward else PageRequest(last=size, before=cursor)
         page = await read(conn, request)
+        assert all(is_dataclass(row) for row in page.rows)  # plain records, no SQLAlchemy row
         seen.extend(row.id for row in (page.rows if forward else reversed(page.rows)))
         if not (page.has_next if forward else page.has_previous):
             return seen

@@ -3,6 +3,7 @@ on an SQLite file and on the real PostgreSQL (the ``store`` fixture of tests/con
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -268,3 +269,17 @@ async def test_the_pager_walks_every_row_once_in_order_while_rows_arrive(store: 
     backward = await walk(store, finder, PageRequest(last=4), between=2)  # toward the newest: it meets new rows
     assert len(backward) == len(set(backward)) and set(now) < set(backward)
     assert backward == list(reversed(in_order(keys, backward)))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("finder", list(FINDERS))
+async def test_a_page_holds_plain_records_not_result_rows(store: Store, finder: str) -> None:
+    """A finder's page gives plain frozen records with the selected columns' names, no SQLAlchemy row."""
+    query, keys, add = FINDERS[finder]
+    await add(store, 3, 0)
+    async with store.read() as conn:
+        page = await keyset_page(conn, query(), keys, PageRequest(first=2))
+        columns = list((await conn.execute(query())).keys())
+    assert len(page.rows) == 2 and page.has_next
+    for row in page.rows:
+        assert is_dataclass(row) and [field.name for field in fields(row)] == columns
