@@ -19,7 +19,7 @@ from typing import Any
 from hub.config import Config
 from hub.exceptions import maintenance
 from hub.exceptions.broadcast import Broadcaster
-from hub.exceptions.flows import next_due, transaction_steps
+from hub.exceptions.flows import next_due, step_states
 from hub.exceptions.lifecycle import Changes, Finding, auto_resolve, open_new, raise_exception
 from hub.exceptions.rules import RuleSettings, TxEvent, findings
 from hub.exceptions.settlement_facts import SettlementFacts, load_settlement_facts
@@ -101,7 +101,8 @@ class Evaluator:
         outcomes: list[dict[str, Any]] = []
         for tx_id, kind in kinds.items():
             tx_events = by_tx.get(tx_id, [])
-            states = transaction_steps(self._config, kind, tx_events, now, stopped)
+            flow = self._config.flows.get(kind)  # as transaction_steps, on events that carry their sources' kinds
+            states = step_states(flow, tx_events, now, self._kinds, stopped) if flow is not None else []
             if kind in self._flow_keys:
                 outcomes += outcome_rows(self._config, tx_id, kind, tx_events, states, self._flow_keys[kind])
             found, settle_by = self._money(money, tx_id, kind, tx_events, now)

@@ -103,7 +103,9 @@ KIND_LABELS = {"erp": "ERP", "pos": "POS", "wms": "WMS", "commerce": "storefront
                "carrier": "carrier", "payment": "payments", "returns": "returns platform", "other": "system"}
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (hashable all the same): a frozen dataclass's __init__ sets each of these 11 fields through
+# object.__setattr__, 3x the cost of a plain one, and the evaluator makes one per step of every transaction.
+@dataclass(slots=True, unsafe_hash=True)
 class StepState:
     """Where one transaction stands on one step. A pending or overdue step says since when its clock runs
     (``since``: the step before it was done) and which source owes it (``owed_by``, of kind ``owed_kind``; the
@@ -148,6 +150,10 @@ class _Reported(Protocol):
     occurred_at: datetime
 
 
+class _Placed(_Reported, Protocol):
+    system_kind: str | None
+
+
 def transaction_steps(config: Config, kind: str, events: Iterable[_Reported], now: datetime,
                       paused: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None) -> list[StepState]:
     """The steps of a transaction of ``kind`` with these events (its flow from ``config``; none for a kind
@@ -161,7 +167,7 @@ def transaction_steps(config: Config, kind: str, events: Iterable[_Reported], no
                               for e in events], now, kinds, paused)
 
 
-def owner(step: Step, events: list[FlowEvent], sources: Mapping[str, str]) -> tuple[str | None, str | None]:
+def owner(step: Step, events: Sequence[_Reported], sources: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(source, kind) that owes ``step``: of the step's ``system_kind`` or the kinds that report its types, a
     source that took part in the transaction, else the only source of the likeliest kind configured; (None, kind)
     when several sources of that kind could; (None, None) when no configured source reports such events."""
@@ -179,21 +185,21 @@ def owner(step: Step, events: list[FlowEvent], sources: Mapping[str, str]) -> tu
     return None, None
 
 
-def step_states(flow: Flow, events: list[FlowEvent], now: datetime, sources: Mapping[str, str] | None = None,
+def step_states(flow: Flow, events: Sequence[_Placed], now: datetime, sources: Mapping[str, str] | None = None,
                 paused: Mapping[str, Sequence[tuple[datetime, datetime]]] | None = None) -> list[StepState]:
     """Each step's state at ``now``. ``waiting``: the step before it is not done yet, so no clock runs.
     ``sources`` (configured source name → kind) names who owes each pending or overdue step."""
-    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    timeline = Timeline(events)
+    ordered = timeline.ordered
     states: list[StepState] = []
     previous_done: datetime | None = None
     # The flow has started once any of its steps happened: a transaction holding none of them (a
     # stock snapshot filed under the default kind) runs no clock, so it cannot go overdue.
-    started = any(e.type in step.types for step in flow.steps for e in ordered)
-    origin = next((e.system_kind for e in ordered if e.type in flow.steps[0].types), None)
+    started = any(timeline.has(step.types) for step in flow.steps)
+    first = timeline.first(flow.steps[0].types)
+    origin = first.system_kind if first is not None else None
     for index, step in enumerate(flow.steps):
-        done = next((e for e in ordered if e.type in step.types
-                     and (step.system_kind is None or e.system_kind == step.system_kind)), None)
-        stop = next((e for e in ordered if e.type in step.stopped_by), None)
+        done = timeline.first(step.types, step.system_kind)
         if done is not None:
             anchor = previous_done
             states.append(StepState(step.name, "done", done.occurred_at, done.source, done.id,
@@ -201,7 +207,7 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime, sources: Map
                                     optional=step.optional))
             previous_done = done.occurred_at
             continue
-        if stop is not None or (origin is not None and origin in step.not_for_kinds):
+        if timeline.has(step.stopped_by) or (origin is not None and origin in step.not_for_kinds):
             states.append(StepState(step.name, "skipped", optional=step.optional))
             continue
         if index == 0:
@@ -228,6 +234,37 @@ def step_states(flow: Flow, events: list[FlowEvent], now: datetime, sources: Map
         if not step.optional:
             previous_done = None  # later steps wait for this one
     return states
+
+
+class Timeline:
+    """A transaction's events in timeline order (time, then id), indexed by type in one pass: which event does a
+    step, and whether any event of some types happened, without scanning the events once per step."""
+
+    __slots__ = ("ordered", "_of_type")
+
+    def __init__(self, events: Iterable[_Placed]) -> None:
+        self.ordered = sorted(events, key=_timeline)
+        self._of_type: dict[str, list[tuple[int, _Placed]]] = {}
+        for place, event in enumerate(self.ordered):
+            self._of_type.setdefault(event.type, []).append((place, event))
+
+    def first(self, types: Iterable[str], system_kind: str | None = None) -> _Placed | None:
+        """The earliest event of one of ``types`` (reported by ``system_kind`` when given)."""
+        best: tuple[int, _Placed] | None = None
+        for event_type in types:
+            for candidate in self._of_type.get(event_type, ()):
+                if system_kind is None or candidate[1].system_kind == system_kind:
+                    if best is None or candidate[0] < best[0]:
+                        best = candidate
+                    break
+        return best[1] if best is not None else None
+
+    def has(self, types: Iterable[str]) -> bool:
+        return any(event_type in self._of_type for event_type in types)
+
+
+def _timeline(event: _Placed) -> tuple[datetime, str]:
+    return event.occurred_at, event.id
 
 
 def flow_summary(states: list[StepState]) -> tuple[str, str]:
