@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import DateTime, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 
 from hub.store import Store, is_transient
-from hub.store.bulk import add_to, insert_rows
+from hub.store.bulk import _processor, add_to, insert_rows
 from hub.store.tables import events, ref_keys, transactions
 from tests.conftest import pg_execute
 
@@ -89,3 +92,13 @@ async def test_a_server_lost_inside_a_begun_transaction_fails_the_copy_as_transi
         await insert_rows(conn, events, [event_row(1)])
     async with store.read() as conn:
         assert list((await conn.execute(select(events.c.id))).scalars()) == ["evt_1"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.one_of(st.datetimes(), st.datetimes(timezones=st.timezones()), st.dates()))
+def test_sqlite_datetimes_convert_to_sqlalchemys_text(value: object) -> None:
+    """bulk writes a naive datetime's SQLite text with ``isoformat``: the very text SQLAlchemy's DateTime writes
+    (and anything else through SQLAlchemy's own conversion)."""
+    dialect = sqlite.dialect()
+    impl = DateTime().dialect_impl(dialect)
+    assert _processor(impl, dialect)(value) == impl.bind_processor(dialect)(value)
