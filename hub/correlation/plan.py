@@ -37,15 +37,18 @@ class CorrelationSettings:
 def clean_refs(refs: Iterable[Ref], settings: CorrelationSettings) -> list[Ref]:
     """Refs without junk, stripped, each ``(namespace, value)`` once (identity wins over related)."""
     kept: dict[Key, Ref] = {}
+    junk = settings.junk_values
     for ref in refs:
         value = ref.value.strip() if isinstance(ref.value, str) else ""
         namespace = ref.namespace.strip() if isinstance(ref.namespace, str) else ""
-        if not namespace or is_junk(value, settings.junk_values):
+        if not namespace or is_junk(value, junk):
             continue
         role = ref.role if ref.role in (IDENTITY, RELATED) else IDENTITY
-        previous = kept.get((namespace, value))
+        key = (namespace, value)
+        previous = kept.get(key)
         if previous is None or (previous.role == RELATED and role == IDENTITY):
-            kept[(namespace, value)] = Ref(namespace, value, role)
+            clean = value == ref.value and namespace == ref.namespace and role == ref.role
+            kept[key] = ref if clean else Ref(namespace, value, role)  # an equal ref is kept, not copied
     return list(kept.values())
 
 
