@@ -8,6 +8,7 @@ from collectors import amazon_sp, attributes, cloudevents, easypost, ingest, jso
 from collectors.base import ParseError, SignatureError
 from collectors.shopify_catalog import ShopifyLookups
 from hub.config import Config
+from hub.ingest.handoff import Handoff
 from hub.model import Delivery, Event
 
 # Adapter name (``[[sources]] adapter``) → module with ``verify``, ``dedup_key``, ``parse`` and, where the
@@ -24,12 +25,13 @@ ADAPTERS: dict[str, ModuleType] = {
 
 
 def parser_for(config: Config, adapters: dict[str, ModuleType] = ADAPTERS,  # type: ignore[no-untyped-def]
-               client: httpx.AsyncClient | None = None):
+               client: httpx.AsyncClient | None = None, handoff: Handoff | None = None):
     """The function the normalizer calls on each stored delivery: the source's adapter's ``parse``.
 
     With ``client``, Shopify sources that have an Admin API token resolve inventory items and locations through
     cached lookups (:class:`collectors.shopify_catalog.ShopifyLookups`): the function's ``prepare(deliveries)``,
-    awaited by the normalizer before it parses a batch, fetches what the batch needs.
+    awaited by the normalizer before it parses a batch, fetches what the batch needs. With ``handoff``, an
+    ``/ingest`` delivery's events are those its receiver parsed, when it handed them over (hub/ingest/handoff.py).
     """
     lookups = ShopifyLookups(config, client)
 
@@ -38,7 +40,7 @@ def parser_for(config: Config, adapters: dict[str, ModuleType] = ADAPTERS,  # ty
 
     def adapter_parse(delivery: Delivery) -> list[Event]:
         if delivery.source == ingest.INGEST_SOURCE:
-            return ingest.parse(delivery, config)
+            return ingest.parse(delivery, config, handoff)
         source = config.sources.get(delivery.source)
         if source is None:
             raise ParseError(f"source {delivery.source!r} is no longer configured")

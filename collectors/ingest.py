@@ -15,6 +15,7 @@ from collectors.http import media_type, read_body, request_headers, send_error, 
 from hub.access.auth import authenticate, require_role
 from hub.config import Config
 from hub.errors import BadRequest, HubError, MethodNotAllowed, UnsupportedMediaType
+from hub.ingest.handoff import Handoff
 from hub.ingest.inbox import dedup_key_for
 from hub.ingest.values import RefusedValue, check_events
 from hub.model import Delivery, Event
@@ -47,26 +48,35 @@ class IngestEndpoint:
         with span("receive") as current:
             current.set_attribute("crosstrace.source", INGEST_SOURCE)
             body = await read_body(receive, headers, self._config.max_body_bytes)
+            traceparent = header(headers, "traceparent")
             try:
                 items = cloudevents.envelopes(load_json(body))
                 for index, item in enumerate(items):
                     if item["source"] not in self._config.sources:
                         raise BadRequest(f"event[{index}].source: {item['source']!r} is not a configured source")
                 # What the normalizer would dead-letter, our own client hears now (hub.ingest.values: the same check).
-                check_events(_events(items, self._config, header(headers, "traceparent")))
+                events = check_events(_events(items, self._config, traceparent))
             except (ParseError, RefusedValue) as exc:
                 raise BadRequest(str(exc)) from None
             single = f"{items[0]['source']}/{items[0]['id']}" if len(items) == 1 else None
-            receipt = await self._hub.started().inbox.submit(
+            running = self._hub.started()
+            receipt = await running.inbox.submit(
                 source=INGEST_SOURCE, dedup_key=dedup_key_for(single, body) if single else body_digest(body),
                 headers={k: v for k, v in headers.items() if k != "authorization"}, body=body,
                 content_type=media_type(headers))  # received_at: the inbox stamps it on the hub's clock
+            if receipt.new and running.normalizer is not None:  # its normalizer parses nothing again
+                self._hub.handoff.put(receipt.delivery_id, body, traceparent, events)
         await send_json(send, 202 if receipt.new else 200, {"delivery": receipt.delivery_id, "events": len(items)})
 
 
-def parse(delivery: Delivery, config: Config) -> list[Event]:
-    """Events of an ``/ingest`` delivery, each attributed to the source its CloudEvent names."""
-    return _events(cloudevents.envelopes(load_json(delivery.body)), config, header(delivery.headers, "traceparent"))
+def parse(delivery: Delivery, config: Config, handoff: Handoff | None = None) -> list[Event]:
+    """Events of an ``/ingest`` delivery, each attributed to the source its CloudEvent names (those the receiver
+    parsed, when it handed them over)."""
+    traceparent = header(delivery.headers, "traceparent")
+    handed = handoff.take(delivery.id, delivery.body, traceparent) if handoff is not None else None
+    if handed is not None:
+        return handed
+    return _events(cloudevents.envelopes(load_json(delivery.body)), config, traceparent)
 
 
 def _events(items: list[dict[str, Any]], config: Config, traceparent: str | None) -> list[Event]:

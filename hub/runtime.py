@@ -17,6 +17,7 @@ from hub.exceptions.alerts import AlertEvaluator
 from hub.exceptions.broadcast import Broadcaster
 from hub.exceptions.evaluate import Evaluator
 from hub.exceptions.notify import Notifier
+from hub.ingest.handoff import Handoff
 from hub.ingest.inbox import Inbox
 from hub.ingest.normalize import Normalizer
 from hub.leases import Leases
@@ -50,6 +51,7 @@ class Hub:
     heartbeats: Heartbeats = field(default_factory=Heartbeats)  # background loops' last ticks, for /healthz
     running: Running | None = None  # set once every part has started, cleared once they have stopped
     node: str = field(default_factory=new_node_id)  # this process in the cluster: claims, leases, metrics
+    handoff: Handoff = field(default_factory=Handoff)  # /ingest's parsed events for this process's normalizer
 
     def started(self) -> Running:
         """The running parts; ``Busy`` (503) while the hub is starting or stopping."""

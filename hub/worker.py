@@ -84,7 +84,7 @@ class Pipeline:
         housekeeper.start(3600, heartbeats, gate=lambda: leases.held("retention"))  # hourly; PG: partitions too
         evaluator = Evaluator(store, config, hub.now, hub.broadcaster)
         client = httpx.AsyncClient(headers={"user-agent": "crosstrace-poller"})  # pollers' and lookups' one client
-        normalizer = Normalizer(store, parser_for(config, self._adapters, client), config, hub.metrics,
+        normalizer = Normalizer(store, parser_for(config, self._adapters, client, hub.handoff), config, hub.metrics,
                                 evaluator=evaluator, senders_waiting=self._senders_waiting, node=hub.node,
                                 claim_seconds=cluster.claim_seconds, idle_poll_seconds=self._idle_poll)
         normalizer.start(heartbeats)
