@@ -134,24 +134,15 @@ def _out_of_order(tx_id: str, events: list[TxEvent], base: dict) -> list[Finding
                     system=late[0].source, system_kind=late[0].system_kind, **base)]
 
 
+_STAGES = {"order": ORDER_STAGES, "transfer": TRANSFER_STAGES, "return": RETURN_STAGES}
+
+
 def _quantities(tx_id: str, kind: str, events: list[TxEvent], base: dict) -> list[Finding]:
-    stages = {"order": ORDER_STAGES, "transfer": TRANSFER_STAGES, "return": RETURN_STAGES}.get(kind)
-    if stages is None or any(e.type == "order.cancelled" for e in events):
+    stages = _STAGES.get(kind)
+    found = stage_totals(stages, events) if stages is not None else None
+    if found is None:
         return []
-    totals: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    involved: dict[str, list[str]] = defaultdict(list)
-    for name, event_type in stages:
-        # several systems report the same step (the WMS ships, the ERP books the shipment): a stage's
-        # quantity is what the system reporting the most says, never the sum across systems
-        per_source: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-        for event in events:
-            if event.type != event_type:
-                continue
-            for line in event.lines:
-                per_source[(line["sku"], event.source)] += Decimal(str(line["qty"]))
-                involved[line["sku"]].append(event.id)
-        for (sku, _), qty in per_source.items():
-            totals[sku][name] = max(totals[sku].get(name, qty), qty)
+    totals, involved = found
     result = []
     for sku, by_stage in sorted(totals.items()):
         reported = [name for name, _ in stages if name in by_stage]
@@ -169,6 +160,32 @@ def _quantities(tx_id: str, kind: str, events: list[TxEvent], base: dict) -> lis
                               "stages": {k: str(v) for k, v in by_stage.items()}, "events": involved[sku]}, **base))
                 break
     return result
+
+
+def stage_totals(stages: tuple[tuple[str, str], ...], events: list[TxEvent]
+                 ) -> tuple[dict[str, dict[str, Decimal]], dict[str, list[str]]] | None:
+    """Each SKU's quantity per stage, and the events that state its quantities (stage by stage, in the events'
+    order); None when the order was cancelled. One pass over the events, then each stage's own."""
+    of_type: dict[str, list[TxEvent]] = defaultdict(list)
+    for event in events:
+        if event.type == "order.cancelled":
+            return None
+        of_type[event.type].append(event)
+    totals: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    involved: dict[str, list[str]] = defaultdict(list)
+    for name, event_type in stages:
+        if event_type not in of_type:
+            continue
+        # several systems report the same step (the WMS ships, the ERP books the shipment): a stage's
+        # quantity is what the system reporting the most says, never the sum across systems
+        per_source: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for event in of_type[event_type]:
+            for line in event.lines:
+                per_source[(line["sku"], event.source)] += Decimal(str(line["qty"]))
+                involved[line["sku"]].append(event.id)
+        for (sku, _), qty in per_source.items():
+            totals[sku][name] = max(totals[sku].get(name, qty), qty)
+    return totals, involved
 
 
 def _amounts(tx_id: str, kind: str, events: list[TxEvent], settings: RuleSettings, base: dict) -> list[Finding]:
