@@ -34,16 +34,25 @@ def test_events_are_taken_once_for_the_same_body_and_traceparent() -> None:
     assert len(handoff) == 0
 
 
-def test_the_oldest_are_pushed_out_past_the_bound() -> None:
-    handoff = Handoff(max_events=3)
+def test_a_full_handoff_keeps_the_oldest_and_lets_stale_ones_go() -> None:
+    now = [0.0]
+    handoff = Handoff(max_events=3, max_age=60, clock=lambda: now[0])
     handoff.put("d1", b"1", None, [event(1), event(2)])
     handoff.put("d2", b"2", None, [event(3)])
-    handoff.put("d3", b"3", None, [event(4), event(5)])  # d1 makes room
-    handoff.put("d4", b"4", None, [event(n) for n in range(4)])  # more than the bound: never held
-    assert len(handoff) == 3
-    assert handoff.take("d1", b"1", None) is None
+    handoff.put("d3", b"3", None, [event(4)])  # full: the normalizer takes d1 and d2 first
+    assert handoff.take("d3", b"3", None) is None
+    now[0] = 30.0
+    handoff.put("d4", b"4", None, [event(5)])  # still full
+    assert handoff.take("d4", b"4", None) is None
     assert handoff.take("d2", b"2", None) == [event(3)]
-    assert handoff.take("d3", b"3", None) == [event(4), event(5)]
+    handoff.put("d5", b"5", None, [event(6)])  # room again
+    now[0] = 61.0
+    handoff.put("d6", b"6", None, [event(7), event(8)])  # d1 was never taken (another process): let go
+    assert handoff.take("d1", b"1", None) is None
+    assert len(handoff) == 3
+    assert handoff.take("d5", b"5", None) == [event(6)]
+    assert handoff.take("d6", b"6", None) == [event(7), event(8)]
+    assert len(handoff) == 0
 
 
 @pytest.mark.asyncio
