@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.errors import ConfigError
@@ -171,18 +172,23 @@ def owner(step: Step, events: Sequence[_Reported], sources: Mapping[str, str]) -
     """(source, kind) that owes ``step``: of the step's ``system_kind`` or the kinds that report its types, a
     source that took part in the transaction, else the only source of the likeliest kind configured; (None, kind)
     when several sources of that kind could; (None, None) when no configured source reports such events."""
-    kinds = (step.system_kind,) if step.system_kind else tuple(dict.fromkeys(
-        kind for event_type in step.types for kind in REPORTED_BY.get(event_type, ())))
+    kinds = (step.system_kind,) if step.system_kind else _reporting_kinds(step.types)
     involved = {e.source for e in events}
     for kind in kinds:
-        took_part = [name for name, of in sources.items() if of == kind and name in involved]
-        if took_part:
-            return took_part[0], kind
+        for name, of in sources.items():
+            if of == kind and name in involved:
+                return name, kind
     for kind in kinds:
         configured = [name for name, of in sources.items() if of == kind]
         if configured:
             return (configured[0] if len(configured) == 1 else None), kind
     return None, None
+
+
+@lru_cache(maxsize=256)
+def _reporting_kinds(types: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds of system that report these event types, the likeliest first (worked out once per step)."""
+    return tuple(dict.fromkeys(kind for event_type in types for kind in REPORTED_BY.get(event_type, ())))
 
 
 def step_states(flow: Flow, events: Sequence[_Placed], now: datetime, sources: Mapping[str, str] | None = None,
