@@ -6,7 +6,7 @@ each here) against a few µs for the statement itself (issue 14). A plan is a ge
 ``(Sql, params)``, receives the rows (tuples) and returns its answer, so the same code runs synchronously inside
 aiosqlite's thread (every statement of the plan in one hop) and asynchronously on asyncpg. Rows come back as the
 driver gives them: a plan decodes the columns it uses with the :class:`Codec` it is made with (SQLite keeps times
-and JSON as text; asyncpg decodes both, SQLAlchemy having set its JSON codec on the connection).
+as text; a plan reads JSON as text on both, to decode it once where a join repeats it).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class Sql:
 
 @dataclass(frozen=True, slots=True)
 class Codec:
-    """How a plan decodes a time and a JSON column of its rows (as SQLAlchemy's types would)."""
+    """How a plan decodes a time and a JSON column read as text (``CAST(… AS TEXT)``) of its rows, as SQLAlchemy's
+    types would."""
 
     time: Callable[[Any], datetime]
     json: Callable[[Any], Any]
@@ -55,9 +56,10 @@ def _json_or_none(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
-# SQLAlchemy's SQLite DATETIME is read with datetime.fromisoformat and its JSON with json.loads (None stays None).
+# SQLAlchemy reads SQLite's DATETIME with datetime.fromisoformat, asyncpg's timestamp as it is, JSON on both with
+# json.loads (SQL NULL stays None; so does JSON null).
 SQLITE = Codec(time=datetime.fromisoformat, json=_json_or_none)
-POSTGRES = Codec(time=_same, json=_same)
+POSTGRES = Codec(time=_same, json=_json_or_none)
 
 
 async def run(conn: AsyncConnection, make_plan: Callable[[Codec], Plan[T]]) -> T:

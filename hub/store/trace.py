@@ -146,7 +146,10 @@ async def _add_exceptions(conn: AsyncConnection, traces: dict[str, Trace]) -> No
         traces[tx].history = {x.id: list(history.get(x.id, [])) for x in rows}
 
 
-_TX_COLUMNS = "t.id, t.kind, t.first_at, t.last_at, t.updated_at, t.events, t.systems, t.open_exceptions"
+# JSON columns are read as their text and decoded once per transaction or event (asyncpg's codec would decode them
+# on every row of the join: the transaction's on each of its events' refs)
+_TX_COLUMNS = ("t.id, t.kind, t.first_at, t.last_at, t.updated_at, t.events, CAST(t.systems AS TEXT), "
+               "t.open_exceptions")
 
 
 def _transaction(row: Any, at: int, codec: Codec) -> TransactionRecord:
@@ -161,8 +164,9 @@ def _transaction(row: Any, at: int, codec: Codec) -> TransactionRecord:
 # Statement 1: transactions LEFT JOIN events LEFT JOIN refs LEFT JOIN ref_keys (for ``demoted``), in timeline order.
 _WITH_EVENTS = Sql(
     f"SELECT {_TX_COLUMNS}, e.id, e.tx_id, e.source, e.source_event_id, e.type, e.occurred_at, e.received_at, "
-    "e.status, e.error, e.delivery_id, e.traceparent, e.lines, e.amount_value, e.amount_currency, e.amount_kind, "
-    "e.unknown_type, e.out_of_order, e.duplicates, e.amount_parts, r.namespace, r.value, r.role, k.demoted "
+    "e.status, e.error, e.delivery_id, e.traceparent, CAST(e.lines AS TEXT), e.amount_value, e.amount_currency, "
+    "e.amount_kind, e.unknown_type, e.out_of_order, e.duplicates, CAST(e.amount_parts AS TEXT), r.namespace, r.value, "
+    "r.role, k.demoted "
     "FROM transactions t LEFT JOIN events e ON e.tx_id = t.id LEFT JOIN refs r ON r.event_id = e.id "
     f"LEFT JOIN ref_keys k ON r.role = '{IDENTITY}' AND k.namespace = r.namespace AND k.value = r.value "
     "WHERE t.id = ANY($1::text[]) "
