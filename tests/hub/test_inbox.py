@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from hub.errors import Busy
 from hub.ingest.inbox import Inbox, dedup_key_for
@@ -40,20 +42,35 @@ async def test_group_commit_dedups_within_and_across_batches(store: Store) -> No
     assert len(rows) == 50 and sum(r.repeats for r in rows) == 151
 
 
+@asynccontextmanager
+async def inbox_writes_blocked(store: Store) -> AsyncIterator[None]:
+    """While inside, the inbox's group commit cannot write: SQLite's one writer turn is held; on PostgreSQL (where
+    the inbox commits beside the process's writer) another transaction holds ``deliveries`` in EXCLUSIVE mode."""
+    if store.dialect != "postgresql":
+        async with store.write():
+            yield
+        return
+    async with store.engine.begin() as conn:
+        await conn.execute(text("LOCK TABLE deliveries IN EXCLUSIVE MODE"))
+        yield
+
+
 @pytest.mark.asyncio
 async def test_full_queue_answers_busy_instead_of_waiting(store: Store) -> None:
-    inbox = Inbox(store, new_metrics(), queue_size=2, max_batch=1)
+    inbox = Inbox(store, new_metrics(), queue_size=2, max_batch=1, writers=1)
     inbox.start()
     try:
-        async with store.write():  # the writer is stuck behind this transaction
+        async with inbox_writes_blocked(store):
             first = asyncio.create_task(inbox.submit(**submission("a")))
             while inbox.depth == 0:  # until "a" is queued
                 await asyncio.sleep(0)
-            while inbox.depth:  # until the writer has taken "a" and blocks on the store
+            while inbox.depth:  # until the writer has taken "a" (it stays blocked on the store)
                 await asyncio.sleep(0)
             queued = [asyncio.create_task(inbox.submit(**submission(k))) for k in ("b", "c")]
             while inbox.depth < 2:
                 await asyncio.sleep(0)
+            await asyncio.sleep(0.2)  # the writer is still blocked: nothing left the queue
+            assert inbox.depth == 2 and not first.done()
             with pytest.raises(Busy) as caught:
                 await inbox.submit(**submission("d"))
             assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "1"
