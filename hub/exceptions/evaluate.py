@@ -32,13 +32,13 @@ from hub.stock.divergence import due_pairs, evaluate_keys, postpone
 from hub.store import Connection, Store, describe, evaluation, exception_rows
 from hub.store import step_outcomes as stored_outcomes
 from hub.store.correlation_locks import lock_transactions
+from hub.store.lookups import chunks, per_statement
 from hub.store.record import Held
 from hub.store.settlement_links import linked_transactions, settlements_naming
 
 log = logging.getLogger(__name__)
 OWNED_RULES = ("flow.overdue", "event.failed", "event.duplicates", "event.out_of_order", "quantity.mismatch",
                "amount.mismatch", *SETTLEMENT_RULES)
-_CHUNK = 400
 RETRY_FAILED = timedelta(minutes=10)  # a transaction whose evaluation failed is looked at again after this
 
 
@@ -77,9 +77,8 @@ class Evaluator:
         ids = sorted(set(tx_ids) | await linked_transactions(conn, tx_ids, named_by))
         evaluated = 0
         stopped = await maintenance.paused_at(conn, self._config, now)
-        for start in range(0, len(ids), _CHUNK):
-            evaluated += await self._evaluate_chunk(conn, ids[start:start + _CHUNK], now, changes, stopped, named_by,
-                                                    held or {})
+        for chunk in chunks(ids, per_statement(conn)):  # PostgreSQL: arrays, one chunk; SQLite: its variables
+            evaluated += await self._evaluate_chunk(conn, list(chunk), now, changes, stopped, named_by, held or {})
         return evaluated
 
     async def _evaluate_chunk(self, conn: Connection, ids: list[str], now: datetime, changes: Changes,

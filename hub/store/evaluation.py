@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.bulk import insert_rows
+from hub.store.lookups import one_of
 from hub.store.tables import events, transactions, tx_due
 
 EVALUATE_NOW = datetime(1970, 1, 1)  # a due time every tick has passed: "look at this transaction again"
@@ -21,12 +22,12 @@ EVALUATE_NOW = datetime(1970, 1, 1)  # a due time every tick has passed: "look a
 async def kinds_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> dict[str, str]:
     """Each existing transaction's kind (an unknown id is left out)."""
     return dict((await conn.execute(select(transactions.c.id, transactions.c.kind)  # type: ignore[arg-type]
-                                    .where(transactions.c.id.in_(tx_ids)))).all())
+                                    .where(one_of(conn, transactions.c.id, tx_ids)))).all())
 
 
 async def events_of(conn: AsyncConnection, tx_ids: Sequence[str]) -> list[Any]:
     """Every event row of these transactions."""
-    return list((await conn.execute(select(events).where(events.c.tx_id.in_(tx_ids)))).all())
+    return list((await conn.execute(select(events).where(one_of(conn, events.c.tx_id, tx_ids)))).all())
 
 
 async def fell_due(conn: AsyncConnection, at: datetime, limit: int) -> list[str]:
@@ -36,7 +37,7 @@ async def fell_due(conn: AsyncConnection, at: datetime, limit: int) -> list[str]
 
 
 async def forget_due(conn: AsyncConnection, tx_ids: Sequence[str]) -> None:
-    await conn.execute(delete(tx_due).where(tx_due.c.tx_id.in_(tx_ids)))
+    await conn.execute(delete(tx_due).where(one_of(conn, tx_due.c.tx_id, tx_ids)))
 
 
 async def set_due(conn: AsyncConnection, due: Sequence[tuple[str, datetime]]) -> None:

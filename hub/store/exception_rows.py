@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.lookups import one_of
 from hub.store.tables import exception_history, exceptions, transactions
 
 
@@ -33,7 +34,7 @@ async def by_ids(conn: AsyncConnection, ids: Sequence[str]) -> list[Any]:
 
 async def of_transactions(conn: AsyncConnection, tx_ids: Sequence[str], rules: Sequence[str]) -> list[Any]:
     """The exceptions of these transactions raised by these rules, oldest first."""
-    return list((await conn.execute(select(exceptions).where(exceptions.c.tx_id.in_(tx_ids),
+    return list((await conn.execute(select(exceptions).where(one_of(conn, exceptions.c.tx_id, tx_ids),
                                                              exceptions.c.rule.in_(rules))
                                     .order_by(exceptions.c.opened_at))).all())
 
@@ -62,15 +63,13 @@ async def count_open_per_transaction(conn: AsyncConnection, tx_ids: Sequence[str
     """Set ``transactions.open_exceptions`` of these transactions to their number of unresolved exceptions: one
     statement that rewrites only the rows whose count changed (usually none: the summary wrote them just before)."""
     if tx_ids:
-        await conn.execute(_COUNT_OPEN, {"b_ids": list(tx_ids)})
+        await conn.execute(update(transactions).where(one_of(conn, transactions.c.id, tx_ids),
+                                                      transactions.c.open_exceptions != _OPEN)
+                           .values(open_exceptions=_OPEN))
 
 
 _OPEN = (select(func.count()).where(exceptions.c.tx_id == transactions.c.id, exceptions.c.status != "resolved")
          .scalar_subquery())
-_COUNT_OPEN = (update(transactions)
-               .where(transactions.c.id.in_(bindparam("b_ids", expanding=True)),
-                      transactions.c.open_exceptions != _OPEN)
-               .values(open_exceptions=_OPEN))
 
 
 async def due_for_escalation(conn: AsyncConnection, type_: str, escalating_before: datetime, below: int,

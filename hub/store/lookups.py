@@ -9,13 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam
+from sqlalchemy import ColumnElement, String, any_, bindparam
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store import TEXTS, pair_params, pairs_match
 
 CHUNK = 400  # SQLite: values per statement (its limit on variables)
+ARRAY_CHUNK = 10_000  # PostgreSQL: values per statement (one array parameter; bounds a statement's work)
+
+
+def per_statement(conn: AsyncConnection) -> int:
+    """How many values one statement takes through :func:`one_of` or :func:`select_in` on this store."""
+    return ARRAY_CHUNK if conn.dialect.name == "postgresql" else CHUNK
+
+
+def one_of(conn: AsyncConnection, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column`` is one of ``values`` (at most :func:`per_statement`). PostgreSQL: ``= ANY($1)`` over one array, so
+    the statement's text, and asyncpg's prepared statement, are the same for any number of values (``IN ($1, …)``
+    is a new text, prepared in one more round trip, for each length). SQLite: ``IN (…)``."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=_array(column)))
+    return column.in_(list(values))
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.correlation.plan import (
@@ -35,7 +35,7 @@ from hub.correlation.plan import (
 from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, Ref, as_utc, needs_identity, transaction_kind, utcnow
-from hub.store import Store, dedup_keys
+from hub.store import Store, dedup_keys, pair_params
 from hub.store.bulk import add_to, insert_rows
 from hub.store.correlation_locks import TransactionLocks, lock_keys
 from hub.store.dedup_keys import events_by_key
@@ -168,8 +168,9 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
         result.unlinked.update((row["source"], row["type"]) for row in rows if row["tx_id"] is None)
         result.demoted = [d.key for d in decided.demotions]
         result.transactions.update(decided.touched)
-    await locks.take(result.transactions)  # a duplicate's transaction: its summary is read and written below
-    # before the batch is stored: it reads only stored events
+    # Every stored transaction summarised below is locked already: a duplicate's or a replayed event's when the event
+    # was read, a key's or a re-partitioned one's by _read_view; the plan's others are new (no row to lock yet).
+    # Summarised before the batch is stored: it reads only stored events.
     result.held = await _summarise(conn, result.transactions, rows)
     if conn.dialect.name == "postgresql":  # events is partitioned there: the keys decide "stored once"
         await dedup_keys.add_events(conn, rows)
@@ -320,7 +321,11 @@ async def _spreads(conn: AsyncConnection, keys: list[Key], floor: int) -> dict[K
     r1, r2 = refs.alias("r1"), refs.alias("r2")
     pairs = (select().select_from(r1.join(r2, r2.c.event_id == r1.c.event_id))
              .where(r1.c.role == IDENTITY, r2.c.role == IDENTITY, r2.c.namespace != r1.c.namespace))
-    if floor > 0:
+    if floor > 0 and conn.dialect.name == "postgresql":
+        firsts, seconds = pair_params(keys)
+        near = set(map(tuple, await conn.execute(_NEAR_PG, {"firsts": firsts, "seconds": seconds, "floor": floor})))
+        keys = [key for key in keys if key in near]
+    elif floor > 0:
         near = {(row.ns, row.value) for row in await select_in(
             conn, pairs.add_columns(r1.c.namespace.label("ns"), r1.c.value.label("value"))
             .group_by(r1.c.namespace, r1.c.value, r2.c.namespace).having(func.count(func.distinct(r2.c.value)) > floor),
@@ -333,6 +338,16 @@ async def _spreads(conn: AsyncConnection, keys: list[Key], floor: int) -> dict[K
         for row in await select_in(conn, query, (r1.c.namespace, r1.c.value), keys):
             spread[(row.ns, row.value)].add((row.other_ns, row.other_value))
     return spread
+
+
+# PostgreSQL: the keys near the threshold, each probed by itself (the subquery per wanted key, through the refs'
+# (namespace, value) index). The same test as a join of refs against the wanted pairs was planned, on a young table
+# whose statistics say it is nearly empty, as a scan of every stored identity ref, each compared with every pair.
+_NEAR_PG = text(
+    "SELECT k.ns, k.value FROM unnest(CAST(:firsts AS text[]), CAST(:seconds AS text[])) AS k(ns, value) "
+    "WHERE EXISTS (SELECT FROM refs r1 JOIN refs r2 ON r2.event_id = r1.event_id "
+    f"WHERE r1.namespace = k.ns AND r1.value = k.value AND r1.role = '{IDENTITY}' AND r2.role = '{IDENTITY}' "
+    "AND r2.namespace <> r1.namespace GROUP BY r2.namespace HAVING count(DISTINCT r2.value) > :floor)")
 
 
 async def _read_members(conn: AsyncConnection, view: View, tx_ids: set[str]) -> None:

@@ -11,17 +11,16 @@ from sqlalchemy import and_, case, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store.bulk import insert_rows
+from hub.store.lookups import chunks, one_of, per_statement
 from hub.store.metrics_queries import Window
 from hub.store.tables import step_outcomes, transaction_attributes, transactions
-
-_CHUNK = 500
 
 
 async def replace(conn: AsyncConnection, tx_ids: Sequence[str], rows: list[dict[str, Any]]) -> None:
     """These transactions' rows are now ``rows`` (none for a transaction that is gone or has no flow; every row
     with the same keys)."""
-    for start in range(0, len(tx_ids), _CHUNK):
-        await conn.execute(delete(step_outcomes).where(step_outcomes.c.tx_id.in_(tx_ids[start:start + _CHUNK])))
+    for chunk in chunks(tx_ids, per_statement(conn)):
+        await conn.execute(delete(step_outcomes).where(one_of(conn, step_outcomes.c.tx_id, chunk)))
     await insert_rows(conn, step_outcomes, rows)  # COPY on PostgreSQL, one executemany on SQLite
 
 
