@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, text, update
+from sqlalchemy import and_, bindparam, delete, exists, func, literal, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.correlation.plan import (
@@ -35,11 +35,11 @@ from hub.correlation.plan import (
 from hub.exceptions.lifecycle import Changes, Finding, raise_exception
 from hub.ids import new_id
 from hub.model import EVENT_TYPES, IDENTITY, Event, Ref, as_utc, needs_identity, transaction_kind, utcnow
-from hub.store import Store, dedup_keys, pair_params
+from hub.store import Store, dedup_keys, pair_params, pairs_in
 from hub.store.bulk import add_to, insert_rows
 from hub.store.correlation_locks import TransactionLocks, lock_keys
 from hub.store.dedup_keys import events_by_key
-from hub.store.lookups import chunks, select_in
+from hub.store.lookups import chunks, one_of, select_in
 from hub.store.tables import (
     deliveries,
     events,
@@ -171,7 +171,7 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
     # Every stored transaction summarised below is locked already: a duplicate's or a replayed event's when the event
     # was read, a key's or a re-partitioned one's by _read_view; the plan's others are new (no row to lock yet).
     # Summarised before the batch is stored: it reads only stored events.
-    result.held = await _summarise(conn, result.transactions, rows)
+    result.held = await _summarise(conn, result.transactions, rows, bool(reuse_ids or outdated))
     if conn.dialect.name == "postgresql":  # events is partitioned there: the keys decide "stored once"
         await dedup_keys.add_events(conn, rows)
     await insert_rows(conn, events, rows)
@@ -182,9 +182,18 @@ async def record_events(store: Store, conn: AsyncConnection, items: list[Incomin
 async def _stored(conn: AsyncConnection, items: list[Incoming], by_key: dict[Key, Incoming], whole: set[str]
                   ) -> tuple[list[Any], dict[str, tuple[str | None, tuple[str, str]]]]:
     """The stored events under the batch's keys, and the outdated ones of the ``whole`` deliveries."""
-    stored, key_columns = events_by_key(conn.dialect.name, events.c.id, events.c.source, events.c.source_event_id,
-                                        events.c.delivery_id, events.c.tx_id, events.c.type)
-    return await select_in(conn, stored, key_columns, by_key), await _outdated(conn, items, whole)
+    stored, key_columns = events_by_key(conn.dialect.name, *_STORED_COLUMNS)
+    if conn.dialect.name != "postgresql" or not whole or not by_key:
+        return await select_in(conn, stored, key_columns, by_key), await _outdated(conn, items, whole)
+    # PostgreSQL: both reads in one statement (one round trip), told apart by a column
+    rows = (await conn.execute(union_all(
+        stored.add_columns(literal(True).label("by_key")).where(pairs_in(*key_columns, list(by_key), "postgresql")),
+        select(*_STORED_COLUMNS, literal(False)).where(one_of(conn, events.c.delivery_id, sorted(whole)))))).all()
+    return [row for row in rows if row.by_key], _outdated_of(items, whole, [row for row in rows if not row.by_key])
+
+
+_STORED_COLUMNS = (events.c.id, events.c.source, events.c.source_event_id, events.c.delivery_id, events.c.tx_id,
+                   events.c.type)
 
 
 def _first_of_each(items: list[Incoming]) -> tuple[list[Incoming], Counter[Key]]:
@@ -208,13 +217,18 @@ async def _outdated(conn: AsyncConnection, items: list[Incoming],
     by the delivery index otherwise)."""
     if not whole:
         return {}
+    return _outdated_of(items, whole, await select_in(conn, select(*_STORED_COLUMNS), events.c.delivery_id,
+                                                       sorted(whole)))
+
+
+def _outdated_of(items: list[Incoming], whole: set[str],
+                 stored: list[Any]) -> dict[str, tuple[str | None, tuple[str, str]]]:
+    """Of the events stored from the ``whole`` deliveries, those under a key the items no longer derive."""
     derived: dict[str, set[Key]] = {delivery: set() for delivery in whole}
     for item in items:
         if item.delivery_id in derived:
             derived[item.delivery_id].add((item.event.source, item.event.source_event_id))
-    rows = await select_in(conn, select(events.c.id, events.c.tx_id, events.c.source, events.c.source_event_id,
-                                         events.c.delivery_id, events.c.type), events.c.delivery_id, sorted(whole))
-    return {row.id: (row.tx_id, (row.source, row.type)) for row in rows
+    return {row.id: (row.tx_id, (row.source, row.type)) for row in stored
             if (row.source, row.source_event_id) not in derived[row.delivery_id]}
 
 
@@ -417,21 +431,29 @@ async def _merge(conn: AsyncConnection, merges: list[dict[str, str]]) -> None:
 
 
 _MEMBER_FIELDS = tuple(column.name for column in fields(Member))
+# A touched transaction's stored events, each with its transaction's open exceptions and whether it has attribute
+# rows: one statement (those two were two more round trips per batch).
+_MEMBERS = select(
+    events.c.tx_id, *(events.c[name] for name in _MEMBER_FIELDS),
+    select(func.count()).where(exceptions.c.tx_id == events.c.tx_id, exceptions.c.status != "resolved")
+    .scalar_subquery().label("open"),
+    exists().where(transaction_attributes.c.tx_id == events.c.tx_id).label("stating"))
 
 
-async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dict[str, Any]]) -> dict[str, Held]:
+async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dict[str, Any]],
+                     forgot: bool) -> dict[str, Held]:
     """Refresh each touched transaction's summary row and its events' out-of-order flags, from its stored events
-    and the batch's ``new_rows`` (not stored yet: their flags are set in the rows). Returns each as it is left."""
+    and the batch's ``new_rows`` (not stored yet: their flags are set in the rows). ``forgot``: the batch removed
+    stored events (a replay). Returns each as it is left."""
     if not tx_ids:
         return {}
-    stored = await select_in(conn, select(events.c.tx_id, *(events.c[name] for name in _MEMBER_FIELDS)),
-                              events.c.tx_id, sorted(tx_ids))
-    open_counts = dict(await select_in(
-        conn, select(exceptions.c.tx_id, func.count()).where(exceptions.c.status != "resolved")
-        .group_by(exceptions.c.tx_id), exceptions.c.tx_id, sorted(tx_ids)))
+    stored = await select_in(conn, _MEMBERS, events.c.tx_id, sorted(tx_ids))
+    # A transaction whose stored events this batch replaced or removed is not seen through its events: then its
+    # open exceptions and attribute rows are read by transaction, as they are for the others otherwise.
+    open_counts = await _open_counts(conn, tx_ids) if forgot else {row.tx_id: row.open for row in stored}
     by_tx: dict[str, list[Member]] = defaultdict(list)
     for row in stored:
-        by_tx[row.tx_id].append(Member(*row[1:]))
+        by_tx[row.tx_id].append(Member(*row[1:-2]))
     batch: dict[str, dict[str, Any]] = {}
     for new in new_rows:
         if new["tx_id"] in tx_ids:
@@ -464,10 +486,15 @@ async def _summarise(conn: AsyncConnection, tx_ids: set[str], new_rows: list[dic
     empty = tx_ids - set(by_tx)
     for chunk in chunks(sorted(empty)):
         await conn.execute(delete(transactions).where(transactions.c.id.in_(chunk)))
-    await _keep_attributes(conn, tx_ids, by_tx)
+    await _keep_attributes(conn, tx_ids, by_tx, None if forgot or empty else any(row.stating for row in stored))
     await insert_rows(conn, transactions, summaries, conflict=["id"],
                       update=["kind", "first_at", "last_at", "updated_at", "events", "systems", "open_exceptions"])
     return held
+
+
+async def _open_counts(conn: AsyncConnection, tx_ids: set[str]) -> dict[str, int]:
+    return dict(await select_in(conn, select(exceptions.c.tx_id, func.count()).where(exceptions.c.status != "resolved")
+                                .group_by(exceptions.c.tx_id), exceptions.c.tx_id, sorted(tx_ids)))
 
 
 def attributes_of(members: list[Any]) -> dict[str, str]:
@@ -479,13 +506,17 @@ def attributes_of(members: list[Any]) -> dict[str, str]:
     return found
 
 
-async def _keep_attributes(conn: AsyncConnection, tx_ids: set[str], by_tx: dict[str, list[Any]]) -> None:
-    """Rewrite the touched transactions' attribute rows (a merged-away or emptied one loses its rows)."""
+async def _keep_attributes(conn: AsyncConnection, tx_ids: set[str], by_tx: dict[str, list[Any]],
+                           stored: bool | None = None) -> None:
+    """Rewrite the touched transactions' attribute rows (a merged-away or emptied one loses its rows). ``stored``:
+    whether any of them has rows, when the caller knows (None: read)."""
     wanted = [{"tx_id": tx_id, "name": name, "value": value} for tx_id, members in by_tx.items()
               for name, value in attributes_of(members).items()]
-    if not wanted and not await select_in(conn, select(transaction_attributes.c.tx_id),
-                                           transaction_attributes.c.tx_id, sorted(tx_ids)):
-        return  # the common case without attributes: one read, no writes
+    if not wanted and stored is None:
+        stored = bool(await select_in(conn, select(transaction_attributes.c.tx_id), transaction_attributes.c.tx_id,
+                                      sorted(tx_ids)))
+    if not wanted and not stored:
+        return  # the common case without attributes: no writes
     for chunk in chunks(sorted(tx_ids)):
         await conn.execute(delete(transaction_attributes).where(transaction_attributes.c.tx_id.in_(chunk)))
     if wanted:
