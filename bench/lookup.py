@@ -4,7 +4,8 @@ store function and bare SQL — on SQLite and PostgreSQL at two stored sizes (``
 Setup (bench/lookup_data.py): ``events``, ``refs``, ``ref_keys`` and ``transactions`` loaded set-based
 (``INSERT … SELECT`` over a generated series) into the schema the migrations make: most transactions have 5 events,
 a few hundred "looked-up" ones 50. ``--data DIR`` keeps the SQLite file there and ``--keep`` the PostgreSQL
-database ``bench_lookup_<events>``; either is reused by the next run when its size and schema revision match.
+database ``bench_lookup_<events>``; either is reused by the next run when its size and shape match (an older
+schema migrated forward).
 
 Measured over N lookups of random bare ref values of the 50-event traces (after a warm-up), each with its p50/p99
 and this process's CPU per lookup (every thread; PostgreSQL's own backend is another process, not counted):

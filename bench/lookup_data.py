@@ -10,9 +10,10 @@ first and made again afterwards from the same definitions (a sort instead of 10M
 ``VACUUM ANALYZE`` on PostgreSQL (autovacuum would otherwise start on the new rows during the measurement),
 ``ANALYZE`` on SQLite.
 
-A finished load is marked in ``bench_lookup_dataset`` (its size, its shape and the schema revision), so a kept
-database is reused when the mark matches and loaded anew when it does not: an SQLite file ``lookup-<events>.db``
-in a directory of one's choice, a PostgreSQL database ``bench_lookup_<events>``.
+A finished load is marked in ``bench_lookup_dataset`` (its size and shape), so a kept database is reused when the
+mark matches (migrated forward first when its schema revision is older, as a hub's start would) and loaded anew
+when it does not: an SQLite file ``lookup-<events>.db`` in a directory of one's choice, a PostgreSQL database
+``bench_lookup_<events>``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import random
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -175,20 +176,35 @@ def _start() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(days=30)
 
 
-def head_revision() -> str:
+def _revisions() -> ScriptDirectory:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config).get_current_head() or ""
+    return ScriptDirectory.from_config(config)
 
 
-def _mark(data: Dataset, revision: str) -> list[str]:
-    return [f"CREATE TABLE {_MARK} (events bigint, big integer, revision text)",
-            f"INSERT INTO {_MARK} VALUES ({data.events}, {data.big}, '{revision}')"]
+def head_revision() -> str:
+    return _revisions().get_current_head() or ""
 
 
-def _wants(data: Dataset) -> tuple[int, int, str]:
-    """The mark a load of ``data`` at the newest schema revision leaves."""
-    return data.events, data.big, head_revision()
+def _mark(data: Dataset) -> list[str]:
+    return [f"CREATE TABLE {_MARK} (events bigint, big integer)",
+            f"INSERT INTO {_MARK} VALUES ({data.events}, {data.big})"]
+
+
+# The mark and the schema revision: a load that did not finish has no mark
+_MARKED = f"SELECT m.events, m.big, v.version_num FROM {_MARK} m, alembic_version v"
+
+
+async def _reusable(mark: Sequence[Any] | None, data: Dataset, url: str) -> bool:
+    """Whether kept data marked ``mark`` serves ``data``: the same size and shape, at the newest schema revision;
+    an older revision is migrated forward first (the hub's own start does the same)."""
+    if mark is None or tuple(mark[:2]) != (data.events, data.big):
+        return False
+    if mark[2] not in {script.revision for script in _revisions().walk_revisions()}:
+        return False  # a revision this tree does not know: load anew
+    if mark[2] != head_revision():
+        await _migrate(url)
+    return True
 
 
 async def _migrate(url: str) -> None:
@@ -203,13 +219,13 @@ def _result(data: Dataset, started: float | None, size: int) -> dict[str, Any]:
             "bytes": size}
 
 
-def _sqlite_mark(db: Path) -> tuple[int, int, str] | None:
+def _sqlite_mark(db: Path) -> Sequence[Any] | None:
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     except sqlite3.OperationalError:
         return None
     try:
-        return conn.execute(f"SELECT events, big, revision FROM {_MARK}").fetchone()
+        return conn.execute(_MARKED).fetchone()
     except sqlite3.OperationalError:  # no mark: a load that did not finish
         return None
     finally:
@@ -238,7 +254,7 @@ def load_sqlite(db: Path, data: Dataset) -> dict[str, Any]:
         for _, index in indexes:
             conn.execute(index)
         conn.execute("ANALYZE")
-        for statement in _mark(data, head_revision()):
+        for statement in _mark(data):
             conn.execute(statement)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -250,7 +266,7 @@ def load_sqlite(db: Path, data: Dataset) -> dict[str, Any]:
 async def sqlite_data(folder: Path, data: Dataset) -> AsyncIterator[tuple[Path, dict[str, Any]]]:
     """The SQLite file of ``data`` in ``folder`` (reused when its mark matches, else loaded) and what loading did."""
     db = folder / f"lookup-{data.events}.db"
-    if _sqlite_mark(db) == _wants(data):
+    if await _reusable(_sqlite_mark(db), data, sqlite_url(str(db))):
         yield db, _result(data, None, db.stat().st_size)
     else:
         yield db, await asyncio.to_thread(load_sqlite, db, data)
@@ -260,11 +276,10 @@ def dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _postgres_mark(conn: asyncpg.Connection) -> tuple[int, int, str] | None:
+async def _postgres_mark(conn: asyncpg.Connection) -> Sequence[Any] | None:
     if await conn.fetchval("SELECT to_regclass($1)", _MARK) is None:
         return None
-    row = await conn.fetchrow(f"SELECT events, big, revision FROM {_MARK}")
-    return tuple(row) if row else None
+    return await conn.fetchrow(_MARKED)
 
 
 async def load_postgres(url: str, data: Dataset) -> dict[str, Any]:
@@ -285,7 +300,7 @@ async def load_postgres(url: str, data: Dataset) -> dict[str, Any]:
         for _, index in indexes:
             await conn.execute(index)
         await conn.execute("VACUUM ANALYZE")
-        for statement in _mark(data, head_revision()):
+        for statement in _mark(data):
             await conn.execute(statement)
         size = await conn.fetchval("SELECT pg_database_size(current_database())")
     finally:
@@ -306,11 +321,11 @@ async def postgres_data(data: Dataset, keep: bool) -> AsyncIterator[tuple[str, d
         if keep and await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             conn = await asyncpg.connect(dsn(url))
             try:
-                if await _postgres_mark(conn) == _wants(data):
-                    loaded = _result(data, None, await conn.fetchval(
-                        "SELECT pg_database_size(current_database())"))
+                mark = await _postgres_mark(conn)
             finally:
                 await conn.close()
+            if await _reusable(mark, data, url):
+                loaded = _result(data, None, await admin.fetchval("SELECT pg_database_size($1)", name))
             if loaded is None:
                 await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         if loaded is None:

@@ -3,14 +3,19 @@ reused only when its size, shape and schema revision match."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine
 
 from bench.common import sqlite_url
-from bench.lookup_data import BIG, SMALL, Dataset, sqlite_data
+from bench.lookup_data import BIG, SMALL, Dataset, head_revision, sqlite_data
 from hub.store import Store
+from hub.store.engine import MIGRATIONS
 from hub.store.trace import get_trace
 
 
@@ -54,9 +59,30 @@ async def test_kept_data_is_reused_only_when_it_matches(tmp_path: Path) -> None:
         assert loaded["seconds"] is None
     async with sqlite_data(tmp_path, Dataset(3_000, 6)) as (_, loaded):  # same size, another shape
         assert loaded["seconds"] is not None
+    await asyncio.to_thread(_alembic_downgrade, db)  # an older schema: migrated forward, the rows reused
+    async with sqlite_data(tmp_path, Dataset(3_000, 6)) as (_, loaded):
+        assert loaded["seconds"] is None
+    assert _revision(db) == head_revision()
     conn = sqlite3.connect(db)
-    conn.execute("UPDATE bench_lookup_dataset SET revision = '0001'")  # an older schema
+    conn.execute("UPDATE alembic_version SET version_num = 'ffff'")  # a revision this tree does not know
     conn.commit()
     conn.close()
     async with sqlite_data(tmp_path, Dataset(3_000, 6)) as (_, loaded):
         assert loaded["seconds"] is not None
+    assert _revision(db) == head_revision()
+
+
+def _revision(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _alembic_downgrade(db: Path) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with create_engine(f"sqlite:///{db}").begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
