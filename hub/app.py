@@ -103,7 +103,7 @@ class _Parts:
     running: Running
     keyring: KeyRing
     pipeline: Pipeline | None  # role "all": the background duties
-    log: InboxLog | None  # role "web" on SQLite: the inbox's own file
+    log: InboxLog | None  # SQLite: the inbox's own file
     relay: Relay
 
 
@@ -131,10 +131,9 @@ async def start(hub: Hub, adapters: dict[str, ModuleType], clock: Callable[[], f
     keyring.start()
     relay = Relay(store, hub.broadcaster, hub.node)  # PostgreSQL: exception changes to and from other processes
     await relay.start()
-    # SQLite, a web-only process: deliveries go to the inbox's own file, so this receiver never waits for the
-    # worker process's write transactions on the main file; the worker moves them into ``deliveries``.
-    # All roles in one process: straight into ``deliveries`` (the one writer puts the inbox first).
-    log_writer = InboxLog(store.inbox_log_path) if role == "web" and store.inbox_log_path is not None else None
+    # SQLite: deliveries go to the inbox's own file, so this receiver never waits for the normalizer's write
+    # transactions on the main file (in this process or a worker's); the normalizer moves them into ``deliveries``.
+    log_writer = InboxLog(store.inbox_log_path) if store.inbox_log_path is not None else None
     pipeline = Pipeline(store, hub, clock=clock, adapters=adapters, evaluate_every=evaluate_every,
                         senders_waiting=lambda: inbox.busy) if role == "all" else None
     inbox = Inbox(store, hub.metrics, queue_size=config.queue_size, log=log_writer,

@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from hub.exceptions import maintenance
-from hub.store import Store
+from hub.store import Store, inbox_log
 from hub.store import exception_queries as xq
 from hub.store import queries as q
 from hub.store.trace import Trace, get_traces
@@ -54,6 +54,7 @@ class Loaders:
         return [rows.get(i, []) for i in ids]
 
     async def _deliveries(self, ids: list[str]) -> list[Any]:
+        await inbox_log.caught_up(self._store)  # a delivery just acknowledged is found
         async with self._store.read() as conn:
             return [await q.get_delivery(conn, i) for i in ids]
 

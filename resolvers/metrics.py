@@ -14,6 +14,7 @@ from hub import kpis
 from hub.access.privacy import mask_groups
 from hub.export.process_variants import process_variants
 from hub.model import as_utc
+from hub.store import inbox_log
 from hub.store import metrics_queries as mq
 from resolvers.permissions import masks_for
 from schema.metrics import (
@@ -58,8 +59,11 @@ class Metrics:
                                   "business attribute (`attribute: \"channel\"`: rows carry its value).")
     async def counts(self, info: strawberry.Info, subject: MetricSubject, group_by: list[MetricDimension],
                      bucket: TimeBucket | None = None, attribute: str | None = None) -> list[CountRow]:
+        store = info.context["hub"].started().store
+        if subject is MetricSubject.DELIVERIES:
+            await inbox_log.caught_up(store)  # deliveries just acknowledged are counted
         try:
-            async with info.context["hub"].started().store.read() as conn:
+            async with store.read() as conn:
                 rows = await mq.counts(conn, subject.value, [d.value for d in group_by], self.scope.window,
                                        bucket.value if bucket else None, self.scope.timezone, attribute)
         except ValueError as exc:

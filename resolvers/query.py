@@ -12,6 +12,7 @@ from graphql import GraphQLError
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from hub.access.contacts import transactions_by_contact, typed_contact
+from hub.store import inbox_log
 from hub.store import queries as q
 from hub.store.paging import (
     DELIVERY_ORDER,
@@ -177,6 +178,7 @@ class TransactionQuery:
                          after: str | None = None, last: int | None = None,
                          before: str | None = None) -> Connection[Delivery]:
         flt = filter or DeliveryFilter()
+        await inbox_log.caught_up(info.context["hub"].started().store)  # every acknowledged delivery is listed
         query = q.delivery_query(q.DeliveryFilter(source=flt.source, state=flt.state, since=flt.since,
                                                   until=flt.until))
         return await keyset_connection(info, query, DELIVERY_ORDER,

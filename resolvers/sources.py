@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from hub.ingest.polling import source_health
+from hub.store import inbox_log
 from schema.source import Source
 
 
@@ -15,4 +16,6 @@ class SourceQuery:
     async def sources(self, info: strawberry.Info) -> list[Source]:
         hub = info.context["hub"]
         now = hub.now()
-        return [Source.from_health(item) for item in await source_health(hub.started().store, hub.config, now)]
+        store = hub.started().store
+        await inbox_log.caught_up(store)  # lastDeliveryAt counts deliveries just acknowledged
+        return [Source.from_health(item) for item in await source_health(store, hub.config, now)]

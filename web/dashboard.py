@@ -24,6 +24,7 @@ from hub.ingest.polling import source_health
 from hub.model import TRANSACTION_KINDS
 from hub.runtime import Hub
 from hub.store import dashboard_queries as dq
+from hub.store import inbox_log
 from hub.store import metrics_queries as mq
 from hub.store.unlinked import unlinked_per_source
 from web import charts
@@ -94,6 +95,7 @@ def routes(hub: Hub) -> list[BaseRoute]:
             until = until.replace(hour=0) + timedelta(days=1)
         since = until - span
         scope = mq.Window(since, until)
+        await inbox_log.caught_up(hub.started().store)  # delivery counts and source health see every one acknowledged
         async with hub.started().store.read() as conn:
             deliveries = await mq.counts(conn, "deliveries", ["source"], scope, bucket=bucket)
             events = await mq.counts(conn, "events", ["source"], scope, bucket=bucket)

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from hub.config import Config
 from hub.runtime import Hub
+from hub.store import inbox_log
 from hub.store import queries as q
 from web.common import masks_personal_data, not_found, pretty_body, render
 
@@ -37,6 +38,7 @@ def how_it_came(delivery: Any, config: Config) -> str:
 def routes(hub: Hub) -> list[BaseRoute]:
     async def delivery(request: Request) -> Response:
         delivery_id = request.path_params["delivery_id"]
+        await inbox_log.caught_up(hub.started().store)  # a delivery just acknowledged is found
         async with hub.started().store.read() as conn:
             row = await q.get_delivery(conn, delivery_id)
             if row is None:

@@ -20,7 +20,7 @@ from hub.access import audit
 from hub.access.contacts import keyed
 from hub.access.privacy import EMAIL, emails_in, redact_body, redactor
 from hub.errors import BadRequest
-from hub.store import Connection, Store, contact_index
+from hub.store import Connection, Store, contact_index, inbox_log
 from hub.store import erasure as stored
 from hub.store import queries as q
 from hub.store.record import refresh_attributes
@@ -46,6 +46,7 @@ async def erase_customer(store: Store, *, email: str | None = None, ref: str | N
         raise BadRequest("give `email` or `ref`")
     if email is not None and not EMAIL.fullmatch(email):
         raise BadRequest(f"{email!r} is not an email address")
+    await inbox_log.caught_up(store)  # deliveries just acknowledged are erased too (the log drops moved bodies)
     async with store.write() as conn:
         report = await _erase(conn, email, ref)
         await audit.record(conn, actor=actor, role=role, action="eraseCustomer",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from hub.store import Store
+from hub.store import Store, inbox_log
 from hub.store.exports import ExportFilter, export_batch
 
 __all__ = ["BATCH", "COLUMNS", "LISTS", "ExportFilter", "export_rows"]
@@ -32,6 +32,8 @@ async def export_rows(store: Store, name: str, flt: ExportFilter) -> AsyncIterat
     """
     if name not in COLUMNS:
         raise KeyError(name)
+    if name == "deliveries":
+        await inbox_log.caught_up(store)  # every acknowledged delivery is exported
     after: str | None = None
     sent = 0
     while flt.limit is None or sent < flt.limit:

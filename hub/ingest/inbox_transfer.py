@@ -1,6 +1,6 @@
 """Moves what the receiver appended to the SQLite inbox log into ``deliveries``, where the normalizer takes it.
 
-The normalizer calls :meth:`InboxTransfer.run_once` before each batch; it is cheap when nothing is new (two
+The normalizer calls :meth:`InboxTransfer.run_once` before each batch; it is cheap when nothing is new (three
 index reads). See hub/store/inbox_log.py for the log and its consumed positions.
 """
 
@@ -19,6 +19,7 @@ class InboxTransfer:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        store.moves_inbox_log = True  # this process's reads of delivery state move what waits first
         self._trimmed = 0  # position the log's bodies are dropped up to (from 0 again in each process)
         self._last_trim = float("-inf")
         self._untrimmed = False  # entries moved since the last trim
@@ -26,14 +27,10 @@ class InboxTransfer:
 
     async def run_once(self) -> int:
         """Move the new entries and repeats (one write transaction on the main file); returns entries moved."""
-        async with self._store.read() as conn:
-            new = await inbox_log.waiting(conn)
-            moved_before = await inbox_log.moved(conn) if self._trimmed == 0 else self._trimmed
-        moved = 0
-        if new:
-            async with self._store.write() as conn:
-                moved = await inbox_log.transfer(conn)
-        await self._trim(untrimmed=bool(moved) or moved_before > self._trimmed)
+        moved = await inbox_log.move(self._store)
+        async with self._store.read() as conn:  # also what reads of delivery state moved (inbox_log.caught_up)
+            position = await inbox_log.moved(conn)
+        await self._trim(untrimmed=position > self._trimmed)
         return moved
 
     async def _trim(self, untrimmed: bool) -> None:

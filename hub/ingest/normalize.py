@@ -29,7 +29,17 @@ from hub.model import Delivery, Event, utcnow
 from hub.node import new_node_id
 from hub.periodic import Heartbeats, cancel_and_wait
 from hub.stock.ledger import StockLedger
-from hub.store import Connection, Store, claims, contact_index, describe, is_lock_conflict, is_transient, savepoint
+from hub.store import (
+    Connection,
+    Store,
+    claims,
+    contact_index,
+    describe,
+    inbox_log,
+    is_lock_conflict,
+    is_transient,
+    savepoint,
+)
 from hub.store import inbox as stored_deliveries
 from hub.store.inbox import Pending
 from hub.store.queries import transaction_citing
@@ -370,6 +380,7 @@ class ReplayFilter:
 async def replay(store: Store, selection: ReplayFilter, now: datetime | None = None) -> list[str]:
     """Put the selected deliveries back to ``pending`` at ``now`` (the hub's clock; default the wall clock);
     returns their ids. Re-derivation never duplicates."""
+    await inbox_log.caught_up(store)  # a selection by source or time includes deliveries just acknowledged
     return await stored_deliveries.requeue(store, now or utcnow(), ids=selection.ids, source=selection.source,
                                            state=selection.state, since=selection.since, until=selection.until,
                                            error_contains=selection.error_contains)

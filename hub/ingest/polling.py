@@ -22,7 +22,7 @@ from typing import Any
 from hub.config import Config
 from hub.ids import new_id
 from hub.ingest.inbox import dedup_key_for
-from hub.store import Connection, Store
+from hub.store import Connection, Store, inbox_log
 from hub.store import polling as stored
 from hub.store.inbox import insert_new
 from hub.telemetry import Metrics
@@ -107,6 +107,8 @@ async def commit_poll(store: Store, source: str, items: Sequence[Mapping[str, An
             if await stored.locked_cursor(conn, source) != expect:
                 raise CheckpointMoved(f"{source}: the checkpoint moved on another process")
         new = 0
+        if rows and store.moves_inbox_log:  # webhooks acknowledged into the SQLite inbox log are stored too
+            await inbox_log.transfer(conn)
         if rows:
             new = len(await insert_new(conn, list(rows.values())))
         values: dict[str, Any] = {"last_poll_at": now, "items_total": new}

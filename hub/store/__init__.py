@@ -148,6 +148,9 @@ class Store:
         self.dialect = engine.dialect.name
         self.inbox_log_path = inbox_file.log_path(engine.url.render_as_string(hide_password=False))
         """SQLite: the inbox's own file (hub/store/inbox_log.py), which the receiver appends to; None: no log."""
+        self.moves_inbox_log = False
+        """This process moves the inbox log into ``deliveries`` (it runs the normalizer): its reads of delivery
+        state move what waits first (:func:`hub.store.inbox_log.caught_up`)."""
         self._write_lock = _WriterLock()
         # claims: PostgreSQL workers taking pending deliveries (hub/store/claims.py), short and apart from the rest
         self.writer_stats = {"inbox": WriterStats(), "background": WriterStats(), "claims": WriterStats()}

@@ -6,11 +6,16 @@ item 3), and a receiver in another process than the normalizer would wait the sa
 receiver appends to ``<main file>.inbox`` instead, where only it writes (and, rarely and briefly, the trim).
 
 Promise of :meth:`InboxLog.append`: it returns once the rows are committed (``synchronous=FULL``); the same
-``(source, dedup_key)`` answers with the id it was first stored under, and a repeat is appended to ``repeats``.
+``(source, dedup_key)`` answers with the id it was first stored under, in the log or in the main file's
+``deliveries`` (a poller's, or one stored before the log existed), and a repeat is appended to ``repeats``.
 :func:`transfer` moves the entries after the consumed position into ``deliveries`` (state ``pending``) in the
 main file and counts the repeats there, in one transaction that also records the new positions
 (``inbox_positions``; Kafka's consumer offset): a crash before its commit leaves them to be moved again, after it
 they are never moved twice. The main connections reach the log as the attached schema ``inbox_log``.
+
+Reads of delivery state (GraphQL ``deliveries``, replay, exports, …) call :func:`caught_up` first: in the process
+that moves the log (``Store.moves_inbox_log``, the normalizer's), it moves what waits, so an acknowledged delivery is
+listed at once as when the receiver wrote ``deliveries`` itself.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store import evaluation, inbox
-from hub.store.inbox_file import SCHEMA, TIME_FORMAT, connect
+from hub.store import Store, evaluation, inbox
+from hub.store.inbox_file import PRAGMAS, SCHEMA, TIME_FORMAT, connect
 
 Key = tuple[str, str]  # (source, dedup_key)
 _COLUMNS = 7  # id, source, dedup_key, received_at, headers, body, content_type
@@ -46,6 +51,7 @@ class InboxLog:
         self.path = path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosstrace-inbox-log")
         self._conn: sqlite3.Connection | None = None
+        self._main: sqlite3.Connection | None = None  # the main file, read only: keys stored there already
 
     async def append(self, rows: list[dict]) -> dict[Key, str]:
         """Commit the rows not stored yet, count the others as repeats; returns each key's stored delivery id."""
@@ -59,31 +65,40 @@ class InboxLog:
             row["id"], row["source"], row["dedup_key"], row["received_at"].strftime(TIME_FORMAT),
             json.dumps(row["headers"]), row["body"], row["content_type"])]
         return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._append, {key: row["id"] for key, row in first.items()}, values, counts)
+            self._thread, self._append, {key: row["id"] for key, row in first.items()}, values, counts,
+            json.dumps(list(first)))
 
     def close(self) -> None:
         self._thread.submit(self._close).result()
         self._thread.shutdown()
 
     def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._main):
+            if conn is not None:
+                conn.close()
+        self._conn = self._main = None
 
-    def _append(self, first: dict[Key, str], values: list, counts: Counter[Key]) -> dict[Key, str]:
-        """In one transaction: insert each key's first row unless stored, count the rest as repeats."""
+    def _append(self, first: dict[Key, str], values: list, counts: Counter[Key], keys: str) -> dict[Key, str]:
+        """In one transaction: insert each key's first row unless stored (in the log, or in the main file before
+        the transaction began), count the rest as repeats."""
         if self._conn is None:
             self._conn = connect(self.path)
+        stored = self._stored_in_main(keys)
+        if stored:  # rare: the main file's ids answer, and the log stores only the other keys
+            values = [value for index, key in enumerate(first) if key not in stored
+                      for value in values[index * _COLUMNS:(index + 1) * _COLUMNS]]
+        new = {key: delivery_id for key, delivery_id in first.items() if key not in stored}
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             inserted, done = 0, 0
-            for size in _chunks(len(first)):
+            for size in _chunks(len(new)):
                 inserted += conn.execute(_insert(size), values[done * _COLUMNS:(done + size) * _COLUMNS]).rowcount
                 done += size
-            ids = first if inserted == len(first) else {  # some were stored before: read their ids (rare)
+            ids = new if inserted == len(new) else {  # some were stored before: read their ids (rare)
                 key: conn.execute("SELECT id FROM entries WHERE source = ? AND dedup_key = ?", key).fetchone()[0]
-                for key in first}
+                for key in new}
+            ids = {**ids, **stored}
             repeats = [(*key, count - (ids[key] == first[key])) for key, count in counts.items()]
             if any(count for *_, count in repeats):
                 conn.executemany("INSERT INTO repeats (source, dedup_key, count) VALUES (?, ?, ?)",
@@ -93,6 +108,20 @@ class InboxLog:
             conn.execute("ROLLBACK")
             raise
         return dict(ids)
+
+
+    def _stored_in_main(self, keys: str) -> dict[Key, str]:
+        """Which of the keys (a JSON list of pairs) the main file's ``deliveries`` holds, with their ids: one read
+        on its own connection, outside the log's transaction (``BEGIN IMMEDIATE`` would lock every attached file).
+        A poller storing a key between this read and the log's commit: the transfer counts the log's entry as a
+        repeat of the poller's delivery."""
+        if self._main is None:
+            self._main = sqlite3.connect(f"{self.path.with_suffix('').as_uri()}?mode=ro", uri=True,
+                                         isolation_level=None, check_same_thread=False)
+            self._main.execute(f"PRAGMA {PRAGMAS[-1]}")
+        return {(source, key): delivery_id for source, key, delivery_id in self._main.execute(
+            "SELECT d.source, d.dedup_key, d.id FROM json_each(?) k JOIN deliveries d "
+            "ON d.source = k.value ->> 0 AND d.dedup_key = k.value ->> 1", (keys,))}
 
 
 def _chunks(count: int) -> list[int]:
@@ -105,6 +134,23 @@ def _chunks(count: int) -> list[int]:
 def _insert(rows: int) -> str:
     return ("INSERT INTO entries (id, source, dedup_key, received_at, headers, body, content_type) VALUES "
             + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows) + " ON CONFLICT DO NOTHING")
+
+
+async def caught_up(store: Store) -> None:
+    """Before a read of delivery state: in the process that moves the log, move what it holds into ``deliveries``
+    (two index reads when nothing waits); elsewhere (a web-only process) nothing."""
+    if store.moves_inbox_log:
+        await move(store)
+
+
+async def move(store: Store) -> int:
+    """Move what the log holds into ``deliveries`` in one write transaction on the main file, if anything waits;
+    returns how many entries were moved."""
+    async with store.read() as conn:
+        if not await waiting(conn):
+            return 0
+    async with store.write() as conn:
+        return await transfer(conn)
 
 
 async def backlog(conn: AsyncConnection) -> tuple[int, datetime | None]:

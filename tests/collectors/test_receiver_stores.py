@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hub.store.tables import deliveries
 from tests.paths import FIXTURES
-from tests.support import cloudevent, dumps, running_app, signed_headers
+from tests.support import cloudevent, dumps, moved, running_app, signed_headers
 
 SIMULATED = 1_793_000_000.0  # 2026-10-26T07:33:20Z, far from the wall clock
 
@@ -23,6 +23,7 @@ async def test_received_at_comes_from_the_hubs_clock(store_url: str) -> None:
         headers = signed_headers(body, timestamp=int(SIMULATED))
         response = await client.post("/hooks/shop", content=body, headers=headers)
         assert response.status_code == 202, response.text
+        await moved(hub)
         async with hub.started().store.read() as conn:
             received = (await conn.execute(select(deliveries.c.received_at)
                                            .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()
@@ -38,6 +39,7 @@ async def test_a_header_carrying_the_secret_is_not_stored(store_url: str) -> Non
             "content-type": "application/json", "x-crosstrace-secret": "api-key-for-amazon-hooks",
             "user-agent": "Amazon/EventBridge/ApiDestinations"})
         assert response.status_code == 202, response.text
+        await moved(hub)
         async with hub.started().store.read() as conn:
             stored = (await conn.execute(select(deliveries.c.headers)
                                          .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()
@@ -53,6 +55,7 @@ async def test_credentials_and_the_pollers_marker_are_not_stored_from_a_webhook(
                    "cookie": "session=abc", "x-request-id": "req-1"}
         response = await client.post("/hooks/shop", content=body, headers=headers)
         assert response.status_code == 202, response.text
+        await moved(hub)
         async with hub.started().store.read() as conn:
             stored = (await conn.execute(select(deliveries.c.headers)
                                          .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()

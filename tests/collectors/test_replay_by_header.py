@@ -22,7 +22,7 @@ from hub.runtime import Hub
 from hub.store.tables import deliveries, events
 from tests.collectors.test_receiver_adapters import SOURCES, _cases
 from tests.paths import FIXTURES
-from tests.support import running_app
+from tests.support import moved, running_app
 
 NOW = 1_793_000_000  # 2026-10-26T07:33:20Z: the hub's clock in these tests, far from the wall clock
 SHOP_SECRET = "shpss_app_secret"  # the "shop" source of SOURCES
@@ -55,6 +55,7 @@ async def stored_events(hub: Hub, source: str) -> list[tuple[str, str]]:
 
 
 async def delivery_count(hub: Hub, source: str) -> int:
+    await moved(hub)
     async with hub.started().store.read() as conn:
         return (await conn.execute(select(func.count()).select_from(deliveries)
                                    .where(deliveries.c.source == source))).scalar_one()

@@ -19,7 +19,7 @@ from hub.ingest.polling import load_poll_state
 from hub.store.tables import deliveries
 from tests.collectors.polling_server import Upstream, iso
 from tests.e2e.server import free_port
-from tests.support import VIEWER_KEY, gql, running_app
+from tests.support import VIEWER_KEY, gql, moved, running_app
 
 SECRET = "returns-hmac-secret"
 SOURCES = """{ sources { name kind adapter polled lastDeliveryAt lastPollAt lastSuccessAt lastError
@@ -78,6 +78,7 @@ async def test_sources_health_in_graphql_and_metrics(store_url: str, upstream: U
         response = await client.post("/hooks/returns", content=body, headers={
             "x-signature": json_mapping.sign(SECRET, body), "content-type": "application/json"})
         assert response.status_code == 202
+        await moved(hub)
         async with store.read() as conn:
             received = (await conn.execute(select(deliveries.c.received_at)
                                            .where(deliveries.c.id == response.json()["delivery"]))).scalar_one()

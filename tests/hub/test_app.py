@@ -8,7 +8,17 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.store.tables import deliveries, events
-from tests.support import OPERATOR_KEY, VIEWER_KEY, WMS_SECRET, cloudevent, dumps, gql, running_app, signed_headers
+from tests.support import (
+    OPERATOR_KEY,
+    VIEWER_KEY,
+    WMS_SECRET,
+    cloudevent,
+    dumps,
+    gql,
+    moved,
+    running_app,
+    signed_headers,
+)
 
 TRACE = """query($ref: String!) { transaction(ref: $ref) { id kind systems
   refs { namespace value role }
@@ -17,6 +27,7 @@ TRACE = """query($ref: String!) { transaction(ref: $ref) { id kind systems
 
 
 async def delivery_count(hub) -> int:  # type: ignore[no-untyped-def]
+    await moved(hub)
     async with hub.store.read() as conn:
         return (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one()
 
@@ -174,6 +185,7 @@ async def test_a_delivery_sent_again_before_it_is_normalized_counts_on_its_event
         assert statuses == [202, 200, 200]
         await hub.normalizer.run_until_idle()
         await client.post("/hooks/erp", content=early, headers=signed_headers(early, msg_id="m-early"))  # and once more
+        await moved(hub)
         async with hub.started().store.read() as conn:
             counted = (await conn.execute(select(events.c.duplicates)
                                           .where(events.c.source_event_id == "e-early"))).scalar_one()

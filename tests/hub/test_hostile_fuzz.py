@@ -35,7 +35,7 @@ from hub.store.tables import deliveries, events
 from tests.collectors.test_amazon_sp import fba_inventory, order_change
 from tests.collectors.test_square import count, inventory_event, payment, payment_event
 from tests.paths import FIXTURES
-from tests.support import OPERATOR_KEY, cloudevent, gql, running_app
+from tests.support import OPERATOR_KEY, cloudevent, gql, moved, running_app
 
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SQUARE_KEY, SQUARE_URL = "sq0wsk_fuzz-key", "https://hub.example.com/hooks/pos"
@@ -274,6 +274,7 @@ async def test_the_templates_are_valid_deliveries_that_normalize(store_url: str)
             template.fresh(body, unique)
             raw = json.dumps(body).encode()
             assert await _post(client, template, raw, unique, None) == 202
+            await moved(hub)
             async with hub.store.read() as conn:
                 posted[template.name] = (await conn.execute(select(func.max(deliveries.c.id)))).scalar_one()
         await hub.normalizer.run_until_idle()

@@ -20,7 +20,7 @@ from hub.model import Event, Ref
 from hub.store.record import Incoming, record_events
 from hub.store.tables import deliveries, tx_due
 from tests.conftest import pg_execute
-from tests.support import cloudevent, dumps, gql, running_app, signed_headers
+from tests.support import cloudevent, dumps, gql, moved, running_app, signed_headers
 
 TRACE = 'query($ref: String!) { transaction(ref: $ref) { id events { type refs { namespace value } } } }'
 EXCEPTIONS = '{ exceptions(filter: {type: ["dead_letter"]}, first: 20) { nodes { subject message evidence } } }'
@@ -44,6 +44,7 @@ async def post(client, value: str, event_id: str) -> str:  # type: ignore[no-unt
 
 
 async def states(hub) -> dict[str, tuple[str, str | None]]:  # type: ignore[no-untyped-def]
+    await moved(hub)
     async with hub.store.read() as conn:
         return {r.id: (r.state, r.error) for r in await conn.execute(select(deliveries.c.id, deliveries.c.state,
                                                                            deliveries.c.error))}
