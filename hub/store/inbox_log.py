@@ -178,6 +178,10 @@ async def moved(conn: AsyncConnection) -> int:
 async def transfer(conn: AsyncConnection) -> int:
     """Inside the caller's write transaction on the main file: move new entries into ``deliveries`` and count
     new repeats on theirs; returns how many entries were moved."""
+    # First the main file's write lock (a write begins the transaction; the driver runs reads before it outside
+    # one): the positions read next are then the last committed, also when another process moves the log at once
+    # (``crosstrace replay`` beside ``serve``), which would otherwise count the same repeats again.
+    await conn.execute(text("UPDATE inbox_positions SET position = position WHERE log = 'entries'"))
     position, repeat_position = await _position(conn, "entries"), await _position(conn, "repeats")
     last = (await conn.execute(text(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.entries"))).scalar_one()
     last_repeat = (await conn.execute(text(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.repeats"))).scalar_one()

@@ -134,3 +134,28 @@ async def test_one_process_a_transfer_that_fails_midway_moves_and_counts_nothing
         async with hub.store.read() as conn:
             rows = {row.id: row.repeats for row in (await conn.execute(select(deliveries))).all()}
         assert rows == {first.json()["delivery"]: 1, other: 0}
+
+
+@pytest.mark.asyncio
+async def test_two_processes_moving_the_log_at_once_count_each_repeat_once(tmp_path: Path) -> None:
+    """``crosstrace replay`` runs a normalizer beside ``serve``: two movers of one log. A transfer reads the
+    positions under the main file's write lock, so the second one finds the first one's output and adds nothing."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+    serve, replay_cli = await Store.open(url), await Store.open(url)
+    log = InboxLog(serve.inbox_log_path)
+    inbox = Inbox(serve, new_metrics(), log=log)
+    inbox.start()
+    try:
+        first = await inbox.submit(**submission("k"))
+        for _ in range(20):
+            await inbox.submit(**submission("k"))  # a repeat
+            await asyncio.gather(inbox_log.move(serve), inbox_log.move(replay_cli))
+    finally:
+        await inbox.stop()
+        log.close()
+    async with serve.read() as conn:
+        repeats = (await conn.execute(select(deliveries.c.repeats)
+                                      .where(deliveries.c.id == first.delivery_id))).scalar_one()
+    assert repeats == 20
+    await serve.close()
+    await replay_cli.close()
