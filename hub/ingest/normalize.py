@@ -128,10 +128,12 @@ class Normalizer:
             failures = 0
             if self._heartbeats is not None:
                 self._heartbeats.beat(_LOOP, self._idle_poll)
-            if processed and self._senders_waiting is not None and self._senders_waiting():
+            if processed and self._transfer is None and self._senders_waiting is not None and self._senders_waiting():
                 # Inbox first: while webhook senders wait on inbox commits, take the one writer about half the
                 # time, not back to back. Senders get their 2xx sooner; the backlog is durable, drains at full
                 # speed once the burst ends, and its lag is on /metrics (crosstrace_normalize_lag_seconds).
+                # Not with the SQLite inbox log: its commits wait for no writer here, and pausing only starved
+                # the normalizer (bench/README, "The SQLite receiver in one process").
                 await asyncio.sleep(loop.time() - started)
             if processed == 0:
                 self._wakeup.clear()
