@@ -41,6 +41,8 @@ AppFactory = Callable[[Config, Callable[[], float], float, ApiKey | None], Any]
 _CONCURRENCY = 16
 _SETTLE_TIMEOUT = 120.0
 _SETTLING = ("crosstrace-evaluator", "crosstrace-alerts")  # the loops the summary waits a tick of
+_BEHIND = 64  # deliveries waiting for the normalizer beyond which the clock is held (one burst batch)
+_PACE_SECONDS = 0.2  # how often the pacing reads the hub's backlog (its /metrics)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +148,14 @@ async def run_demo(options: DemoOptions, app_factory: AppFactory, out: TextIO = 
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=_CONCURRENCY)) as client:
             sender = Sender(client, hub_url, secrets, clock)
             began = time.monotonic()
-            finished = await _drive(scenario.sends, sender, clock, stop)
+            pacing = asyncio.create_task(_pace(client, hub_url, clock, stop))
+            try:
+                finished = await _drive(scenario.sends, sender, clock, stop)
+            finally:
+                pacing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pacing
+                clock.hold(False, "normalizer")
             simulated = time.monotonic() - began
             if not finished:
                 return 130
@@ -254,6 +263,16 @@ async def _settle(client: httpx.AsyncClient, hub_url: str, erp: ErpApi, clock: S
     return False
 
 
+async def _pace(client: httpx.AsyncClient, hub_url: str, clock: SimClock, stop: asyncio.Event) -> None:
+    """Hold the clock while more than ``_BEHIND`` acknowledged deliveries wait for the hub's normalizer: the hub's
+    receiver acknowledges faster than it normalizes (the SQLite inbox log), and a late step must be seen late on
+    the simulated timeline, not hours after (the stuck order's escalation is timed on it)."""
+    while not stop.is_set():
+        metrics = await _metrics(client, hub_url)
+        clock.hold(metrics is not None and _pending(metrics) > _BEHIND, "normalizer")
+        await _stopped(stop, _PACE_SECONDS)
+
+
 async def _metrics(client: httpx.AsyncClient, hub_url: str) -> str | None:
     try:
         return (await client.get(f"{hub_url}/metrics", timeout=10)).text
@@ -282,7 +301,7 @@ def _report(out: TextIO, scenario: Scenario, sender: Sender, erp: ErpApi, settle
             elapsed: float, held: float) -> None:
     delivered = sum(n for status, n in sender.stats.items() if status in ("200", "202"))
     print(f"  simulated {scenario.horizon / 3600:.1f} hours in {elapsed:.0f} s (the clock waited {held:.0f} s "
-          "for the senders)", file=out)
+          "for the senders and the normalizer)", file=out)
     print(f"  simulation over: {delivered} webhook deliveries accepted"
           f" ({', '.join(f'{k}: {v}' for k, v in sorted(sender.stats.items()))}); "
           f"ERP API answered {erp.requests} polls, {erp.failed} of them 503 during "

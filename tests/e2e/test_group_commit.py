@@ -1,8 +1,8 @@
 """Group commit through real HTTP: many concurrent signed webhooks, each stored once and acknowledged only after
 its group committed; a delivery the database refuses fails alone (400), never its group.
 
-A real ``crosstrace serve`` (one process, and ``--role web`` whose receiver writes the SQLite inbox log) on both
-stores. The refusal is the database's own: a trigger that rejects ``webhook-id``s starting with ``poison``.
+A real ``crosstrace serve`` (one process, and ``--role web``; on SQLite the receiver writes the inbox log in both) on
+both stores. The refusal is the database's own: a trigger that rejects ``webhook-id``s starting with ``poison``.
 Every 2xx is checked the moment it arrives, from a connection of the test's own: the delivery is already there.
 """
 
@@ -31,8 +31,8 @@ class StoredKeys:
     def __init__(self, store_url: str, role: str) -> None:
         self.postgres = store_url.startswith("postgresql")
         database = Path(store_url.removeprefix("sqlite+aiosqlite:///"))
-        self.path = database.with_name(database.name + ".inbox") if role == "web" else database
-        self.table = "entries" if role == "web" and not self.postgres else "deliveries"
+        self.path = database.with_name(database.name + ".inbox")
+        self.table = "deliveries" if self.postgres else "entries"
         self.engine = create_async_engine(store_url) if self.postgres else None
 
     async def poison(self) -> None:

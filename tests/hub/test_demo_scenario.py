@@ -132,6 +132,21 @@ def test_the_clock_runs_fast_until_the_horizon_then_at_real_speed() -> None:
     assert clock.real_seconds_until(START + 7210) == 8
 
 
+def test_the_clock_stands_still_while_any_reason_holds_it() -> None:
+    """The senders' slots and the normalizer's backlog hold the clock apart: one letting go does not restart it."""
+    now = [0.0]
+    clock = SimClock(START, speed=60, horizon=7200, real=lambda: now[0])
+    clock.begin()
+    clock.hold(True, "normalizer")
+    clock.hold(True)  # all the senders' slots are busy
+    clock.hold(False)  # a slot is free again, the normalizer still behind
+    now[0] += 1
+    assert clock() == START and clock.held_seconds == 1
+    clock.hold(False, "normalizer")
+    now[0] += 1
+    assert clock() == START + 3600
+
+
 @pytest.mark.asyncio
 async def test_the_erp_api_filters_pages_and_fails_during_an_outage() -> None:
     records = [{"id": f"R{i}", "updated_at": iso(START + i * 60)} for i in range(10)]
