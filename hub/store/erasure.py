@@ -14,15 +14,18 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store import Store, exception_counts
+from hub.store import Store, exception_counts, inbox_file
 from hub.store.tables import deliveries, events, exception_history, exceptions, ref_keys, refs
 
 
 async def checkpoint(store: Store) -> None:
-    """SQLite: fold the WAL into the database file (``secure_delete`` zeroed the old cells) and truncate it."""
+    """SQLite: fold the WAL into the database file (``secure_delete`` zeroed the old cells) and truncate it; the same
+    for the inbox's own log file."""
     async with store.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        if store.inbox_log_path is not None:
+            await conn.execute(text(f"PRAGMA {inbox_file.SCHEMA}.wal_checkpoint(TRUNCATE)"))
 
 
 async def deliveries_after(conn: AsyncConnection, last: str, limit: int) -> list[Any]:

@@ -228,6 +228,13 @@ async def trim(conn: AsyncConnection, trimmed: int, *, forget_removed: bool) -> 
     return position
 
 
+async def drop_moved_bodies(conn: AsyncConnection) -> None:
+    """Inside the caller's write transaction: drop the bodies and headers of every entry already moved (erasure:
+    the main file's copies are rewritten, so none may stay here; ``secure_delete`` zeroes the old cells)."""
+    await conn.execute(text(f"UPDATE {SCHEMA}.entries SET body = NULL, headers = NULL "
+                            "WHERE seq <= :upto AND body IS NOT NULL"), {"upto": await _position(conn, "entries")})
+
+
 async def _position(conn: AsyncConnection, log: str) -> int:
     found = (await conn.execute(text("SELECT position FROM inbox_positions WHERE log = :log"),
                                 {"log": log})).scalar_one_or_none()

@@ -111,8 +111,10 @@ async def test_viewers_and_operators_see_personal_data_masked_everywhere_admins_
 
 
 async def _bytes_on_disk(store_url: str) -> bytes:
+    """The store's files as bytes: the database, the inbox's own log file, and their write-ahead logs."""
     path = Path(store_url.split("///", 1)[1])
-    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    files = (path, Path(f"{path}-wal"), Path(f"{path}.inbox"), Path(f"{path}.inbox-wal"))
+    return b"".join(p.read_bytes() for p in files if p.exists())
 
 
 async def _rows_mentioning(hub: Hub, needle: str) -> list[str]:
