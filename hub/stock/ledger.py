@@ -54,7 +54,6 @@ class _Position:
     as_of: datetime
     base_at: datetime | None
     event_id: str
-    stored: bool
     dirty: bool = False
 
 
@@ -167,7 +166,7 @@ def _move(positions: dict[Key, _Position], history: list[dict[str, Any]], key: K
     held = positions.get(key)
     applied = held is None or held.base_at is None or fact.at > held.base_at
     if held is None:
-        positions[key] = _Position(delta, fact.at, None, fact.event_id, stored=False, dirty=True)
+        positions[key] = _Position(delta, fact.at, None, fact.event_id, dirty=True)
     elif applied:
         held.qty = round(held.qty + delta, 6)
         if fact.at >= held.as_of:
@@ -185,7 +184,7 @@ async def _snapshot(conn: Connection, positions: dict[Key, _Position], history: 
         if held is not None and held.as_of > fact.at:  # movements after this snapshot arrived before it
             later = await _later_deltas(conn, key, fact.at, history)
         if held is None:
-            positions[key] = _Position(qty, fact.at, fact.at, fact.event_id, stored=False, dirty=True)
+            positions[key] = _Position(qty, fact.at, fact.at, fact.event_id, dirty=True)
         else:
             held.qty, held.base_at, held.dirty = round(qty + later, 6), fact.at, True
             if fact.at >= held.as_of:
@@ -206,17 +205,13 @@ def _history_row(key: Key, fact: _Fact, delta: float | None, qty: float, applied
 
 
 async def _load(conn: Connection, triples: set[tuple[str, str, str]]) -> dict[Key, _Position]:
-    return {(r.sku, r.location, r.source, r.state): _Position(r.qty, r.as_of, r.base_at, r.event_id, stored=True)
+    return {(r.sku, r.location, r.source, r.state): _Position(r.qty, r.as_of, r.base_at, r.event_id)
             for r in await store.positions_of(conn, triples)}
 
 
 async def _save(conn: Connection, positions: dict[Key, _Position], history: list[dict[str, Any]],
                 now: datetime) -> None:
-    inserts, updates = [], []
-    for (sku, location, source, state), pos in positions.items():
-        if not pos.dirty:
-            continue
-        row = {"sku": sku, "location": location, "source": source, "state": state, "qty": pos.qty,
-               "as_of": pos.as_of, "base_at": pos.base_at, "event_id": pos.event_id, "updated_at": now}
-        (updates if pos.stored else inserts).append(row)
-    await store.save_positions(conn, inserts, updates, history)
+    rows = [{"sku": sku, "location": location, "source": source, "state": state, "qty": pos.qty, "as_of": pos.as_of,
+             "base_at": pos.base_at, "event_id": pos.event_id, "updated_at": now}
+            for (sku, location, source, state), pos in positions.items() if pos.dirty]
+    await store.save_positions(conn, rows, history)

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store.lookups import chunks, one_of, per_statement
 from hub.store.paging import Key, KeysetPage, PageRequest, cursor_for, keyset_page
-from hub.store.stock import chunks, in_pairs
+from hub.store.stock import in_pairs
 from hub.store.tables import events, exceptions, stock_divergences, stock_history, stock_positions
 
 Pair = tuple[str, str]  # sku, location
@@ -59,7 +60,7 @@ async def positions_at(conn: AsyncConnection, keys: list[Pair]) -> list[Any]:
     """Every source's position rows at these (sku, location)."""
     p = stock_positions.c
     wanted = set(keys)
-    return [r for r in await conn.execute(select(stock_positions).where(in_pairs(p.sku, p.location, keys)))
+    return [r for r in await conn.execute(select(stock_positions).where(in_pairs(conn, p.sku, p.location, keys)))
             if (r.sku, r.location) in wanted]
 
 
@@ -67,7 +68,7 @@ async def divergences_at(conn: AsyncConnection, keys: list[Pair]) -> list[Any]:
     """The divergence rows at these (sku, location)."""
     d = stock_divergences.c
     wanted = set(keys)
-    return [r for r in await conn.execute(select(stock_divergences).where(in_pairs(d.sku, d.location, keys)))
+    return [r for r in await conn.execute(select(stock_divergences).where(in_pairs(conn, d.sku, d.location, keys)))
             if (r.sku, r.location) in wanted]
 
 
@@ -77,21 +78,22 @@ async def movements_at(conn: AsyncConnection, keys: list[Pair], event_types: tup
     rows = await conn.execute(
         select(h.sku, h.location, h.source, h.state, h.at, h.delta, h.event_type, events.c.tx_id)
         .select_from(stock_history.join(events, events.c.id == h.event_id))
-        .where(in_pairs(h.sku, h.location, keys), h.event_type.in_(event_types), h.delta.is_not(None)))
+        .where(in_pairs(conn, h.sku, h.location, keys), one_of(conn, h.event_type, event_types),
+               h.delta.is_not(None)))
     wanted = set(keys)
     return [r for r in rows if (r.sku, r.location) in wanted]
 
 
 async def exceptions_by_open_key(conn: AsyncConnection, open_keys: list[str]) -> list[Any]:
     """The open exception rows with these open keys."""
-    return list(await conn.execute(select(exceptions).where(exceptions.c.open_key.in_(open_keys))))
+    return list(await conn.execute(select(exceptions).where(one_of(conn, exceptions.c.open_key, open_keys))))
 
 
 async def latest_exceptions(conn: AsyncConnection, keys: list[str]) -> dict[str, Any]:
     """The latest exception row per key (open or resolved), in one read per chunk."""
     latest: dict[str, Any] = {}
-    for chunk in chunks(keys):
-        rows = await conn.execute(select(exceptions).where(exceptions.c.key.in_(chunk))
+    for chunk in chunks(keys, per_statement(conn)):
+        rows = await conn.execute(select(exceptions).where(one_of(conn, exceptions.c.key, chunk))
                                   .order_by(exceptions.c.opened_at))
         latest.update({row.key: row for row in rows})
     return latest
@@ -102,12 +104,12 @@ async def last_movements(conn: AsyncConnection, sides: list[Side], per_side: int
     h = stock_history.c
     wanted = set(sides)
     result: dict[Side, list[Any]] = {}
-    for chunk in chunks(sorted(wanted)):
+    for chunk in chunks(sorted(wanted), per_statement(conn)):
         rank = func.row_number().over(partition_by=(h.sku, h.location, h.source),
                                       order_by=(h.at.desc(), h.id.desc())).label("rank")
         ranked = (select(h.sku, h.location, h.source, h.at, h.event_type, h.state, h.delta, h.qty, h.event_id, rank)
-                  .where(in_pairs(h.sku, h.location, [(s, loc) for s, loc, _ in chunk]),
-                         h.source.in_(sorted({side for _, _, side in chunk}))).subquery())
+                  .where(in_pairs(conn, h.sku, h.location, [(s, loc) for s, loc, _ in chunk]),
+                         one_of(conn, h.source, sorted({side for _, _, side in chunk}))).subquery())
         for r in await conn.execute(select(ranked).where(ranked.c.rank <= per_side)
                                     .order_by(ranked.c.sku, ranked.c.location, ranked.c.source, ranked.c.rank)):
             if (r.sku, r.location, r.source) in wanted:

@@ -11,26 +11,29 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.store import pairs_in
+from hub.store.bulk import insert_rows
 from hub.store.dedup_keys import events_by_key
+from hub.store.lookups import chunks, one_of, per_statement
 from hub.store.tables import events, exceptions, stock_history, stock_positions
 
-CHUNK = 300  # pairs per statement
 Key = tuple[str, str, str, str]  # sku, location, source, state
+_POSITION_KEY = ("sku", "location", "source", "state")
+_POSITION_VALUES = ("qty", "as_of", "base_at", "event_id", "updated_at")
 
 
-def in_pairs(first: Any, second: Any, pairs: Iterable[tuple[str, str]]) -> Any:
-    """``first IN (…) AND second IN (…)`` over the pairs' values: an index search on both engines, where a
-    row-value ``(a, b) IN (…)`` makes SQLite scan the table. Callers drop the cross-product extras."""
+def in_pairs(conn: AsyncConnection, first: Any, second: Any, pairs: Iterable[tuple[str, str]]) -> Any:
+    """``(first, second)`` is one of ``pairs`` (at most :func:`~hub.store.lookups.per_statement`), one statement text
+    whatever their number. PostgreSQL: a semi-join against ``unnest`` of two arrays (:func:`hub.store.pairs_match`),
+    the two-column index probed per pair. SQLite: ``first IN (…) AND second IN (…)``, an index search where a
+    row-value ``(a, b) IN (…)`` scans the table; callers drop the cross-product extras."""
     pairs = list(pairs)
+    if conn.dialect.name == "postgresql":
+        return pairs_in(first, second, pairs, "postgresql")
     return and_(first.in_(sorted({a for a, _ in pairs})), second.in_(sorted({b for _, b in pairs})))
-
-
-def chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
 
 
 async def events_by_source_id(conn: AsyncConnection, keys: Iterable[tuple[str, str]]) -> list[Any]:
@@ -38,20 +41,19 @@ async def events_by_source_id(conn: AsyncConnection, keys: Iterable[tuple[str, s
     keys = list(keys)
     wanted = set(keys)
     rows: list[Any] = []
-    for chunk in chunks(keys):
-        stored, (source, source_event_id) = events_by_key(conn.dialect.name, events.c.id, events.c.source,
-                                                          events.c.source_event_id, events.c.type,
-                                                          events.c.occurred_at)
-        rows.extend((await conn.execute(stored.where(in_pairs(source, source_event_id, chunk)))).all())
+    stored, (source, source_event_id) = events_by_key(conn.dialect.name, events.c.id, events.c.source,
+                                                      events.c.source_event_id, events.c.type, events.c.occurred_at)
+    for chunk in chunks(keys, per_statement(conn)):
+        rows.extend((await conn.execute(stored.where(in_pairs(conn, source, source_event_id, chunk)))).all())
     return [r for r in rows if (r.source, r.source_event_id) in wanted]
 
 
 async def events_in_history(conn: AsyncConnection, event_ids: list[str]) -> set[str]:
     """Which of these events already have their stock effects recorded."""
     seen: set[str] = set()
-    for chunk in chunks(event_ids):
+    for chunk in chunks(event_ids, per_statement(conn)):
         seen.update((await conn.execute(select(stock_history.c.event_id).distinct()
-                                        .where(stock_history.c.event_id.in_(chunk)))).scalars())
+                                        .where(one_of(conn, stock_history.c.event_id, chunk)))).scalars())
     return seen
 
 
@@ -59,9 +61,9 @@ async def positions_of(conn: AsyncConnection, triples: set[tuple[str, str, str]]
     """The stored position rows of these (sku, location, source), every state."""
     p = stock_positions.c
     result: list[Any] = []
-    for chunk in chunks(sorted(triples)):
-        query = select(stock_positions).where(in_pairs(p.sku, p.location, [(t[0], t[1]) for t in chunk]),
-                                              p.source.in_(sorted({t[2] for t in chunk})))
+    for chunk in chunks(sorted(triples), per_statement(conn)):
+        query = select(stock_positions).where(in_pairs(conn, p.sku, p.location, [(t[0], t[1]) for t in chunk]),
+                                              one_of(conn, p.source, sorted({t[2] for t in chunk})))
         result.extend(r for r in await conn.execute(query) if (r.sku, r.location, r.source) in triples)
     return result
 
@@ -74,21 +76,12 @@ async def stored_deltas_after(conn: AsyncConnection, key: Key, after: datetime) 
         h.delta.is_not(None)))).scalar_one())
 
 
-async def save_positions(conn: AsyncConnection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
-                         history: list[dict[str, Any]]) -> None:
-    """Insert new positions, update changed ones (matched by sku, location, source, state) and append history."""
-    p = stock_positions.c
-    if inserts:
-        await conn.execute(stock_positions.insert(), inserts)
-    if updates:
-        await conn.execute(
-            stock_positions.update().where(p.sku == bindparam("b_sku"), p.location == bindparam("b_location"),
-                                           p.source == bindparam("b_source"), p.state == bindparam("b_state"))
-            .values(qty=bindparam("b_qty"), as_of=bindparam("b_as_of"), base_at=bindparam("b_base_at"),
-                    event_id=bindparam("b_event_id"), updated_at=bindparam("b_updated_at")),
-            [{f"b_{name}": value for name, value in row.items()} for row in updates])
-    if history:
-        await conn.execute(stock_history.insert(), history)
+async def save_positions(conn: AsyncConnection, rows: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
+    """Write these positions (each a full row; one already stored under its sku, location, source and state takes
+    the new figures) in one statement, in key order, and append the history."""
+    await insert_rows(conn, stock_positions, sorted(rows, key=lambda row: tuple(row[k] for k in _POSITION_KEY)),
+                      conflict=_POSITION_KEY, update=_POSITION_VALUES)
+    await insert_rows(conn, stock_history, history)
 
 
 async def current_positions(conn: AsyncConnection, sku: str, location: str | None) -> list[Any]:
