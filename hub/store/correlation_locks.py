@@ -39,12 +39,13 @@ from collections.abc import Iterable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["MAX_KEY_LOCKS", "TransactionLocks", "lock_keys", "lock_transactions"]
+__all__ = ["MAX_KEY_LOCKS", "TransactionLocks", "lock_keys", "lock_stock_positions", "lock_transactions"]
 
 MAX_KEY_LOCKS = 1000
 # The first key of the two-key advisory lock "all of this schema's correlation"; the second is the schema's name
 # hashed (as the migration lock, hub/store/engine.py). The one-key (bigint) and two-key spaces never overlap.
 _ALL_KEYS = 0x43540002
+_ALL_STOCK = 0x43540003  # the same for "all of this schema's stock positions"
 _LOCK_KEYS = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k")
 _SHARED_ALL = text("SELECT pg_advisory_xact_lock_shared(:all, hashtext(current_schema()))")
 _EXCLUSIVE_ALL = text("SELECT pg_advisory_xact_lock(:all, hashtext(current_schema()))")
@@ -71,6 +72,24 @@ async def lock_keys(conn: AsyncConnection, identity: Iterable[tuple[str, str]],
         return
     await conn.execute(_SHARED_ALL, {"all": _ALL_KEYS})
     await conn.execute(_LOCK_KEYS, {"keys": ids})  # unnest yields them in the array's (sorted) order
+
+
+async def lock_stock_positions(conn: AsyncConnection, triples: Iterable[tuple[str, str, str]]) -> None:
+    """Take advisory locks on these stock positions (sku, location, source), held until the transaction ends, before
+    they are read: two batches moving one position take turns and the second reads what the first wrote (the
+    ledger reads a position, adds to it and writes it back). Taken after the batch's key and transaction locks,
+    in one global order; a batch of more positions than ``MAX_KEY_LOCKS`` takes one exclusive lock instead, as
+    :func:`lock_keys` does. PostgreSQL only (SQLite has one writer)."""
+    if conn.dialect.name != "postgresql":
+        return
+    ids = sorted({lock_id("stock", sku, f"{location}\x1f{source}") for sku, location, source in triples})
+    if not ids:
+        return
+    if len(ids) > MAX_KEY_LOCKS:
+        await conn.execute(_EXCLUSIVE_ALL, {"all": _ALL_STOCK})
+        return
+    await conn.execute(_SHARED_ALL, {"all": _ALL_STOCK})
+    await conn.execute(_LOCK_KEYS, {"keys": ids})
 
 
 async def lock_transactions(conn: AsyncConnection, tx_ids: Iterable[str]) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.store import pairs_in
 from hub.store.bulk import insert_rows
+from hub.store.correlation_locks import lock_stock_positions
 from hub.store.dedup_keys import events_by_key
 from hub.store.lookups import chunks, one_of, per_statement
 from hub.store.tables import events, exceptions, stock_history, stock_positions
@@ -58,7 +59,9 @@ async def events_in_history(conn: AsyncConnection, event_ids: list[str]) -> set[
 
 
 async def positions_of(conn: AsyncConnection, triples: set[tuple[str, str, str]]) -> list[Any]:
-    """The stored position rows of these (sku, location, source), every state."""
+    """The stored position rows of these (sku, location, source), every state; on PostgreSQL they are locked
+    first, to the end of the caller's transaction (the ledger writes them back: no concurrent batch in between)."""
+    await lock_stock_positions(conn, triples)
     p = stock_positions.c
     result: list[Any] = []
     for chunk in chunks(sorted(triples), per_statement(conn)):
