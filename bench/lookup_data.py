@@ -11,9 +11,9 @@ first and made again afterwards from the same definitions (a sort instead of 10M
 ``ANALYZE`` on SQLite.
 
 A finished load is marked in ``bench_lookup_dataset`` (its size and shape), so a kept database is reused when the
-mark matches (migrated forward first when its schema revision is older, as a hub's start would) and loaded anew
-when it does not: an SQLite file ``lookup-<events>.db`` in a directory of one's choice, a PostgreSQL database
-``bench_lookup_<events>``.
+mark matches (migrated forward first when its schema revision is older, as a hub's start would; the callers' cost
+budgets emptied) and loaded anew when it does not: an SQLite file ``lookup-<events>.db`` in a directory of one's
+choice, a PostgreSQL database ``bench_lookup_<events>``.
 """
 from __future__ import annotations
 
@@ -191,6 +191,8 @@ def _mark(data: Dataset) -> list[str]:
             f"INSERT INTO {_MARK} VALUES ({data.events}, {data.big})"]
 
 
+# On reuse: the callers' GraphQL cost budgets as on a new database (runs on one kept database drained the operator's)
+_RESET = "DELETE FROM cost_budgets"
 # The mark and the schema revision: a load that did not finish has no mark
 _MARKED = f"SELECT m.events, m.big, v.version_num FROM {_MARK} m, alembic_version v"
 
@@ -267,6 +269,12 @@ async def sqlite_data(folder: Path, data: Dataset) -> AsyncIterator[tuple[Path, 
     """The SQLite file of ``data`` in ``folder`` (reused when its mark matches, else loaded) and what loading did."""
     db = folder / f"lookup-{data.events}.db"
     if await _reusable(_sqlite_mark(db), data, sqlite_url(str(db))):
+        conn = sqlite3.connect(db)
+        try:
+            with conn:
+                conn.execute(_RESET)
+        finally:
+            conn.close()
         yield db, _result(data, None, db.stat().st_size)
     else:
         yield db, await asyncio.to_thread(load_sqlite, db, data)
@@ -325,6 +333,11 @@ async def postgres_data(data: Dataset, keep: bool) -> AsyncIterator[tuple[str, d
             finally:
                 await conn.close()
             if await _reusable(mark, data, url):
+                conn = await asyncpg.connect(dsn(url))
+                try:
+                    await conn.execute(_RESET)
+                finally:
+                    await conn.close()
                 loaded = _result(data, None, await admin.fetchval("SELECT pg_database_size($1)", name))
             if loaded is None:
                 await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

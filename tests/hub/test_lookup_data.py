@@ -55,8 +55,15 @@ async def test_kept_data_is_reused_only_when_it_matches(tmp_path: Path) -> None:
     data = Dataset(3_000, 5)
     async with sqlite_data(tmp_path, data) as (db, _):
         pass
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO cost_budgets VALUES ('key:bench', -67.5, 0, 0)")  # a budget a run drained
+    conn.commit()
+    conn.close()
     async with sqlite_data(tmp_path, data) as (_, loaded):
         assert loaded["seconds"] is None
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM cost_budgets").fetchone() == (0,)  # as on a new database
+    conn.close()
     async with sqlite_data(tmp_path, Dataset(3_000, 6)) as (_, loaded):  # same size, another shape
         assert loaded["seconds"] is not None
     await asyncio.to_thread(_alembic_downgrade, db)  # an older schema: migrated forward, the rows reused
