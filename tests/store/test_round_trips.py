@@ -69,9 +69,8 @@ async def test_recording_a_batch_of_stored_orders_sends_few_statements(store: St
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)  # SQLite reuses no prepared statements (IN per length)
 async def test_evaluation_sends_the_same_statements_for_any_number_of_transactions(store: Store) -> None:
-    if store.dialect != "postgresql":
-        pytest.skip("SQLite has no prepared statements to reuse: IN (…) per length is what it can do")
     evaluator = Evaluator(store, Config(), lambda: T0)
     texts = []
     for run, count in (("s", 3), ("m", 7), ("l", 450)):  # 450: more than SQLite's 400 values per statement
